@@ -1,0 +1,1 @@
+"""Built-in regularizers: one plugin per module."""

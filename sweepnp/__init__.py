@@ -1,0 +1,51 @@
+"""sweepnp: plugin-based hyperparameter sweeps for NumPy neural networks, driven by Optuna.
+
+The public API, what plugins and users import:
+
+* :data:`hookimpl` — mark a plugin's hook implementations.
+* :class:`Optimizer`, :class:`Regularizer`, :class:`Schedule`, :class:`Callback`,
+  :class:`Dataset` — the base classes of each plugin family.
+* :func:`train` and :class:`RunResult` — train one run from a run file, a dict or a config.
+* :func:`check_gradients` — central-difference gradient check, for plugin authors.
+"""
+
+from sweepnp.callbacks import Callback
+from sweepnp.datasets import Dataset
+from sweepnp.errors import ConfigError, DataError, OptionError, PluginError, SweepnpError
+from sweepnp.hookspecs import hookimpl
+from sweepnp.optimizers import Optimizer
+from sweepnp.regularizers import Regularizer
+from sweepnp.schedules import Schedule
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Callback",
+    "ConfigError",
+    "DataError",
+    "Dataset",
+    "OptionError",
+    "Optimizer",
+    "PluginError",
+    "Regularizer",
+    "RunResult",
+    "Schedule",
+    "SweepnpError",
+    "Trainer",
+    "__version__",
+    "check_gradients",
+    "hookimpl",
+    "train",
+]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - lazy imports keep plugin modules' import cheap
+    if name in {"train", "RunResult", "Trainer"}:
+        from sweepnp import trainer
+
+        return getattr(trainer, name)
+    if name == "check_gradients":
+        from sweepnp.gradcheck import check_gradients
+
+        return check_gradients
+    raise AttributeError(f"module 'sweepnp' has no attribute {name!r}")

@@ -1,0 +1,59 @@
+"""The callback contract, after Keras. Concrete callbacks are plugins (``sweepnp_plugins.callbacks``).
+
+A callback is chosen per run by name in the run file's ``[callbacks]`` table. The trainer calls
+only the methods a callback overrides, so a per-batch method nobody overrides costs nothing.
+
+``logs`` is a flat dict, the Keras convention: ``loss``, ``accuracy`` (classification) or ``mse``
+and ``r2`` (regression), the same with ``val_`` and ``test_`` prefixes when those splits exist, and
+``lr``. Metrics are present only in epochs the trainer evaluates (see ``train.eval_every``).
+
+Through ``self.trainer`` a callback reaches the run: ``trainer.model`` (its ``params``,
+``get_params``/``set_params``), ``trainer.stop(reason)`` to end training after this epoch,
+``trainer.metric_names`` and ``trainer.info`` (a dict recorded with the run result).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sweepnp.trainer import Trainer
+
+__all__ = ["Callback"]
+
+Logs = dict[str, Any]
+
+
+class Callback:
+    """Base class of every callback; override the methods you need."""
+
+    trainer: Trainer
+
+    def set_trainer(self, trainer: Trainer) -> None:
+        """Called once, before :meth:`on_train_begin`."""
+        self.trainer = trainer
+
+    def on_train_begin(self, logs: Logs) -> None:
+        """At the start of training."""
+
+    def on_train_end(self, logs: Logs) -> None:
+        """At the end of training, with the last epoch's logs."""
+
+    def on_epoch_begin(self, epoch: int, logs: Logs) -> None:
+        """At the start of epoch ``epoch`` (0-based)."""
+
+    def on_epoch_end(self, epoch: int, logs: Logs) -> None:
+        """At the end of epoch ``epoch``, after evaluation."""
+
+    def on_before_optimizer_step(self, grads: dict[str, np.ndarray]) -> None:
+        """Per batch, between the backward pass and the update; may change ``grads`` in place."""
+
+    def on_train_batch_end(self, batch: int, logs: Logs) -> None:
+        """Per batch, after the update. ``logs`` holds ``batch``, ``size`` and ``lr``."""
+
+    @classmethod
+    def overrides(cls, method: str) -> bool:
+        """Whether this callback class overrides ``method`` of :class:`Callback`."""
+        return getattr(cls, method) is not getattr(Callback, method)

@@ -1,0 +1,294 @@
+"""Datasets: what a dataset plugin returns, and how sweepnp splits, scales and checks it.
+
+A dataset plugin returns the whole data set as a :class:`Dataset`. :func:`prepare` then checks it
+(finite, non-empty, a target that fits the task), encodes class labels, splits it into training,
+validation and test sets (stratified for classification, seeded), optionally keeps only the first
+``subsample`` training rows, and fits standard scaling on the training split only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+from sweepnp.errors import DataError
+
+__all__ = ["TASKS", "Dataset", "Splits", "prepare"]
+
+TASKS = ("binary", "multiclass", "regression")
+
+
+@dataclass
+class Dataset:
+    """A whole data set, as a dataset plugin returns it.
+
+    :param X: features, shape ``(n_samples, n_features)``, numeric.
+    :param y: targets, shape ``(n_samples,)`` (labels or values) or ``(n_samples, k)`` for
+        multi-output regression.
+    :param task: the task the data is made for (``binary``, ``multiclass``, ``regression``),
+        used when the run file says ``task = "auto"``; ``None`` when unknown.
+    """
+
+    X: Any
+    y: Any
+    task: str | None = None
+    feature_names: list[str] | None = None
+    target_names: list[str] | None = None
+    name: str = ""
+    description: str = ""
+
+
+@dataclass
+class Splits:
+    """The prepared data of one run: arrays per split, the task and the class labels."""
+
+    task: str
+    X_train: np.ndarray
+    y_train: np.ndarray
+    X_val: np.ndarray | None = None
+    y_val: np.ndarray | None = None
+    X_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    classes: np.ndarray | None = None
+    feature_names: list[str] | None = None
+    scaler_mean: np.ndarray | None = None
+    scaler_scale: np.ndarray | None = None
+    name: str = ""
+    sizes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def n_features(self) -> int:
+        return int(self.X_train.shape[1])
+
+    @property
+    def n_outputs(self) -> int:
+        if self.task == "multiclass":
+            assert self.classes is not None
+            return len(self.classes)
+        if self.task == "binary":
+            return 1
+        return int(self.y_train.shape[1])
+
+    def splits(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The splits present, by log prefix: ``""`` (training), ``"val_"``, ``"test_"``."""
+        out = {"": (self.X_train, self.y_train)}
+        if self.X_val is not None and self.y_val is not None:
+            out["val_"] = (self.X_val, self.y_val)
+        if self.X_test is not None and self.y_test is not None:
+            out["test_"] = (self.X_test, self.y_test)
+        return out
+
+    def transform(self, X: Any) -> np.ndarray:
+        """Apply the fitted scaling to new features (for ``predict`` on raw inputs)."""
+        X = np.asarray(X, dtype=self.X_train.dtype)
+        if self.scaler_mean is not None and self.scaler_scale is not None:
+            X = (X - self.scaler_mean) / self.scaler_scale
+        return X
+
+
+def _as_features(X: Any, source: str | None) -> np.ndarray:
+    try:
+        array = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise DataError("features must be numeric", source=source, key="data") from None
+    if array.ndim == 1:
+        array = array.reshape(-1, 1)
+    if array.ndim != 2:
+        raise DataError(
+            f"features must be a 2-D array (samples × features), got shape {array.shape}",
+            source=source,
+            key="data",
+        )
+    return array
+
+
+def infer_task(dataset: Dataset) -> str:
+    """The task a dataset is made for, or a guess from its target when it doesn't say."""
+    if dataset.task is not None:
+        return dataset.task
+    y = np.asarray(dataset.y)
+    if y.dtype.kind in "fc" and not np.all(np.mod(y[np.isfinite(y)], 1) == 0):
+        return "regression"
+    n_classes = len(np.unique(y))
+    return "binary" if n_classes == 2 else "multiclass" if n_classes <= 50 else "regression"
+
+
+def _encode_target(y: np.ndarray, task: str, source: str | None):
+    if task == "regression":
+        try:
+            values = np.asarray(y, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError(
+                "a regression target must be numeric; choose task 'binary' or 'multiclass' "
+                "for labels",
+                source=source,
+                key="model.task",
+            ) from None
+        if not np.all(np.isfinite(values)):
+            raise DataError("the target contains NaN or infinite values", source=source, key="data")
+        return (values.reshape(-1, 1) if values.ndim == 1 else values), None
+    if y.ndim != 1:
+        raise DataError(
+            f"a {task} target must be one label per row, got shape {y.shape}",
+            source=source,
+            key="model.task",
+        )
+    if y.dtype.kind == "f" and not np.all(np.isfinite(y)):
+        raise DataError("the target contains NaN or infinite values", source=source, key="data")
+    classes, codes = np.unique(y, return_inverse=True)
+    if task == "binary" and len(classes) != 2:
+        raise DataError(
+            f"a binary task needs exactly 2 classes, the target has {len(classes)} "
+            f"({_preview(classes)}); valid tasks: binary, multiclass, regression",
+            source=source,
+            key="model.task",
+        )
+    if task == "multiclass" and len(classes) < 2:
+        raise DataError(
+            f"a multiclass task needs at least 2 classes, the target has {len(classes)}",
+            source=source,
+            key="model.task",
+        )
+    if y.dtype.kind == "f" and not np.all(np.mod(classes, 1) == 0):
+        raise DataError(
+            f"a {task} target must hold class labels, got non-integer values "
+            f"({_preview(classes)}); use task 'regression' for continuous targets",
+            source=source,
+            key="model.task",
+        )
+    return codes.astype(np.int64), classes
+
+
+def _preview(values: np.ndarray, limit: int = 5) -> str:
+    shown = ", ".join(repr(v.item() if hasattr(v, "item") else v) for v in values[:limit])
+    return shown + (", ..." if len(values) > limit else "")
+
+
+def prepare(
+    dataset: Dataset,
+    *,
+    task: str = "auto",
+    test_size: float = 0.2,
+    val_size: float = 0.2,
+    scale: str = "standard",
+    seed: int = 42,
+    subsample: int | None = None,
+    stratify: bool = True,
+    dtype: Any = np.float64,
+    source: str | None = None,
+) -> Splits:
+    """Check, encode, split and scale a dataset for one run.
+
+    ``test_size`` and ``val_size`` are fractions of all rows; ``0`` leaves that split out, and
+    both ``0`` trains and reports on every row. The split is seeded by ``seed`` and stratified
+    for classification; scaling is fitted on the training split only.
+    """
+    X = _as_features(dataset.X, source)
+    y = np.asarray(dataset.y)
+    if X.shape[0] == 0 or X.shape[1] == 0:
+        raise DataError(f"the data is empty (shape {X.shape})", source=source, key="data")
+    if len(y) != X.shape[0]:
+        raise DataError(
+            f"features have {X.shape[0]} rows but the target has {len(y)}", source=source, key="data"
+        )
+    if not np.all(np.isfinite(X)):
+        bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
+        raise DataError(
+            f"the features contain NaN or infinite values (rows {_preview(bad)})",
+            source=source,
+            key="data",
+        )
+    task = infer_task(dataset) if task == "auto" else task
+    y_enc, classes = _encode_target(y, task, source)
+
+    classify = task != "regression"
+    rows = np.arange(X.shape[0])
+    holdout = test_size + val_size
+    if holdout >= 1:
+        raise DataError(
+            f"test_size + val_size must be < 1, got {holdout}", source=source, key="data.val_size"
+        )
+    train_rows, val_rows, test_rows = rows, None, None
+    try:
+        if test_size > 0:
+            strat = y_enc if classify and stratify else None
+            train_rows, test_rows = train_test_split(
+                rows, test_size=test_size, random_state=seed, stratify=strat
+            )
+        if val_size > 0:
+            strat = y_enc[train_rows] if classify and stratify else None
+            train_rows, val_rows = train_test_split(
+                train_rows,
+                test_size=val_size / (1 - test_size),
+                random_state=seed,
+                stratify=strat,
+            )
+    except ValueError as exc:
+        raise DataError(f"cannot split the data: {exc}", source=source, key="data") from None
+    if subsample is not None:
+        if subsample > len(train_rows):
+            raise DataError(
+                f"subsample {subsample} exceeds the {len(train_rows)} training rows",
+                source=source,
+                key="data.subsample",
+            )
+        train_rows = train_rows[:subsample]
+    if classify and len(np.unique(y_enc[train_rows])) < 2:
+        raise DataError(
+            "the training split holds a single class; use more rows or a larger subsample",
+            source=source,
+            key="data",
+        )
+
+    X_train = X[train_rows]
+    mean = scale_ = None
+    if scale == "standard":
+        mean = X_train.mean(axis=0)
+        scale_ = X_train.std(axis=0)
+        scale_[scale_ == 0] = 1.0  # constant features stay constant, as in StandardScaler
+
+    def part(index: np.ndarray | None):
+        if index is None:
+            return None, None
+        features = X[index]
+        if mean is not None:
+            features = (features - mean) / scale_
+        return np.ascontiguousarray(features, dtype=dtype), _target(y_enc[index], task, dtype)
+
+    X_tr, y_tr = part(train_rows)
+    X_va, y_va = part(val_rows)
+    X_te, y_te = part(test_rows)
+    assert X_tr is not None and y_tr is not None
+    sizes = {"train": len(train_rows)}
+    if val_rows is not None:
+        sizes["val"] = len(val_rows)
+    if test_rows is not None:
+        sizes["test"] = len(test_rows)
+    return Splits(
+        task=task,
+        X_train=X_tr,
+        y_train=y_tr,
+        X_val=X_va,
+        y_val=y_va,
+        X_test=X_te,
+        y_test=y_te,
+        classes=classes,
+        feature_names=dataset.feature_names,
+        scaler_mean=mean,
+        scaler_scale=scale_,
+        name=dataset.name,
+        sizes=sizes,
+    )
+
+
+def _target(y: np.ndarray, task: str, dtype: Any) -> np.ndarray:
+    # Binary targets are a column of 0/1 in the float dtype (they meet sigmoid outputs);
+    # multiclass targets stay integer labels; regression targets are (n, k) floats.
+    if task == "binary":
+        return np.ascontiguousarray(y.reshape(-1, 1), dtype=dtype)
+    if task == "multiclass":
+        return np.ascontiguousarray(y)
+    return np.ascontiguousarray(y, dtype=dtype)

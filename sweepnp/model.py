@@ -1,0 +1,403 @@
+"""Dense networks in plain NumPy: activations, initializers, task losses, forward and backward.
+
+A :class:`DenseNetwork` is ``n_inputs → hidden[0] → … → hidden[-1] → n_outputs`` with one
+activation on every hidden layer and, optionally, batch normalization between each hidden layer's
+affine map and its activation. ``hidden = []`` gives linear, logistic and softmax regression.
+Parameters are named as in the source exercises: ``W1, b1, W2, b2, …`` and ``gamma1, beta1, …``
+for batch norm (whose layers carry no bias ``b``: ``beta`` does that job).
+
+The output layer has no activation: the task's loss works on logits, which keeps binary
+cross-entropy and softmax cross-entropy numerically stable. Every loss is a mean over the batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.special import expit, log_softmax, softmax
+
+__all__ = [
+    "ACTIVATIONS",
+    "INITIALIZERS",
+    "TASKS",
+    "BatchNormOptions",
+    "DenseNetwork",
+    "Model",
+    "make_task",
+]
+
+LEAKY_SLOPE = 0.01
+
+# -------------------------------------------------------------------------
+# Activations: name → (forward, derivative given pre-activation z and output h)
+# -------------------------------------------------------------------------
+
+
+def _relu(z: np.ndarray) -> np.ndarray:
+    return np.maximum(z, 0)
+
+
+def _leaky_relu(z: np.ndarray) -> np.ndarray:
+    return np.where(z > 0, z, LEAKY_SLOPE * z)
+
+
+ACTIVATIONS: dict[str, tuple[Callable[..., np.ndarray], Callable[..., Any]]] = {
+    "relu": (_relu, lambda z, h: z > 0),
+    "leaky_relu": (_leaky_relu, lambda z, h: np.where(z > 0, 1.0, LEAKY_SLOPE)),
+    "tanh": (np.tanh, lambda z, h: 1 - h * h),
+    "sigmoid": (expit, lambda z, h: h * (1 - h)),
+    "identity": (lambda z: z, lambda z, h: 1),
+}
+
+# -------------------------------------------------------------------------
+# Initializers: weights drawn for a (fan_in, fan_out) matrix; biases start at zero
+# -------------------------------------------------------------------------
+
+
+def _zeros(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    return np.zeros((fan_in, fan_out))
+
+
+def _normal(rng: np.random.Generator, fan_in: int, fan_out: int, std: float = 0.01) -> np.ndarray:
+    return rng.standard_normal((fan_in, fan_out)) * std
+
+
+def _he(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    """He et al. (2015): N(0, 2 / fan_in), for ReLU networks."""
+    return rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / fan_in)
+
+
+def _xavier(rng: np.random.Generator, fan_in: int, fan_out: int) -> np.ndarray:
+    """Glorot & Bengio (2010): N(0, 2 / (fan_in + fan_out)), for tanh and sigmoid networks."""
+    return rng.standard_normal((fan_in, fan_out)) * np.sqrt(2.0 / (fan_in + fan_out))
+
+
+INITIALIZERS: dict[str, Callable[..., np.ndarray]] = {
+    "zeros": _zeros,
+    "normal": _normal,
+    "he": _he,
+    "xavier": _xavier,
+}
+
+# -------------------------------------------------------------------------
+# Tasks: loss on logits, its gradient, and the metrics reported per split
+# -------------------------------------------------------------------------
+
+
+class BinaryTask:
+    """Sigmoid output, binary cross-entropy from logits: mean(log(1 + e^z) − y·z)."""
+
+    name = "binary"
+    metric_names = ("loss", "accuracy")
+
+    def loss(self, z: np.ndarray, y: np.ndarray) -> float:
+        return float(np.mean(np.logaddexp(0, z) - y * z))
+
+    def dlogits(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return (expit(z) - y) / len(z)
+
+    def metrics(self, z: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        return {"accuracy": float(np.mean((z > 0) == (y > 0.5)))}
+
+
+class MulticlassTask:
+    """Softmax output, cross-entropy with log-sum-exp; integer labels."""
+
+    name = "multiclass"
+    metric_names = ("loss", "accuracy")
+
+    def loss(self, z: np.ndarray, y: np.ndarray) -> float:
+        return float(-np.mean(log_softmax(z, axis=1)[np.arange(len(z)), y]))
+
+    def dlogits(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        p = softmax(z, axis=1)
+        p[np.arange(len(z)), y] -= 1
+        p /= len(z)
+        return p
+
+    def metrics(self, z: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        return {"accuracy": float(np.mean(np.argmax(z, axis=1) == y))}
+
+
+class RegressionTask:
+    """Identity output, MSE = mean((ŷ − y)²) with gradient 2/N·(ŷ − y) (seed 004)."""
+
+    name = "regression"
+    metric_names = ("loss", "mse", "r2")
+
+    def loss(self, z: np.ndarray, y: np.ndarray) -> float:
+        return float(np.mean((z - y) ** 2))
+
+    def dlogits(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return (2.0 / z.size) * (z - y)
+
+    def metrics(self, z: np.ndarray, y: np.ndarray) -> dict[str, float]:
+        residual = np.sum((y - z) ** 2, axis=0)
+        total = np.sum((y - y.mean(axis=0)) ** 2, axis=0)
+        # r2 as scikit-learn's r2_score: a constant target scores 1 if fitted exactly, else 0.
+        r2 = np.where(total > 0, 1 - residual / np.where(total > 0, total, 1), residual == 0)
+        return {"mse": float(np.mean((z - y) ** 2)), "r2": float(np.mean(r2))}
+
+
+TASKS = {"binary": BinaryTask, "multiclass": MulticlassTask, "regression": RegressionTask}
+
+
+def make_task(name: str) -> BinaryTask | MulticlassTask | RegressionTask:
+    return TASKS[name]()
+
+
+# -------------------------------------------------------------------------
+# The network
+# -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BatchNormOptions:
+    """Batch normalization (Ioffe & Szegedy 2015) between affine map and activation.
+
+    Running statistics follow ``r ← momentum·r + (1 − momentum)·batch`` (the source exercise's
+    convention) and replace the batch statistics in evaluation.
+    """
+
+    momentum: float = 0.9
+    eps: float = 1e-5
+
+
+MaskFn = Callable[[tuple[int, ...]], np.ndarray]
+
+
+class DenseNetwork:
+    """A dense network on prepared (scaled, encoded) arrays.
+
+    :param n_inputs: number of input features.
+    :param n_outputs: number of outputs (1 for binary, classes for multiclass, targets for
+        regression).
+    :param task: ``binary``, ``multiclass`` or ``regression``.
+    :param hidden: the width of each hidden layer; empty for a linear model.
+    :param activation: one of :data:`ACTIVATIONS`.
+    :param init: initializer name and its options, e.g. ``("normal", {"std": 0.01})``.
+    :param batch_norm: options to enable batch normalization on hidden layers, or ``None``.
+    :param dtype: ``np.float64`` (default) or ``np.float32``.
+    :param rng: the generator drawing the initial weights.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        n_outputs: int,
+        *,
+        task: str,
+        hidden: Sequence[int] = (),
+        activation: str = "relu",
+        init: tuple[str, Mapping[str, Any]] = ("normal", {"std": 0.01}),
+        batch_norm: BatchNormOptions | None = None,
+        dtype: Any = np.float64,
+        rng: np.random.Generator | None = None,
+    ) -> None:
+        rng = rng if rng is not None else np.random.default_rng()
+        self.task = make_task(task)
+        self.hidden = tuple(hidden)
+        self.activation = activation
+        self._act, self._act_grad = ACTIVATIONS[activation]
+        self.batch_norm = batch_norm
+        self.dtype = np.dtype(dtype)
+        init_name, init_options = init
+        initializer = INITIALIZERS[init_name]
+
+        self.params: dict[str, np.ndarray] = {}
+        self.buffers: dict[str, np.ndarray] = {}
+        sizes = [n_inputs, *self.hidden, n_outputs]
+        n_layers = len(sizes) - 1
+        for i in range(1, n_layers + 1):
+            fan_in, fan_out = sizes[i - 1], sizes[i]
+            self.params[f"W{i}"] = initializer(rng, fan_in, fan_out, **init_options).astype(dtype)
+            if batch_norm is not None and i < n_layers:
+                self.params[f"gamma{i}"] = np.ones(fan_out, dtype=dtype)
+                self.params[f"beta{i}"] = np.zeros(fan_out, dtype=dtype)
+                self.buffers[f"running_mean{i}"] = np.zeros(fan_out, dtype=dtype)
+                self.buffers[f"running_var{i}"] = np.ones(fan_out, dtype=dtype)
+            else:
+                self.params[f"b{i}"] = np.zeros(fan_out, dtype=dtype)
+        self.n_layers = n_layers
+        self.weight_names = tuple(f"W{i}" for i in range(1, n_layers + 1))
+
+    # -- forward passes --------------------------------------------------------------------
+
+    def logits(self, X: np.ndarray, *, batch_statistics: bool = False) -> np.ndarray:
+        """Forward pass without masks, batch norm on running statistics.
+
+        :param batch_statistics: normalize with the batch's own statistics, as in training
+            (without updating the running ones); used by the gradient check.
+        """
+        p = self.params
+        a = X
+        for i in range(1, self.n_layers):
+            z = a @ p[f"W{i}"]
+            if self.batch_norm is not None:
+                if batch_statistics:
+                    mean, var = z.mean(axis=0), z.var(axis=0)
+                else:
+                    mean, var = self.buffers[f"running_mean{i}"], self.buffers[f"running_var{i}"]
+                z = (z - mean) / np.sqrt(var + self.batch_norm.eps) * p[f"gamma{i}"] + p[f"beta{i}"]
+            else:
+                z += p[f"b{i}"]
+            a = self._act(z)
+        out = a @ p[f"W{self.n_layers}"]
+        out += p[f"b{self.n_layers}"]
+        return out
+
+    def loss(self, X: np.ndarray, y: np.ndarray) -> float:
+        """The data loss (mean over rows) of the evaluation forward pass."""
+        return self.task.loss(self.logits(X), y)
+
+    def gradients(
+        self, X: np.ndarray, y: np.ndarray, mask: MaskFn | None = None
+    ) -> dict[str, np.ndarray]:
+        """Training forward and backward pass on one batch: the gradient of the data loss.
+
+        :param mask: called with each hidden activation's shape, returns the multiplicative
+            mask to apply (dropout); ``None`` for no masks.
+        """
+        p = self.params
+        bn = self.batch_norm
+        act, act_grad = self._act, self._act_grad
+        inputs: list[np.ndarray] = []
+        cache: list[tuple[Any, ...]] = []
+        a = X
+        for i in range(1, self.n_layers):
+            inputs.append(a)
+            z = a @ p[f"W{i}"]
+            bn_cache = None
+            if bn is not None:
+                z, bn_cache = self._batch_norm_train(i, z)
+            else:
+                z += p[f"b{i}"]
+            h = act(z)
+            m = None
+            if mask is not None:
+                m = mask(h.shape)
+                h_out = h * m
+            else:
+                h_out = h
+            cache.append((z, h, m, bn_cache))
+            a = h_out
+        inputs.append(a)
+        last = self.n_layers
+        dz = self.task.dlogits(a @ p[f"W{last}"] + p[f"b{last}"], y)
+
+        grads: dict[str, np.ndarray] = {}
+        grads[f"W{last}"] = a.T @ dz
+        grads[f"b{last}"] = dz.sum(axis=0)
+        for i in range(last - 1, 0, -1):
+            da = dz @ p[f"W{i + 1}"].T
+            z, h, m, bn_cache = cache[i - 1]
+            if m is not None:
+                da *= m
+            dz = da * act_grad(z, h)
+            if bn_cache is not None:
+                dz = self._batch_norm_backward(i, dz, bn_cache, grads)
+            else:
+                grads[f"b{i}"] = dz.sum(axis=0)
+            grads[f"W{i}"] = inputs[i - 1].T @ dz
+        return grads
+
+    def _batch_norm_train(self, i: int, z: np.ndarray) -> tuple[np.ndarray, tuple[Any, ...]]:
+        bn = self.batch_norm
+        assert bn is not None
+        mean = z.mean(axis=0)
+        var = z.var(axis=0)
+        running_mean, running_var = self.buffers[f"running_mean{i}"], self.buffers[f"running_var{i}"]
+        running_mean *= bn.momentum
+        running_mean += (1 - bn.momentum) * mean
+        running_var *= bn.momentum
+        running_var += (1 - bn.momentum) * var
+        inv_std = 1.0 / np.sqrt(var + bn.eps)
+        x_hat = (z - mean) * inv_std
+        return x_hat * self.params[f"gamma{i}"] + self.params[f"beta{i}"], (x_hat, inv_std)
+
+    def _batch_norm_backward(
+        self, i: int, dy: np.ndarray, bn_cache: tuple[Any, ...], grads: dict[str, np.ndarray]
+    ) -> np.ndarray:
+        """dz = (1/B)·σ⁻¹·(B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)), with dx̂ = dy·γ."""
+        x_hat, inv_std = bn_cache
+        grads[f"gamma{i}"] = np.sum(dy * x_hat, axis=0)
+        grads[f"beta{i}"] = dy.sum(axis=0)
+        dx_hat = dy * self.params[f"gamma{i}"]
+        n = len(dy)
+        return (inv_std / n) * (
+            n * dx_hat - dx_hat.sum(axis=0) - x_hat * np.sum(dx_hat * x_hat, axis=0)
+        )
+
+    # -- state -------------------------------------------------------------------------------
+
+    def get_params(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and batch-norm running statistic."""
+        return {name: value.copy() for name, value in {**self.params, **self.buffers}.items()}
+
+    def set_params(self, values: Mapping[str, np.ndarray]) -> None:
+        """Copy values saved by :meth:`get_params` back into the network, in place."""
+        for name, value in values.items():
+            target = self.params.get(name)
+            if target is None:
+                target = self.buffers[name]
+            target[...] = value
+
+
+class Model:
+    """A trained network with its input scaling and class labels: what a run returns.
+
+    ``predict`` and ``predict_proba`` take raw features (as the dataset gave them) and apply the
+    scaling fitted on the training split; ``predict`` returns the original class labels.
+    """
+
+    def __init__(
+        self,
+        network: DenseNetwork,
+        *,
+        classes: np.ndarray | None = None,
+        mean: np.ndarray | None = None,
+        scale: np.ndarray | None = None,
+    ) -> None:
+        self.network = network
+        self.task = network.task.name
+        self.classes = classes
+        self._mean = mean
+        self._scale = scale
+
+    @property
+    def params(self) -> dict[str, np.ndarray]:
+        """Parameter name → array (``W1``, ``b1``, …), the network's live arrays."""
+        return self.network.params
+
+    def _prepare(self, X: Any) -> np.ndarray:
+        X = np.asarray(X, dtype=self.network.dtype)
+        if X.ndim == 1:
+            X = X.reshape(-1, 1)
+        if self._mean is not None and self._scale is not None:
+            X = (X - self._mean) / self._scale
+        return X
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """The network's output logits (regression: the predictions) for raw features."""
+        return self.network.logits(self._prepare(X))
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape ``(n_samples, n_classes)``, for classification."""
+        z = self.decision_function(X)
+        if self.task == "binary":
+            p = expit(z[:, 0])
+            return np.column_stack([1 - p, p])
+        if self.task == "multiclass":
+            return softmax(z, axis=1)
+        raise AttributeError("predict_proba is only available for classification tasks")
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Class labels (classification) or predicted values (regression)."""
+        z = self.decision_function(X)
+        if self.task == "regression":
+            return z[:, 0] if z.shape[1] == 1 else z
+        codes = (z[:, 0] > 0).astype(int) if self.task == "binary" else np.argmax(z, axis=1)
+        return self.classes[codes] if self.classes is not None else codes

@@ -1,0 +1,76 @@
+"""The optimizer contract. Concrete optimizers are plugins (see ``sweepnp_plugins.optimizers``).
+
+An optimizer updates parameters in place from their gradients. It keeps per-parameter state in
+``self.state[name]`` (a dict of arrays, numpy-ml style), so that :meth:`Optimizer.state_dict`
+can save it and :meth:`Optimizer.load_state_dict` restore it.
+
+The learning rate is passed to every :meth:`Optimizer.step` by the trainer (it comes from the
+schedule), so an optimizer never stores it. Hyperparameters may be floats or arrays broadcasting
+over a leading trial axis: write the maths as whole-array NumPy and never call ``float()`` on them.
+"""
+
+from __future__ import annotations
+
+import abc
+import copy
+from collections.abc import Collection, Mapping
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Optimizer"]
+
+State = dict[str, np.ndarray]
+
+
+class Optimizer(abc.ABC):
+    """Base class of every optimizer.
+
+    Subclasses take the base learning rate as their first option ``lr`` and keep it as
+    ``self.lr`` (the schedule starts from it), implement :meth:`update` (one parameter, in place)
+    and, when they keep state, :meth:`init_state`. ``self.t`` counts the steps taken, 1 in the
+    first step.
+    """
+
+    lr: Any
+
+    t: int
+    state: dict[str, State]
+    weight_names: frozenset[str]
+
+    def setup(self, params: Mapping[str, np.ndarray], weight_names: Collection[str] = ()) -> None:
+        """Allocate state for ``params``; called once by the trainer before the first step.
+
+        :param params: parameter name → array, the arrays the optimizer will update in place.
+        :param weight_names: the names of weight matrices (as opposed to biases and
+            batch-norm parameters); decoupled weight decay applies only to these.
+        """
+        self.t = 0
+        self.weight_names = frozenset(weight_names)
+        self.state = {name: self.init_state(param) for name, param in params.items()}
+
+    def init_state(self, param: np.ndarray) -> State:
+        """Return the initial state of one parameter (default: none)."""
+        return {}
+
+    def step(
+        self, params: Mapping[str, np.ndarray], grads: Mapping[str, np.ndarray], lr: Any
+    ) -> None:
+        """Take one optimization step: update every parameter in ``params`` in place."""
+        self.t += 1
+        state = self.state
+        for name, param in params.items():
+            self.update(param, grads[name], state[name], lr)
+
+    @abc.abstractmethod
+    def update(self, param: np.ndarray, grad: np.ndarray, state: State, lr: Any) -> None:
+        """Update one parameter in place. ``state`` is this parameter's own state dict."""
+
+    def state_dict(self) -> dict[str, Any]:
+        """A deep copy of the optimizer's state: the step count and every parameter's state."""
+        return {"t": self.t, "state": copy.deepcopy(self.state)}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore a state saved by :meth:`state_dict`."""
+        self.t = int(state_dict["t"])
+        self.state = copy.deepcopy(dict(state_dict["state"]))

@@ -1,0 +1,333 @@
+"""The plugin manager: built-in plugins listed in code, third parties through entry points.
+
+Names are resolved to objects once, when a run is built (:meth:`PluginManager.build`); nothing in
+the per-batch loop goes through pluggy. The built-ins are ordinary plugins, registered exactly as
+a third party's would be, except that they are listed here rather than found by entry point.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import inspect
+import os
+import sys
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+import pluggy
+from pydantic import TypeAdapter, ValidationError
+
+from sweepnp import hookspecs
+from sweepnp.errors import ConfigError, OptionError, PluginError
+
+__all__ = [
+    "BUILTIN_PLUGINS",
+    "ENTRY_POINT_GROUP",
+    "KINDS",
+    "BrokenPlugin",
+    "PluginManager",
+    "Provided",
+    "get_plugin_manager",
+]
+
+#: Entry-point group third-party distributions register their plugin modules under.
+ENTRY_POINT_GROUP = "sweepnp"
+#: Set to a non-empty value to skip loading third-party plugins (like PYTEST_DISABLE_PLUGIN_AUTOLOAD).
+DISABLE_AUTOLOAD_ENV = "SWEEPNP_DISABLE_PLUGIN_AUTOLOAD"
+#: Set to a non-empty value to print every hook call to stderr.
+TRACE_ENV = "SWEEPNP_TRACE_HOOKS"
+
+#: The kinds of thing plugins provide, each with its registration hook ``sweepnp_register_<kind>``.
+KINDS = ("optimizers", "regularizers", "schedules", "callbacks", "datasets")
+
+#: What a plugin of each kind is called in messages and run files.
+KIND_KEYS = {
+    "optimizers": "optimizer",
+    "regularizers": "regularizers",
+    "schedules": "schedule",
+    "callbacks": "callbacks",
+    "datasets": "data.dataset",
+}
+
+BUILTIN_PLUGINS: tuple[str, ...] = (
+    "sweepnp_plugins.optimizers.sgd",
+    "sweepnp_plugins.optimizers.momentum",
+    "sweepnp_plugins.optimizers.nesterov",
+    "sweepnp_plugins.optimizers.adagrad",
+    "sweepnp_plugins.optimizers.rmsprop",
+    "sweepnp_plugins.optimizers.adam",
+    "sweepnp_plugins.optimizers.adamw",
+    "sweepnp_plugins.regularizers.l1",
+    "sweepnp_plugins.regularizers.l2",
+    "sweepnp_plugins.regularizers.elastic_net",
+    "sweepnp_plugins.regularizers.dropout",
+    "sweepnp_plugins.schedules.constant",
+    "sweepnp_plugins.schedules.step",
+    "sweepnp_plugins.schedules.exponential",
+    "sweepnp_plugins.schedules.cosine",
+    "sweepnp_plugins.schedules.warmup",
+    "sweepnp_plugins.schedules.warmup_cosine",
+    "sweepnp_plugins.callbacks.early_stopping",
+    "sweepnp_plugins.callbacks.gradient_clipping",
+    "sweepnp_plugins.callbacks.divergence_guard",
+    "sweepnp_plugins.callbacks.diagnosis",
+    "sweepnp_plugins.datasets.bundled",
+    "sweepnp_plugins.datasets.synthetic",
+    "sweepnp_plugins.datasets.files",
+)
+
+
+@dataclass(frozen=True)
+class Provided:
+    """One named thing a plugin provides."""
+
+    kind: str
+    name: str
+    factory: Callable[..., Any]
+    plugin: str
+    distribution: str | None
+
+
+@dataclass(frozen=True)
+class BrokenPlugin:
+    """A third-party plugin that failed to load; everything else keeps working."""
+
+    name: str
+    distribution: str | None
+    version: str | None
+    error: str
+
+
+class PluginManager:
+    """sweepnp's view of the installed plugins: what each provides, and how to build it.
+
+    :param builtins: module names to register as built-in plugins.
+    :param load_entrypoints: also load third-party plugins from the entry-point group ``sweepnp``
+        (off when the environment variable ``SWEEPNP_DISABLE_PLUGIN_AUTOLOAD`` is set).
+    :param extra: further plugin objects (modules or instances) to register, e.g. in tests.
+    """
+
+    def __init__(
+        self,
+        builtins: tuple[str, ...] = BUILTIN_PLUGINS,
+        *,
+        load_entrypoints: bool = True,
+        extra: tuple[object, ...] = (),
+    ) -> None:
+        self.pm = pluggy.PluginManager("sweepnp")
+        self.pm.add_hookspecs(hookspecs)
+        self.builtin_names: list[str] = []
+        self.broken: list[BrokenPlugin] = []
+        self.distributions: dict[str, metadata.Distribution] = {}
+        for module_name in builtins:
+            self.pm.register(importlib.import_module(module_name), name=module_name)
+            self.builtin_names.append(module_name)
+        if load_entrypoints and not os.environ.get(DISABLE_AUTOLOAD_ENV):
+            self._load_entrypoints()
+        for plugin in extra:
+            self.pm.register(plugin)
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            raise PluginError(
+                f"plugin {exc.plugin!r} implements an unknown hook: {exc}. "
+                f"Valid hooks: {', '.join(sorted(self.hook_names()))}"
+            ) from None
+        if os.environ.get(TRACE_ENV):
+            self.pm.trace.root.setwriter(lambda message: print(message, end="", file=_stderr()))
+            self.pm.enable_tracing()
+        self.registry = self._collect()
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def _load_entrypoints(self) -> None:
+        seen: set[str] = set()
+        for dist in metadata.distributions():
+            for ep in dist.entry_points:
+                if ep.group != ENTRY_POINT_GROUP or ep.name in seen:
+                    continue
+                seen.add(ep.name)
+                try:
+                    plugin = ep.load()
+                    self.pm.register(plugin, name=ep.name)
+                except Exception as exc:  # a broken plugin must not break sweepnp
+                    self.broken.append(
+                        BrokenPlugin(
+                            ep.name, dist.name, dist.version, f"{type(exc).__name__}: {exc}"
+                        )
+                    )
+                    continue
+                self.distributions[ep.name] = dist
+
+    def hook_names(self) -> list[str]:
+        return [name for name in dir(hookspecs) if name.startswith("sweepnp_")]
+
+    def distribution_of(self, plugin_name: str) -> str | None:
+        if plugin_name in self.builtin_names:
+            return "sweepnp"
+        dist = self.distributions.get(plugin_name)
+        return dist.name if dist else None
+
+    def _collect(self) -> dict[str, dict[str, Provided]]:
+        registry: dict[str, dict[str, Provided]] = {kind: {} for kind in KINDS}
+        for kind in KINDS:
+            hook = getattr(self.pm.hook, f"sweepnp_register_{kind}")
+            # pluggy calls implementations last-registered first; keep registration order instead.
+            for impl in reversed(hook.get_hookimpls()):
+                provided = impl.function() or {}
+                for name, factory in provided.items():
+                    entry = Provided(
+                        kind, name, factory, impl.plugin_name, self.distribution_of(impl.plugin_name)
+                    )
+                    if name in registry[kind]:
+                        first = registry[kind][name]
+                        raise PluginError(
+                            f"two plugins provide the {KIND_KEYS[kind]} {name!r}: "
+                            f"{_describe(first)} and {_describe(entry)}"
+                        )
+                    registry[kind][name] = entry
+        return registry
+
+    # -- lookup and building ----------------------------------------------------------------
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self.registry[kind])
+
+    def get(self, kind: str, name: str, *, key: str, source: str | None = None) -> Provided:
+        """The entry for ``name``, or a :class:`ConfigError` listing the valid names."""
+        try:
+            return self.registry[kind][name]
+        except (KeyError, TypeError):
+            valid = ", ".join(self.names(kind))
+            raise ConfigError(
+                f"unknown {KIND_KEYS[kind]} {name!r}; valid choices: {valid}", source=source, key=key
+            ) from None
+
+    def build(
+        self,
+        kind: str,
+        name: str,
+        options: Mapping[str, Any],
+        *,
+        key: str,
+        source: str | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> Any:
+        """Resolve ``name`` and call its factory with ``options``, validated against its signature.
+
+        :param key: the dotted key of the options table, for messages (e.g. ``optimizer``).
+        :param extra: arguments sweepnp supplies itself (e.g. ``seed`` for datasets), passed only
+            when the factory accepts them.
+        """
+        factory = self.get(kind, name, key=key, source=source).factory
+        kwargs = validate_options(factory, options, key=key, source=source)
+        accepted = _parameters(factory)
+        for arg, value in (extra or {}).items():
+            if arg in accepted and arg not in kwargs:
+                kwargs[arg] = value
+        try:
+            return factory(**kwargs)
+        except OptionError as exc:
+            raise ConfigError(exc.reason, source=source, key=f"{key}.{exc.option}") from None
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"{name}: {exc}", source=source, key=key) from None
+
+    def has_impls(self, hook_name: str) -> bool:
+        return bool(getattr(self.pm.hook, hook_name).get_hookimpls())
+
+    @property
+    def hook(self) -> Any:
+        return self.pm.hook
+
+
+def _describe(entry: Provided) -> str:
+    dist = f" (distribution {entry.distribution})" if entry.distribution else ""
+    return f"plugin {entry.plugin!r}{dist}"
+
+
+def _stderr() -> Any:
+    return sys.stderr
+
+
+@functools.cache
+def _parameters(factory: Callable[..., Any]) -> dict[str, inspect.Parameter]:
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    params = dict(inspect.signature(target).parameters)
+    params.pop("self", None)
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        raise PluginError(f"{factory!r} takes **kwargs; plugin factories must name every option")
+    return {n: p for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
+
+
+@functools.cache
+def _hints(factory: Callable[..., Any]) -> dict[str, Any]:
+    target = factory.__init__ if inspect.isclass(factory) else factory
+    try:
+        return typing.get_type_hints(target)
+    except Exception:  # unresolvable annotations: fall back to no type checks
+        return {}
+
+
+@functools.cache
+def _adapter(hint: Any) -> TypeAdapter[Any]:
+    return TypeAdapter(hint)
+
+
+def validate_options(
+    factory: Callable[..., Any],
+    options: Mapping[str, Any],
+    *,
+    key: str,
+    source: str | None = None,
+    supplied: tuple[str, ...] = ("seed",),
+) -> dict[str, Any]:
+    """Check ``options`` against the factory's signature and type hints (pydantic, strict).
+
+    An unknown option is an error listing the valid ones; a missing required option and a value
+    of the wrong type are errors naming the option.
+    """
+    params = _parameters(factory)
+    hints = _hints(factory)
+    valid = [n for n in params if n not in supplied]
+    out: dict[str, Any] = {}
+    for option, value in options.items():
+        if option not in params or option in supplied:
+            raise ConfigError(
+                f"unknown option {option!r}; valid options: {', '.join(valid) or '(none)'}",
+                source=source,
+                key=f"{key}.{option}",
+            )
+        hint = hints.get(option)
+        if hint is not None:
+            try:
+                value = _adapter(hint).validate_python(value, strict=True)
+            except ValidationError as exc:
+                messages = "; or ".join(dict.fromkeys(e["msg"] for e in exc.errors()))
+                raise ConfigError(
+                    f"{messages}, got {value!r}", source=source, key=f"{key}.{option}"
+                ) from None
+        out[option] = value
+    missing = [
+        n
+        for n, p in params.items()
+        if p.default is inspect.Parameter.empty and n not in out and n not in supplied
+    ]
+    if missing:
+        raise ConfigError(
+            f"missing required option(s): {', '.join(missing)}", source=source, key=key
+        )
+    return out
+
+
+@functools.cache
+def _default_manager() -> PluginManager:
+    return PluginManager()
+
+
+def get_plugin_manager() -> PluginManager:
+    """The process-wide plugin manager, built on first use."""
+    return _default_manager()

@@ -1,0 +1,44 @@
+"""The regularizer contract. Concrete regularizers are plugins (``sweepnp_plugins.regularizers``).
+
+A regularizer acts in one or both of two ways, and overrides only the methods it needs; the trainer
+calls only what a regularizer overrides, so an unused capability costs nothing per batch.
+
+* A **weight penalty** (L1, L2, elastic net) adds ``penalty(W)`` to the loss and ``gradient(W)`` to
+  the gradient of every weight matrix. Biases and batch-norm parameters are never penalized.
+* An **activation mask** (dropout) multiplies every hidden activation in training by ``mask(...)``;
+  the backward pass multiplies by the same mask. Evaluation never applies masks.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+__all__ = ["Regularizer"]
+
+
+class Regularizer:
+    """Base class of every regularizer. Override the methods of the capability you provide."""
+
+    def penalty(self, weight: np.ndarray) -> Any:
+        """The loss term contributed by one weight matrix."""
+        raise NotImplementedError
+
+    def gradient(self, weight: np.ndarray) -> np.ndarray:
+        """The gradient of :meth:`penalty` with respect to ``weight``."""
+        raise NotImplementedError
+
+    def mask(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: Any) -> np.ndarray:
+        """A multiplicative mask for a hidden activation of ``shape`` in training."""
+        raise NotImplementedError
+
+    @classmethod
+    def penalizes_weights(cls) -> bool:
+        """Whether this regularizer provides a weight penalty."""
+        return cls.gradient is not Regularizer.gradient
+
+    @classmethod
+    def masks_activations(cls) -> bool:
+        """Whether this regularizer provides an activation mask."""
+        return cls.mask is not Regularizer.mask

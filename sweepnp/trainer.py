@@ -1,0 +1,437 @@
+"""The mini-batch loop.
+
+:class:`Trainer` builds a run once — data, network and every plugin object, resolved by name
+through the plugin manager — and :meth:`Trainer.fit` then runs a loop that calls those objects'
+plain methods. Pluggy is consulted only at run and epoch granularity, and per batch only when an
+installed plugin implements ``sweepnp_on_train_batch_end``.
+
+Per epoch the trainer evaluates (every ``train.eval_every`` epochs and at the last one) the full
+training split and the validation and test splits in evaluation mode (no dropout, batch-norm
+running statistics). ``loss`` is the training objective, data loss plus penalties (seed 004's
+"total loss"); ``val_loss`` and ``test_loss`` are data losses, what generalization is judged on.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sweepnp.callbacks import Callback
+from sweepnp.config import RunConfig, parse
+from sweepnp.datasets import Dataset, Splits, prepare
+from sweepnp.errors import ConfigError, OptionError
+from sweepnp.model import BatchNormOptions, DenseNetwork, Model
+from sweepnp.optimizers import Optimizer
+from sweepnp.plugins import PluginManager, get_plugin_manager
+from sweepnp.regularizers import Regularizer
+from sweepnp.schedules import Schedule
+
+__all__ = ["STOP_REASONS", "RunResult", "Trainer", "train"]
+
+#: Stop reasons a run can end with (plugins may add their own).
+STOP_REASONS = ("completed", "early_stopped", "diverged", "pruned", "interrupted", "failed")
+
+
+@dataclass
+class RunResult:
+    """What one training run produced.
+
+    :ivar history: one row per evaluated epoch: ``epoch`` (from 0), every metric, ``lr`` and
+        ``epoch_seconds`` (wall-clock time of that epoch's updates).
+    :ivar metrics: the final metrics of the returned model (after any restore-best).
+    :ivar stop_reason: ``completed``, ``early_stopped``, ``diverged``, … .
+    :ivar model: the trained :class:`~sweepnp.model.Model` (``predict``, ``predict_proba``,
+        ``params``).
+    :ivar info: what callbacks recorded, e.g. ``info["diagnosis"]``.
+    """
+
+    history: pd.DataFrame
+    metrics: dict[str, float]
+    stop_reason: str
+    model: Model
+    info: dict[str, Any]
+    config: RunConfig
+    epochs_run: int
+    seconds: float
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """``{"metrics", "history", "stop_reason"}`` with NaN and infinities as ``null``."""
+        records = self.history.to_dict(orient="records")
+        return {
+            "metrics": {k: _json_number(v) for k, v in self.metrics.items()},
+            "history": [{k: _json_number(v) for k, v in row.items()} for row in records],
+            "stop_reason": self.stop_reason,
+        }
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class Trainer:
+    """One training run, built from a config.
+
+    :param config: a path, a dict of the run-file schema, or a :class:`RunConfig`.
+    :param X: in-memory features (with ``y``) used instead of ``data.dataset``.
+    :param y: in-memory targets.
+    :param callbacks: extra callback objects (e.g. a progress display), run after the config's.
+    :param plugin_manager: the plugins to resolve names with (default: the process-wide one).
+    """
+
+    def __init__(
+        self,
+        config: str | Path | Mapping[str, Any] | RunConfig,
+        X: Any = None,
+        y: Any = None,
+        *,
+        callbacks: Sequence[Callback] = (),
+        plugin_manager: PluginManager | None = None,
+    ) -> None:
+        self.config = config = parse(config)
+        self.pm = pm = plugin_manager or get_plugin_manager()
+        source = config.source
+        self.dtype = np.dtype(config.model.dtype)
+        self.data: Splits = self._load_data(X, y)
+
+        seeds = np.random.SeedSequence(config.train.seed).spawn(3)
+        self._init_rng, self._shuffle_rng, self._mask_rng = (np.random.default_rng(s) for s in seeds)
+        self.network = self._build_network()
+        self.model = Model(
+            self.network,
+            classes=self.data.classes,
+            mean=self.data.scaler_mean,
+            scale=self.data.scaler_scale,
+        )
+
+        opt = dict(config.optimizer)
+        self.optimizer: Optimizer = pm.build(
+            "optimizers", opt.pop("name"), opt, key="optimizer", source=source
+        )
+        self.regularizers: dict[str, Regularizer] = {
+            name: pm.build("regularizers", name, options, key=f"regularizers.{name}", source=source)
+            for name, options in config.regularizers.items()
+        }
+        sched = dict(config.schedule)
+        self.schedule: Schedule = pm.build(
+            "schedules", sched.pop("name"), sched, key="schedule", source=source
+        )
+        self.callbacks: list[Callback] = [
+            pm.build("callbacks", name, options, key=f"callbacks.{name}", source=source)
+            for name, options in config.active_callbacks().items()
+        ]
+        self._callback_keys = [f"callbacks.{name}" for name in config.active_callbacks()]
+        self.callbacks.extend(callbacks)
+        self._callback_keys.extend("callbacks" for _ in callbacks)
+
+        self.epochs = config.train.epochs
+        self.metric_names: tuple[str, ...] = self._metric_names()
+        self.history: list[dict[str, Any]] = []
+        self.info: dict[str, Any] = {}
+        self.stop_training = False
+        self.stop_reason: str | None = None
+
+    # -- building ----------------------------------------------------------------------------
+
+    def _load_data(self, X: Any, y: Any) -> Splits:
+        cfg = self.config
+        if X is not None or y is not None:
+            if X is None or y is None:
+                raise ConfigError("pass both X and y, or neither", source=cfg.source, key="data")
+            dataset = Dataset(X=X, y=y, name="arrays")
+        else:
+            spec = cfg.dataset_spec()
+            if spec is None:
+                raise ConfigError(
+                    "no dataset: set data.dataset, or pass X and y",
+                    source=cfg.source,
+                    key="data.dataset",
+                )
+            name, options = spec
+            dataset = self.pm.build(
+                "datasets",
+                name,
+                options,
+                key="data.dataset",
+                source=cfg.source,
+                extra={"seed": cfg.data.seed},
+            )
+            if not dataset.name:
+                dataset.name = name
+        return prepare(
+            dataset,
+            task=cfg.model.task,
+            test_size=cfg.data.test_size,
+            val_size=cfg.data.val_size,
+            scale=cfg.data.scale,
+            seed=cfg.data.seed,
+            subsample=cfg.data.subsample,
+            stratify=cfg.data.stratify,
+            dtype=self.dtype,
+            source=cfg.source,
+        )
+
+    def _build_network(self) -> DenseNetwork:
+        cfg = self.config.model
+        source = self.config.source
+        init = cfg.init if isinstance(cfg.init, dict) else {"name": cfg.init}
+        init_options = {k: v for k, v in init.items() if k != "name"}
+        init_name = init.get("name")
+        valid_init = {"zeros": (), "normal": ("std",), "he": (), "xavier": ()}
+        if init_name not in valid_init:
+            raise ConfigError(
+                f"unknown initializer {init_name!r}; valid choices: {', '.join(valid_init)}",
+                source=source,
+                key="model.init",
+            )
+        for option, value in init_options.items():
+            if option not in valid_init[init_name]:
+                allowed = ", ".join(valid_init[init_name]) or "(none)"
+                raise ConfigError(
+                    f"unknown option for {init_name!r}; valid options: {allowed}",
+                    source=source,
+                    key=f"model.init.{option}",
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(
+                    f"must be a number > 0, got {value!r}", source=source, key=f"model.init.{option}"
+                )
+        batch_norm = None
+        if cfg.batch_norm is not False:
+            options = {} if cfg.batch_norm is True else dict(cfg.batch_norm)
+            try:
+                batch_norm = BatchNormOptions(**options)
+            except TypeError:
+                raise ConfigError(
+                    "valid options: momentum, eps", source=source, key="model.batch_norm"
+                ) from None
+        return DenseNetwork(
+            self.data.n_features,
+            self.data.n_outputs,
+            task=self.data.task,
+            hidden=cfg.hidden,
+            activation=cfg.activation,
+            init=(init_name, init_options),
+            batch_norm=batch_norm,
+            dtype=self.dtype,
+            rng=self._init_rng,
+        )
+
+    def _metric_names(self) -> tuple[str, ...]:
+        names = []
+        for prefix in self.data.splits():
+            names.extend(prefix + metric for metric in self.network.task.metric_names)
+        return (*names, "lr")
+
+    # -- control -----------------------------------------------------------------------------
+
+    def stop(self, reason: str) -> None:
+        """End training after the current epoch; the first reason given is kept."""
+        self.stop_training = True
+        if self.stop_reason is None:
+            self.stop_reason = reason
+
+    # -- evaluation --------------------------------------------------------------------------
+
+    def penalty(self) -> Any:
+        """The total weight penalty of the current parameters."""
+        total = 0.0
+        params = self.network.params
+        for reg in self.regularizers.values():
+            if reg.penalizes_weights():
+                for name in self.network.weight_names:
+                    total = total + reg.penalty(params[name])
+        return total
+
+    def evaluate(self) -> dict[str, float]:
+        """Loss and metrics of the current model on every split present."""
+        network = self.network
+        task = network.task
+        logs: dict[str, float] = {}
+        for prefix, (X, y) in self.data.splits().items():
+            z = network.logits(X)
+            loss = task.loss(z, y)
+            if prefix == "":
+                loss = float(loss + self.penalty())
+            logs[prefix + "loss"] = loss
+            for metric, value in task.metrics(z, y).items():
+                logs[prefix + metric] = value
+        return logs
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def fit(self) -> RunResult:
+        """Train, and return the :class:`RunResult`."""
+        cfg = self.config
+        network, optimizer, schedule = self.network, self.optimizer, self.schedule
+        params = network.params
+        X, y = self.data.X_train, self.data.y_train
+        n = len(X)
+        batch_size = n if cfg.train.batch_size == "full" else min(cfg.train.batch_size, n)
+        starts = range(0, n, batch_size)
+        n_batches = len(starts)
+        shuffle = cfg.train.shuffle
+        eval_every = cfg.train.eval_every
+
+        base_lr = getattr(optimizer, "lr", None)
+        if base_lr is None:
+            raise ConfigError(
+                f"optimizer {type(optimizer).__name__} has no 'lr' attribute",
+                source=cfg.source,
+                key="optimizer",
+            )
+        self._guard(lambda: schedule.setup(base_lr, self.epochs), "schedule")
+        optimizer.setup(params, network.weight_names)
+        per_batch_lr = schedule.interval == "batch"
+
+        penalties = [r for r in self.regularizers.values() if r.penalizes_weights()]
+        weight_names = network.weight_names
+        mask_fn = self._mask_function()
+        grad_callbacks = [c for c in self.callbacks if c.overrides("on_before_optimizer_step")]
+        batch_callbacks = [c for c in self.callbacks if c.overrides("on_train_batch_end")]
+        hook = self.pm.hook
+        batch_hook = self.pm.has_impls("sweepnp_on_train_batch_end")
+        call_batch_end = bool(batch_callbacks) or batch_hook
+        epoch_hooks = {
+            name: self.pm.has_impls(name)
+            for name in ("sweepnp_on_epoch_begin", "sweepnp_on_epoch_end")
+        }
+
+        for callback, key in zip(self.callbacks, self._callback_keys, strict=True):
+            callback.set_trainer(self)
+            self._guard(lambda c=callback: c.on_train_begin({}), key)
+        if self.pm.has_impls("sweepnp_on_train_begin"):
+            hook.sweepnp_on_train_begin(trainer=self, logs={})
+
+        started = time.perf_counter()
+        epochs_run = 0
+        lr = schedule.lr_at(0.0)
+        logs: dict[str, Any] = {}
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            for epoch in range(self.epochs):
+                epoch_started = time.perf_counter()
+                if not per_batch_lr:
+                    lr = schedule.lr_at(float(epoch))
+                for callback in self.callbacks:
+                    callback.on_epoch_begin(epoch, {"lr": lr})
+                if epoch_hooks["sweepnp_on_epoch_begin"]:
+                    hook.sweepnp_on_epoch_begin(trainer=self, epoch=epoch, logs={"lr": lr})
+
+                if shuffle:
+                    order = self._shuffle_rng.permutation(n)
+                    X_epoch, y_epoch = X[order], y[order]
+                else:
+                    X_epoch, y_epoch = X, y
+                for batch, start in enumerate(starts):
+                    X_batch = X_epoch[start : start + batch_size]
+                    y_batch = y_epoch[start : start + batch_size]
+                    if per_batch_lr:
+                        lr = schedule.lr_at(epoch + batch / n_batches)
+                    grads = network.gradients(X_batch, y_batch, mask_fn)
+                    for reg in penalties:
+                        for name in weight_names:
+                            grads[name] += reg.gradient(params[name])
+                    for callback in grad_callbacks:
+                        callback.on_before_optimizer_step(grads)
+                    optimizer.step(params, grads, lr)
+                    if call_batch_end:
+                        batch_logs = {"batch": batch, "size": len(X_batch), "lr": lr}
+                        for callback in batch_callbacks:
+                            callback.on_train_batch_end(batch, batch_logs)
+                        if batch_hook:
+                            hook.sweepnp_on_train_batch_end(
+                                trainer=self, batch=batch, logs=batch_logs
+                            )
+                epoch_seconds = time.perf_counter() - epoch_started
+                epochs_run = epoch + 1
+
+                logs = {"lr": _scalar(lr)}
+                if epochs_run % eval_every == 0 or epochs_run == self.epochs:
+                    logs = {**self.evaluate(), "lr": _scalar(lr)}
+                    self.history.append({"epoch": epoch, **logs, "epoch_seconds": epoch_seconds})
+                for callback in self.callbacks:
+                    callback.on_epoch_end(epoch, logs)
+                if epoch_hooks["sweepnp_on_epoch_end"]:
+                    hook.sweepnp_on_epoch_end(trainer=self, epoch=epoch, logs=logs)
+                if self.stop_training:
+                    break
+
+            if self.history and self.history[-1]["epoch"] != epochs_run - 1:
+                # A run stopped between evaluations still records where it ended.
+                logs = {**self.evaluate(), "lr": _scalar(lr)}
+                self.history.append({"epoch": epochs_run - 1, **logs, "epoch_seconds": np.nan})
+            if self.stop_reason is None:
+                self.stop_reason = "completed"
+            for callback in self.callbacks:
+                callback.on_train_end(logs)
+            metrics = self.evaluate()
+        if self.pm.has_impls("sweepnp_on_train_end"):
+            hook.sweepnp_on_train_end(trainer=self, logs=metrics)
+
+        return RunResult(
+            history=pd.DataFrame(self.history),
+            metrics=metrics,
+            stop_reason=self.stop_reason,
+            model=self.model,
+            info=self.info,
+            config=cfg,
+            epochs_run=epochs_run,
+            seconds=time.perf_counter() - started,
+        )
+
+    def _mask_function(self) -> Any:
+        maskers = [r for r in self.regularizers.values() if r.masks_activations()]
+        if not maskers:
+            return None
+        rng, dtype = self._mask_rng, self.dtype
+        if len(maskers) == 1:
+            only = maskers[0]
+            return lambda shape: only.mask(shape, rng, dtype)
+
+        def combined(shape: tuple[int, ...]) -> np.ndarray:
+            mask = maskers[0].mask(shape, rng, dtype)
+            for masker in maskers[1:]:
+                mask = mask * masker.mask(shape, rng, dtype)
+            return mask
+
+        return combined
+
+    def _guard(self, call: Any, key: str) -> None:
+        """Run a set-up call, reporting an :class:`OptionError` under ``key``."""
+        try:
+            call()
+        except OptionError as exc:
+            raise ConfigError(exc.reason, source=self.config.source, key=f"{key}.{exc.option}") from None
+
+
+def _scalar(value: Any) -> Any:
+    array = np.asarray(value)
+    return float(array) if array.ndim == 0 else array
+
+
+def train(
+    config: str | Path | Mapping[str, Any] | RunConfig,
+    X: Any = None,
+    y: Any = None,
+    *,
+    callbacks: Sequence[Callback] = (),
+) -> RunResult:
+    """Train once and return the :class:`RunResult`.
+
+    :param config: a run-file path, a dict of the run-file schema, or a parsed
+        :class:`~sweepnp.config.RunConfig`.
+    :param X: in-memory features, used with ``y`` instead of ``data.dataset``.
+    :param y: in-memory targets.
+    """
+    return Trainer(config, X, y, callbacks=callbacks).fit()
+
