@@ -24,8 +24,8 @@ __all__ = [
     "ConfigError",
     "DataError",
     "Dataset",
-    "OptionError",
     "Optimizer",
+    "OptionError",
     "PluginError",
     "Regularizer",
     "RunResult",
@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):  # noqa: ANN202 - lazy imports keep plugin modules' import cheap
+def __getattr__(name: str):
     if name in {"train", "RunResult", "Trainer"}:
         from sweepnp import trainer
 

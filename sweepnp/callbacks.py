@@ -1,4 +1,4 @@
-"""The callback contract, after Keras. Concrete callbacks are plugins (``sweepnp_plugins.callbacks``).
+"""The callback contract, after Keras; concrete callbacks are plugins (``sweepnp_plugins``).
 
 A callback is chosen per run by name in the run file's ``[callbacks]`` table. The trainer calls
 only the methods a callback overrides, so a per-batch method nobody overrides costs nothing.

@@ -108,7 +108,9 @@ def train_command(file: str, overrides: tuple[str, ...], as_json: bool, quiet: b
         sys.stdout.write("\n")
         return
     console = Console()
-    title = f"{file}: {result.stop_reason} after {result.epochs_run} epochs ({result.seconds:.2f} s)"
+    title = (
+        f"{file}: {result.stop_reason} after {result.epochs_run} epochs ({result.seconds:.2f} s)"
+    )
     console.print(_metrics_table(result.metrics, title))
     diagnosis = result.info.get("diagnosis")
     if diagnosis:

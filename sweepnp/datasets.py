@@ -192,7 +192,9 @@ def prepare(
         raise DataError(f"the data is empty (shape {X.shape})", source=source, key="data")
     if len(y) != X.shape[0]:
         raise DataError(
-            f"features have {X.shape[0]} rows but the target has {len(y)}", source=source, key="data"
+            f"features have {X.shape[0]} rows but the target has {len(y)}",
+            source=source,
+            key="data",
         )
     if not np.all(np.isfinite(X)):
         bad = np.flatnonzero(~np.isfinite(X).all(axis=1))

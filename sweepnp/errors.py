@@ -22,7 +22,7 @@ class ConfigError(SweepnpError):
 
 
 class DataError(ConfigError):
-    """The data cannot be used: unreadable, empty, non-finite, or a target that does not fit the task."""
+    """Unusable data: unreadable, empty, non-finite, or a target that does not fit the task."""
 
 
 class PluginError(SweepnpError):

@@ -309,7 +309,10 @@ class DenseNetwork:
         assert bn is not None
         mean = z.mean(axis=0)
         var = z.var(axis=0)
-        running_mean, running_var = self.buffers[f"running_mean{i}"], self.buffers[f"running_var{i}"]
+        running_mean, running_var = (
+            self.buffers[f"running_mean{i}"],
+            self.buffers[f"running_var{i}"],
+        )
         running_mean *= bn.momentum
         running_mean += (1 - bn.momentum) * mean
         running_var *= bn.momentum

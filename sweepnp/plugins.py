@@ -36,7 +36,7 @@ __all__ = [
 
 #: Entry-point group third-party distributions register their plugin modules under.
 ENTRY_POINT_GROUP = "sweepnp"
-#: Set to a non-empty value to skip loading third-party plugins (like PYTEST_DISABLE_PLUGIN_AUTOLOAD).
+#: Set it (to anything) to skip third-party plugins, like pytest's PYTEST_DISABLE_PLUGIN_AUTOLOAD.
 DISABLE_AUTOLOAD_ENV = "SWEEPNP_DISABLE_PLUGIN_AUTOLOAD"
 #: Set to a non-empty value to print every hook call to stderr.
 TRACE_ENV = "SWEEPNP_TRACE_HOOKS"
@@ -181,7 +181,11 @@ class PluginManager:
                 provided = impl.function() or {}
                 for name, factory in provided.items():
                     entry = Provided(
-                        kind, name, factory, impl.plugin_name, self.distribution_of(impl.plugin_name)
+                        kind,
+                        name,
+                        factory,
+                        impl.plugin_name,
+                        self.distribution_of(impl.plugin_name),
                     )
                     if name in registry[kind]:
                         first = registry[kind][name]
@@ -204,7 +208,9 @@ class PluginManager:
         except (KeyError, TypeError):
             valid = ", ".join(self.names(kind))
             raise ConfigError(
-                f"unknown {KIND_KEYS[kind]} {name!r}; valid choices: {valid}", source=source, key=key
+                f"unknown {KIND_KEYS[kind]} {name!r}; valid choices: {valid}",
+                source=source,
+                key=key,
             ) from None
 
     def build(

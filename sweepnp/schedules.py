@@ -1,9 +1,9 @@
-"""The learning-rate schedule contract. Concrete schedules are plugins (``sweepnp_plugins.schedules``).
+"""The learning-rate schedule contract; concrete schedules are plugins (``sweepnp_plugins``).
 
 A schedule maps a (possibly fractional) epoch position ``t`` to a learning rate. Every length a
 schedule takes (``step_size``, ``warmup_epochs``, ``t_max``) is counted in epochs. With
-``interval = "epoch"`` the trainer asks once per epoch, at ``t = epoch``; with ``interval = "batch"``
-it asks before every batch, at ``t = epoch + batch / batches_per_epoch``.
+``interval = "epoch"`` the trainer asks once per epoch, at ``t = epoch``; with
+``interval = "batch"`` it asks before every batch, at ``t = epoch + batch / batches_per_epoch``.
 """
 
 from __future__ import annotations

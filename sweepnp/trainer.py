@@ -105,7 +105,9 @@ class Trainer:
         self.data: Splits = self._load_data(X, y)
 
         seeds = np.random.SeedSequence(config.train.seed).spawn(3)
-        self._init_rng, self._shuffle_rng, self._mask_rng = (np.random.default_rng(s) for s in seeds)
+        self._init_rng, self._shuffle_rng, self._mask_rng = (
+            np.random.default_rng(s) for s in seeds
+        )
         self.network = self._build_network()
         self.model = Model(
             self.network,
@@ -204,7 +206,9 @@ class Trainer:
                 )
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ConfigError(
-                    f"must be a number > 0, got {value!r}", source=source, key=f"model.init.{option}"
+                    f"must be a number > 0, got {value!r}",
+                    source=source,
+                    key=f"model.init.{option}",
                 )
         batch_norm = None
         if cfg.batch_norm is not False:
@@ -411,7 +415,9 @@ class Trainer:
         try:
             call()
         except OptionError as exc:
-            raise ConfigError(exc.reason, source=self.config.source, key=f"{key}.{exc.option}") from None
+            raise ConfigError(
+                exc.reason, source=self.config.source, key=f"{key}.{exc.option}"
+            ) from None
 
 
 def _scalar(value: Any) -> Any:
@@ -434,4 +440,3 @@ def train(
     :param y: in-memory targets.
     """
     return Trainer(config, X, y, callbacks=callbacks).fit()
-
