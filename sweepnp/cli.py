@@ -62,8 +62,8 @@ class EpochProgress(Callback):
 _SHOWN = ("loss", "accuracy", "r2", "val_loss", "val_accuracy", "val_r2")
 
 
-def _metrics_table(metrics: dict[str, float], title: str) -> Table:
-    table = Table(title=title, show_header=True, header_style="bold")
+def _metrics_table(metrics: dict[str, float]) -> Table:
+    table = Table(show_header=True, header_style="bold")
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in metrics.items():
@@ -108,10 +108,11 @@ def train_command(file: str, overrides: tuple[str, ...], as_json: bool, quiet: b
         sys.stdout.write("\n")
         return
     console = Console()
-    title = (
-        f"{file}: {result.stop_reason} after {result.epochs_run} epochs ({result.seconds:.2f} s)"
+    console.print(
+        f"[bold]{file}[/]: {result.stop_reason} after {result.epochs_run} epochs "
+        f"({result.seconds:.2f} s)"
     )
-    console.print(_metrics_table(result.metrics, title))
+    console.print(_metrics_table(result.metrics))
     diagnosis = result.info.get("diagnosis")
     if diagnosis:
         console.print(f"learning curve: {diagnosis['message']}")

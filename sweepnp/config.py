@@ -49,7 +49,7 @@ class DataConfig(_Section):
     test_size: Annotated[float, Field(ge=0, lt=1)] = 0.2
     val_size: Annotated[float, Field(ge=0, lt=1)] = 0.2
     scale: Literal["standard", "none"] = "standard"
-    seed: int = 42
+    seed: Annotated[int, Field(ge=0)] = 42
     subsample: Annotated[int, Field(ge=1)] | None = None
     stratify: bool = True
 
@@ -70,7 +70,7 @@ class TrainConfig(_Section):
 
     epochs: Annotated[int, Field(ge=1)] = 100
     batch_size: Annotated[int, Field(ge=1)] | Literal["full"] = 32
-    seed: int = 42
+    seed: Annotated[int, Field(ge=0)] = 42
     shuffle: bool = True
     eval_every: Annotated[int, Field(ge=1)] = 1
 
@@ -115,6 +115,10 @@ class RunConfig(_Section):
         if "name" in options:
             return str(options.pop("name")), options
         if "path" in options:
+            # A relative data path is relative to the run file, as paths in config files are.
+            path = options["path"]
+            if isinstance(path, str) and self.source and not Path(path).is_absolute():
+                options["path"] = str(Path(self.source).parent / path)
             return "file", options
         raise ConfigError(
             "a dataset table needs 'name' (a registered dataset) or 'path' (a data file)",

@@ -375,6 +375,14 @@ class Model:
         """Parameter name → array (``W1``, ``b1``, …), the network's live arrays."""
         return self.network.params
 
+    def get_params(self) -> dict[str, np.ndarray]:
+        """Copies of every parameter and batch-norm running statistic (for restore-best)."""
+        return self.network.get_params()
+
+    def set_params(self, values: Mapping[str, np.ndarray]) -> None:
+        """Copy values saved by :meth:`get_params` back into the network, in place."""
+        self.network.set_params(values)
+
     def _prepare(self, X: Any) -> np.ndarray:
         X = np.asarray(X, dtype=self.network.dtype)
         if X.ndim == 1:

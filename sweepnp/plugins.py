@@ -237,6 +237,10 @@ class PluginManager:
                 kwargs[arg] = value
         try:
             return factory(**kwargs)
+        except ConfigError as exc:  # e.g. a DataError from a loader: say which file it was in
+            if exc.source is None and source is not None:
+                raise type(exc)(exc.reason, source=source, key=exc.key or key) from None
+            raise
         except OptionError as exc:
             raise ConfigError(exc.reason, source=source, key=f"{key}.{exc.option}") from None
         except (ValueError, TypeError) as exc:

@@ -1,0 +1,407 @@
+"""The built-in callbacks: early stopping, gradient clipping, divergence guard and diagnosis."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import sweepnp
+from sweepnp.errors import ConfigError, OptionError
+from sweepnp.plugins import PluginManager
+from sweepnp_plugins.callbacks.diagnosis import LABELS, LearningCurveDiagnosis, diagnose
+from sweepnp_plugins.callbacks.divergence_guard import DivergenceGuard
+from sweepnp_plugins.callbacks.early_stopping import EarlyStopping
+from sweepnp_plugins.callbacks.gradient_clipping import GradientClipping, global_norm
+
+# The three scenarios of seed 003, section 5.2, verbatim.
+GOOD = (
+    [2.0, 1.5, 1.0, 0.7, 0.5, 0.4, 0.35, 0.32, 0.30, 0.29],
+    [2.1, 1.6, 1.1, 0.8, 0.6, 0.5, 0.45, 0.42, 0.40, 0.39],
+)
+OVERFITTING = (
+    [2.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.02, 0.01, 0.005, 0.002],
+    [2.1, 1.1, 0.6, 0.4, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8],
+)
+DIVERGING = (
+    [2.0, 3.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0],
+    [2.1, 3.5, 6.0, 15.0, 30.0, 70.0, 150.0, 300.0, 700.0, 1500.0],
+)
+
+
+def test_every_callback_is_registered_by_name():
+    pm = PluginManager(load_entrypoints=False)
+    assert {"early_stopping", "gradient_clipping", "divergence_guard", "diagnosis"} <= set(
+        pm.names("callbacks")
+    )
+
+
+# -------------------------------------------------------------------------
+# diagnose: the seed's analyze_learning_curves
+# -------------------------------------------------------------------------
+
+
+def test_diagnose_seed_good_training_is_still_improving_as_in_the_seed():
+    # The seed's own function prints "TRAINING: Still improving" for this scenario: its
+    # validation loss still fell 0.6 - 0.39 ... = 0.11 over the last five epochs.
+    assert diagnose(*GOOD) == ("still_improving", "TRAINING: Still improving")
+
+
+def test_diagnose_seed_overfitting():
+    assert diagnose(*OVERFITTING) == (
+        "overfitting",
+        "OVERFITTING: Best epoch was 5, consider early stopping",
+    )
+
+
+def test_diagnose_seed_diverging():
+    assert diagnose(*DIVERGING) == ("diverging", "DIVERGING: Learning rate may be too high")
+
+
+def test_diagnose_underfitting():
+    train = [1.2, 1.0, 0.9, 0.85, 0.8, 0.79, 0.78]
+    val = [1.3, 1.1, 1.0, 0.95, 0.9, 0.89, 0.88]
+    assert diagnose(train, val) == (
+        "underfitting",
+        "UNDERFITTING: Model may need more capacity or training",
+    )
+
+
+def test_diagnose_converged():
+    train = [1.0, 0.5, 0.3, 0.2, 0.15, 0.14, 0.14, 0.14, 0.14, 0.14]
+    val = [1.0, 0.5, 0.3, 0.25, 0.2, 0.19, 0.19, 0.19, 0.19, 0.19]
+    assert diagnose(train, val) == ("converged", "CONVERGED: Training appears to have plateaued")
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf])
+def test_diagnose_non_finite_last_loss_is_diverging(bad):
+    assert diagnose([1.0, 0.5, bad])[0] == "diverging"
+    assert diagnose([1.0, 0.5, 0.4], [1.0, 0.6, bad])[0] == "diverging"
+
+
+def test_diagnose_skips_a_non_finite_first_loss():
+    # The divergence check compares with the first finite training loss.
+    assert diagnose([math.nan, 2.0, 1.0, 0.3, 0.2, 0.1])[0] != "diverging"
+    assert diagnose([math.nan, 0.1, 0.2])[0] == "diverging"
+
+
+def test_diagnose_without_validation_uses_the_training_loss():
+    assert diagnose([2.0, 1.0, 0.4, 0.3, 0.2, 0.1]) == ("still_improving", _message("still"))
+    assert diagnose([2.0, 1.0, 0.4, 0.3, 0.3, 0.3, 0.3, 0.3])[0] == "converged"
+    assert diagnose([2.0, 1.0, 0.9, 0.8])[0] == "underfitting"
+    # Without a validation curve, overfitting cannot be seen.
+    assert diagnose(OVERFITTING[0])[0] != "overfitting"
+
+
+def test_diagnose_short_history():
+    assert diagnose([0.3]) == ("still_improving", _message("still"))
+    assert diagnose([0.3, 0.2], [0.35, 0.3]) == ("still_improving", _message("still"))
+
+
+def test_diagnose_options_change_the_verdict():
+    assert diagnose(*GOOD, plateau=0.2)[0] == "converged"
+    assert diagnose(*GOOD, underfit_loss=0.25)[0] == "underfitting"
+    # The best validation epoch (index 4 of 10) is old enough for a window of 5, not of 6.
+    assert diagnose(*OVERFITTING, window=5)[0] == "overfitting"
+    assert diagnose(*OVERFITTING, window=6)[0] != "overfitting"
+    assert diagnose(*OVERFITTING, overfit_gap=1.0)[0] != "overfitting"
+
+
+def test_diagnose_names_the_best_epoch_with_given_numbers():
+    label, message = diagnose(*OVERFITTING, epochs=range(0, 100, 10))
+    assert label == "overfitting"
+    assert message == "OVERFITTING: Best epoch was 40, consider early stopping"
+
+
+def test_diagnose_bad_input():
+    with pytest.raises(ValueError, match="no training losses"):
+        diagnose([])
+    with pytest.raises(ValueError, match="val_loss"):
+        diagnose([1.0, 0.5], [1.0])
+    with pytest.raises(OptionError) as info:
+        diagnose([1.0], window=1)
+    assert info.value.option == "window"
+    with pytest.raises(OptionError) as info:
+        diagnose([1.0], plateau=-0.1)
+    assert info.value.option == "plateau"
+
+
+def test_diagnose_labels_are_the_documented_five():
+    assert LABELS == ("diverging", "underfitting", "overfitting", "converged", "still_improving")
+
+
+def _message(prefix: str) -> str:
+    return {"still": "TRAINING: Still improving"}[prefix]
+
+
+# -------------------------------------------------------------------------
+# Constructors: options validated up front
+# -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("factory", "kwargs", "option"),
+    [
+        (EarlyStopping, {"patience": -1}, "patience"),
+        (EarlyStopping, {"patience": 2.5}, "patience"),
+        (EarlyStopping, {"min_delta": -0.1}, "min_delta"),
+        (EarlyStopping, {"mode": "down"}, "mode"),
+        (EarlyStopping, {"monitor": ""}, "monitor"),
+        (GradientClipping, {"threshold": 0.0}, "threshold"),
+        (GradientClipping, {"threshold": math.inf}, "threshold"),
+        (GradientClipping, {"by": "size"}, "by"),
+        (DivergenceGuard, {"max_value": math.inf}, "max_value"),
+        (LearningCurveDiagnosis, {"window": 0}, "window"),
+        (LearningCurveDiagnosis, {"overfit_gap": -1.0}, "overfit_gap"),
+    ],
+)
+def test_bad_options_name_the_option(factory, kwargs, option):
+    with pytest.raises(OptionError) as info:
+        factory(**kwargs)
+    assert info.value.option == option
+
+
+@pytest.mark.parametrize(
+    ("monitor", "mode"),
+    [
+        ("val_loss", "min"),
+        ("loss", "min"),
+        ("val_accuracy", "max"),
+        ("accuracy", "max"),
+        ("val_r2", "max"),
+        ("val_mse", "min"),
+    ],
+)
+def test_early_stopping_auto_mode(monitor, mode):
+    assert EarlyStopping(monitor=monitor).mode == mode
+    assert EarlyStopping(monitor=monitor, mode="min").mode == "min"
+
+
+def test_run_file_option_of_the_wrong_type_is_a_config_error():
+    config = {"data": {"dataset": "iris"}, "callbacks": {"early_stopping": {"patience": "5"}}}
+    with pytest.raises(ConfigError) as info:
+        sweepnp.train(config)
+    assert info.value.key == "callbacks.early_stopping.patience"
+
+
+# -------------------------------------------------------------------------
+# Gradient clipping on gradient dicts
+# -------------------------------------------------------------------------
+
+
+def _grads(scale: float = 1.0) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {
+        "W1": scale * rng.normal(size=(4, 3)),
+        "b1": scale * rng.normal(size=(1, 3)),
+        "W2": scale * rng.normal(size=(3, 1)),
+    }
+
+
+def _norm(grads: dict[str, np.ndarray]) -> float:
+    return float(np.sqrt(sum(np.sum(g**2) for g in grads.values())))
+
+
+def test_clip_by_norm_rescales_to_the_threshold_in_place():
+    grads = _grads(10.0)
+    before = {k: v.copy() for k, v in grads.items()}
+    arrays = {k: id(v) for k, v in grads.items()}
+    GradientClipping(by="norm", threshold=1.0).on_before_optimizer_step(grads)
+    assert {k: id(v) for k, v in grads.items()} == arrays
+    assert _norm(grads) == pytest.approx(1.0)
+    scale = 1.0 / _norm(before)
+    for name in grads:
+        np.testing.assert_allclose(grads[name], before[name] * scale)
+
+
+def test_clip_by_norm_leaves_small_gradients_alone():
+    grads = _grads(0.01)
+    before = {k: v.copy() for k, v in grads.items()}
+    GradientClipping(by="norm", threshold=1.0).on_before_optimizer_step(grads)
+    for name in grads:
+        np.testing.assert_array_equal(grads[name], before[name])
+
+
+def test_clip_by_value_caps_every_entry_in_place():
+    grads = _grads(3.0)
+    before = {k: v.copy() for k, v in grads.items()}
+    GradientClipping(by="value", threshold=0.5).on_before_optimizer_step(grads)
+    for name in grads:
+        np.testing.assert_array_equal(grads[name], np.clip(before[name], -0.5, 0.5))
+
+
+def test_global_norm_does_not_overflow():
+    huge = {"W": np.full((10, 10), 1e200), "b": np.full(3, -1e200)}
+    assert global_norm(huge.values()) == pytest.approx(1e200 * math.sqrt(103))
+    GradientClipping(threshold=2.0).on_before_optimizer_step(huge)
+    assert _norm(huge) == pytest.approx(2.0)
+    assert global_norm([np.array([1.0, np.nan])]) != global_norm([np.array([1.0, np.nan])])
+
+
+# -------------------------------------------------------------------------
+# End to end, through sweepnp.train
+# -------------------------------------------------------------------------
+
+
+def _overfitting_run(patience: int, **early_stopping) -> dict:
+    """Seed 000 part C: 50 training rows, 128 hidden units, many epochs."""
+    return {
+        "data": {"dataset": "breast_cancer", "subsample": 50, "seed": 0},
+        "model": {"hidden": [128], "init": {"name": "normal", "std": 0.01}},
+        "train": {"epochs": 1000, "batch_size": 32, "seed": 0},
+        "optimizer": {"name": "sgd", "lr": 0.05},
+        "callbacks": {
+            "early_stopping": {"monitor": "val_loss", "patience": patience, **early_stopping}
+        },
+    }
+
+
+def test_early_stopping_stops_and_restores_the_best_model():
+    result = sweepnp.train(_overfitting_run(10))
+    history = result.history
+    assert result.stop_reason == "early_stopped"
+    assert len(history) < 1000
+    record = result.info["early_stopping"]
+    best_row = history.loc[history["val_loss"].idxmin()]
+    assert record["best_epoch"] == best_row["epoch"]
+    assert record["best_value"] == best_row["val_loss"]
+    assert record["stopped_epoch"] == history["epoch"].iloc[-1]
+    assert record["stopped_epoch"] - record["best_epoch"] == 10
+    # The returned model is the best epoch's, not the last one's.
+    assert result.metrics["val_loss"] == pytest.approx(best_row["val_loss"], rel=1e-12)
+    assert result.metrics["val_loss"] < history["val_loss"].iloc[-1]
+
+
+def test_early_stopping_without_restore_keeps_the_last_model():
+    result = sweepnp.train(_overfitting_run(10, restore_best=False))
+    assert result.stop_reason == "early_stopped"
+    last = result.history["val_loss"].iloc[-1]
+    assert result.metrics["val_loss"] == pytest.approx(last, rel=1e-12)
+
+
+def test_smaller_patience_stops_no_later():
+    runs = {p: sweepnp.train(_overfitting_run(p)) for p in (5, 20)}
+    stopped = {p: r.info["early_stopping"]["stopped_epoch"] for p, r in runs.items()}
+    assert all(r.stop_reason == "early_stopped" for r in runs.values())
+    assert stopped[5] <= stopped[20]
+    assert runs[5].epochs_run <= runs[20].epochs_run
+
+
+def test_early_stopping_on_accuracy_maximizes():
+    config = _overfitting_run(15, monitor="val_accuracy", min_delta=0.001)
+    result = sweepnp.train(config)
+    record = result.info["early_stopping"]
+    history = result.history
+    assert record["best_value"] == history["val_accuracy"].max()
+    first_best = history.loc[history["val_accuracy"].idxmax(), "epoch"]
+    assert record["best_epoch"] == first_best
+
+
+def test_early_stopping_counts_only_evaluated_epochs():
+    config = _overfitting_run(4)
+    config["train"]["eval_every"] = 3
+    result = sweepnp.train(config)
+    record = result.info["early_stopping"]
+    assert result.stop_reason == "early_stopped"
+    assert record["best_epoch"] in set(result.history["epoch"])
+    assert record["best_epoch"] % 3 == 2
+    assert record["stopped_epoch"] - record["best_epoch"] == 4 * 3
+
+
+def test_early_stopping_that_never_triggers_still_restores_the_best():
+    config = _overfitting_run(10_000)
+    config["train"]["epochs"] = 300
+    result = sweepnp.train(config)
+    record = result.info["early_stopping"]
+    assert result.stop_reason == "completed"
+    assert record["stopped_epoch"] is None
+    assert record["best_epoch"] < 299
+    assert result.metrics["val_loss"] == pytest.approx(record["best_value"], rel=1e-12)
+
+
+@pytest.mark.parametrize("monitor", ["val_loss", "val_mse"])
+def test_monitor_not_recorded_is_a_config_error(monitor):
+    config = _overfitting_run(5, monitor=monitor)
+    config["data"]["val_size"] = 0.0
+    with pytest.raises(ConfigError) as info:
+        sweepnp.train(config)
+    assert info.value.key == "callbacks.early_stopping.monitor"
+    assert "valid:" in str(info.value) and "test_loss" in str(info.value)
+
+
+def _linear_run(lr: float, callbacks: dict) -> dict:
+    return {
+        "data": {"dataset": {"name": "linear", "n_samples": 200}, "seed": 0},
+        "model": {"hidden": [16], "task": "regression"},
+        "train": {"epochs": 50, "batch_size": 32, "seed": 0},
+        "optimizer": {"name": "sgd", "lr": lr},
+        "callbacks": callbacks,
+    }
+
+
+def test_unclipped_high_learning_rate_diverges():
+    result = sweepnp.train(_linear_run(0.5, {}))
+    assert result.stop_reason == "diverged"
+    assert result.epochs_run < 50
+    assert not np.isfinite(result.history["loss"].iloc[-1])
+    assert result.info["divergence_guard"]["epoch"] == result.history["epoch"].iloc[-1]
+    assert result.info["diagnosis"]["label"] == "diverging"
+
+
+@pytest.mark.parametrize(
+    "clipping", [{"by": "norm", "threshold": 1.0}, {"by": "value", "threshold": 0.1}]
+)
+def test_gradient_clipping_keeps_a_high_learning_rate_finite(clipping):
+    result = sweepnp.train(_linear_run(0.5, {"gradient_clipping": clipping}))
+    assert result.stop_reason == "completed"
+    assert result.epochs_run == 50
+    assert np.all(np.isfinite(result.history["loss"]))
+    assert result.metrics["val_r2"] > 0.8
+
+
+def test_without_the_guard_a_diverged_run_goes_on_to_the_end():
+    result = sweepnp.train(_linear_run(0.5, {"divergence_guard": False}))
+    assert result.stop_reason == "completed"
+    assert result.epochs_run == 50
+    assert "divergence_guard" not in result.info
+
+
+def test_divergence_guard_max_value():
+    config = _linear_run(0.01, {"divergence_guard": {"max_value": 1e-3}})
+    result = sweepnp.train(config)
+    assert result.stop_reason == "diverged"
+    assert result.epochs_run == 1
+    assert result.info["divergence_guard"] == {
+        "epoch": 0,
+        "value": result.history["loss"].iloc[0],
+    }
+
+
+def test_divergence_guard_monitor_not_recorded_is_a_config_error():
+    config = _linear_run(0.01, {"divergence_guard": {"monitor": "accuracy"}})
+    with pytest.raises(ConfigError) as info:
+        sweepnp.train(config)
+    assert info.value.key == "callbacks.divergence_guard.monitor"
+
+
+def test_diagnosis_is_recorded_in_every_run():
+    result = sweepnp.train(_overfitting_run(10_000))
+    assert result.info["diagnosis"]["label"] == "overfitting"
+    assert result.info["diagnosis"]["message"].startswith("OVERFITTING: Best epoch was ")
+
+
+def test_diagnosis_without_a_validation_split():
+    config = _linear_run(0.05, {})
+    config["data"]["val_size"] = 0.0
+    result = sweepnp.train(config)
+    assert "val_loss" not in result.history
+    label, message = diagnose(result.history["loss"].tolist())
+    assert result.info["diagnosis"] == {"label": label, "message": message}
+
+
+def test_diagnosis_can_be_turned_off_and_tuned():
+    off = sweepnp.train(_linear_run(0.05, {"diagnosis": False}))
+    assert "diagnosis" not in off.info
+    tuned = sweepnp.train(_linear_run(0.05, {"diagnosis": {"underfit_loss": 1e-9}}))
+    assert tuned.info["diagnosis"]["label"] == "underfitting"

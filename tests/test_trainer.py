@@ -1,0 +1,216 @@
+"""The mini-batch loop: reproducibility, batching, evaluation cadence, hooks, stop reasons."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import sweepnp
+from sweepnp import Callback, hookimpl
+from sweepnp.plugins import PluginManager
+from sweepnp.trainer import Trainer
+
+
+def _metrics_only(history: pd.DataFrame) -> pd.DataFrame:
+    return history.drop(columns=["epoch_seconds"])
+
+
+def test_same_config_gives_bit_identical_results(small_run):
+    small_run["regularizers"] = {"dropout": {"rate": 0.3}}
+    first, second = sweepnp.train(small_run), sweepnp.train(small_run)
+    pd.testing.assert_frame_equal(_metrics_only(first.history), _metrics_only(second.history))
+    for name, value in first.model.params.items():
+        np.testing.assert_array_equal(value, second.model.params[name])
+
+
+def test_another_seed_gives_other_numbers(small_run):
+    first = sweepnp.train(small_run)
+    small_run["train"]["seed"] = 1
+    assert not np.array_equal(first.model.params["W1"], sweepnp.train(small_run).model.params["W1"])
+
+
+def test_history_has_one_row_per_epoch_with_every_metric(small_run):
+    result = sweepnp.train(small_run)
+    assert list(result.history.columns) == [
+        "epoch",
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+        "test_loss",
+        "test_accuracy",
+        "lr",
+        "epoch_seconds",
+    ]
+    assert result.history["epoch"].tolist() == [0, 1, 2, 3, 4]
+    assert result.history["lr"].eq(0.05).all()
+    assert set(result.metrics) == {
+        "loss",
+        "accuracy",
+        "val_loss",
+        "val_accuracy",
+        "test_loss",
+        "test_accuracy",
+    }
+    assert result.stop_reason == "completed"
+    assert result.epochs_run == 5
+
+
+def test_regression_reports_mse_and_r2(small_run):
+    small_run["data"]["dataset"] = "diabetes"
+    small_run["model"]["task"] = "regression"
+    result = sweepnp.train(small_run)
+    assert {"loss", "mse", "r2", "val_mse", "val_r2", "test_r2"} <= set(result.history.columns)
+    assert "accuracy" not in result.history.columns
+
+
+def test_no_split_trains_and_reports_on_all_rows(small_run):
+    small_run["data"].update(test_size=0.0, val_size=0.0)
+    trainer = Trainer(small_run)
+    assert len(trainer.data.X_train) == 569  # every breast-cancer row
+    assert trainer.metric_names == ("loss", "accuracy", "lr")
+
+
+@pytest.mark.parametrize(("batch_size", "updates_per_epoch"), [("full", 1), (1000, 1), (100, 4)])
+def test_batch_size_sets_the_number_of_updates(small_run, batch_size, updates_per_epoch):
+    small_run["train"]["batch_size"] = batch_size
+    small_run["data"].update(test_size=0.0, val_size=0.3)  # 398 training rows
+    trainer = Trainer(small_run)
+    trainer.fit()
+    assert trainer.optimizer.t == 5 * updates_per_epoch
+
+
+def test_eval_every_evaluates_at_the_cadence_and_at_the_last_epoch(small_run):
+    small_run["train"].update(epochs=10, eval_every=4)
+    result = sweepnp.train(small_run)
+    assert result.history["epoch"].tolist() == [3, 7, 9]
+
+
+def test_shuffle_off_changes_the_result(small_run):
+    shuffled = sweepnp.train(small_run)
+    small_run["train"]["shuffle"] = False
+    assert shuffled.metrics["loss"] != sweepnp.train(small_run).metrics["loss"]
+
+
+class BatchRecorder(Callback):
+    def __init__(self):
+        self.rates: list[float] = []
+
+    def on_train_batch_end(self, batch, logs):
+        self.rates.append(logs["lr"])
+
+
+def test_batch_interval_schedule_changes_lr_within_an_epoch(small_run):
+    small_run["schedule"] = {"name": "cosine", "interval": "batch"}
+    recorder = BatchRecorder()
+    sweepnp.train(small_run, callbacks=[recorder])
+    n_batches = int(np.ceil(341 / 32))  # 60% of 569 rows train
+    assert len(recorder.rates) == 5 * n_batches
+    assert np.all(np.diff(recorder.rates) < 0)  # falls at every batch
+    assert recorder.rates[0] == pytest.approx(0.05)
+
+
+def test_epoch_interval_schedule_is_constant_within_an_epoch(small_run):
+    small_run["schedule"] = {"name": "step", "step_size": 2, "gamma": 0.5}
+    result = sweepnp.train(small_run)
+    assert result.history["lr"].tolist() == [0.05, 0.05, 0.025, 0.025, 0.0125]
+
+
+def test_divergence_ends_the_run_as_diverged(small_run):
+    small_run["data"]["dataset"] = "diabetes"
+    small_run["data"]["scale"] = "none"  # raw targets in the hundreds
+    small_run["model"]["task"] = "regression"
+    small_run["optimizer"]["lr"] = 10.0
+    small_run["train"]["epochs"] = 50
+    result = sweepnp.train(small_run)
+    assert result.stop_reason == "diverged"
+    assert result.epochs_run < 50
+
+
+class LifecycleRecorder:
+    """A real pluggy plugin implementing the run lifecycle hooks."""
+
+    def __init__(self):
+        self.calls: list[tuple[str, object]] = []
+
+    @hookimpl
+    def sweepnp_on_train_begin(self, trainer, logs):
+        self.calls.append(("train_begin", trainer.epochs))
+
+    @hookimpl
+    def sweepnp_on_epoch_end(self, epoch, logs):
+        self.calls.append(("epoch_end", (epoch, sorted(logs))))
+
+    @hookimpl
+    def sweepnp_on_train_end(self, trainer, logs):
+        self.calls.append(("train_end", trainer.stop_reason))
+
+
+def _hook_calls(pm: PluginManager, config) -> list[str]:
+    called: list[str] = []
+    undo = pm.pm.add_hookcall_monitoring(
+        before=lambda name, impls, kwargs: called.append(name), after=lambda *a: None
+    )
+    try:
+        Trainer(config, plugin_manager=pm).fit()
+    finally:
+        undo()
+    return called
+
+
+def test_lifecycle_hooks_reach_plugins_with_flat_logs(small_run):
+    recorder = LifecycleRecorder()
+    pm = PluginManager(load_entrypoints=False, extra=(recorder,))
+    calls = _hook_calls(pm, small_run)
+    assert calls.count("sweepnp_on_epoch_end") == 5
+    assert "sweepnp_on_train_batch_end" not in calls  # nobody implements it: never dispatched
+    assert "sweepnp_on_epoch_begin" not in calls
+    assert recorder.calls[0] == ("train_begin", 5)
+    assert recorder.calls[-1] == ("train_end", "completed")
+    epoch, keys = recorder.calls[1][1]
+    assert epoch == 0
+    assert keys == sorted(["loss", "accuracy", "val_loss", "val_accuracy", "test_loss",
+                           "test_accuracy", "lr"])  # fmt: skip
+
+
+def test_builtin_plugins_alone_cost_no_hook_dispatch_during_training(small_run):
+    pm = PluginManager(load_entrypoints=False)
+    assert _hook_calls(pm, small_run) == []
+
+
+class BatchHookPlugin:
+    def __init__(self):
+        self.batches = 0
+
+    @hookimpl
+    def sweepnp_on_train_batch_end(self, batch, logs):
+        self.batches += 1
+
+
+def test_per_batch_hook_is_dispatched_when_a_plugin_opts_in(small_run):
+    plugin = BatchHookPlugin()
+    pm = PluginManager(load_entrypoints=False, extra=(plugin,))
+    Trainer(small_run, plugin_manager=pm).fit()
+    assert plugin.batches == 5 * int(np.ceil(341 / 32))
+
+
+def test_in_memory_arrays(small_run):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((300, 3))
+    y = (X[:, 0] + X[:, 1] > 0).astype(int)
+    del small_run["data"]["dataset"]
+    small_run["train"]["epochs"] = 30
+    result = sweepnp.train(small_run, X=X, y=y)
+    assert result.metrics["val_accuracy"] >= 0.85  # a linear boundary; chance is 0.5
+    with pytest.raises(sweepnp.ConfigError, match="pass both X and y"):
+        sweepnp.train(small_run, X=X)
+    with pytest.raises(sweepnp.ConfigError, match=r"data\.dataset"):
+        sweepnp.train(small_run)
+
+
+def test_json_dict_holds_metrics_history_and_stop_reason(small_run):
+    out = sweepnp.train(small_run).to_json_dict()
+    assert set(out) == {"metrics", "history", "stop_reason"}
+    assert len(out["history"]) == 5
+    assert out["history"][0]["epoch"] == 0
