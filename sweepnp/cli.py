@@ -110,12 +110,13 @@ def train_command(file: str, overrides: tuple[str, ...], as_json: bool, quiet: b
     console = Console()
     console.print(
         f"[bold]{file}[/]: {result.stop_reason} after {result.epochs_run} epochs "
-        f"({result.seconds:.2f} s)"
+        f"({result.seconds:.2f} s)",
+        soft_wrap=True,
     )
     console.print(_metrics_table(result.metrics))
     diagnosis = result.info.get("diagnosis")
     if diagnosis:
-        console.print(f"learning curve: {diagnosis['message']}")
+        console.print(f"learning curve: {diagnosis['message']}", soft_wrap=True)
 
 
 if __name__ == "__main__":  # pragma: no cover

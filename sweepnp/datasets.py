@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from sweepnp.errors import DataError
 
@@ -205,6 +204,8 @@ def prepare(
         )
     task = infer_task(dataset) if task == "auto" else task
     y_enc, classes = _encode_target(y, task, source)
+
+    from sklearn.model_selection import train_test_split  # scikit-learn imports slowly: on use
 
     classify = task != "regression"
     rows = np.arange(X.shape[0])

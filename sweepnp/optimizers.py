@@ -4,9 +4,10 @@ An optimizer updates parameters in place from their gradients. It keeps per-para
 ``self.state[name]`` (a dict of arrays, numpy-ml style), so that :meth:`Optimizer.state_dict`
 can save it and :meth:`Optimizer.load_state_dict` restore it.
 
-The learning rate is passed to every :meth:`Optimizer.step` by the trainer (it comes from the
-schedule), so an optimizer never stores it. Hyperparameters may be floats or arrays broadcasting
-over a leading trial axis: write the maths as whole-array NumPy and never call ``float()`` on them.
+The learning rate used in a step is the one the trainer passes to :meth:`Optimizer.step` (it
+comes from the schedule); ``self.lr`` is only the base rate the schedule starts from.
+Hyperparameters may be floats or arrays broadcasting over a leading trial axis: write the maths as
+whole-array NumPy and never call ``float()`` on them.
 """
 
 from __future__ import annotations
@@ -58,9 +59,17 @@ class Optimizer(abc.ABC):
     ) -> None:
         """Take one optimization step: update every parameter in ``params`` in place."""
         self.t += 1
+        self.begin_step(lr)
         state = self.state
         for name, param in params.items():
             self.update(param, grads[name], state[name], lr)
+
+    def begin_step(self, lr: Any) -> None:  # noqa: B027 - optional, deliberately empty
+        """Called once per step, after ``self.t`` is incremented and before any :meth:`update`.
+
+        Override it to compute what every parameter's update shares (e.g. Adam's bias
+        corrections, which depend on ``t`` only).
+        """
 
     @abc.abstractmethod
     def update(self, param: np.ndarray, grad: np.ndarray, state: State, lr: Any) -> None:

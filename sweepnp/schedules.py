@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from sweepnp import options
 
-__all__ = ["Schedule"]
+__all__ = ["Interval", "Schedule"]
 
 Interval = Literal["epoch", "batch"]
 

@@ -317,15 +317,17 @@ class Trainer:
         if self.pm.has_impls("sweepnp_on_train_begin"):
             hook.sweepnp_on_train_begin(trainer=self, logs={})
 
+        # The learning rate in the parameters' dtype: a float64 scalar would promote float32 maths.
+        as_dtype = self.dtype.type
         started = time.perf_counter()
         epochs_run = 0
-        lr = schedule.lr_at(0.0)
+        lr = as_dtype(schedule.lr_at(0.0))
         logs: dict[str, Any] = {}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             for epoch in range(self.epochs):
                 epoch_started = time.perf_counter()
                 if not per_batch_lr:
-                    lr = schedule.lr_at(float(epoch))
+                    lr = as_dtype(schedule.lr_at(float(epoch)))
                 for callback in self.callbacks:
                     callback.on_epoch_begin(epoch, {"lr": lr})
                 if epoch_hooks["sweepnp_on_epoch_begin"]:
@@ -340,7 +342,7 @@ class Trainer:
                     X_batch = X_epoch[start : start + batch_size]
                     y_batch = y_epoch[start : start + batch_size]
                     if per_batch_lr:
-                        lr = schedule.lr_at(epoch + batch / n_batches)
+                        lr = as_dtype(schedule.lr_at(epoch + batch / n_batches))
                     grads = network.gradients(X_batch, y_batch, mask_fn)
                     for reg in penalties:
                         for name in weight_names:

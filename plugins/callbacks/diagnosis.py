@@ -16,8 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from sweepnp import Callback, hookimpl, options
-from sweepnp.errors import OptionError
+from sweepnp import Callback, OptionError, hookimpl, options
 
 __all__ = ["LABELS", "LearningCurveDiagnosis", "diagnose"]
 

@@ -15,8 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from sweepnp import Callback, hookimpl
-from sweepnp.errors import OptionError
+from sweepnp import Callback, OptionError, hookimpl
 
 __all__ = ["DivergenceGuard"]
 

@@ -14,8 +14,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from sweepnp import Callback, hookimpl, options
-from sweepnp.errors import OptionError
+from sweepnp import Callback, OptionError, hookimpl, options
 
 __all__ = ["EarlyStopping"]
 

@@ -15,8 +15,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from sweepnp import Dataset, hookimpl
-from sweepnp.errors import DataError, OptionError
+from sweepnp import DataError, Dataset, OptionError, hookimpl
 
 __all__ = ["file"]
 

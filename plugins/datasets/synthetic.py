@@ -13,8 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 from sklearn.datasets import make_moons
 
-from sweepnp import Dataset, hookimpl, options
-from sweepnp.errors import OptionError
+from sweepnp import Dataset, OptionError, hookimpl, options
 
 __all__ = ["linear", "moons", "xor"]
 

@@ -1,0 +1,54 @@
+"""Docs that cannot drift: every hook documented in docs/hooks.md with its exact signature."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import pytest
+
+from sweepnp import hookspecs
+
+ROOT = Path(__file__).resolve().parents[1]
+HOOKS = sorted(name for name in dir(hookspecs) if name.startswith("sweepnp_"))
+HEADING = re.compile(r"^### `(sweepnp_\w+)\(([^)]*)\)`$", re.MULTILINE)
+
+
+def documented_hooks() -> dict[str, list[str]]:
+    text = (ROOT / "docs" / "hooks.md").read_text()
+    return {
+        name: [arg.strip() for arg in args.split(",") if arg.strip()]
+        for name, args in HEADING.findall(text)
+    }
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hook_is_documented_with_its_exact_signature(hook):
+    documented = documented_hooks()
+    assert hook in documented, f"docs/hooks.md has no heading for {hook}"
+    spec_args = list(inspect.signature(getattr(hookspecs, hook)).parameters)
+    assert documented[hook] == spec_args
+
+
+def test_docs_document_no_hook_that_does_not_exist():
+    assert set(documented_hooks()) <= set(HOOKS)
+
+
+@pytest.mark.parametrize("hook", HOOKS)
+def test_every_hookspec_has_a_docstring_with_its_params(hook):
+    spec = getattr(hookspecs, hook)
+    doc = inspect.getdoc(spec) or ""
+    assert doc.splitlines()[0].endswith("."), "a one-line summary first"
+    for arg in inspect.signature(spec).parameters:
+        assert f":param {arg}:" in doc
+    if inspect.signature(spec).return_annotation not in (None, "None"):
+        assert ":return:" in doc
+
+
+def test_every_argument_is_described_on_its_own_line():
+    text = (ROOT / "docs" / "hooks.md").read_text()
+    for hook, args in documented_hooks().items():
+        section = text.split(f"### `{hook}(")[1].split("\n### ")[0]
+        for arg in args:
+            assert f"- `{arg}`:" in section, (hook, arg)
