@@ -175,10 +175,14 @@ class PluginManager:
     def _collect(self) -> dict[str, dict[str, Provided]]:
         registry: dict[str, dict[str, Provided]] = {kind: {} for kind in KINDS}
         for kind in KINDS:
-            hook = getattr(self.pm.hook, f"sweepnp_register_{kind}")
-            # pluggy calls implementations last-registered first; keep registration order instead.
-            for impl in reversed(hook.get_hookimpls()):
-                provided = impl.function() or {}
+            hook_name = f"sweepnp_register_{kind}"
+            impls = getattr(self.pm.hook, hook_name).get_hookimpls()
+            everyone = {impl.plugin for impl in impls}
+            # Call each plugin's implementation through pluggy on its own (so tracing and
+            # wrappers apply and each result is attributable), in registration order.
+            for impl in reversed(impls):
+                caller = self.pm.subset_hook_caller(hook_name, everyone - {impl.plugin})
+                provided = next(iter(caller()), None) or {}
                 for name, factory in provided.items():
                     entry = Provided(
                         kind,

@@ -52,3 +52,20 @@ def test_every_argument_is_described_on_its_own_line():
         section = text.split(f"### `{hook}(")[1].split("\n### ")[0]
         for arg in args:
             assert f"- `{arg}`:" in section, (hook, arg)
+
+
+def test_the_plugin_guide_example_trains(small_run):
+    import types
+
+    import sweepnp
+    from sweepnp.plugins import PluginManager
+
+    text = (ROOT / "docs" / "plugins.md").read_text()
+    source = text.split("```python\n")[1].split("```")[0]
+    module = types.ModuleType("sweepnp_lion")
+    exec(compile(source, "docs/plugins.md", "exec"), module.__dict__)
+    pm = PluginManager(load_entrypoints=False, extra=(module,))
+    small_run["optimizer"] = {"name": "lion", "lr": 3e-4}
+    small_run["train"]["epochs"] = 10
+    result = sweepnp.Trainer(small_run, plugin_manager=pm).fit()
+    assert result.history["loss"].iloc[-1] < result.history["loss"].iloc[0]

@@ -214,3 +214,23 @@ def test_json_dict_holds_metrics_history_and_stop_reason(small_run):
     assert set(out) == {"metrics", "history", "stop_reason"}
     assert len(out["history"]) == 5
     assert out["history"][0]["epoch"] == 0
+
+
+def test_train_accepts_a_path_a_dict_or_a_parsed_config(small_run, tmp_path):
+    from sweepnp.config import parse
+
+    path = tmp_path / "run.toml"
+    path.write_text(
+        '[data]\ndataset = "breast_cancer"\nseed = 0\n[model]\nhidden = [8]\n'
+        '[train]\nepochs = 5\nseed = 0\n[optimizer]\nname = "sgd"\nlr = 0.05\n'
+    )
+    from_path = sweepnp.train(path)
+    from_dict = sweepnp.train(small_run)
+    from_config = sweepnp.train(parse(small_run))
+    pd.testing.assert_frame_equal(
+        _metrics_only(from_path.history), _metrics_only(from_dict.history)
+    )
+    pd.testing.assert_frame_equal(
+        _metrics_only(from_dict.history), _metrics_only(from_config.history)
+    )
+    assert from_path.config.source == str(path)
