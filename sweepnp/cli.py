@@ -6,6 +6,7 @@ line, ``Error: <file>: <key>: <what is wrong; valid choices>``, and exits with s
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Any
@@ -117,6 +118,384 @@ def train_command(file: str, overrides: tuple[str, ...], as_json: bool, quiet: b
     diagnosis = result.info.get("diagnosis")
     if diagnosis:
         console.print(f"learning curve: {diagnosis['message']}", soft_wrap=True)
+
+
+# -------------------------------------------------------------------------
+# sweepnp study …
+# -------------------------------------------------------------------------
+
+STORAGE_HELP = (
+    "Optuna storage: a journal file path, sqlite:///…, postgresql://… (default: ./sweepnp.journal)."
+)
+
+
+@main.group("study", cls=SweepnpGroup)
+def study_group() -> None:
+    """Run hyperparameter studies and read their results."""
+
+
+class TrialReporter:
+    """Shows a study's progress: a live bar on a terminal, plain log lines otherwise."""
+
+    def __init__(self, spec: Any, total: int, *, quiet: bool) -> None:
+        self.spec = spec
+        self.total = total
+        self.quiet = quiet
+        self.live = not quiet and stderr.is_terminal
+        self.seen: set[int] = set()
+        self.progress: Progress | None = None
+
+    def __enter__(self) -> TrialReporter:
+        if self.live:
+            from rich.progress import TimeRemainingColumn
+
+            self.progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("best {task.fields[best]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                console=stderr,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(self.spec.name, total=self.total, best="–")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+
+    def update(self, study: Any) -> None:
+        """Refresh from the study (called after each trial, or by polling)."""
+        from sweepnp.study import counted_trials
+
+        done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+        best = _best_text(study, self.spec)
+        if self.progress is not None:
+            self.progress.update(
+                self.task, completed=min(counted_trials(study), self.total), best=best
+            )
+        elif not self.quiet:
+            for trial in sorted(done, key=lambda t: t.number):
+                if trial.number in self.seen:
+                    continue
+                self.seen.add(trial.number)
+                stderr.print(_trial_line(trial, self.spec, best), soft_wrap=True, highlight=False)
+
+
+def _best_text(study: Any, spec: Any) -> str:
+    if spec.multi_objective:
+        try:
+            return f"{len(study.best_trials)} on the Pareto front"
+        except ValueError:
+            return "–"
+    try:
+        best = study.best_trial
+    except ValueError:
+        return "–"
+    return f"{spec.metrics[0]} {best.value:.4f} (trial {best.number})"
+
+
+def _trial_line(trial: Any, spec: Any, best: str) -> str:
+    from sweepnp.study import RECORD_ATTR
+
+    reason = trial.user_attrs.get(RECORD_ATTR, {}).get("stop_reason", trial.state.name.lower())
+    if trial.values:
+        shown = ", ".join(f"{m} {v:.4f}" for m, v in zip(spec.metrics, trial.values, strict=True))
+    else:
+        shown = trial.user_attrs.get("sweepnp_reason") or reason
+    params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+    return f"trial {trial.number} {reason}: {shown} | best {best} | {params}"
+
+
+def _short(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+@study_group.command("run")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--storage", default=None, help=STORAGE_HELP)
+@click.option(
+    "--n-trials",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Total trials the study should hold (default: the file's n_trials).",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes on this machine.",
+)
+@click.option(
+    "--name", default=None, help="Study name (default: [study] name, else the file name)."
+)
+@click.option("--quiet", is_flag=True, help="Print nothing but the final summary.")
+def study_run(
+    file: str, storage: str | None, n_trials: int | None, jobs: int, name: str | None, quiet: bool
+) -> None:
+    """Run a study, or continue it: finished trials are kept, n_trials counts the total."""
+    from sweepnp.study import load_spec, run_study
+
+    spec = load_spec(file, name=name)
+    total = n_trials or spec.study.n_trials
+    where = storage or "sweepnp.journal"
+    with TrialReporter(spec, total, quiet=quiet) as reporter:
+        try:
+            study = run_study(
+                file,
+                storage=storage,
+                n_trials=total,
+                jobs=jobs,
+                name=name,
+                on_trial=lambda study, trial: reporter.update(study),
+                poll=reporter.update,
+            )
+        except KeyboardInterrupt:
+            reporter.__exit__()
+            _interrupted_message(file, spec.name, where, storage)
+            sys.exit(130)
+    _print_summary(study, spec, where)
+
+
+def _interrupted_message(file: str, name: str, where: str, storage: str | None) -> None:
+    from sweepnp.results import load
+
+    finished = 0
+    with contextlib.suppress(SweepnpError):
+        finished = int(load(name, storage).trials["state"].isin(["complete", "pruned"]).sum())
+    resume = f"sweepnp study run {file}" + (f" --storage {storage}" if storage else "")
+    stderr.print(
+        f"Interrupted: {finished} finished trials of study {name!r} are kept in {where}; "
+        f"the running trial ended as failed (interrupted). Resume with: {resume}",
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+def _print_summary(study: Any, spec: Any, where: str) -> None:
+    console = Console()
+    states: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    console.print(f"study [bold]{spec.name}[/] in {where}: {counts}", soft_wrap=True)
+    if spec.multi_objective:
+        front = study.best_trials
+        console.print(f"Pareto front: trials {', '.join(str(t.number) for t in front)}")
+    else:
+        try:
+            best = study.best_trial
+        except ValueError:
+            console.print("no completed trial yet")
+            return
+        console.print(
+            f"best {spec.metrics[0]} {best.value:.4f} at trial {best.number}:", soft_wrap=True
+        )
+        for path, value in best.params.items():
+            console.print(f"  {path} = {value!r}", soft_wrap=True, highlight=False)
+    console.print(
+        f"results: sweepnp study show {spec.name}"
+        + (f" --storage {where}" if where != "sweepnp.journal" else ""),
+        soft_wrap=True,
+        highlight=False,
+    )
+
+
+def _frame_table(frame: Any, title: str | None = None, limit: int = 30) -> Table:
+    """A DataFrame as a rich table (first ``limit`` rows)."""
+    table = Table(title=title, header_style="bold", show_lines=False)
+    for column in frame.columns:
+        table.add_column(str(column), overflow="fold")
+    for _, row in frame.head(limit).iterrows():
+        table.add_row(*(_cell(v) for v in row))
+    return table
+
+
+def _cell(value: Any) -> str:
+    import pandas as pd
+
+    if value is None or (not isinstance(value, list | tuple) and pd.isna(value)):
+        return ""
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    if isinstance(value, pd.Timedelta):
+        return f"{value.total_seconds():.2f} s"
+    return str(value)
+
+
+@study_group.command("list")
+@click.option("--storage", default=None, help=STORAGE_HELP)
+def study_list(storage: str | None) -> None:
+    """List the studies in a storage."""
+    from sweepnp.results import list_studies
+
+    frame = list_studies(storage)
+    if frame.empty:
+        Console().print(f"no studies in {storage or 'sweepnp.journal'}")
+        return
+    Console().print(_frame_table(frame))
+
+
+@study_group.command("show")
+@click.argument("name")
+@click.option("--storage", default=None, help=STORAGE_HELP)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+def study_show(name: str, storage: str | None, limit: int) -> None:
+    """Show a study's trials (best first) and its summary across repeats."""
+    from sweepnp.results import load
+
+    results = load(name, storage)
+    trials = results.trials
+    value_columns = [c for c in trials.columns if c == "value" or c.startswith("value_")]
+    shown = ["number", "state", "stop_reason", *value_columns, *results.param_columns, "epochs"]
+    ascending = results.spec.directions[0] == "minimize"
+    ordered = trials.sort_values(value_columns[0], ascending=ascending, na_position="last")
+    console = Console()
+    console.print(
+        _frame_table(ordered[shown], title=f"study {name}: {len(trials)} trials", limit=limit)
+    )
+    summary = results.summary()
+    if not summary.empty and (summary["n"] > 1).any():
+        console.print(_frame_table(summary, title="across repeats (95% CI)", limit=limit))
+
+
+@study_group.command("best")
+@click.argument("name")
+@click.option("--storage", default=None, help=STORAGE_HELP)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the best trial (or Pareto front) as JSON."
+)
+def study_best(name: str, storage: str | None, as_json: bool) -> None:
+    """Print the best configuration (the Pareto front for several metrics)."""
+    from sweepnp.results import load
+
+    results = load(name, storage)
+    best = results.best()
+    if as_json:
+        import pandas as pd
+
+        frame = best.to_frame().T if isinstance(best, pd.Series) else best
+        sys.stdout.write(frame.to_json(orient="records", date_format="iso") + "\n")
+        return
+    console = Console()
+    if len(results.metrics) > 1:
+        console.print(_frame_table(best, title="Pareto front"))
+        return
+    console.print(f"best trial {best['number']}: {results.metrics[0]} {best['value']:.4f}")
+    for path in results.param_columns:
+        console.print(f"  {path} = {_cell(best[path])}", highlight=False)
+
+
+@study_group.command("export")
+@click.argument("name")
+@click.option("--storage", default=None, help=STORAGE_HELP)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "json"]),
+    default="csv",
+    show_default=True,
+)
+@click.option(
+    "--table",
+    type=click.Choice(["trials", "history", "summary"]),
+    default="trials",
+    show_default=True,
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="File to write (default: stdout; parquet needs a file).",
+)
+def study_export(name: str, storage: str | None, fmt: str, table: str, output: str | None) -> None:
+    """Export a results table as CSV, Parquet or JSON."""
+    from sweepnp.results import load
+
+    results = load(name, storage)
+    frame = {"trials": lambda: results.trials, "history": lambda: results.history,
+             "summary": results.summary}[table]()  # fmt: skip
+    if fmt == "parquet":
+        if output is None:
+            raise UserError("--format parquet needs -o FILE")
+        frame.to_parquet(output, index=False)
+    elif fmt == "csv":
+        text = frame.to_csv(index=False)
+    else:
+        text = frame.to_json(orient="records", date_format="iso")
+    if fmt != "parquet":
+        if output is None:
+            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        else:
+            with open(output, "w", encoding="utf-8") as handle:
+                handle.write(text)
+    if output is not None:
+        stderr.print(f"wrote {len(frame)} rows of {table} to {output}", highlight=False)
+
+
+@study_group.command("delete")
+@click.argument("name")
+@click.option("--storage", default=None, help=STORAGE_HELP)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def study_delete(name: str, storage: str | None, yes: bool) -> None:
+    """Delete a study and all its trials from the storage."""
+    import optuna
+
+    from sweepnp.storage import describe, open_storage
+
+    handle = open_storage(storage)
+    names = optuna.get_all_study_names(handle)
+    if name not in names:
+        raise UserError(
+            f"no study named {name!r} in {describe(storage)}; studies there: "
+            f"{', '.join(names) or '(none)'}"
+        )
+    if not yes and sys.stdin.isatty():
+        click.confirm(f"Delete study {name!r} from {describe(storage)}?", abort=True)
+    optuna.delete_study(study_name=name, storage=handle)
+    Console().print(f"deleted study {name!r} from {describe(storage)}")
+
+
+@study_group.command("rerun")
+@click.argument("name")
+@click.option("--trial", "number", type=int, required=True, help="The trial number to re-run.")
+@click.option("--storage", default=None, help=STORAGE_HELP)
+def study_rerun(name: str, number: int, storage: str | None) -> None:
+    """Train one trial again from its stored parameters and seeds, and compare."""
+    import optuna
+    import pandas as pd
+
+    from sweepnp.storage import open_storage
+    from sweepnp.study import rerun_trial
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        study = optuna.load_study(study_name=name, storage=open_storage(storage))
+    except KeyError:
+        raise UserError(f"no study named {name!r}") from None
+    outcome, stored = rerun_trial(study, number)
+    console = Console()
+    console.print(f"trial {number} re-run: {outcome.stop_reason}", highlight=False)
+    if outcome.history is not None:
+        console.print(_frame_table(outcome.history.tail(5), title="last epochs (re-run)"))
+    if stored is None or outcome.history is None:
+        console.print("nothing stored to compare with")
+        return
+    columns = [c for c in stored.columns if c != "epoch_seconds"]
+    try:
+        pd.testing.assert_frame_equal(
+            outcome.history[columns].reset_index(drop=True), stored[columns].reset_index(drop=True)
+        )
+    except AssertionError:
+        console.print("[red]the re-run's learning curve differs from the stored one[/]")
+        sys.exit(1)
+    console.print(f"identical to the stored learning curve ({len(stored)} epochs)")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -19,7 +19,7 @@ from importlib import metadata
 from typing import Any
 
 import pluggy
-from pydantic import TypeAdapter, ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from sweepnp import hookspecs
 from sweepnp.errors import ConfigError, OptionError, PluginError
@@ -75,6 +75,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "sweepnp_plugins.callbacks.gradient_clipping",
     "sweepnp_plugins.callbacks.divergence_guard",
     "sweepnp_plugins.callbacks.diagnosis",
+    "sweepnp_plugins.callbacks.pruning",
     "sweepnp_plugins.datasets.bundled",
     "sweepnp_plugins.datasets.synthetic",
     "sweepnp_plugins.datasets.files",
@@ -250,6 +251,20 @@ class PluginManager:
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{name}: {exc}", source=source, key=key) from None
 
+    def plugin_modules(self) -> dict[str, str]:
+        """Module name → plugin name, for every module that a plugin is or provides code from.
+
+        Used to say which plugin a failing run's exception came from.
+        """
+        modules: dict[str, str] = {}
+        for name, plugin in self.pm.list_name_plugin():
+            module = getattr(plugin, "__name__", None) or type(plugin).__module__
+            modules[module] = name
+        for entries in self.registry.values():
+            for entry in entries.values():
+                modules.setdefault(getattr(entry.factory, "__module__", ""), entry.plugin)
+        return modules
+
     def has_impls(self, hook_name: str) -> bool:
         return bool(getattr(self.pm.hook, hook_name).get_hookimpls())
 
@@ -269,9 +284,7 @@ def _stderr() -> Any:
 
 @functools.cache
 def _parameters(factory: Callable[..., Any]) -> dict[str, inspect.Parameter]:
-    target = factory.__init__ if inspect.isclass(factory) else factory
-    params = dict(inspect.signature(target).parameters)
-    params.pop("self", None)
+    params = dict(inspect.signature(factory).parameters)  # a class: its __init__ without self
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         raise PluginError(f"{factory!r} takes **kwargs; plugin factories must name every option")
     return {n: p for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
@@ -287,8 +300,12 @@ def _hints(factory: Callable[..., Any]) -> dict[str, Any]:
 
 
 @functools.cache
-def _adapter(hint: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(hint)
+def _adapter(hint: Any) -> TypeAdapter[Any] | None:
+    """A strict validator for a type hint, or ``None`` for types pydantic cannot check."""
+    try:
+        return TypeAdapter(hint, config=ConfigDict(arbitrary_types_allowed=True))
+    except Exception:  # e.g. forward references to unimportable names
+        return None
 
 
 def validate_options(
@@ -315,10 +332,10 @@ def validate_options(
                 source=source,
                 key=f"{key}.{option}",
             )
-        hint = hints.get(option)
-        if hint is not None:
+        adapter = _adapter(hints[option]) if option in hints else None
+        if adapter is not None:
             try:
-                value = _adapter(hint).validate_python(value, strict=True)
+                value = adapter.validate_python(value, strict=True)
             except ValidationError as exc:
                 messages = "; or ".join(dict.fromkeys(e["msg"] for e in exc.errors()))
                 raise ConfigError(

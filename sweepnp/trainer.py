@@ -33,7 +33,7 @@ from sweepnp.plugins import PluginManager, get_plugin_manager
 from sweepnp.regularizers import Regularizer
 from sweepnp.schedules import Schedule
 
-__all__ = ["STOP_REASONS", "RunResult", "Trainer", "train"]
+__all__ = ["STOP_REASONS", "RunResult", "Trainer", "load_data", "train"]
 
 #: Stop reasons a run can end with (plugins may add their own).
 STOP_REASONS = ("completed", "early_stopped", "diverged", "pruned", "interrupted", "failed")
@@ -87,6 +87,10 @@ class Trainer:
     :param y: in-memory targets.
     :param callbacks: extra callback objects (e.g. a progress display), run after the config's.
     :param plugin_manager: the plugins to resolve names with (default: the process-wide one).
+    :param data: already prepared splits of this config's data (a study shares them between
+        trials that do not search the data section).
+    :param context: what the caller makes available to callbacks as ``trainer.context``, e.g.
+        ``{"optuna_trial": trial}`` in a study.
     """
 
     def __init__(
@@ -97,12 +101,15 @@ class Trainer:
         *,
         callbacks: Sequence[Callback] = (),
         plugin_manager: PluginManager | None = None,
+        data: Splits | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> None:
         self.config = config = parse(config)
         self.pm = pm = plugin_manager or get_plugin_manager()
         source = config.source
         self.dtype = np.dtype(config.model.dtype)
-        self.data: Splits = self._load_data(X, y)
+        self.data: Splits = data if data is not None else load_data(config, pm, X, y)
+        self.context: Mapping[str, Any] = context or {}
 
         seeds = np.random.SeedSequence(config.train.seed).spawn(3)
         self._init_rng, self._shuffle_rng, self._mask_rng = (
@@ -144,44 +151,6 @@ class Trainer:
         self.stop_reason: str | None = None
 
     # -- building ----------------------------------------------------------------------------
-
-    def _load_data(self, X: Any, y: Any) -> Splits:
-        cfg = self.config
-        if X is not None or y is not None:
-            if X is None or y is None:
-                raise ConfigError("pass both X and y, or neither", source=cfg.source, key="data")
-            dataset = Dataset(X=X, y=y, name="arrays")
-        else:
-            spec = cfg.dataset_spec()
-            if spec is None:
-                raise ConfigError(
-                    "no dataset: set data.dataset, or pass X and y",
-                    source=cfg.source,
-                    key="data.dataset",
-                )
-            name, options = spec
-            dataset = self.pm.build(
-                "datasets",
-                name,
-                options,
-                key="data.dataset",
-                source=cfg.source,
-                extra={"seed": cfg.data.seed},
-            )
-            if not dataset.name:
-                dataset.name = name
-        return prepare(
-            dataset,
-            task=cfg.model.task,
-            test_size=cfg.data.test_size,
-            val_size=cfg.data.val_size,
-            scale=cfg.data.scale,
-            seed=cfg.data.seed,
-            subsample=cfg.data.subsample,
-            stratify=cfg.data.stratify,
-            dtype=self.dtype,
-            source=cfg.source,
-        )
 
     def _build_network(self) -> DenseNetwork:
         cfg = self.config.model
@@ -420,6 +389,48 @@ class Trainer:
             raise ConfigError(
                 exc.reason, source=self.config.source, key=f"{key}.{exc.option}"
             ) from None
+
+
+def load_data(
+    config: RunConfig, pm: PluginManager | None = None, X: Any = None, y: Any = None
+) -> Splits:
+    """Load, check, split and scale the data of a run (``X`` and ``y`` replace the dataset)."""
+    pm = pm or get_plugin_manager()
+    if X is not None or y is not None:
+        if X is None or y is None:
+            raise ConfigError("pass both X and y, or neither", source=config.source, key="data")
+        dataset = Dataset(X=X, y=y, name="arrays")
+    else:
+        spec = config.dataset_spec()
+        if spec is None:
+            raise ConfigError(
+                "no dataset: set data.dataset, or pass X and y",
+                source=config.source,
+                key="data.dataset",
+            )
+        name, options = spec
+        dataset = pm.build(
+            "datasets",
+            name,
+            options,
+            key="data.dataset",
+            source=config.source,
+            extra={"seed": config.data.seed},
+        )
+        if not dataset.name:
+            dataset.name = name
+    return prepare(
+        dataset,
+        task=config.model.task,
+        test_size=config.data.test_size,
+        val_size=config.data.val_size,
+        scale=config.data.scale,
+        seed=config.data.seed,
+        subsample=config.data.subsample,
+        stratify=config.data.stratify,
+        dtype=np.dtype(config.model.dtype),
+        source=config.source,
+    )
 
 
 def _scalar(value: Any) -> Any:

@@ -1,0 +1,179 @@
+"""Where studies live: Optuna storages from a URL or a path, and recovery of dead workers' trials.
+
+* Default: Optuna's journal file ``sweepnp.journal`` in the working directory — no server, safe
+  for many processes on one machine (Optuna advises against SQLite for parallel work).
+* A path (anything without ``://``) is a journal file.
+* ``sqlite:///…``, ``postgresql://…``, ``mysql://…``: Optuna's RDB storage, with heartbeats so
+  that a dead worker's trial is failed and retried (``RetryFailedTrialCallback``).
+
+Workers take :func:`budget_lock` around "count the trials, then ask for one", so that however many
+workers share a study it never holds more than ``n_trials`` trials: a lock file beside a journal
+(Optuna's NFS-safe ``JournalFileOpenLock``, so it also holds across machines sharing the file), a
+PostgreSQL advisory lock for PostgreSQL (across machines), and a local file lock otherwise.
+
+The journal has no heartbeat, so sweepnp records which process runs each trial
+(``sweepnp_worker`` = host, pid and the process's start time) and, before asking for trials, fails
+and re-queues trials left RUNNING by a process of this host that no longer exists.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import optuna
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryFailedTrialCallback
+from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+from optuna.trial import TrialState
+
+from sweepnp.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_STORAGE",
+    "budget_lock",
+    "open_storage",
+    "recover_stale_trials",
+    "worker_identity",
+]
+
+#: The embedded default: a journal file in the working directory.
+DEFAULT_STORAGE = "sweepnp.journal"
+#: Seconds between RDB heartbeats, and how long a silent trial may run before it is failed.
+HEARTBEAT_INTERVAL = 30
+GRACE_PERIOD = 120
+#: A failed (dead-worker) trial is retried at most this many times.
+MAX_RETRY = 2
+
+WORKER_ATTR = "sweepnp_worker"
+REASON_ATTR = "sweepnp_reason"
+
+
+def describe(url: str | None) -> str:
+    return url or DEFAULT_STORAGE
+
+
+def open_storage(url: str | None) -> BaseStorage:
+    """Open the storage a URL or path names (``None``: the default journal file)."""
+    url = url or DEFAULT_STORAGE
+    if "://" in url:
+        try:
+            return RDBStorage(
+                url,
+                heartbeat_interval=HEARTBEAT_INTERVAL,
+                grace_period=GRACE_PERIOD,
+                failed_trial_callback=RetryFailedTrialCallback(max_retry=MAX_RETRY),
+            )
+        except ImportError as exc:
+            raise ConfigError(
+                f"the driver for this storage is not installed ({exc}); for PostgreSQL: "
+                "pip install 'sweepnp[postgres]'",
+                key="--storage",
+            ) from None
+        except Exception as exc:  # SQLAlchemy's errors: unreachable server, bad URL, ...
+            raise ConfigError(f"cannot open storage {url!r}: {exc}", key="--storage") from None
+    path = Path(url)
+    if path.is_dir():
+        raise ConfigError(f"{url!r} is a directory, not a journal file", key="--storage")
+    if not path.parent.exists():
+        raise ConfigError(f"the folder of {url!r} does not exist", key="--storage")
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (Linux), to tell reused pids apart."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def worker_identity() -> str:
+    """``host:pid:start-time`` of this process."""
+    pid = os.getpid()
+    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or ''}"
+
+
+def _alive(identity: str) -> bool:
+    host, _, rest = identity.partition(":")
+    pid_text, _, started = rest.partition(":")
+    if host != socket.gethostname():
+        return True  # another machine's worker: nothing to check from here
+    try:
+        pid = int(pid_text)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (ValueError, PermissionError):
+        return True
+    return not started or _start_time(pid) == started
+
+
+def recover_stale_trials(study: optuna.Study) -> list[int]:
+    """Fail and re-queue trials whose worker is gone; return their numbers.
+
+    RDB storages do this with Optuna's heartbeats; journal storages by checking the recorded
+    worker process of each RUNNING trial.
+    """
+    storage = study._storage
+    if isinstance(storage, RDBStorage):
+        optuna.storages.fail_stale_trials(study)
+        return []
+    recovered = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        identity = trial.user_attrs.get(WORKER_ATTR)
+        if identity is None or _alive(identity):
+            continue
+        try:
+            storage.set_trial_user_attr(trial._trial_id, REASON_ATTR, "stale")
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+        except optuna.exceptions.UpdateFinishedTrialError:
+            continue  # another process recovered it first
+        study.enqueue_trial(trial.params, user_attrs={"sweepnp_retry_of": trial.number})
+        recovered.append(trial.number)
+    return recovered
+
+
+def _lock_key(text: str) -> int:
+    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big", signed=True)
+
+
+@contextlib.contextmanager
+def budget_lock(url: str | None, study_name: str, storage: BaseStorage) -> Iterator[None]:
+    """Hold the study's budget lock: one worker at a time counts trials and asks for one."""
+    url = url or DEFAULT_STORAGE
+    if isinstance(storage, RDBStorage) and storage.engine.dialect.name == "postgresql":
+        from sqlalchemy import text
+
+        key = _lock_key(study_name)
+        with storage.engine.connect() as connection:
+            connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+        return
+    if "://" not in url:
+        lock = JournalFileOpenLock(f"{url}.budget")
+        lock.acquire()
+        try:
+            yield
+        finally:
+            lock.release()
+        return
+    # SQLite and others: a file lock, which holds between the processes of this machine.
+    path = (
+        Path(tempfile.gettempdir()) / f"sweepnp-{_lock_key(url + study_name) & 0xFFFFFFFF:x}.lock"
+    )
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -1,0 +1,748 @@
+"""The Optuna driver: a study file becomes an Optuna study, trials become runs.
+
+A study file is a run file plus ``[study]`` and ``[study.params]``. For every trial the driver asks
+Optuna for a configuration (:mod:`sweepnp.space`), writes it into a copy of the base run file by
+dotted path, trains it ``repeats`` times with seeds derived from the study seed, the parameters and
+the repeat index, and tells Optuna the aggregate of the monitored metric.
+
+What reaches the storage per trial is what Optuna needs plus one record: the parameters, pruning
+reports at the pruner's cadence, the final value(s), the worker that ran it, and one user attribute
+``sweepnp`` holding the stop reason, seeds, per-repeat metrics and the compressed learning curves.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import signal
+import time
+import traceback
+import warnings
+import zlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import optuna
+import pandas as pd
+from optuna.trial import TrialState
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from scipy import stats
+
+from sweepnp import storage as storages
+from sweepnp.config import RunConfig, _config_error, load_file, set_path, validate
+from sweepnp.errors import ConfigError, SweepnpError
+from sweepnp.plugins import PluginManager, get_plugin_manager, validate_options
+from sweepnp.space import SearchSpace, decode_params, parse_space
+
+__all__ = [
+    "StudyConfig",
+    "StudySpec",
+    "TrialOutcome",
+    "load_spec",
+    "rerun_trial",
+    "run_study",
+    "trial_seed",
+]
+
+RECORD_ATTR = "sweepnp"
+CONFIG_ATTR = "sweepnp_config"
+#: Metrics a study may optimize besides the run's own: wall time and epochs actually trained.
+EXTRA_METRICS = ("train_seconds", "epochs")
+#: Trials that did not really finish: retried, and not counted against n_trials.
+RETRIED_REASONS = ("interrupted", "stale")
+
+SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
+    "tpe": optuna.samplers.TPESampler,
+    "random": optuna.samplers.RandomSampler,
+    "grid": optuna.samplers.GridSampler,
+    "qmc": optuna.samplers.QMCSampler,
+    "cmaes": optuna.samplers.CmaEsSampler,
+    "gp": optuna.samplers.GPSampler,
+    "nsgaii": optuna.samplers.NSGAIISampler,
+}
+PRUNERS: dict[str, Callable[..., optuna.pruners.BasePruner]] = {
+    "none": optuna.pruners.NopPruner,
+    "median": optuna.pruners.MedianPruner,
+    "percentile": optuna.pruners.PercentilePruner,
+    "successive_halving": optuna.pruners.SuccessiveHalvingPruner,
+    "hyperband": optuna.pruners.HyperbandPruner,
+    "patient": optuna.pruners.PatientPruner,
+    "threshold": optuna.pruners.ThresholdPruner,
+}
+#: Optional dependencies of samplers, by the module they import.
+SAMPLER_NEEDS = {"cmaes": "cmaes", "gp": "torch"}
+
+
+# -------------------------------------------------------------------------
+# [study]
+# -------------------------------------------------------------------------
+
+Direction = Literal["maximize", "minimize"]
+
+
+class StudyConfig(BaseModel):
+    """``[study]``: what to optimize, how to search, and how long."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    name: str | None = None
+    metric: str | list[str] = "val_loss"
+    direction: Direction | list[Direction] | None = None
+    sampler: str | dict[str, Any] = "tpe"
+    pruner: str | dict[str, Any] = "none"
+    n_trials: Annotated[int, Field(ge=1)] = 20
+    timeout: Annotated[float, Field(gt=0)] | None = None
+    repeats: Annotated[int, Field(ge=1)] = 1
+    aggregate: Literal["mean", "lcb"] = "mean"
+    seed: Annotated[int, Field(ge=0)] = 0
+    params: dict[str, Any] = {}
+
+
+@dataclass
+class StudySpec:
+    """A validated study file: the base run file, the study settings and the search space."""
+
+    base: dict[str, Any]  # the run file without [study], as a dict
+    study: StudyConfig
+    space: SearchSpace
+    name: str
+    metrics: list[str]
+    directions: list[Direction]
+    source: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.metrics) > 1
+
+    def sampler(self, worker: int = 0) -> optuna.samplers.BaseSampler:
+        """The sampler; worker ``w`` of a parallel study gets seed ``seed + w``."""
+        name, options = _named(self.study.sampler, "study.sampler", self.source)
+        if name not in SAMPLERS:
+            raise ConfigError(
+                f"unknown sampler {name!r}; valid choices: {', '.join(SAMPLERS)}",
+                source=self.source,
+                key="study.sampler",
+            )
+        needed = SAMPLER_NEEDS.get(name)
+        if needed is not None:
+            try:
+                __import__(needed)
+            except ImportError:
+                raise ConfigError(
+                    f"the {name!r} sampler needs the package {needed!r}: pip install {needed}",
+                    source=self.source,
+                    key="study.sampler",
+                ) from None
+        factory = SAMPLERS[name]
+        if name == "grid":
+            options.setdefault("search_space", self.space.grid())
+        if "seed" in _parameter_names(factory):
+            options["seed"] = options.get("seed", self.study.seed) + worker
+        return _build(factory, options, key="study.sampler", source=self.source)
+
+    def pruner(self) -> optuna.pruners.BasePruner:
+        return _make_pruner(self.study.pruner, "study.pruner", self.source)
+
+    @property
+    def prunes(self) -> bool:
+        return _named(self.study.pruner, "study.pruner", self.source)[0] != "none"
+
+    def report_cadence(self) -> tuple[int, int]:
+        """``(start, every)``: the epochs at which the pruner looks at intermediate values."""
+        name, options = _named(self.study.pruner, "study.pruner", self.source)
+        if name in ("median", "percentile"):
+            return int(options.get("n_warmup_steps", 0)), int(options.get("interval_steps", 1))
+        return 0, 1
+
+
+def _named(spec: str | Mapping[str, Any], key: str, source: str | None) -> tuple[str, dict]:
+    if isinstance(spec, str):
+        return spec, {}
+    options = dict(spec)
+    if "name" not in options:
+        raise ConfigError("missing 'name'", source=source, key=key)
+    return str(options.pop("name")), options
+
+
+def _parameter_names(factory: Callable[..., Any]) -> set[str]:
+    import inspect
+
+    return set(inspect.signature(factory).parameters)
+
+
+def _build(factory: Callable[..., Any], options: dict[str, Any], *, key: str, source: str | None):
+    kwargs = validate_options(factory, options, key=key, source=source, supplied=())
+    try:
+        with warnings.catch_warnings():  # QMC, patient, ...: chosen on purpose, not experiments
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return factory(**kwargs)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(str(exc), source=source, key=key) from None
+
+
+def _make_pruner(spec: Any, key: str, source: str | None) -> optuna.pruners.BasePruner:
+    name, options = _named(spec, key, source)
+    if name not in PRUNERS:
+        raise ConfigError(
+            f"unknown pruner {name!r}; valid choices: {', '.join(PRUNERS)}", source=source, key=key
+        )
+    if name == "patient":
+        wrapped = options.pop("wrapped", "median")
+        options["wrapped_pruner"] = _make_pruner(wrapped, f"{key}.wrapped", source)
+        options.setdefault("patience", 3)
+    return _build(PRUNERS[name], options, key=key, source=source)
+
+
+def _default_direction(metric: str) -> Direction:
+    return "maximize" if any(word in metric for word in ("acc", "r2")) else "minimize"
+
+
+def load_spec(
+    file: str | Path | Mapping[str, Any],
+    *,
+    name: str | None = None,
+    plugin_manager: PluginManager | None = None,
+) -> StudySpec:
+    """Read and validate a study file: schema, search space, sampler and pruner.
+
+    Every searched value is checked by building the run it would give (both ends of a range,
+    every choice), so a path that addresses nothing, or a value a plugin refuses, is reported now
+    rather than in trial 37.
+    """
+    if isinstance(file, str | Path):
+        source: str | None = str(file)
+        raw = load_file(file)
+        default_name = Path(file).stem
+    else:
+        source, raw, default_name = None, copy.deepcopy(dict(file)), "study"
+    study_table = raw.get("study")
+    if not isinstance(study_table, Mapping):
+        raise ConfigError("a study file needs a [study] table", source=source, key="study")
+    try:
+        study = StudyConfig.model_validate(study_table)
+    except ValidationError as exc:
+        error = _config_error(exc, source)
+        raise ConfigError(error.reason, source=source, key=f"study.{error.key}") from None
+    base = {k: v for k, v in raw.items() if k != "study"}
+    config = validate(base, source=source)  # the base run must itself be valid
+
+    metrics = [study.metric] if isinstance(study.metric, str) else list(study.metric)
+    if not metrics:
+        raise ConfigError("name at least one metric", source=source, key="study.metric")
+    directions = study.direction if study.direction is not None else None
+    if directions is None:
+        directions = [_default_direction(m) for m in metrics]
+    elif isinstance(directions, str):
+        directions = [directions]
+    if len(directions) != len(metrics):
+        raise ConfigError(
+            f"{len(metrics)} metric(s) but {len(directions)} direction(s)",
+            source=source,
+            key="study.direction",
+        )
+    pm = plugin_manager or get_plugin_manager()
+    space = parse_space(study.params, base, source=source)
+    spec = StudySpec(
+        base=base,
+        study=study,
+        space=space,
+        name=name or study.name or default_name,
+        metrics=metrics,
+        directions=list(directions),
+        source=source,
+        raw=raw,
+    )
+    _check_metrics(spec, config, pm)
+    spec.sampler()
+    spec.pruner()
+    if spec.multi_objective and _named(study.pruner, "study.pruner", source)[0] != "none":
+        raise ConfigError(
+            'Optuna cannot prune multi-objective studies; set pruner = "none"',
+            source=source,
+            key="study.pruner",
+        )
+    _check_space(spec, pm)
+    return spec
+
+
+def _check_metrics(spec: StudySpec, config: RunConfig, pm: PluginManager) -> None:
+    from sweepnp.trainer import Trainer
+
+    trainer = Trainer(config, plugin_manager=pm)
+    valid = [m for m in trainer.metric_names if m != "lr"] + list(EXTRA_METRICS)
+    for metric in spec.metrics:
+        if metric not in valid:
+            raise ConfigError(
+                f"{metric!r} is not a metric of this run; valid choices: {', '.join(valid)}",
+                source=spec.source,
+                key="study.metric",
+            )
+
+
+def _check_space(spec: StudySpec, pm: PluginManager) -> None:
+    from sweepnp.trainer import Trainer
+
+    for param in spec.space.params:
+        for value in param.values_for_validation():
+            raw = copy.deepcopy(spec.base)
+            for cond_path, allowed in param.when.items():
+                set_path(raw, cond_path, allowed[0])
+            set_path(raw, param.path, value)
+            try:
+                trainer = Trainer(validate(raw, source=spec.source), plugin_manager=pm)
+                trainer.schedule.setup(trainer.optimizer.lr, trainer.epochs)
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"{param.path} = {value!r} gives an invalid run: {exc.key}: {exc.reason}",
+                    source=spec.source,
+                    key=f'study.params."{param.path}"',
+                ) from None
+            except SweepnpError as exc:
+                raise ConfigError(
+                    str(exc), source=spec.source, key=f'study.params."{param.path}"'
+                ) from None
+
+
+# -------------------------------------------------------------------------
+# Seeds and records
+# -------------------------------------------------------------------------
+
+
+def trial_seed(study_seed: int, params: Mapping[str, Any], repeat: int) -> int:
+    """The training seed of one repeat: from the study seed, the parameters and the repeat index.
+
+    Identical parameters get identical seeds, in any worker and in any order, so a trial can be
+    re-run exactly (``sweepnp study rerun``).
+    """
+    canonical = json.dumps(params, sort_keys=True, default=str).encode()
+    digest = int.from_bytes(hashlib.sha256(canonical).digest()[:8], "little")
+    sequence = np.random.SeedSequence([study_seed, digest, repeat])
+    return int(sequence.generate_state(1, dtype=np.uint32)[0])
+
+
+def encode_history(history: pd.DataFrame) -> str:
+    """A learning curve (all repeats) as compressed, base64 JSON: one storage write."""
+    payload = json.dumps(history.to_dict(orient="list"), separators=(",", ":"))
+    return base64.b64encode(zlib.compress(payload.encode(), 6)).decode()
+
+
+def decode_history(text: str) -> pd.DataFrame:
+    return pd.DataFrame(json.loads(zlib.decompress(base64.b64decode(text))))
+
+
+@dataclass
+class TrialOutcome:
+    """What training one configuration ``repeats`` times gave."""
+
+    state: TrialState
+    values: list[float] | None
+    stop_reason: str
+    record: dict[str, Any]
+    history: pd.DataFrame | None = None
+
+
+def aggregate(values: list[float], how: str, direction: Direction) -> float:
+    """The mean of the repeats, or its pessimistic 95% confidence bound (t distribution)."""
+    array = np.asarray(values, dtype=float)
+    mean = float(array.mean())
+    if how == "mean" or len(array) < 2:
+        return mean
+    half = float(stats.t.ppf(0.975, len(array) - 1) * array.std(ddof=1) / math.sqrt(len(array)))
+    return mean - half if direction == "maximize" else mean + half
+
+
+# -------------------------------------------------------------------------
+# Running one trial
+# -------------------------------------------------------------------------
+
+
+class _DataCache:
+    """Prepared data per data/model section: trials that do not search them share one split."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    def get(self, config: RunConfig, build: Callable[[], Any]) -> Any:
+        key = json.dumps(
+            {
+                "data": config.data.model_dump(),
+                "task": config.model.task,
+                "dtype": config.model.dtype,
+            },
+            sort_keys=True,
+            default=str,
+        )
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
+
+def plugin_of(exc: BaseException, pm: PluginManager) -> str | None:
+    """The plugin whose code raised ``exc`` (the deepest frame in a plugin module), if any."""
+    modules = pm.plugin_modules()
+    found = None
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        module = frame.f_globals.get("__name__", "")
+        if module in modules:
+            found = modules[module]
+    return found
+
+
+def run_configuration(
+    spec: StudySpec,
+    params: Mapping[str, Any],
+    *,
+    trial: optuna.Trial | None = None,
+    pm: PluginManager | None = None,
+    cache: _DataCache | None = None,
+) -> TrialOutcome:
+    """Train ``params`` ``repeats`` times and aggregate; never raises for a failing run."""
+    from sweepnp.trainer import Trainer, load_data
+
+    pm = pm or get_plugin_manager()
+    cache = cache or _DataCache()
+    started = time.perf_counter()
+    raw = copy.deepcopy(spec.base)
+    for path, value in params.items():
+        set_path(raw, path, value)
+    prune_start, prune_every = spec.report_cadence()
+    pruning = trial is not None and spec.prunes
+
+    per_repeat: dict[str, list[float]] = {m: [] for m in spec.metrics}
+    final: list[dict[str, float]] = []
+    histories, seeds, epochs, reasons = [], [], [], []
+    try:
+        for repeat in range(spec.study.repeats):
+            run = copy.deepcopy(raw)
+            seed = trial_seed(spec.study.seed, params, repeat)
+            set_path(run, "train.seed", seed)
+            if pruning and repeat == 0:
+                set_path(
+                    run,
+                    "callbacks.pruning",
+                    {"monitor": spec.metrics[0], "start": prune_start, "every": prune_every},
+                )
+            config = validate(run, source=spec.source)
+            trainer = Trainer(
+                config,
+                plugin_manager=pm,
+                data=cache.get(config, lambda c=config: load_data(c, pm)),
+                context={"optuna_trial": trial} if pruning and repeat == 0 else None,
+            )
+            result = trainer.fit()
+            seeds.append(seed)
+            epochs.append(result.epochs_run)
+            reasons.append(result.stop_reason)
+            metrics = {
+                **result.metrics,
+                "train_seconds": result.seconds,
+                "epochs": result.epochs_run,
+            }
+            final.append({k: float(v) for k, v in metrics.items()})
+            for metric in spec.metrics:
+                per_repeat[metric].append(float(metrics[metric]))
+            histories.append(result.history.assign(repeat=repeat))
+            if result.stop_reason in ("pruned", "diverged"):
+                break
+    except KeyboardInterrupt:
+        raise
+    except ConfigError as exc:
+        return _failed(f"invalid: {exc}", started, seeds, histories)
+    except Exception as exc:  # a plugin or numeric failure ends this trial, not the study
+        plugin = plugin_of(exc, pm)
+        where = f"plugin {plugin!r}: " if plugin else ""
+        return _failed(f"failed: {where}{type(exc).__name__}: {exc}", started, seeds, histories)
+
+    stop_reason = reasons[-1] if reasons[-1] in ("pruned", "diverged") else _summary(reasons)
+    history = pd.concat(histories, ignore_index=True)
+    record = {
+        "stop_reason": stop_reason,
+        "seeds": seeds,
+        "epochs": epochs,
+        "final": final,
+        "seconds": time.perf_counter() - started,
+        "history": encode_history(history),
+    }
+    if stop_reason == "pruned":
+        return TrialOutcome(TrialState.PRUNED, None, stop_reason, record, history)
+    values = [
+        aggregate(per_repeat[m], spec.study.aggregate, d)
+        for m, d in zip(spec.metrics, spec.directions, strict=True)
+    ]
+    if stop_reason == "diverged" or not all(math.isfinite(v) for v in values):
+        return TrialOutcome(TrialState.FAIL, None, "diverged", record, history)
+    return TrialOutcome(TrialState.COMPLETE, values, stop_reason, record, history)
+
+
+def _summary(reasons: list[str]) -> str:
+    return "early_stopped" if "early_stopped" in reasons else reasons[-1]
+
+
+def _failed(reason: str, started: float, seeds: list[int], histories: list) -> TrialOutcome:
+    stop = "failed"
+    record: dict[str, Any] = {
+        "stop_reason": stop,
+        "reason": reason,
+        "seeds": seeds,
+        "seconds": time.perf_counter() - started,
+    }
+    if histories:
+        record["history"] = encode_history(pd.concat(histories, ignore_index=True))
+    return TrialOutcome(TrialState.FAIL, None, stop, record)
+
+
+# -------------------------------------------------------------------------
+# The worker loop
+# -------------------------------------------------------------------------
+
+
+def counted_trials(study: optuna.Study) -> int:
+    """Trials that count against ``n_trials``: finished or running, except retried ones."""
+    count = 0
+    for trial in study.get_trials(deepcopy=False):
+        if trial.state == TrialState.WAITING:
+            continue
+        if (
+            trial.state == TrialState.FAIL
+            and trial.user_attrs.get(storages.REASON_ATTR) in RETRIED_REASONS
+        ):
+            continue
+        count += 1
+    return count
+
+
+def create_study(spec: StudySpec, storage_url: str | None) -> optuna.Study:
+    """Create the study, or check that the stored one is this same study, and return it."""
+    storage = storages.open_storage(storage_url)
+    fingerprint = _fingerprint(spec)
+    try:
+        study = optuna.load_study(study_name=spec.name, storage=storage)
+    except KeyError:
+        study = optuna.create_study(
+            study_name=spec.name,
+            storage=storage,
+            directions=spec.directions,
+            load_if_exists=True,
+        )
+        study.set_user_attr(CONFIG_ATTR, spec.raw)
+        study.set_user_attr("sweepnp_fingerprint", fingerprint)
+        study.set_user_attr("sweepnp_metrics", spec.metrics)
+        return study
+    stored = study.user_attrs.get("sweepnp_fingerprint")
+    if stored is not None and stored != fingerprint:
+        raise ConfigError(
+            f"a study named {spec.name!r} with another configuration exists in "
+            f"{storages.describe(storage_url)}; give this one another name (--name), or delete "
+            f"the old one (sweepnp study delete {spec.name})",
+            source=spec.source,
+            key="study.name",
+        )
+    return study
+
+
+def _fingerprint(spec: StudySpec) -> str:
+    # n_trials and timeout may change between runs of the same study; nothing else may.
+    raw = copy.deepcopy(spec.raw)
+    for key in ("n_trials", "timeout", "name"):
+        raw.get("study", {}).pop(key, None)
+    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@dataclass
+class WorkerJob:
+    """Everything a worker process needs, picklable."""
+
+    file: str | dict[str, Any]
+    name: str | None
+    storage: str | None
+    n_trials: int
+    deadline: float | None
+    worker: int
+
+
+def work(
+    job: WorkerJob,
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+) -> int:
+    """Ask, train and tell until the study holds ``n_trials`` counted trials; return how many ran.
+
+    Under the storage's budget lock the count and the ``ask`` are one step, so workers — in
+    parallel processes or on other machines — never overshoot ``n_trials``.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pm = get_plugin_manager()
+    spec = load_spec(job.file, name=job.name, plugin_manager=pm)
+    storage = storages.open_storage(job.storage)
+    study = optuna.load_study(
+        study_name=spec.name,
+        storage=storage,
+        sampler=spec.sampler(job.worker),
+        pruner=spec.pruner(),
+    )
+    cache = _DataCache()
+    identity = storages.worker_identity()
+    ran = 0
+    while True:
+        if job.deadline is not None and time.time() >= job.deadline:
+            break
+        with storages.budget_lock(job.storage, spec.name, storage):
+            storages.recover_stale_trials(study)
+            if counted_trials(study) >= job.n_trials:
+                break
+            trial = study.ask()
+        study._storage.set_trial_user_attr(trial._trial_id, storages.WORKER_ATTR, identity)
+        try:
+            params = spec.space.suggest(trial)
+            outcome = run_configuration(spec, params, trial=trial, pm=pm, cache=cache)
+        except KeyboardInterrupt:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)  # finish the bookkeeping undisturbed
+            _interrupted(study, trial)
+            raise
+        study._storage.set_trial_user_attr(trial._trial_id, RECORD_ATTR, outcome.record)
+        if outcome.state == TrialState.FAIL:
+            study._storage.set_trial_user_attr(
+                trial._trial_id,
+                storages.REASON_ATTR,
+                outcome.record.get("reason", outcome.stop_reason),
+            )
+        exhausted = False
+        try:
+            frozen = study.tell(trial, outcome.values, state=outcome.state)
+        except RuntimeError as exc:
+            # The grid sampler calls study.stop() once every grid point has run, which only works
+            # inside study.optimize(); the trial itself is stored by then.
+            if "Study.stop" not in str(exc):
+                raise
+            frozen, exhausted = study._storage.get_trial(trial._trial_id), True
+        ran += 1
+        if on_trial is not None:
+            on_trial(study, frozen)
+        if exhausted:
+            break
+    return ran
+
+
+def _interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
+    storage = study._storage
+    storage.set_trial_user_attr(trial._trial_id, storages.REASON_ATTR, "interrupted")
+    storage.set_trial_user_attr(trial._trial_id, RECORD_ATTR, {"stop_reason": "interrupted"})
+    study.tell(trial, state=TrialState.FAIL)
+    # re-queue the configuration so that resuming the study runs it again
+    if trial.params:
+        study.enqueue_trial(trial.params, user_attrs={"sweepnp_retry_of": trial.number})
+
+
+def _worker_process(job: WorkerJob) -> None:
+    with contextlib.suppress(KeyboardInterrupt):
+        work(job)
+
+
+BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+
+@contextlib.contextmanager
+def single_blas_thread() -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in BLAS_ENV}
+    os.environ.update(dict.fromkeys(BLAS_ENV, "1"))
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def run_study(
+    file: str | Path | Mapping[str, Any],
+    *,
+    storage: str | None = None,
+    n_trials: int | None = None,
+    jobs: int = 1,
+    name: str | None = None,
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+    poll: Callable[[optuna.Study], None] | None = None,
+) -> optuna.Study:
+    """Run (or continue) a study until it holds ``n_trials`` trials; return the Optuna study.
+
+    :param jobs: worker processes on this machine; 1 runs in this process.
+    :param on_trial: called with the study and the trial after each trial this process runs
+        (``jobs == 1``).
+    :param poll: called about twice a second with the study while workers run (``jobs > 1``).
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    spec = load_spec(file, name=name)
+    study = create_study(spec, storage)
+    total = n_trials if n_trials is not None else spec.study.n_trials
+    deadline = time.time() + spec.study.timeout if spec.study.timeout else None
+    job_file: str | dict[str, Any] = str(file) if isinstance(file, str | Path) else dict(file)
+    if jobs <= 1:
+        work(WorkerJob(job_file, name, storage, total, deadline, 0), on_trial=on_trial)
+        return study
+    context = multiprocessing.get_context("spawn")
+    processes = []
+    # One BLAS thread per worker (the workers are the parallelism), set before they import numpy.
+    with single_blas_thread():
+        for worker in range(jobs):
+            job = WorkerJob(job_file, name, storage, total, deadline, worker)
+            process = context.Process(target=_worker_process, args=(job,), daemon=False)
+            process.start()
+            processes.append(process)
+    try:
+        while any(p.is_alive() for p in processes):
+            if poll is not None:
+                poll(study)
+            for p in processes:
+                p.join(timeout=0.5 / len(processes))
+    except KeyboardInterrupt:
+        for p in processes:
+            if p.is_alive() and p.pid is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(p.pid, signal.SIGINT)
+        for p in processes:
+            p.join(timeout=30)
+        raise
+    if poll is not None:
+        poll(study)
+    return study
+
+
+# -------------------------------------------------------------------------
+# Re-running one trial
+# -------------------------------------------------------------------------
+
+
+def stored_spec(study: optuna.Study) -> StudySpec:
+    raw = study.user_attrs.get(CONFIG_ATTR)
+    if raw is None:
+        raise ConfigError(f"study {study.study_name!r} was not created by sweepnp", key="NAME")
+    return load_spec(raw, name=study.study_name)
+
+
+def rerun_trial(study: optuna.Study, number: int) -> tuple[TrialOutcome, pd.DataFrame | None]:
+    """Train trial ``number`` again from its stored parameters and seeds.
+
+    :return: the new outcome and the stored learning curve, to compare.
+    """
+    trials = {t.number: t for t in study.get_trials(deepcopy=False)}
+    if number not in trials:
+        valid = f"0..{max(trials)}" if trials else "none"
+        raise ConfigError(f"no trial {number} in study {study.study_name!r}; trials: {valid}")
+    trial = trials[number]
+    spec = stored_spec(study)
+    params = decode_params(trial.params)
+    outcome = run_configuration(spec, params)
+    record = trial.user_attrs.get(RECORD_ATTR, {})
+    stored = decode_history(record["history"]) if "history" in record else None
+    return outcome, stored

@@ -1,0 +1,234 @@
+"""Running studies: budgets, continuation, samplers, pruners, repeats, seeds and reruns."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import optuna
+import pytest
+from optuna.trial import TrialState
+from scipy import stats
+
+from sweepnp import results
+from sweepnp.errors import ConfigError
+from sweepnp.storage import open_storage
+from sweepnp.study import RECORD_ATTR, aggregate, rerun_trial, run_study, trial_seed
+
+
+def _trials(journal, name="small"):
+    return optuna.load_study(study_name=name, storage=open_storage(journal)).get_trials()
+
+
+def test_a_study_runs_n_trials_and_continues_to_a_new_total(study_file, journal):
+    run_study(study_file, storage=journal)
+    assert len(_trials(journal)) == 6
+    run_study(study_file, storage=journal, n_trials=9)
+    trials = _trials(journal)
+    assert [t.number for t in trials] == list(range(9))  # the first six kept, three added
+    run_study(study_file, storage=journal, n_trials=9)  # already there: nothing to do
+    assert len(_trials(journal)) == 9
+    assert all(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials)
+
+
+def test_a_changed_study_file_under_the_same_name_is_refused(
+    study_dict, journal, tmp_path, write_study
+):
+    run_study(write_study(tmp_path / "a.toml", study_dict), storage=journal, n_trials=1)
+    study_dict["model"]["hidden"] = [8]
+    with pytest.raises(ConfigError, match="another configuration"):
+        run_study(write_study(tmp_path / "a.toml", study_dict), storage=journal)
+    # a new name is a new study
+    run_study(
+        write_study(tmp_path / "a.toml", study_dict), storage=journal, name="wider", n_trials=1
+    )
+    assert len(_trials(journal, "wider")) == 1
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random", "qmc", "cmaes", "grid", "nsgaii"])
+def test_every_sampler_runs(study_dict, journal, tmp_path, write_study, sampler):
+    study_dict["study"]["sampler"] = {"name": sampler}
+    if sampler == "grid":
+        study_dict["study"]["params"] = {
+            "train.batch_size": {"choices": [16, 64]},
+            "regularizers.dropout.rate": {"low": 0.0, "high": 0.4, "step": 0.2},
+        }
+    run_study(write_study(tmp_path / "s.toml", study_dict), storage=journal, n_trials=4)
+    trials = _trials(journal)
+    assert len(trials) == 4
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    if sampler == "grid":
+        assert len({json.dumps(t.params, sort_keys=True) for t in trials}) == 4
+
+
+def test_the_gp_sampler_needs_pytorch_or_says_so(study_dict, journal, tmp_path, write_study):
+    study_dict["study"]["sampler"] = "gp"
+    path = write_study(tmp_path / "s.toml", study_dict)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        with pytest.raises(ConfigError, match="needs the package 'torch'"):
+            run_study(path, storage=journal, n_trials=2)
+    else:
+        run_study(path, storage=journal, n_trials=2)
+        assert len(_trials(journal)) == 2
+
+
+PRUNERS = {
+    "none": "none",
+    "median": {"name": "median", "n_startup_trials": 2, "n_warmup_steps": 2, "interval_steps": 2},
+    "percentile": {"name": "percentile", "percentile": 25.0, "n_startup_trials": 2},
+    "successive_halving": {"name": "successive_halving"},
+    "hyperband": {"name": "hyperband", "max_resource": 8},
+    "patient": {"name": "patient", "patience": 2, "wrapped": "median"},
+    "threshold": {"name": "threshold", "lower": 0.9},
+}
+
+
+@pytest.mark.parametrize("pruner", PRUNERS)
+def test_every_pruner_runs(study_dict, journal, tmp_path, write_study, pruner):
+    study_dict["study"]["pruner"] = PRUNERS[pruner]
+    study_dict["callbacks"] = {}
+    run_study(write_study(tmp_path / "p.toml", study_dict), storage=journal, n_trials=6)
+    trials = _trials(journal)
+    assert len(trials) == 6
+    if pruner == "threshold":  # accuracy stays below 0.9 in the first epoch of some trials
+        assert any(t.state == TrialState.PRUNED for t in trials) or all(
+            t.intermediate_values[0] >= 0.9 for t in trials
+        )
+    for trial in trials:
+        record = trial.user_attrs[RECORD_ATTR]
+        assert (trial.state == TrialState.PRUNED) == (record["stop_reason"] == "pruned")
+
+
+def test_pruning_reports_only_at_the_pruners_cadence(study_dict, journal, tmp_path, write_study):
+    study_dict["study"]["pruner"] = PRUNERS["median"]  # warm-up 2, interval 2
+    study_dict["callbacks"] = {}
+    run_study(write_study(tmp_path / "p.toml", study_dict), storage=journal, n_trials=4)
+    for trial in _trials(journal):
+        steps = sorted(trial.intermediate_values)
+        assert steps and all(step >= 2 and (step - 2) % 2 == 0 for step in steps)
+        if trial.state == TrialState.COMPLETE:
+            assert steps == [2, 4, 6]
+
+
+def test_the_brief_and_more_are_searchable_with_conditions(
+    study_dict, journal, tmp_path, write_study
+):
+    study_dict["study"]["params"] = {
+        "train.batch_size": {"choices": [16, 32]},
+        "regularizers.l2.lam": {"low": 1e-4, "high": 1e-2, "log": True},
+        "regularizers.dropout.rate": {"low": 0.0, "high": 0.5},
+        "callbacks.early_stopping.patience": {"low": 2, "high": 5},
+        "optimizer.lr": {"low": 0.01, "high": 0.3, "log": True},
+        "optimizer.name": {"choices": ["sgd", "momentum", "adam"]},
+        "optimizer.beta": {"low": 0.5, "high": 0.95, "when": {"optimizer.name": "momentum"}},
+        "schedule.name": {"choices": ["constant", "cosine", "step"]},
+        "model.hidden": {"choices": [[4], [8, 4]]},
+    }
+    study_dict["study"]["sampler"] = {"name": "random", "seed": 3}
+    run_study(write_study(tmp_path / "c.toml", study_dict), storage=journal, n_trials=12)
+    trials = _trials(journal)
+    assert all(t.state == TrialState.COMPLETE for t in trials)
+    for trial in trials:
+        assert ("optimizer.beta" in trial.params) == (trial.params["optimizer.name"] == "momentum")
+    table = results.load("small", journal).trials
+    assert set(table["model.hidden"].dropna()) <= {"[4]", "[8, 4]"}
+    assert table.loc[table["optimizer.name"] != "momentum", "optimizer.beta"].isna().all()
+
+
+def test_repeats_aggregate_and_keep_every_history(study_dict, journal, tmp_path, write_study):
+    study_dict["study"].update(repeats=3, n_trials=2)
+    run_study(write_study(tmp_path / "r.toml", study_dict), storage=journal)
+    res = results.load("small", journal)
+    for trial in _trials(journal):
+        record = trial.user_attrs[RECORD_ATTR]
+        finals = [r["val_accuracy"] for r in record["final"]]
+        assert len(record["seeds"]) == 3 and len(set(record["seeds"])) == 3
+        assert trial.value == pytest.approx(np.mean(finals))
+    history = res.history
+    assert sorted(history["repeat"].unique()) == [0, 1, 2]
+    summary = res.summary()
+    assert (summary["n"] == 3).all()
+    best = res.best()
+    finals = res.repeats_table().set_index("trial").loc[best["number"], "val_accuracy"]
+    assert len(finals) == 3
+    row = summary.iloc[0]  # best configuration first
+    assert row["val_accuracy_mean"] == pytest.approx(finals.mean())
+    assert row["val_accuracy_std"] == pytest.approx(finals.std(ddof=1))
+    half = stats.t.ppf(0.975, 2) * finals.std(ddof=1) / np.sqrt(3)
+    assert row["val_accuracy_ci_low"] == pytest.approx(finals.mean() - half)
+    assert row["val_accuracy_ci_high"] == pytest.approx(finals.mean() + half)
+
+
+def test_lower_confidence_bound_is_below_the_mean():
+    values = [0.9, 0.95, 0.92]
+    assert (
+        aggregate(values, "lcb", "maximize")
+        < np.mean(values)
+        < aggregate(values, "lcb", "minimize")
+    )
+    assert aggregate(values, "mean", "maximize") == pytest.approx(np.mean(values))
+
+
+def test_seeds_derive_from_study_seed_params_and_repeat():
+    params = {"train.batch_size": 32, "regularizers.l2.lam": 0.01}
+    assert trial_seed(0, params, 0) == trial_seed(0, dict(reversed(params.items())), 0)
+    assert len({trial_seed(0, params, 0), trial_seed(1, params, 0), trial_seed(0, params, 1),
+                trial_seed(0, {**params, "train.batch_size": 64}, 0)}) == 4  # fmt: skip
+
+
+def test_rerun_reproduces_a_trial_exactly(study_file, journal):
+    study = run_study(study_file, storage=journal, n_trials=3)
+    for number in range(3):
+        outcome, stored = rerun_trial(study, number)
+        columns = [c for c in stored.columns if c != "epoch_seconds"]
+        assert outcome.history[columns].equals(stored[columns])
+
+
+def test_multi_objective_studies_give_a_pareto_front(study_dict, journal, tmp_path, write_study):
+    study_dict["study"].update(metric=["val_accuracy", "train_seconds"], n_trials=5)
+    run_study(write_study(tmp_path / "m.toml", study_dict), storage=journal)
+    res = results.load("small", journal)
+    assert {"value_val_accuracy", "value_train_seconds"} <= set(res.trials.columns)
+    front = res.best()
+    assert 1 <= len(front) <= 5
+    # no trial on the front is dominated by another finished trial
+    done = res.trials[res.trials["state"] == "complete"]
+    for _, row in front.iterrows():
+        dominated = (done["value_val_accuracy"] >= row["value_val_accuracy"]) & (
+            done["value_train_seconds"] <= row["value_train_seconds"]
+        ) & ((done["value_val_accuracy"] > row["value_val_accuracy"]) | (
+            done["value_train_seconds"] < row["value_train_seconds"]))  # fmt: skip
+        assert not dominated.any()
+
+
+def test_diverging_trials_fail_as_diverged_and_the_study_goes_on(
+    study_dict, journal, tmp_path, write_study
+):
+    study_dict["data"] = {"dataset": "linear", "seed": 0}
+    study_dict["model"] = {"task": "regression", "hidden": [4]}
+    study_dict["callbacks"] = {}
+    study_dict["study"].update(metric="val_r2", sampler={"name": "grid"},
+                               params={"optimizer.lr": {"choices": [0.01, 2.0]}})  # fmt: skip
+    run_study(write_study(tmp_path / "d.toml", study_dict), storage=journal, n_trials=2)
+    table = results.load("small", journal).trials.set_index("optimizer.lr")
+    assert table.loc[2.0, "stop_reason"] == "diverged"
+    assert table.loc[2.0, "state"] == "fail"
+    assert table.loc[0.01, "state"] == "complete"
+
+
+def test_a_storage_is_readable_by_plain_optuna(study_file, journal):
+    run_study(study_file, storage=journal, n_trials=4)
+    backend = optuna.storages.journal.JournalFileBackend(journal)
+    study = optuna.load_study(study_name="small", storage=optuna.storages.JournalStorage(backend))
+    assert len(study.trials) == 4
+    for trial in study.trials:
+        assert set(trial.params) == {
+            "train.batch_size",
+            "regularizers.l2.lam",
+            "regularizers.dropout.rate",
+            "callbacks.early_stopping.patience",
+        }
+        assert trial.value is not None and 0 <= trial.value <= 1
+    assert study.trials_dataframe()["value"].notna().all()

@@ -1,0 +1,131 @@
+"""Study files: validation of [study] and [study.params]."""
+
+from __future__ import annotations
+
+import pytest
+
+from sweepnp.errors import ConfigError
+from sweepnp.study import load_spec
+
+
+def test_a_valid_study_file_loads(study_file):
+    spec = load_spec(study_file)
+    assert spec.name == "small"
+    assert spec.metrics == ["val_accuracy"]
+    assert spec.directions == ["maximize"]  # inferred from the metric
+    kinds = {p.path: p.kind for p in spec.space.params}
+    assert kinds == {
+        "train.batch_size": "categorical",
+        "regularizers.l2.lam": "float",
+        "regularizers.dropout.rate": "float",
+        "callbacks.early_stopping.patience": "int",
+    }
+
+
+MISTAKES = {
+    "path addresses nothing": (
+        {"train.epoch": {"low": 1, "high": 5}},
+        'study.params."train.epoch"',
+        "valid keys",
+    ),
+    "plugin option addresses nothing": (
+        {"regularizers.l2.lambda": {"low": 0.1, "high": 0.5}},
+        'study.params."regularizers.l2.lambda"',
+        "valid options: lam",
+    ),
+    "empty range": (
+        {"regularizers.dropout.rate": {"low": 0.5, "high": 0.5}},
+        'study.params."regularizers.dropout.rate"',
+        "empty range",
+    ),
+    "mixed choices": (
+        {"train.batch_size": {"choices": [16, "full", True]}},
+        'study.params."train.batch_size".choices',
+        "mixes types",
+    ),
+    "value a plugin refuses": (
+        {"regularizers.dropout.rate": {"low": 0.0, "high": 1.0}},
+        'study.params."regularizers.dropout.rate"',
+        "[0, 1)",
+    ),
+    "log range from zero": (
+        {"regularizers.l2.lam": {"low": 0.0, "high": 0.1, "log": True}},
+        'study.params."regularizers.l2.lam".low',
+        "log range",
+    ),
+    "condition on an unknown parameter": (
+        {"optimizer.beta": {"low": 0.5, "high": 0.9, "when": {"optimizer.name": "momentum"}}},
+        'study.params."optimizer.beta".when',
+        "not a parameter listed before",
+    ),
+    "unknown key in a parameter": (
+        {"train.epochs": {"low": 1, "high": 5, "steps": 1}},
+        'study.params."train.epochs"',
+        "valid keys",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", MISTAKES)
+def test_search_space_mistakes_name_the_key(study_dict, tmp_path, mistake, write_study):
+    params, key, words = MISTAKES[mistake]
+    study_dict["study"]["params"] = params
+    path = write_study(tmp_path / "bad.toml", study_dict)
+    with pytest.raises(ConfigError) as excinfo:
+        load_spec(path)
+    assert excinfo.value.key == key
+    assert excinfo.value.source == str(path)
+    assert words in str(excinfo.value)
+
+
+SETTING_MISTAKES = {
+    "unknown sampler": ({"sampler": "bayes"}, "study.sampler", "valid choices: tpe, random, grid"),
+    "unknown pruner": ({"pruner": "early"}, "study.pruner", "valid choices: none, median"),
+    "unknown sampler option": (
+        {"sampler": {"name": "tpe", "n_startup": 3}},
+        "study.sampler.n_startup",
+        "valid options",
+    ),
+    "unknown metric": ({"metric": "val_acc"}, "study.metric", "valid choices: loss, accuracy"),
+    "unknown direction": ({"direction": "max"}, "study.direction", "'maximize'"),
+    "n_trials < 1": ({"n_trials": 0}, "study.n_trials", "greater than or equal to 1"),
+    "unknown study key": ({"trials": 5}, "study.trials", "valid keys"),
+    "pruning several objectives": (
+        {"metric": ["val_accuracy", "train_seconds"], "pruner": "median"},
+        "study.pruner",
+        "multi-objective",
+    ),
+    "directions do not match metrics": (
+        {"metric": ["val_accuracy", "train_seconds"], "direction": "maximize"},
+        "study.direction",
+        "2 metric(s) but 1 direction(s)",
+    ),
+}
+
+
+@pytest.mark.parametrize("mistake", SETTING_MISTAKES)
+def test_study_setting_mistakes_name_the_key(study_dict, tmp_path, mistake, write_study):
+    settings, key, words = SETTING_MISTAKES[mistake]
+    study_dict["study"].update(settings)
+    path = write_study(tmp_path / "bad.toml", study_dict)
+    with pytest.raises(ConfigError) as excinfo:
+        load_spec(path)
+    assert excinfo.value.key == key, str(excinfo.value)
+    assert words in str(excinfo.value)
+
+
+def test_grid_needs_choices_or_steps(study_dict, tmp_path, write_study):
+    study_dict["study"]["sampler"] = "grid"
+    path = write_study(tmp_path / "grid.toml", study_dict)
+    with pytest.raises(ConfigError, match="grid sampler needs"):
+        load_spec(path)
+
+
+def test_int_or_float_follows_the_base_value(study_dict, tmp_path, write_study):
+    # patience is an int in the base file, dropout a float: bounds written as 0 and 1 do not decide
+    study_dict["study"]["params"] = {
+        "regularizers.dropout.rate": {"low": 0, "high": 0.5},
+        "callbacks.early_stopping.patience": {"low": 2.0, "high": 6.0},
+    }
+    spec = load_spec(write_study(tmp_path / "k.toml", study_dict))
+    assert [p.kind for p in spec.space.params] == ["float", "int"]
