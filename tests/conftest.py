@@ -44,8 +44,3 @@ def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = No
 @pytest.fixture
 def cli():
     return run_cli
-
-
-def write_toml(path: Path, text: str) -> Path:
-    path.write_text(text, encoding="utf-8")
-    return path

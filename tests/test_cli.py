@@ -6,7 +6,12 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import write_toml
+
+
+def write_toml(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
 
 BASE = """
 [data]
