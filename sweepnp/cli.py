@@ -24,6 +24,12 @@ __all__ = ["main"]
 stderr = Console(stderr=True)
 
 
+def _console() -> Console:
+    """Standard output: the terminal's width, or wide enough for tables in a pipe or a file."""
+    console = Console()
+    return console if console.is_terminal else Console(width=240)
+
+
 class UserError(click.ClickException):
     """A mistake in the user's input: one message, exit status 2, no traceback."""
 
@@ -108,7 +114,7 @@ def train_command(file: str, overrides: tuple[str, ...], as_json: bool, quiet: b
         json.dump(result.to_json_dict(), sys.stdout, allow_nan=False)
         sys.stdout.write("\n")
         return
-    console = Console()
+    console = _console()
     console.print(
         f"[bold]{file}[/]: {result.stop_reason} after {result.epochs_run} epochs "
         f"({result.seconds:.2f} s)",
@@ -146,7 +152,11 @@ class TrialReporter:
         self.progress: Progress | None = None
 
     def __enter__(self) -> TrialReporter:
-        if self.live:
+        return self
+
+    def _start(self) -> None:
+        # Started on the first update, after any worker processes are forked.
+        if self.live and self.progress is None:
             from rich.progress import TimeRemainingColumn
 
             self.progress = Progress(
@@ -161,7 +171,6 @@ class TrialReporter:
             )
             self.progress.start()
             self.task = self.progress.add_task(self.spec.name, total=self.total, best="–")
-        return self
 
     def __exit__(self, *exc: object) -> None:
         if self.progress is not None:
@@ -171,6 +180,7 @@ class TrialReporter:
         """Refresh from the study (called after each trial, or by polling)."""
         from sweepnp.study import counted_trials
 
+        self._start()
         done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
         best = _best_text(study, self.spec)
         if self.progress is not None:
@@ -253,7 +263,6 @@ def study_run(
                 jobs=jobs,
                 name=name,
                 on_trial=lambda study, trial: reporter.update(study),
-                poll=reporter.update,
             )
         except KeyboardInterrupt:
             reporter.__exit__()
@@ -278,7 +287,7 @@ def _interrupted_message(file: str, name: str, where: str, storage: str | None) 
 
 
 def _print_summary(study: Any, spec: Any, where: str) -> None:
-    console = Console()
+    console = _console()
     states: dict[str, int] = {}
     for trial in study.get_trials(deepcopy=False):
         states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
@@ -336,9 +345,9 @@ def study_list(storage: str | None) -> None:
 
     frame = list_studies(storage)
     if frame.empty:
-        Console().print(f"no studies in {storage or 'sweepnp.journal'}")
+        _console().print(f"no studies in {storage or 'sweepnp.journal'}")
         return
-    Console().print(_frame_table(frame))
+    _console().print(_frame_table(frame))
 
 
 @study_group.command("show")
@@ -355,7 +364,7 @@ def study_show(name: str, storage: str | None, limit: int) -> None:
     shown = ["number", "state", "stop_reason", *value_columns, *results.param_columns, "epochs"]
     ascending = results.spec.directions[0] == "minimize"
     ordered = trials.sort_values(value_columns[0], ascending=ascending, na_position="last")
-    console = Console()
+    console = _console()
     console.print(
         _frame_table(ordered[shown], title=f"study {name}: {len(trials)} trials", limit=limit)
     )
@@ -382,7 +391,7 @@ def study_best(name: str, storage: str | None, as_json: bool) -> None:
         frame = best.to_frame().T if isinstance(best, pd.Series) else best
         sys.stdout.write(frame.to_json(orient="records", date_format="iso") + "\n")
         return
-    console = Console()
+    console = _console()
     if len(results.metrics) > 1:
         console.print(_frame_table(best, title="Pareto front"))
         return
@@ -459,7 +468,7 @@ def study_delete(name: str, storage: str | None, yes: bool) -> None:
     if not yes and sys.stdin.isatty():
         click.confirm(f"Delete study {name!r} from {describe(storage)}?", abort=True)
     optuna.delete_study(study_name=name, storage=handle)
-    Console().print(f"deleted study {name!r} from {describe(storage)}")
+    _console().print(f"deleted study {name!r} from {describe(storage)}")
 
 
 @study_group.command("rerun")
@@ -480,7 +489,7 @@ def study_rerun(name: str, number: int, storage: str | None) -> None:
     except KeyError:
         raise UserError(f"no study named {name!r}") from None
     outcome, stored = rerun_trial(study, number)
-    console = Console()
+    console = _console()
     console.print(f"trial {number} re-run: {outcome.stop_reason}", highlight=False)
     if outcome.history is not None:
         console.print(_frame_table(outcome.history.tail(5), title="last epochs (re-run)"))

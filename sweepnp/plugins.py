@@ -129,8 +129,8 @@ class PluginManager:
             self.builtin_names.append(module_name)
         if load_entrypoints and not os.environ.get(DISABLE_AUTOLOAD_ENV):
             self._load_entrypoints()
-        for plugin in extra:
-            self.pm.register(plugin)
+        for plugin in extra:  # named like a module, or after its class, for messages
+            self.pm.register(plugin, name=getattr(plugin, "__name__", type(plugin).__name__))
         try:
             self.pm.check_pending()
         except pluggy.PluginValidationError as exc:

@@ -101,7 +101,7 @@ class StudyResults:
         self.name = study.study_name
         if CONFIG_ATTR not in study.user_attrs:
             raise ConfigError(f"study {self.name!r} was not created by sweepnp", key="NAME")
-        self.spec = stored_spec(study)
+        self.spec = stored_spec(study, validate_runs=False)  # reading needs no plugins
         self.metrics: list[str] = self.spec.metrics
         self.space: SearchSpace = self.spec.space
         self._trials = study.get_trials(deepcopy=False)

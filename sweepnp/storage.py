@@ -24,11 +24,17 @@ import hashlib
 import os
 import socket
 import tempfile
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
-from optuna.storages import BaseStorage, JournalStorage, RDBStorage, RetryFailedTrialCallback
+from optuna.storages import (
+    BaseStorage,
+    JournalStorage,
+    RDBStorage,
+    RetryHeartbeatStaleTrialCallback,
+)
 from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
@@ -63,12 +69,14 @@ def open_storage(url: str | None) -> BaseStorage:
     url = url or DEFAULT_STORAGE
     if "://" in url:
         try:
-            return RDBStorage(
-                url,
-                heartbeat_interval=HEARTBEAT_INTERVAL,
-                grace_period=GRACE_PERIOD,
-                failed_trial_callback=RetryFailedTrialCallback(max_retry=MAX_RETRY),
-            )
+            with _schema_lock(url), warnings.catch_warnings():
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return RDBStorage(
+                    url,
+                    heartbeat_interval=HEARTBEAT_INTERVAL,
+                    grace_period=GRACE_PERIOD,
+                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY),
+                )
         except ImportError as exc:
             raise ConfigError(
                 f"the driver for this storage is not installed ({exc}); for PostgreSQL: "
@@ -83,6 +91,30 @@ def open_storage(url: str | None) -> BaseStorage:
     if not path.parent.exists():
         raise ConfigError(f"the folder of {url!r} does not exist", key="--storage")
     return JournalStorage(JournalFileBackend(str(path)))
+
+
+@contextlib.contextmanager
+def _schema_lock(url: str) -> Iterator[None]:
+    """On PostgreSQL, one process at a time creates Optuna's tables in a fresh database.
+
+    (Two machines starting together would otherwise both try, and one would fail.)
+    """
+    if not url.startswith(("postgresql", "postgres")):
+        yield
+        return
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    key = _lock_key("sweepnp-schema")
+    try:
+        with engine.connect() as connection:
+            connection.execute(sqlalchemy.text("SELECT pg_advisory_lock(:key)"), {"key": key})
+            try:
+                yield
+            finally:
+                connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
+    finally:
+        engine.dispose()
 
 
 def _start_time(pid: int) -> str | None:

@@ -212,12 +212,16 @@ def load_spec(
     *,
     name: str | None = None,
     plugin_manager: PluginManager | None = None,
+    validate_runs: bool = True,
 ) -> StudySpec:
     """Read and validate a study file: schema, search space, sampler and pruner.
 
     Every searched value is checked by building the run it would give (both ends of a range,
     every choice), so a path that addresses nothing, or a value a plugin refuses, is reported now
     rather than in trial 37.
+
+    :param validate_runs: build runs, sampler and pruner to check them (off when only reading
+        a stored study's results, which needs none of its plugins installed).
     """
     if isinstance(file, str | Path):
         source: str | None = str(file)
@@ -262,6 +266,8 @@ def load_spec(
         source=source,
         raw=raw,
     )
+    if not validate_runs:
+        return spec
     _check_metrics(spec, config, pm)
     spec.sampler()
     spec.pruner()
@@ -568,6 +574,7 @@ class WorkerJob:
     n_trials: int
     deadline: float | None
     worker: int
+    plugin_manager: PluginManager | None = None  # default: the process-wide one
 
 
 def work(
@@ -580,7 +587,7 @@ def work(
     parallel processes or on other machines — never overshoot ``n_trials``.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    pm = get_plugin_manager()
+    pm = job.plugin_manager or get_plugin_manager()
     spec = load_spec(job.file, name=job.name, plugin_manager=pm)
     storage = storages.open_storage(job.storage)
     study = optuna.load_study(
@@ -592,44 +599,99 @@ def work(
     cache = _DataCache()
     identity = storages.worker_identity()
     ran = 0
-    while True:
-        if job.deadline is not None and time.time() >= job.deadline:
-            break
-        with storages.budget_lock(job.storage, spec.name, storage):
-            storages.recover_stale_trials(study)
-            if counted_trials(study) >= job.n_trials:
+    guard = _InterruptGuard()
+    with guard.installed():
+        while True:
+            if job.deadline is not None and time.time() >= job.deadline:
                 break
-            trial = study.ask()
-        study._storage.set_trial_user_attr(trial._trial_id, storages.WORKER_ATTR, identity)
-        try:
-            params = spec.space.suggest(trial)
-            outcome = run_configuration(spec, params, trial=trial, pm=pm, cache=cache)
-        except KeyboardInterrupt:
-            signal.signal(signal.SIGINT, signal.SIG_IGN)  # finish the bookkeeping undisturbed
-            _interrupted(study, trial)
-            raise
-        study._storage.set_trial_user_attr(trial._trial_id, RECORD_ATTR, outcome.record)
-        if outcome.state == TrialState.FAIL:
-            study._storage.set_trial_user_attr(
-                trial._trial_id,
-                storages.REASON_ATTR,
-                outcome.record.get("reason", outcome.stop_reason),
-            )
-        exhausted = False
-        try:
-            frozen = study.tell(trial, outcome.values, state=outcome.state)
-        except RuntimeError as exc:
-            # The grid sampler calls study.stop() once every grid point has run, which only works
-            # inside study.optimize(); the trial itself is stored by then.
-            if "Study.stop" not in str(exc):
+            with storages.budget_lock(job.storage, spec.name, storage):
+                storages.recover_stale_trials(study)
+                if counted_trials(study) >= job.n_trials:
+                    break
+                trial = study.ask()
+            study._storage.set_trial_user_attr(trial._trial_id, storages.WORKER_ATTR, identity)
+            try:
+                params = spec.space.suggest(trial)
+                guard.check()
+                with guard.allowed():  # Ctrl-C stops training at once, never a storage write
+                    outcome = run_configuration(spec, params, trial=trial, pm=pm, cache=cache)
+            except KeyboardInterrupt:
+                with guard.deferred():
+                    _interrupted(study, trial)
                 raise
-            frozen, exhausted = study._storage.get_trial(trial._trial_id), True
-        ran += 1
-        if on_trial is not None:
-            on_trial(study, frozen)
-        if exhausted:
-            break
+            exhausted = _finish(study, trial, outcome)
+            ran += 1
+            if on_trial is not None:
+                on_trial(study, study._storage.get_trial(trial._trial_id))
+            guard.check()  # a Ctrl-C during the bookkeeping: the trial is safely stored
+            if exhausted:
+                break
     return ran
+
+
+def _finish(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> bool:
+    """Store the outcome and tell Optuna; return whether a grid sampler has run its grid."""
+    study._storage.set_trial_user_attr(trial._trial_id, RECORD_ATTR, outcome.record)
+    if outcome.state == TrialState.FAIL:
+        reason = outcome.record.get("reason", outcome.stop_reason)
+        study._storage.set_trial_user_attr(trial._trial_id, storages.REASON_ATTR, reason)
+    try:
+        study.tell(trial, outcome.values, state=outcome.state)
+    except RuntimeError as exc:
+        # The grid sampler calls study.stop() once every grid point has run, which only works
+        # inside study.optimize(); the trial itself is stored by then.
+        if "Study.stop" not in str(exc):
+            raise
+        return True
+    return False
+
+
+class _InterruptGuard:
+    """Ctrl-C (SIGINT) that interrupts training at once but never a storage operation.
+
+    Outside :meth:`allowed` a SIGINT only sets a flag, acted on by :meth:`check` once the storage
+    is consistent; an interrupted lock file or half-told trial is never left behind.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.interruptible = False
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if self.interruptible:
+            self.interruptible = False
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        try:
+            previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    @contextlib.contextmanager
+    def allowed(self) -> Iterator[None]:
+        self.check()
+        self.interruptible = True
+        try:
+            yield
+        finally:
+            self.interruptible = False
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.interruptible = False
+        yield
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
 
 
 def _interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
@@ -643,25 +705,10 @@ def _interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
 
 
 def _worker_process(job: WorkerJob) -> None:
-    with contextlib.suppress(KeyboardInterrupt):
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1), contextlib.suppress(KeyboardInterrupt):
         work(job)
-
-
-BLAS_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
-
-
-@contextlib.contextmanager
-def single_blas_thread() -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in BLAS_ENV}
-    os.environ.update(dict.fromkeys(BLAS_ENV, "1"))
-    try:
-        yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def run_study(
@@ -672,49 +719,56 @@ def run_study(
     jobs: int = 1,
     name: str | None = None,
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
-    poll: Callable[[optuna.Study], None] | None = None,
+    plugin_manager: PluginManager | None = None,
 ) -> optuna.Study:
     """Run (or continue) a study until it holds ``n_trials`` trials; return the Optuna study.
 
-    :param jobs: worker processes on this machine; 1 runs in this process.
-    :param on_trial: called with the study and the trial after each trial this process runs
-        (``jobs == 1``).
-    :param poll: called about twice a second with the study while workers run (``jobs > 1``).
+    With ``jobs > 1`` this process is worker 0 and forks ``jobs - 1`` more: forked workers start
+    at once with everything imported. Each opens its own storage handle, seeds its own sampler
+    (``seed + worker``) and uses one BLAS thread, since the workers are the parallelism.
+
+    :param on_trial: called with the study and the latest trial after each trial this process
+        runs, and about twice a second while other workers finish.
+    :param plugin_manager: the plugins to build runs with (default: the installed ones).
     """
+    from threadpoolctl import threadpool_limits
+
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spec = load_spec(file, name=name)
+    spec = load_spec(file, name=name, plugin_manager=plugin_manager)
     study = create_study(spec, storage)
     total = n_trials if n_trials is not None else spec.study.n_trials
     deadline = time.time() + spec.study.timeout if spec.study.timeout else None
     job_file: str | dict[str, Any] = str(file) if isinstance(file, str | Path) else dict(file)
+
+    def job(worker: int) -> WorkerJob:
+        return WorkerJob(job_file, name, storage, total, deadline, worker, plugin_manager)
+
     if jobs <= 1:
-        work(WorkerJob(job_file, name, storage, total, deadline, 0), on_trial=on_trial)
+        work(job(0), on_trial=on_trial)
         return study
-    context = multiprocessing.get_context("spawn")
-    processes = []
-    # One BLAS thread per worker (the workers are the parallelism), set before they import numpy.
-    with single_blas_thread():
-        for worker in range(jobs):
-            job = WorkerJob(job_file, name, storage, total, deadline, worker)
-            process = context.Process(target=_worker_process, args=(job,), daemon=False)
-            process.start()
-            processes.append(process)
+    if isinstance(study._storage, optuna.storages.RDBStorage):
+        study._storage.engine.dispose()  # no pooled connection may be shared with a child
+    context = multiprocessing.get_context("fork")
+    children = [context.Process(target=_worker_process, args=(job(w),)) for w in range(1, jobs)]
+    for child in children:
+        child.start()
     try:
-        while any(p.is_alive() for p in processes):
-            if poll is not None:
-                poll(study)
-            for p in processes:
-                p.join(timeout=0.5 / len(processes))
+        with threadpool_limits(limits=1):
+            work(job(0), on_trial=on_trial)
+        while any(child.is_alive() for child in children):
+            for child in children:
+                child.join(timeout=0.5)
+            trials = study.get_trials(deepcopy=False)
+            if on_trial is not None and trials:
+                on_trial(study, trials[-1])
     except KeyboardInterrupt:
-        for p in processes:
-            if p.is_alive() and p.pid is not None:
+        for child in children:
+            if child.is_alive() and child.pid is not None:
                 with contextlib.suppress(ProcessLookupError):
-                    os.kill(p.pid, signal.SIGINT)
-        for p in processes:
-            p.join(timeout=30)
+                    os.kill(child.pid, signal.SIGINT)
+        for child in children:
+            child.join(timeout=30)
         raise
-    if poll is not None:
-        poll(study)
     return study
 
 
@@ -723,11 +777,12 @@ def run_study(
 # -------------------------------------------------------------------------
 
 
-def stored_spec(study: optuna.Study) -> StudySpec:
+def stored_spec(study: optuna.Study, *, validate_runs: bool = True) -> StudySpec:
+    """The study file a study was created from, as stored in it."""
     raw = study.user_attrs.get(CONFIG_ATTR)
     if raw is None:
         raise ConfigError(f"study {study.study_name!r} was not created by sweepnp", key="NAME")
-    return load_spec(raw, name=study.study_name)
+    return load_spec(raw, name=study.study_name, validate_runs=validate_runs)
 
 
 def rerun_trial(study: optuna.Study, number: int) -> tuple[TrialOutcome, pd.DataFrame | None]:

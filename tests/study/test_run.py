@@ -10,8 +10,10 @@ import pytest
 from optuna.trial import TrialState
 from scipy import stats
 
+import sweepnp
 from sweepnp import results
 from sweepnp.errors import ConfigError
+from sweepnp.plugins import PluginManager
 from sweepnp.storage import open_storage
 from sweepnp.study import RECORD_ATTR, aggregate, rerun_trial, run_study, trial_seed
 
@@ -232,3 +234,59 @@ def test_a_storage_is_readable_by_plain_optuna(study_file, journal):
         }
         assert trial.value is not None and 0 <= trial.value <= 1
     assert study.trials_dataframe()["value"].notna().all()
+
+
+def _journal_ops_per_trial(journal: str) -> dict[int, int]:
+    counts: dict[int, int] = {}
+    with open(journal) as handle:
+        for line in handle:
+            op = json.loads(line)
+            if "trial_id" in op:
+                counts[op["trial_id"]] = counts.get(op["trial_id"], 0) + 1
+    return counts
+
+
+def test_the_learning_curve_costs_no_write_per_epoch(study_dict, tmp_path, write_study):
+    study_dict["callbacks"] = {}
+    per_trial = {}
+    for epochs in (5, 40):
+        study_dict["train"]["epochs"] = epochs
+        journal = str(tmp_path / f"e{epochs}.journal")
+        run_study(write_study(tmp_path / "w.toml", study_dict), storage=journal, n_trials=3)
+        per_trial[epochs] = set(_journal_ops_per_trial(journal).values())
+        history = results.load("small", journal).history
+        assert history.groupby("trial")["epoch"].nunique().tolist() == [epochs] * 3
+    # create, four params, the worker, the record, the result: not one write per epoch
+    assert per_trial[5] == per_trial[40]
+    assert max(per_trial[40]) <= 8
+
+
+class Flaky:
+    """A third-party plugin whose callback breaks on large batches."""
+
+    class Callback(sweepnp.Callback):
+        def on_epoch_end(self, epoch, logs):
+            if self.trainer.config.train.batch_size == 64 and epoch == 2:
+                raise RuntimeError("boom")
+
+    @sweepnp.hookimpl
+    def sweepnp_register_callbacks(self):
+        return {"flaky": Flaky.Callback}
+
+
+def test_a_plugin_that_raises_fails_its_trial_and_the_study_goes_on(
+    study_dict, journal, tmp_path, write_study
+):
+    pm = PluginManager(load_entrypoints=False, extra=(Flaky(),))
+    study_dict["callbacks"] = {"flaky": {}}
+    study_dict["study"]["sampler"] = {"name": "grid"}
+    study_dict["study"]["params"] = {"train.batch_size": {"choices": [16, 64, 32]}}
+    run_study(
+        write_study(tmp_path / "f.toml", study_dict), storage=journal, n_trials=3, plugin_manager=pm
+    )
+    table = results.load("small", journal).trials.set_index("train.batch_size")
+    assert table.loc[64, "state"] == "fail"
+    assert table.loc[64, "stop_reason"] == "failed"
+    reason = table.loc[64, "reason"]
+    assert "plugin" in reason and "Flaky" in reason and "RuntimeError: boom" in reason
+    assert (table.loc[[16, 32], "state"] == "complete").all()

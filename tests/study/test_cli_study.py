@@ -1,0 +1,200 @@
+"""`sweepnp study …` through real subprocesses: output, parallel workers, Ctrl-C, dead workers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+from optuna.trial import TrialState
+
+from sweepnp.storage import open_storage
+
+SLOW_TRIALS = {
+    "train": {"epochs": 400, "batch_size": 16},
+    "model": {"task": "binary", "hidden": [32]},
+}
+
+
+def _study(journal: str, name: str = "small") -> optuna.Study:
+    return optuna.load_study(study_name=name, storage=open_storage(journal))
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "sweepnp.cli", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, like a job on a terminal
+    )
+
+
+def _resume(path: Path, journal: str) -> subprocess.CompletedProcess:
+    command = ["study", "run", str(path), "--storage", journal, "--quiet"]
+    return subprocess.run(
+        [sys.executable, "-m", "sweepnp.cli", *command], capture_output=True, text=True, timeout=300
+    )
+
+
+def _wait_for(condition, timeout: float = 120.0) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError("timed out waiting")
+
+
+def _finished(journal: str) -> int:
+    try:
+        return sum(t.state.is_finished() for t in _study(journal).get_trials(deepcopy=False))
+    except (KeyError, FileNotFoundError):
+        return 0
+
+
+def test_run_logs_one_line_per_trial_when_not_on_a_terminal(cli, study_file, journal):
+    done = cli("study", "run", str(study_file), "--storage", journal)
+    assert done.returncode == 0, done.stderr
+    lines = [line for line in done.stderr.splitlines() if line.startswith("trial ")]
+    assert len(lines) == 6
+    assert all("best val_accuracy" in line for line in lines)
+    assert "best val_accuracy" in done.stdout and "sweepnp study show small" in done.stdout
+
+
+def test_quiet_prints_only_the_summary(cli, study_file, journal):
+    done = cli("study", "run", str(study_file), "--storage", journal, "--quiet")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.startswith("study small in")
+
+
+def test_results_commands(cli, study_file, journal, tmp_path):
+    assert cli("study", "run", str(study_file), "--storage", journal, "--quiet").returncode == 0
+    listed = cli("study", "list", "--storage", journal)
+    assert "small" in listed.stdout and "maximize" in listed.stdout
+    shown = cli("study", "show", "small", "--storage", journal)
+    assert shown.returncode == 0 and "regularizers.l2.lam" in shown.stdout
+    best = cli("study", "best", "small", "--storage", journal, "--json")
+    best_row = json.loads(best.stdout)[0]
+    assert best_row["value"] == pytest.approx(_study(journal).best_value)
+    for fmt in ("csv", "parquet", "json"):
+        out = tmp_path / f"trials.{fmt}"
+        done = cli(
+            "study", "export", "small", "--storage", journal, "--format", fmt, "-o", str(out)
+        )
+        assert done.returncode == 0, done.stderr
+        frame = {"csv": pd.read_csv, "parquet": pd.read_parquet, "json": pd.read_json}[fmt](out)
+        assert len(frame) == 6 and "regularizers.dropout.rate" in frame.columns
+    history = cli("study", "export", "small", "--storage", journal, "--table", "history")
+    assert history.stdout.startswith("trial,repeat,epoch,metric,value")
+    deleted = cli("study", "delete", "small", "--storage", journal, "--yes")
+    assert deleted.returncode == 0
+    assert "small" not in cli("study", "list", "--storage", journal).stdout
+    missing = cli("study", "show", "small", "--storage", journal)
+    assert missing.returncode == 2 and "no study named 'small'" in missing.stderr
+
+
+def test_a_bad_study_file_exits_2_with_one_line(cli, study_dict, tmp_path, write_study, journal):
+    study_dict["study"]["sampler"] = "bayes"
+    path = write_study(tmp_path / "bad.toml", study_dict)
+    done = cli("study", "run", str(path), "--storage", journal)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        f"Error: {path}: study.sampler: unknown sampler 'bayes'; valid choices: tpe, random, "
+        "grid, qmc, cmaes, gp, nsgaii"
+    ]
+    assert not Path(journal).exists() or _finished(journal) == 0
+
+
+def test_parallel_workers_hit_n_trials_exactly_and_rerun_reproduces(
+    cli, study_dict, tmp_path, write_study, journal
+):
+    study_dict["study"]["n_trials"] = 9
+    study_dict["study"]["sampler"] = {"name": "random", "seed": 0}
+    path = write_study(tmp_path / "p.toml", study_dict)
+    done = cli("study", "run", str(path), "--storage", journal, "--jobs", "2", "--quiet")
+    assert done.returncode == 0, done.stderr
+    trials = _study(journal).get_trials()
+    assert len(trials) == 9
+    workers = {t.user_attrs["sweepnp_worker"] for t in trials}
+    assert len(workers) == 2  # both processes worked
+    params = [json.dumps(t.params, sort_keys=True) for t in trials]
+    assert len(set(params)) == 9  # each worker has its own sampler seed
+    for number in (0, 5):
+        rerun = cli("study", "rerun", "small", "--trial", str(number), "--storage", journal)
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        assert "identical to the stored learning curve" in rerun.stdout
+
+
+def test_ctrl_c_keeps_finished_trials_and_the_study_resumes(
+    study_dict, tmp_path, write_study, journal
+):
+    study_dict.update(SLOW_TRIALS)
+    study_dict["study"]["n_trials"] = 4
+    path = write_study(tmp_path / "slow.toml", study_dict)
+    process = _start(["study", "run", str(path), "--storage", journal], tmp_path)
+    _wait_for(lambda: _finished(journal) >= 1)
+    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C on a terminal does
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert "Resume with: sweepnp study run" in stderr
+    trials = _study(journal).get_trials()
+    interrupted = [t for t in trials if t.user_attrs.get("sweepnp_reason") == "interrupted"]
+    assert len(interrupted) == 1 and interrupted[0].state == TrialState.FAIL
+    finished_before = [t for t in trials if t.state == TrialState.COMPLETE]
+    assert finished_before
+    waiting = [t for t in trials if t.state == TrialState.WAITING]
+    queued = [t.system_attrs["fixed_params"] for t in waiting]
+    assert queued == [interrupted[0].params]  # queued to run again
+
+    resumed = _resume(path, journal)
+    assert resumed.returncode == 0, resumed.stderr
+    trials = _study(journal).get_trials()
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(done) == 4  # n_trials counts the total; the interrupted trial is not counted
+    assert interrupted[0].params in [t.params for t in done]
+    assert {t.number for t in finished_before} <= {t.number for t in done}
+
+
+def test_a_killed_workers_trial_is_recovered_and_retried(
+    study_dict, tmp_path, write_study, journal
+):
+    study_dict.update(SLOW_TRIALS)
+    study_dict["study"]["n_trials"] = 3
+    path = write_study(tmp_path / "slow.toml", study_dict)
+    process = _start(["study", "run", str(path), "--storage", journal, "--quiet"], tmp_path)
+
+    def running_after_one_finished() -> bool:
+        try:
+            trials = _study(journal).get_trials(deepcopy=False)
+        except KeyError:
+            return False
+        return sum(t.state.is_finished() for t in trials) >= 1 and any(
+            t.state == TrialState.RUNNING and "sweepnp_worker" in t.user_attrs for t in trials
+        )
+
+    _wait_for(running_after_one_finished)
+    os.killpg(process.pid, signal.SIGKILL)  # a crash: no chance to clean up
+    process.communicate(timeout=30)
+    stale = [t for t in _study(journal).get_trials() if t.state == TrialState.RUNNING]
+    assert len(stale) == 1
+
+    resumed = _resume(path, journal)
+    assert resumed.returncode == 0, resumed.stderr
+    trials = _study(journal).get_trials()
+    recovered = trials[stale[0].number]
+    assert recovered.state == TrialState.FAIL
+    assert recovered.user_attrs["sweepnp_reason"] == "stale"
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(done) == 3
+    assert recovered.params in [t.params for t in done]  # retried with the same configuration
