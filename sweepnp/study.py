@@ -119,6 +119,8 @@ class StudySpec:
     directions: list[Direction]
     source: str | None = None
     raw: dict[str, Any] = field(default_factory=dict)
+    #: Prepared data shared by every run built from this spec in this process.
+    data_cache: Any = field(default=None, repr=False)
 
     @property
     def multi_objective(self) -> bool:
@@ -257,6 +259,7 @@ def load_spec(
     pm = plugin_manager or get_plugin_manager()
     space = parse_space(study.params, base, source=source)
     spec = StudySpec(
+        data_cache=_DataCache(),
         base=base,
         study=study,
         space=space,
@@ -284,7 +287,7 @@ def load_spec(
 def _check_metrics(spec: StudySpec, config: RunConfig, pm: PluginManager) -> None:
     from sweepnp.trainer import Trainer
 
-    trainer = Trainer(config, plugin_manager=pm)
+    trainer = Trainer(config, plugin_manager=pm, data=spec.data_cache.get(config, pm))
     valid = [m for m in trainer.metric_names if m != "lr"] + list(EXTRA_METRICS)
     for metric in spec.metrics:
         if metric not in valid:
@@ -305,7 +308,9 @@ def _check_space(spec: StudySpec, pm: PluginManager) -> None:
                 set_path(raw, cond_path, allowed[0])
             set_path(raw, param.path, value)
             try:
-                trainer = Trainer(validate(raw, source=spec.source), plugin_manager=pm)
+                config = validate(raw, source=spec.source)
+                data = spec.data_cache.get(config, pm)
+                trainer = Trainer(config, plugin_manager=pm, data=data)
                 trainer.schedule.setup(trainer.optimizer.lr, trainer.epochs)
             except ConfigError as exc:
                 raise ConfigError(
@@ -336,9 +341,18 @@ def trial_seed(study_seed: int, params: Mapping[str, Any], repeat: int) -> int:
     return int(sequence.generate_state(1, dtype=np.uint32)[0])
 
 
-def encode_history(history: pd.DataFrame) -> str:
-    """A learning curve (all repeats) as compressed, base64 JSON: one storage write."""
-    payload = json.dumps(history.to_dict(orient="list"), separators=(",", ":"))
+def encode_history(rows: list[dict[str, Any]]) -> str:
+    """A learning curve (rows of all repeats) as compressed, base64, columnar JSON.
+
+    One storage write per trial, whatever the number of epochs.
+    """
+    columns: dict[str, list[Any]] = {}
+    for row in rows:
+        for key in row:
+            columns.setdefault(key, [])
+    for key, values in columns.items():
+        values.extend(row.get(key) for row in rows)
+    payload = json.dumps(columns, separators=(",", ":"))
     return base64.b64encode(zlib.compress(payload.encode(), 6)).decode()
 
 
@@ -354,7 +368,11 @@ class TrialOutcome:
     values: list[float] | None
     stop_reason: str
     record: dict[str, Any]
-    history: pd.DataFrame | None = None
+    rows: list[dict[str, Any]] | None = None  # the learning curve of every repeat
+
+    @property
+    def history(self) -> pd.DataFrame | None:
+        return pd.DataFrame(self.rows) if self.rows is not None else None
 
 
 def aggregate(values: list[float], how: str, direction: Direction) -> float:
@@ -378,7 +396,9 @@ class _DataCache:
     def __init__(self) -> None:
         self._cache: dict[str, Any] = {}
 
-    def get(self, config: RunConfig, build: Callable[[], Any]) -> Any:
+    def get(self, config: RunConfig, pm: PluginManager) -> Any:
+        from sweepnp.trainer import load_data
+
         key = json.dumps(
             {
                 "data": config.data.model_dump(),
@@ -389,7 +409,7 @@ class _DataCache:
             default=str,
         )
         if key not in self._cache:
-            self._cache[key] = build()
+            self._cache[key] = load_data(config, pm)
         return self._cache[key]
 
 
@@ -410,13 +430,12 @@ def run_configuration(
     *,
     trial: optuna.Trial | None = None,
     pm: PluginManager | None = None,
-    cache: _DataCache | None = None,
 ) -> TrialOutcome:
     """Train ``params`` ``repeats`` times and aggregate; never raises for a failing run."""
-    from sweepnp.trainer import Trainer, load_data
+    from sweepnp.trainer import Trainer
 
     pm = pm or get_plugin_manager()
-    cache = cache or _DataCache()
+    cache = spec.data_cache or _DataCache()
     started = time.perf_counter()
     raw = copy.deepcopy(spec.base)
     for path, value in params.items():
@@ -442,7 +461,7 @@ def run_configuration(
             trainer = Trainer(
                 config,
                 plugin_manager=pm,
-                data=cache.get(config, lambda c=config: load_data(c, pm)),
+                data=cache.get(config, pm),
                 context={"optuna_trial": trial} if pruning and repeat == 0 else None,
             )
             result = trainer.fit()
@@ -457,7 +476,7 @@ def run_configuration(
             final.append({k: float(v) for k, v in metrics.items()})
             for metric in spec.metrics:
                 per_repeat[metric].append(float(metrics[metric]))
-            histories.append(result.history.assign(repeat=repeat))
+            histories.extend({**row, "repeat": repeat} for row in result.records)
             if result.stop_reason in ("pruned", "diverged"):
                 break
     except KeyboardInterrupt:
@@ -470,24 +489,23 @@ def run_configuration(
         return _failed(f"failed: {where}{type(exc).__name__}: {exc}", started, seeds, histories)
 
     stop_reason = reasons[-1] if reasons[-1] in ("pruned", "diverged") else _summary(reasons)
-    history = pd.concat(histories, ignore_index=True)
     record = {
         "stop_reason": stop_reason,
         "seeds": seeds,
         "epochs": epochs,
         "final": final,
         "seconds": time.perf_counter() - started,
-        "history": encode_history(history),
+        "history": encode_history(histories),
     }
     if stop_reason == "pruned":
-        return TrialOutcome(TrialState.PRUNED, None, stop_reason, record, history)
+        return TrialOutcome(TrialState.PRUNED, None, stop_reason, record, histories)
     values = [
         aggregate(per_repeat[m], spec.study.aggregate, d)
         for m, d in zip(spec.metrics, spec.directions, strict=True)
     ]
     if stop_reason == "diverged" or not all(math.isfinite(v) for v in values):
-        return TrialOutcome(TrialState.FAIL, None, "diverged", record, history)
-    return TrialOutcome(TrialState.COMPLETE, values, stop_reason, record, history)
+        return TrialOutcome(TrialState.FAIL, None, "diverged", record, histories)
+    return TrialOutcome(TrialState.COMPLETE, values, stop_reason, record, histories)
 
 
 def _summary(reasons: list[str]) -> str:
@@ -503,7 +521,7 @@ def _failed(reason: str, started: float, seeds: list[int], histories: list) -> T
         "seconds": time.perf_counter() - started,
     }
     if histories:
-        record["history"] = encode_history(pd.concat(histories, ignore_index=True))
+        record["history"] = encode_history(histories)
     return TrialOutcome(TrialState.FAIL, None, stop, record)
 
 
@@ -575,6 +593,7 @@ class WorkerJob:
     deadline: float | None
     worker: int
     plugin_manager: PluginManager | None = None  # default: the process-wide one
+    spec: StudySpec | None = None  # already loaded (forked workers inherit it)
 
 
 def work(
@@ -588,7 +607,7 @@ def work(
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pm = job.plugin_manager or get_plugin_manager()
-    spec = load_spec(job.file, name=job.name, plugin_manager=pm)
+    spec = job.spec or load_spec(job.file, name=job.name, plugin_manager=pm)
     storage = storages.open_storage(job.storage)
     study = optuna.load_study(
         study_name=spec.name,
@@ -596,7 +615,6 @@ def work(
         sampler=spec.sampler(job.worker),
         pruner=spec.pruner(),
     )
-    cache = _DataCache()
     identity = storages.worker_identity()
     ran = 0
     guard = _InterruptGuard()
@@ -614,7 +632,7 @@ def work(
                 params = spec.space.suggest(trial)
                 guard.check()
                 with guard.allowed():  # Ctrl-C stops training at once, never a storage write
-                    outcome = run_configuration(spec, params, trial=trial, pm=pm, cache=cache)
+                    outcome = run_configuration(spec, params, trial=trial, pm=pm)
             except KeyboardInterrupt:
                 with guard.deferred():
                     _interrupted(study, trial)
@@ -741,7 +759,7 @@ def run_study(
     job_file: str | dict[str, Any] = str(file) if isinstance(file, str | Path) else dict(file)
 
     def job(worker: int) -> WorkerJob:
-        return WorkerJob(job_file, name, storage, total, deadline, worker, plugin_manager)
+        return WorkerJob(job_file, name, storage, total, deadline, worker, plugin_manager, spec)
 
     if jobs <= 1:
         work(job(0), on_trial=on_trial)

@@ -13,6 +13,7 @@ running statistics). ``loss`` is the training objective, data loss plus penaltie
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -43,8 +44,9 @@ STOP_REASONS = ("completed", "early_stopped", "diverged", "pruned", "interrupted
 class RunResult:
     """What one training run produced.
 
-    :ivar history: one row per evaluated epoch: ``epoch`` (from 0), every metric, ``lr`` and
-        ``epoch_seconds`` (wall-clock time of that epoch's updates).
+    :ivar records: one dict per evaluated epoch: ``epoch`` (from 0), every metric, ``lr`` and
+        ``epoch_seconds`` (wall-clock time of that epoch's updates); :attr:`history` is the same
+        as a DataFrame.
     :ivar metrics: the final metrics of the returned model (after any restore-best).
     :ivar stop_reason: ``completed``, ``early_stopped``, ``diverged``, … .
     :ivar model: the trained :class:`~sweepnp.model.Model` (``predict``, ``predict_proba``,
@@ -52,7 +54,7 @@ class RunResult:
     :ivar info: what callbacks recorded, e.g. ``info["diagnosis"]``.
     """
 
-    history: pd.DataFrame
+    records: list[dict[str, Any]]
     metrics: dict[str, float]
     stop_reason: str
     model: Model
@@ -61,9 +63,14 @@ class RunResult:
     epochs_run: int
     seconds: float
 
+    @functools.cached_property
+    def history(self) -> pd.DataFrame:
+        """The learning curve as a DataFrame, one row per evaluated epoch (built on first use)."""
+        return pd.DataFrame(self.records)
+
     def to_json_dict(self) -> dict[str, Any]:
         """``{"metrics", "history", "stop_reason"}`` with NaN and infinities as ``null``."""
-        records = self.history.to_dict(orient="records")
+        records = self.records
         return {
             "metrics": {k: _json_number(v) for k, v in self.metrics.items()},
             "history": [{k: _json_number(v) for k, v in row.items()} for row in records],
@@ -354,7 +361,7 @@ class Trainer:
             hook.sweepnp_on_train_end(trainer=self, logs=metrics)
 
         return RunResult(
-            history=pd.DataFrame(self.history),
+            records=self.history,
             metrics=metrics,
             stop_reason=self.stop_reason,
             model=self.model,
