@@ -27,6 +27,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import optuna
 from optuna.storages import (
@@ -43,6 +44,7 @@ from sweepnp.errors import ConfigError
 __all__ = [
     "DEFAULT_STORAGE",
     "budget_lock",
+    "heartbeat",
     "open_storage",
     "recover_stale_trials",
     "worker_identity",
@@ -210,3 +212,10 @@ def budget_lock(url: str | None, study_name: str, storage: BaseStorage) -> Itera
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def heartbeat(study: optuna.Study, trial: optuna.Trial) -> contextlib.AbstractContextManager[Any]:
+    """Optuna's heartbeat for a running trial on an RDB storage (nothing on a journal)."""
+    from optuna.storages._heartbeat import get_heartbeat_thread
+
+    return get_heartbeat_thread(trial._trial_id, study._storage)

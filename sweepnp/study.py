@@ -626,12 +626,16 @@ def work(
                 storages.recover_stale_trials(study)
                 if counted_trials(study) >= job.n_trials:
                     break
-                trial = study.ask()
+                with warnings.catch_warnings():  # we beat ourselves, below
+                    warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+                    trial = study.ask()
             study._storage.set_trial_user_attr(trial._trial_id, storages.WORKER_ATTR, identity)
             try:
                 params = spec.space.suggest(trial)
                 guard.check()
-                with guard.allowed():  # Ctrl-C stops training at once, never a storage write
+                # Ctrl-C stops training at once, never a storage write. RDB storages get
+                # Optuna's heartbeat while the trial runs (it only beats by itself in optimize()).
+                with storages.heartbeat(study, trial), guard.allowed():
                     outcome = run_configuration(spec, params, trial=trial, pm=pm)
             except KeyboardInterrupt:
                 with guard.deferred():

@@ -160,40 +160,9 @@ def test_user_mistakes_get_one_clear_message_and_exit_status_2(cli, tmp_path, mi
     assert done.stdout == ""
 
 
-def _run_on_a_terminal(args: list[str], cwd: Path) -> tuple[int, str]:
-    """Run sweepnp with stdout and stderr on a real pseudo-terminal; return status and output."""
-    import os
-    import pty
-    import subprocess
-    import sys
-
-    leader, follower = pty.openpty()
-    env = {**os.environ, "COLUMNS": "120", "TERM": "xterm"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sweepnp.cli", *args],
-        cwd=cwd,
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        env=env,
-    )
-    os.close(follower)
-    chunks = []
-    while True:
-        try:
-            data = os.read(leader, 4096)
-        except OSError:  # the terminal closes when the process exits
-            break
-        if not data:
-            break
-        chunks.append(data)
-    os.close(leader)
-    return process.wait(timeout=120), b"".join(chunks).decode(errors="replace")
-
-
-def test_progress_shows_on_a_terminal_and_not_in_a_pipe(cli, tmp_path):
+def test_progress_shows_on_a_terminal_and_not_in_a_pipe(cli, tmp_path, on_a_terminal):
     run_file = write_toml(tmp_path / "run.toml", BASE.replace("epochs = 3", "epochs = 300"))
-    status, screen = _run_on_a_terminal(["train", str(run_file)], tmp_path)
+    status, screen = on_a_terminal(["train", str(run_file)], tmp_path)
     assert status == 0, screen
     assert "training" in screen and "300/300" in screen  # the rich progress bar
     piped = cli("train", str(run_file))

@@ -198,3 +198,12 @@ def test_a_killed_workers_trial_is_recovered_and_retried(
     done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(done) == 3
     assert recovered.params in [t.params for t in done]  # retried with the same configuration
+
+
+def test_progress_bar_on_a_terminal(study_file, journal, tmp_path, on_a_terminal):
+    status, screen = on_a_terminal(
+        ["study", "run", str(study_file), "--storage", journal], tmp_path
+    )
+    assert status == 0, screen
+    assert "6/6" in screen and "best val_accuracy" in screen and "ETA" in screen
+    assert "trial 0 " not in screen  # the bar replaces the per-trial lines

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import numpy as np
 import optuna
@@ -290,3 +291,21 @@ def test_a_plugin_that_raises_fails_its_trial_and_the_study_goes_on(
     reason = table.loc[64, "reason"]
     assert "plugin" in reason and "Flaky" in reason and "RuntimeError: boom" in reason
     assert (table.loc[[16, 32], "state"] == "complete").all()
+
+
+def test_timeout_stops_starting_trials(study_dict, journal, tmp_path, write_study):
+    study_dict["train"]["epochs"] = 200
+    study_dict["study"].update(n_trials=1000, timeout=1.0)
+    started = time.perf_counter()
+    run_study(write_study(tmp_path / "t.toml", study_dict), storage=journal)
+    assert time.perf_counter() - started < 30
+    assert 1 <= len(_trials(journal)) < 1000
+
+
+def test_sqlite_storage_is_accepted_and_read_by_plain_optuna(study_file, tmp_path):
+    url = f"sqlite:///{tmp_path / 'studies.db'}"
+    run_study(study_file, storage=url, n_trials=3)
+    study = optuna.load_study(study_name="small", storage=url)
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
+    assert all(len(t.params) == 4 and t.value is not None for t in study.trials)
+    assert len(results.load("small", url).trials) == 3
