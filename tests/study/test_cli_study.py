@@ -17,10 +17,17 @@ from optuna.trial import TrialState
 
 from sweepnp.storage import open_storage
 
-SLOW_TRIALS = {
-    "train": {"epochs": 400, "batch_size": 16},
-    "model": {"task": "binary", "hidden": [32]},
-}
+
+def _slow(study: dict) -> dict:
+    """Trials of about a second each (no early stopping anywhere), so a signal lands inside one."""
+    study["train"] = {"epochs": 1000, "batch_size": 16}
+    study["model"] = {"task": "binary", "hidden": [32]}
+    study["callbacks"] = {}
+    study["study"]["params"] = {
+        "regularizers.l2.lam": {"low": 1e-5, "high": 1e-1, "log": True},
+        "regularizers.dropout.rate": {"low": 0.0, "high": 0.5},
+    }
+    return study
 
 
 def _study(journal: str, name: str = "small") -> optuna.Study:
@@ -138,7 +145,7 @@ def test_parallel_workers_hit_n_trials_exactly_and_rerun_reproduces(
 def test_ctrl_c_keeps_finished_trials_and_the_study_resumes(
     study_dict, tmp_path, write_study, journal
 ):
-    study_dict.update(SLOW_TRIALS)
+    _slow(study_dict)
     study_dict["study"]["n_trials"] = 4
     path = write_study(tmp_path / "slow.toml", study_dict)
     process = _start(["study", "run", str(path), "--storage", journal], tmp_path)
@@ -169,7 +176,7 @@ def test_ctrl_c_keeps_finished_trials_and_the_study_resumes(
 def test_a_killed_workers_trial_is_recovered_and_retried(
     study_dict, tmp_path, write_study, journal
 ):
-    study_dict.update(SLOW_TRIALS)
+    _slow(study_dict)
     study_dict["study"]["n_trials"] = 3
     path = write_study(tmp_path / "slow.toml", study_dict)
     process = _start(["study", "run", str(path), "--storage", journal, "--quiet"], tmp_path)
