@@ -17,6 +17,20 @@ from sweepnp import Dataset, hookimpl
 __all__ = ["breast_cancer", "diabetes", "digits", "digits01", "iris"]
 
 
+def _from_bunch(bunch, task: str, name: str, description: str) -> Dataset:
+    """A scikit-learn Bunch as a Dataset: float64 features, integer labels or float targets."""
+    regression = task == "regression"
+    return Dataset(
+        X=bunch.data.astype(np.float64),
+        y=bunch.target.astype(np.float64 if regression else np.int64),
+        task=task,
+        feature_names=[str(name) for name in bunch.feature_names],
+        target_names=None if regression else [str(name) for name in bunch.target_names],
+        name=name,
+        description=description,
+    )
+
+
 def breast_cancer() -> Dataset:
     """Wisconsin diagnostic breast cancer: 569 tumours, 30 features, binary.
 
@@ -35,15 +49,11 @@ def breast_cancer() -> Dataset:
     .. [1] W. N. Street, W. H. Wolberg and O. L. Mangasarian, "Nuclear feature extraction for
        breast tumor diagnosis", IS&T/SPIE Electronic Imaging, 1993.
     """
-    bunch = skdatasets.load_breast_cancer()
-    return Dataset(
-        X=bunch.data.astype(np.float64),
-        y=bunch.target.astype(np.int64),
-        task="binary",
-        feature_names=[str(name) for name in bunch.feature_names],
-        target_names=[str(name) for name in bunch.target_names],
-        name="breast_cancer",
-        description="Wisconsin diagnostic breast cancer (scikit-learn): malignant vs benign.",
+    return _from_bunch(
+        skdatasets.load_breast_cancer(),
+        "binary",
+        "breast_cancer",
+        "Wisconsin diagnostic breast cancer (scikit-learn): malignant vs benign.",
     )
 
 
@@ -60,15 +70,11 @@ def digits() -> Dataset:
     .. [1] E. Alpaydin and C. Kaynak, "Optical Recognition of Handwritten Digits", UCI Machine
        Learning Repository, 1998.
     """
-    bunch = skdatasets.load_digits()
-    return Dataset(
-        X=bunch.data.astype(np.float64),
-        y=bunch.target.astype(np.int64),
-        task="multiclass",
-        feature_names=[str(name) for name in bunch.feature_names],
-        target_names=[str(name) for name in bunch.target_names],
-        name="digits",
-        description="Handwritten digits 0-9, 8x8 pixels (scikit-learn).",
+    return _from_bunch(
+        skdatasets.load_digits(),
+        "multiclass",
+        "digits",
+        "Handwritten digits 0-9, 8x8 pixels (scikit-learn).",
     )
 
 
@@ -85,17 +91,11 @@ def digits01() -> Dataset:
     The offline stand-in for the MNIST 0-vs-1 logistic regression of the "Mini-Batch Gradient
     Descent" text (seed 001).
     """
-    bunch = skdatasets.load_digits()
-    keep = bunch.target <= 1
-    return Dataset(
-        X=bunch.data[keep].astype(np.float64),
-        y=bunch.target[keep].astype(np.int64),
-        task="binary",
-        feature_names=[str(name) for name in bunch.feature_names],
-        target_names=["0", "1"],
-        name="digits01",
-        description="Handwritten digits 0 vs 1, 8x8 pixels (scikit-learn); stand-in for MNIST.",
-    )
+    description = "Handwritten digits 0 vs 1, 8x8 pixels (scikit-learn); stand-in for MNIST."
+    dataset = _from_bunch(skdatasets.load_digits(), "binary", "digits01", description)
+    keep = dataset.y <= 1
+    dataset.X, dataset.y, dataset.target_names = dataset.X[keep], dataset.y[keep], ["0", "1"]
+    return dataset
 
 
 def iris() -> Dataset:
@@ -111,15 +111,11 @@ def iris() -> Dataset:
     .. [1] R. A. Fisher, "The use of multiple measurements in taxonomic problems", Annals of
        Eugenics 7(2), 1936.
     """
-    bunch = skdatasets.load_iris()
-    return Dataset(
-        X=bunch.data.astype(np.float64),
-        y=bunch.target.astype(np.int64),
-        task="multiclass",
-        feature_names=[str(name) for name in bunch.feature_names],
-        target_names=[str(name) for name in bunch.target_names],
-        name="iris",
-        description="Fisher's iris (scikit-learn): setosa, versicolor, virginica.",
+    return _from_bunch(
+        skdatasets.load_iris(),
+        "multiclass",
+        "iris",
+        "Fisher's iris (scikit-learn): setosa, versicolor, virginica.",
     )
 
 
@@ -137,15 +133,8 @@ def diabetes() -> Dataset:
     .. [1] B. Efron, T. Hastie, I. Johnstone and R. Tibshirani, "Least Angle Regression",
        Annals of Statistics 32(2), 2004.
     """
-    bunch = skdatasets.load_diabetes()
-    return Dataset(
-        X=bunch.data.astype(np.float64),
-        y=bunch.target.astype(np.float64),
-        task="regression",
-        feature_names=[str(name) for name in bunch.feature_names],
-        name="diabetes",
-        description="Diabetes disease progression after one year (scikit-learn).",
-    )
+    description = "Diabetes disease progression after one year (scikit-learn)."
+    return _from_bunch(skdatasets.load_diabetes(), "regression", "diabetes", description)
 
 
 @hookimpl
