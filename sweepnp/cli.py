@@ -280,7 +280,8 @@ def _interrupted_message(file: str, name: str, where: str, storage: str | None) 
     resume = f"sweepnp study run {file}" + (f" --storage {storage}" if storage else "")
     stderr.print(
         f"Interrupted: {finished} finished trials of study {name!r} are kept in {where}; "
-        f"the running trial ended as failed (interrupted). Resume with: {resume}",
+        "running trials ended as failed (interrupted) and will run again. "
+        f"Resume with: {resume}",
         soft_wrap=True,
         highlight=False,
     )

@@ -168,3 +168,12 @@ def test_progress_shows_on_a_terminal_and_not_in_a_pipe(cli, tmp_path, on_a_term
     piped = cli("train", str(run_file))
     assert "300/300" not in piped.stdout + piped.stderr
     assert "completed after 300 epochs" in piped.stdout
+
+
+def test_train_on_a_study_file_trains_its_base_configuration(cli):
+    quickstart = Path(__file__).resolve().parents[1] / "studies" / "quickstart.toml"
+    done = cli("train", str(quickstart), "--json", "--set", "train.epochs=3")
+    assert done.returncode == 0, done.stderr
+    payload = json.loads(done.stdout)
+    assert len(payload["history"]) == 3
+    assert payload["history"][0]["lr"] == 0.05  # the base file's SGD learning rate

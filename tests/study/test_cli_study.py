@@ -214,3 +214,22 @@ def test_progress_bar_on_a_terminal(study_file, journal, tmp_path, on_a_terminal
     assert status == 0, screen
     assert "6/6" in screen and "best val_accuracy" in screen and "ETA" in screen
     assert "trial 0 " not in screen  # the bar replaces the per-trial lines
+
+
+def test_ctrl_c_with_two_workers_interrupts_both_cleanly(
+    study_dict, tmp_path, write_study, journal
+):
+    _slow(study_dict)
+    study_dict["study"]["n_trials"] = 8
+    path = write_study(tmp_path / "slow.toml", study_dict)
+    process = _start(["study", "run", str(path), "--storage", journal, "--jobs", "2"], tmp_path)
+    _wait_for(lambda: _finished(journal) >= 2)
+    os.killpg(process.pid, signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Resume with" in stderr
+    trials = _study(journal).get_trials()
+    running = [t for t in trials if t.state == TrialState.RUNNING]
+    interrupted = [t for t in trials if t.user_attrs.get("sweepnp_reason") == "interrupted"]
+    assert running == [] and 1 <= len(interrupted) <= 2
+    assert not list(tmp_path.glob("*.lock"))  # no lock left behind
