@@ -429,8 +429,12 @@ def study_export(name: str, storage: str | None, fmt: str, table: str, output: s
     from sweepnp.results import load
 
     results = load(name, storage)
-    frame = {"trials": lambda: results.trials, "history": lambda: results.history,
-             "summary": results.summary}[table]()  # fmt: skip
+    if table == "trials":
+        frame = results.trials
+    elif table == "history":
+        frame = results.history
+    else:
+        frame = results.summary()
     if fmt == "parquet":
         if output is None:
             raise UserError("--format parquet needs -o FILE")

@@ -196,8 +196,7 @@ def parse_space(
             if log and low <= 0:
                 raise error(f"a log range needs low > 0, got {low}", key=f"{key}.low")
             step = spec.get("step")
-            if step is not None and (isinstance(step, bool) or not isinstance(step, int | float)
-                                     or step <= 0):  # fmt: skip
+            if step is not None and not _positive_number(step):
                 raise error(f"must be a number > 0, got {step!r}", key=f"{key}.step")
             if step is not None and log:
                 raise error("'step' and 'log' cannot be combined")
@@ -213,6 +212,10 @@ def parse_space(
     if not params:
         raise ConfigError("no parameters to search", source=source, key="study.params")
     return SearchSpace(tuple(params))
+
+
+def _positive_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float) and value > 0
 
 
 def _infer_kind(path: str, base: Mapping[str, Any], low: Any, high: Any, step: Any) -> str:

@@ -58,6 +58,11 @@ MISTAKES = {
         'study.params."optimizer.beta".when',
         "not a parameter listed before",
     ),
+    "a step that is not positive": (
+        {"regularizers.dropout.rate": {"low": 0.0, "high": 0.5, "step": 0}},
+        'study.params."regularizers.dropout.rate".step',
+        "must be a number > 0",
+    ),
     "unknown key in a parameter": (
         {"train.epochs": {"low": 1, "high": 5, "steps": 1}},
         'study.params."train.epochs"',
