@@ -9,7 +9,9 @@ and ``r2`` (regression), the same with ``val_`` and ``test_`` prefixes when thos
 
 Through ``self.trainer`` a callback reaches the run: ``trainer.model`` (its ``params``,
 ``get_params``/``set_params``), ``trainer.stop(reason)`` to end training after this epoch,
-``trainer.metric_names`` and ``trainer.info`` (a dict recorded with the run result).
+``trainer.metric_names``, ``trainer.history`` (the evaluated epochs so far), ``trainer.info`` (a
+dict recorded with the run result) and ``trainer.context`` (what the caller provides; in a study,
+``context["optuna_trial"]``).
 """
 
 from __future__ import annotations

@@ -44,13 +44,13 @@ TRACE_ENV = "SWEEPNP_TRACE_HOOKS"
 #: The kinds of thing plugins provide, each with its registration hook ``sweepnp_register_<kind>``.
 KINDS = ("optimizers", "regularizers", "schedules", "callbacks", "datasets")
 
-#: What a plugin of each kind is called in messages and run files.
+#: What one thing of each kind is called in messages.
 KIND_KEYS = {
     "optimizers": "optimizer",
-    "regularizers": "regularizers",
+    "regularizers": "regularizer",
     "schedules": "schedule",
-    "callbacks": "callbacks",
-    "datasets": "data.dataset",
+    "callbacks": "callback",
+    "datasets": "dataset",
 }
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
