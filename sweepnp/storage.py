@@ -19,13 +19,14 @@ and re-queues trials left RUNNING by a process of this host that no longer exist
 from __future__ import annotations
 
 import contextlib
+import copy
 import fcntl
 import hashlib
 import os
 import socket
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Container, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from optuna.storages import (
     RDBStorage,
     RetryHeartbeatStaleTrialCallback,
 )
-from optuna.storages.journal import JournalFileBackend, JournalFileOpenLock
+from optuna.storages.journal import BaseJournalBackend, JournalFileBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
 from sweepnp.errors import ConfigError
@@ -93,7 +94,98 @@ def open_storage(url: str | None) -> BaseStorage:
     if not path.parent.exists():
         raise ConfigError(f"the folder of {url!r} does not exist", key="--storage")
     # The open-file lock (O_EXCL) costs less per write than the default symlink lock.
-    return JournalStorage(JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path))))
+    return ReportBufferingJournalStorage(
+        JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
+    )
+
+
+class _BatchingBackend(BaseJournalBackend):
+    """A journal backend that can gather several appends into one (one lock, one fsync)."""
+
+    def __init__(self, backend: BaseJournalBackend) -> None:
+        self.backend = backend
+        self._batch: list[dict[str, Any]] | None = None
+
+    def read_logs(self, log_number_from: int) -> list[dict[str, Any]]:
+        return list(self.backend.read_logs(log_number_from))
+
+    def append_logs(self, logs: list[dict[str, Any]]) -> None:
+        if self._batch is None:
+            self.backend.append_logs(logs)
+        else:
+            self._batch.extend(logs)
+
+    @contextlib.contextmanager
+    def batch(self) -> Iterator[None]:
+        self._batch = []
+        try:
+            yield
+        finally:
+            logs, self._batch = self._batch, None
+            if logs:
+                self.backend.append_logs(logs)
+
+
+class ReportBufferingJournalStorage(JournalStorage):
+    """Optuna's journal storage, except that a running trial's reports are written when it ends.
+
+    ``trial.report`` on a journal file costs a lock, an append and an ``fsync`` per call, which
+    for short trials reported every epoch is more than the training itself. Here the
+    intermediate values of a running trial stay in this process (``get_trial`` includes them, so
+    ``should_prune`` sees them) and reach the file in one append just before the trial's state
+    changes. Nothing a pruner decides changes: Optuna's median and percentile pruners compare
+    with *finished* trials' values, which are all written, and successive halving and hyperband
+    keep their rungs in system attributes, which are written at once. Other processes (and
+    optuna-dashboard) see a running trial's learning curve when it ends; a trial whose process
+    is killed loses its reports along with the trial, which is failed as stale.
+    """
+
+    def __init__(self, backend: BaseJournalBackend) -> None:
+        self._batching = _BatchingBackend(backend)
+        super().__init__(self._batching)
+        self._pending: dict[int, dict[int, float]] = {}
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        self._pending.setdefault(trial_id, {})[step] = intermediate_value
+
+    def set_trial_state_values(
+        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
+    ) -> bool:
+        self.flush_reports(trial_id)
+        return super().set_trial_state_values(trial_id, state, values)
+
+    def flush_reports(self, trial_id: int) -> None:
+        """Write the trial's buffered intermediate values in one append."""
+        pending = self._pending.pop(trial_id, None)
+        if not pending:
+            return
+        with self._batching.batch():
+            for step, value in pending.items():
+                super().set_trial_intermediate_value(trial_id, step, value)
+
+    def get_trial(self, trial_id: int) -> optuna.trial.FrozenTrial:
+        return self._with_pending(super().get_trial(trial_id))
+
+    def get_all_trials(
+        self,
+        study_id: int,
+        deepcopy: bool = True,
+        states: Container[TrialState] | None = None,
+    ) -> list[optuna.trial.FrozenTrial]:
+        trials = super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
+        if not self._pending or (states is not None and TrialState.RUNNING not in states):
+            return trials  # buffered reports belong to running trials only
+        return [self._with_pending(trial) for trial in trials]
+
+    def _with_pending(self, trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
+        pending = self._pending.get(trial._trial_id)
+        if not pending:
+            return trial
+        trial = copy.copy(trial)
+        trial.intermediate_values = {**trial.intermediate_values, **pending}
+        return trial
 
 
 @contextlib.contextmanager

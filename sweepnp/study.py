@@ -162,7 +162,7 @@ class StudySpec:
     def report_cadence(self) -> tuple[int, int]:
         """``(start, every)``: the epochs at which the pruner looks at intermediate values."""
         name, options = _named(self.study.pruner, "study.pruner", self.source)
-        if name in ("median", "percentile"):
+        if name in ("median", "percentile", "threshold"):  # the same warm-up and interval rule
             return int(options.get("n_warmup_steps", 0)), int(options.get("interval_steps", 1))
         return 0, 1
 

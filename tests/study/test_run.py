@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import time
+from typing import ClassVar
 
 import numpy as np
 import optuna
 import pytest
+from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 from scipy import stats
 
@@ -260,6 +262,47 @@ def test_the_learning_curve_costs_no_write_per_epoch(study_dict, tmp_path, write
     # create, four params, the worker, the record, the result: not one write per epoch
     assert per_trial[5] == per_trial[40]
     assert max(per_trial[40]) <= 8
+
+
+class JournalWatcher:
+    """A plugin whose callback reads the journal file as it is at the end of training."""
+
+    #: (reports of the running trial in the file, and in this process), per trial
+    seen: ClassVar[list[tuple[int, int]]] = []
+
+    class Callback(sweepnp.Callback):
+        def __init__(self, path: str) -> None:
+            self.path = path
+
+        def on_train_end(self, logs):
+            trial = self.trainer.context["optuna_trial"]
+            on_disk = optuna.storages.JournalStorage(JournalFileBackend(self.path))
+            in_file = on_disk.get_trial(trial._trial_id).intermediate_values
+            in_process = trial.study._storage.get_trial(trial._trial_id).intermediate_values
+            JournalWatcher.seen.append((len(in_file), len(in_process)))
+
+    @sweepnp.hookimpl
+    def sweepnp_register_callbacks(self):
+        return {"journal_watcher": JournalWatcher.Callback}
+
+
+def test_reports_reach_the_journal_when_the_trial_ends_and_the_pruner_sees_them(
+    study_dict, journal, tmp_path, write_study
+):
+    # The threshold pruner prunes at the first report it sees (accuracy is never above 1.01):
+    # that every trial is pruned at step 2 shows should_prune sees the buffered report.
+    study_dict["study"]["pruner"] = {"name": "threshold", "lower": 1.01, "n_warmup_steps": 2}
+    study_dict["callbacks"] = {"journal_watcher": {"path": journal}}
+    pm = PluginManager(load_entrypoints=False, extra=(JournalWatcher(),))
+    JournalWatcher.seen.clear()
+    run_study(
+        write_study(tmp_path / "w.toml", study_dict), storage=journal, n_trials=2, plugin_manager=pm
+    )
+    trials = _trials(journal)
+    assert [t.state for t in trials] == [TrialState.PRUNED] * 2
+    assert [sorted(t.intermediate_values) for t in trials] == [[2], [2]]  # written at the end
+    # while a trial ran, its report was in this process but not yet in the file
+    assert JournalWatcher.seen == [(0, 1), (0, 1)]
 
 
 class Flaky:
