@@ -336,6 +336,30 @@ def test_a_plugin_that_raises_fails_its_trial_and_the_study_goes_on(
     assert (table.loc[[16, 32], "state"] == "complete").all()
 
 
+class RaisingHook:
+    """A third-party plugin whose lifecycle hook breaks on large batches."""
+
+    @sweepnp.hookimpl
+    def sweepnp_on_epoch_end(self, trainer, epoch, logs):
+        if trainer.config.train.batch_size == 64 and epoch == 1:
+            raise ValueError("hook exploded")
+
+
+def test_a_plugin_hook_that_raises_fails_its_trial_naming_the_plugin(
+    study_dict, journal, tmp_path, write_study
+):
+    pm = PluginManager(load_entrypoints=False, extra=(RaisingHook(),))
+    study_dict["study"]["sampler"] = {"name": "grid"}
+    study_dict["study"]["params"] = {"train.batch_size": {"choices": [16, 64, 32]}}
+    run_study(
+        write_study(tmp_path / "h.toml", study_dict), storage=journal, n_trials=3, plugin_manager=pm
+    )
+    table = results.load("small", journal).trials.set_index("train.batch_size")
+    assert table.loc[64, "state"] == "fail"
+    assert table.loc[64, "reason"] == "failed: plugin 'RaisingHook': ValueError: hook exploded"
+    assert (table.loc[[16, 32], "state"] == "complete").all()
+
+
 def test_timeout_stops_starting_trials(study_dict, journal, tmp_path, write_study):
     study_dict["train"]["epochs"] = 200
     study_dict["study"].update(n_trials=1000, timeout=1.0)
