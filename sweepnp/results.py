@@ -25,7 +25,6 @@ import numpy as np
 import optuna
 import pandas as pd
 from optuna.trial import TrialState
-from scipy import stats
 
 from sweepnp import storage as storages
 from sweepnp.errors import ConfigError
@@ -262,6 +261,8 @@ class StudyResults:
         missing = [m for m in metrics if m not in table]
         if missing:
             raise ConfigError(f"no metric {', '.join(missing)} in this study", key="metrics")
+        from scipy import stats  # imported here: half a second that listings do not need
+
         grouped = table.groupby(by, dropna=False, observed=True)
         out = pd.DataFrame({"n": grouped.size()})
         for metric in metrics:

@@ -35,7 +35,6 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from scipy import stats
 
 from sweepnp import storage as storages
 from sweepnp.config import RunConfig, _config_error, load_file, set_path, validate
@@ -381,6 +380,8 @@ def aggregate(values: list[float], how: str, direction: Direction) -> float:
     mean = float(array.mean())
     if how == "mean" or len(array) < 2:
         return mean
+    from scipy import stats  # imported here: SciPy's statistics take half a second to import
+
     half = float(stats.t.ppf(0.975, len(array) - 1) * array.std(ddof=1) / math.sqrt(len(array)))
     return mean - half if direction == "maximize" else mean + half
 

@@ -10,11 +10,18 @@ Run-file use::
 from __future__ import annotations
 
 import numpy as np
-from sklearn import datasets as skdatasets
 
 from sweepnp import Dataset, hookimpl
 
 __all__ = ["breast_cancer", "diabetes", "digits", "digits01", "iris"]
+
+
+def _sklearn_datasets():
+    # Imported on first use: scikit-learn takes about a second to import, which commands that
+    # load no data (``sweepnp study show``, ``sweepnp plugins list``) should not pay.
+    from sklearn import datasets
+
+    return datasets
 
 
 def _from_bunch(bunch, task: str, name: str, description: str) -> Dataset:
@@ -50,7 +57,7 @@ def breast_cancer() -> Dataset:
        breast tumor diagnosis", IS&T/SPIE Electronic Imaging, 1993.
     """
     return _from_bunch(
-        skdatasets.load_breast_cancer(),
+        _sklearn_datasets().load_breast_cancer(),
         "binary",
         "breast_cancer",
         "Wisconsin diagnostic breast cancer (scikit-learn): malignant vs benign.",
@@ -71,7 +78,7 @@ def digits() -> Dataset:
        Learning Repository, 1998.
     """
     return _from_bunch(
-        skdatasets.load_digits(),
+        _sklearn_datasets().load_digits(),
         "multiclass",
         "digits",
         "Handwritten digits 0-9, 8x8 pixels (scikit-learn).",
@@ -92,7 +99,7 @@ def digits01() -> Dataset:
     Descent" text (seed 001).
     """
     description = "Handwritten digits 0 vs 1, 8x8 pixels (scikit-learn); stand-in for MNIST."
-    dataset = _from_bunch(skdatasets.load_digits(), "binary", "digits01", description)
+    dataset = _from_bunch(_sklearn_datasets().load_digits(), "binary", "digits01", description)
     keep = dataset.y <= 1
     dataset.X, dataset.y, dataset.target_names = dataset.X[keep], dataset.y[keep], ["0", "1"]
     return dataset
@@ -112,7 +119,7 @@ def iris() -> Dataset:
        Eugenics 7(2), 1936.
     """
     return _from_bunch(
-        skdatasets.load_iris(),
+        _sklearn_datasets().load_iris(),
         "multiclass",
         "iris",
         "Fisher's iris (scikit-learn): setosa, versicolor, virginica.",
@@ -134,7 +141,7 @@ def diabetes() -> Dataset:
        Annals of Statistics 32(2), 2004.
     """
     description = "Diabetes disease progression after one year (scikit-learn)."
-    return _from_bunch(skdatasets.load_diabetes(), "regression", "diabetes", description)
+    return _from_bunch(_sklearn_datasets().load_diabetes(), "regression", "diabetes", description)
 
 
 @hookimpl
