@@ -7,6 +7,8 @@ The public API, what plugins and users import:
   :class:`Dataset` — the base classes of each plugin family.
 * :func:`train` and :class:`RunResult` — train one run from a run file, a dict or a config.
 * :func:`check_gradients` — central-difference gradient check, for plugin authors.
+* :class:`SweepnpClassifier`, :class:`SweepnpRegressor` — scikit-learn estimators taking the
+  run file's sections as parameters (importing them imports scikit-learn).
 """
 
 from sweepnp.callbacks import Callback
@@ -30,7 +32,9 @@ __all__ = [
     "Regularizer",
     "RunResult",
     "Schedule",
+    "SweepnpClassifier",
     "SweepnpError",
+    "SweepnpRegressor",
     "Trainer",
     "__version__",
     "check_gradients",
@@ -48,4 +52,8 @@ def __getattr__(name: str):
         from sweepnp.gradcheck import check_gradients
 
         return check_gradients
+    if name in {"SweepnpClassifier", "SweepnpRegressor"}:
+        from sweepnp import estimators
+
+        return getattr(estimators, name)
     raise AttributeError(f"module 'sweepnp' has no attribute {name!r}")

@@ -82,10 +82,10 @@ class Splits:
 
     def transform(self, X: Any) -> np.ndarray:
         """Apply the fitted scaling to new features (for ``predict`` on raw inputs)."""
-        X = np.asarray(X, dtype=self.X_train.dtype)
+        X = np.asarray(X, dtype=np.float64)  # scaled as the splits were: in float64, then cast
         if self.scaler_mean is not None and self.scaler_scale is not None:
             X = (X - self.scaler_mean) / self.scaler_scale
-        return X
+        return X.astype(self.X_train.dtype, copy=False)
 
 
 def _as_features(X: Any, source: str | None) -> np.ndarray:

@@ -44,12 +44,38 @@ def _leaky_relu(z: np.ndarray) -> np.ndarray:
     return np.where(z > 0, z, LEAKY_SLOPE * z)
 
 
+def _identity(z: np.ndarray) -> np.ndarray:
+    return z
+
+
+# Derivatives given the pre-activation z and the output h. Module-level functions rather than
+# lambdas, so that networks (and the models runs return) can be pickled.
+def _relu_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:
+    return z > 0
+
+
+def _leaky_relu_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:
+    return np.where(z > 0, 1.0, LEAKY_SLOPE)
+
+
+def _tanh_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:
+    return 1 - h * h
+
+
+def _sigmoid_grad(z: np.ndarray, h: np.ndarray) -> np.ndarray:
+    return h * (1 - h)
+
+
+def _identity_grad(z: np.ndarray, h: np.ndarray) -> int:
+    return 1
+
+
 ACTIVATIONS: dict[str, tuple[Callable[..., np.ndarray], Callable[..., Any]]] = {
-    "relu": (_relu, lambda z, h: z > 0),
-    "leaky_relu": (_leaky_relu, lambda z, h: np.where(z > 0, 1.0, LEAKY_SLOPE)),
-    "tanh": (np.tanh, lambda z, h: 1 - h * h),
-    "sigmoid": (expit, lambda z, h: h * (1 - h)),
-    "identity": (lambda z: z, lambda z, h: 1),
+    "relu": (_relu, _relu_grad),
+    "leaky_relu": (_leaky_relu, _leaky_relu_grad),
+    "tanh": (np.tanh, _tanh_grad),
+    "sigmoid": (expit, _sigmoid_grad),
+    "identity": (_identity, _identity_grad),
 }
 
 # -------------------------------------------------------------------------
@@ -384,12 +410,13 @@ class Model:
         self.network.set_params(values)
 
     def _prepare(self, X: Any) -> np.ndarray:
-        X = np.asarray(X, dtype=self.network.dtype)
+        # As the training data was prepared: scaled in float64, then cast to the network's dtype.
+        X = np.asarray(X, dtype=np.float64)
         if X.ndim == 1:
             X = X.reshape(-1, 1)
         if self._mean is not None and self._scale is not None:
             X = (X - self._mean) / self._scale
-        return X
+        return X.astype(self.network.dtype, copy=False)
 
     def decision_function(self, X: Any) -> np.ndarray:
         """The network's output logits (regression: the predictions) for raw features."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pytest
 
@@ -136,3 +138,22 @@ def test_multiclass_predict_proba_and_regression_predict():
     assert regression.model.predict(np.zeros((5, 10))).shape == (5,)
     with pytest.raises(AttributeError):
         regression.model.predict_proba(np.zeros((5, 10)))
+
+
+def test_a_trained_model_pickles_and_predicts_the_same(small_run):
+    result = sweepnp.train(small_run)
+    again = pickle.loads(pickle.dumps(result.model))
+    X = np.random.default_rng(0).normal(size=(7, again.network.params["W1"].shape[0]))
+    np.testing.assert_array_equal(again.predict_proba(X), result.model.predict_proba(X))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_predict_scales_raw_inputs_as_training_did_and_keeps_the_dtype(small_run, dtype):
+    small_run["model"]["dtype"] = dtype
+    trainer = sweepnp.Trainer(small_run)
+    result = trainer.fit()
+    X_raw = np.random.default_rng(1).normal(size=(5, trainer.data.n_features)) * 10 + 3
+    prepared = result.model._prepare(X_raw)
+    assert prepared.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(prepared, trainer.data.transform(X_raw))
+    assert result.model.decision_function(X_raw).dtype == np.dtype(dtype)
