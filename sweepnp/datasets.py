@@ -205,8 +205,6 @@ def prepare(
     task = infer_task(dataset) if task == "auto" else task
     y_enc, classes = _encode_target(y, task, source)
 
-    from sklearn.model_selection import train_test_split  # scikit-learn imports slowly: on use
-
     classify = task != "regression"
     rows = np.arange(X.shape[0])
     holdout = test_size + val_size
@@ -215,22 +213,14 @@ def prepare(
             f"test_size + val_size must be < 1, got {holdout}", source=source, key="data.val_size"
         )
     train_rows, val_rows, test_rows = rows, None, None
-    try:
-        if test_size > 0:
-            strat = y_enc if classify and stratify else None
-            train_rows, test_rows = train_test_split(
-                rows, test_size=test_size, random_state=seed, stratify=strat
-            )
-        if val_size > 0:
-            strat = y_enc[train_rows] if classify and stratify else None
-            train_rows, val_rows = train_test_split(
-                train_rows,
-                test_size=val_size / (1 - test_size),
-                random_state=seed,
-                stratify=strat,
-            )
-    except ValueError as exc:
-        raise DataError(f"cannot split the data: {exc}", source=source, key="data") from None
+    if test_size > 0:
+        strat = y_enc if classify and stratify else None
+        train_rows, test_rows = _split(rows, test_size, seed, strat, "test", source)
+    if val_size > 0:
+        strat = y_enc[train_rows] if classify and stratify else None
+        train_rows, val_rows = _split(
+            train_rows, val_size / (1 - test_size), seed, strat, "validation", source
+        )
     if subsample is not None:
         if subsample > len(train_rows):
             raise DataError(
@@ -285,6 +275,32 @@ def prepare(
         name=dataset.name,
         sizes=sizes,
     )
+
+
+def _split(
+    rows: np.ndarray,
+    fraction: float,
+    seed: int,
+    stratify: np.ndarray | None,
+    split: str,
+    source: str | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Hold out ``fraction`` of ``rows`` as the ``split`` ("test" or "validation") set."""
+    from sklearn.model_selection import train_test_split  # scikit-learn imports slowly: on use
+
+    try:
+        kept, held_out = train_test_split(
+            rows, test_size=fraction, random_state=seed, stratify=stratify
+        )
+    except ValueError as exc:
+        # scikit-learn's message speaks of its own "test_size" whichever split this is.
+        how = ", stratified by class" if stratify is not None else ""
+        raise DataError(
+            f"cannot split off the {split} set ({fraction:g} of {len(rows)} rows{how}): {exc}",
+            source=source,
+            key="data.test_size" if split == "test" else "data.val_size",
+        ) from None
+    return kept, held_out
 
 
 def _target(y: np.ndarray, task: str, dtype: Any) -> np.ndarray:

@@ -251,17 +251,13 @@ class _SweepnpEstimator(BaseEstimator):
             trainer = Trainer(config, X, y)
             result = trainer.fit()
         except ConfigError as exc:
-            if isinstance(exc, DataError) and exc.reason.startswith("cannot split the data"):
-                # With test_size 0 the only split is the validation split: say so.
+            if isinstance(exc, DataError) and exc.key == "data.val_size":
                 stratified = config.data.stratify and task != "regression"
-                cause = exc.reason.removeprefix("cannot split the data: ")
                 raise EstimatorDataError(
-                    f"cannot split off the validation set ({config.data.val_size:g} of {len(X)} "
-                    f"rows{', stratified by class' if stratified else ''}): {cause}; pass more "
-                    "rows or another data__val_size"
+                    f"{exc.reason}; pass more rows or another data__val_size"
                     + (", or set data__stratify=False" if stratified else ""),
                     source=exc.source,
-                    key="data.val_size",
+                    key=exc.key,
                 ) from None
             raise _value_error(exc) from None
         if result.stop_reason == "diverged":

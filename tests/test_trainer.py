@@ -234,3 +234,21 @@ def test_train_accepts_a_path_a_dict_or_a_parsed_config(small_run, tmp_path):
         _metrics_only(from_dict.history), _metrics_only(from_config.history)
     )
     assert from_path.config.source == str(path)
+
+
+@pytest.mark.parametrize(
+    ("data", "key", "split"),
+    [
+        ({"test_size": 0.1, "val_size": 0.0}, "data.test_size", "test"),
+        ({"test_size": 0.0, "val_size": 0.1}, "data.val_size", "validation"),
+    ],
+)
+def test_an_impossible_stratified_split_names_its_own_key(data, key, split):
+    X = np.arange(24.0).reshape(-1, 2)
+    y = np.arange(12) % 4  # a 10% split is 2 rows: fewer than the 4 classes
+    with pytest.raises(sweepnp.DataError) as info:
+        sweepnp.Trainer({"data": data, "model": {"task": "multiclass"}}, X, y)
+    assert info.value.key == key
+    assert f"cannot split off the {split} set (0.1 of 12 rows, stratified by class)" in str(
+        info.value
+    )
