@@ -112,7 +112,11 @@ def infer_task(dataset: Dataset) -> str:
     if y.dtype.kind in "fc" and not np.all(np.mod(y[np.isfinite(y)], 1) == 0):
         return "regression"
     n_classes = len(np.unique(y))
-    return "binary" if n_classes == 2 else "multiclass" if n_classes <= 50 else "regression"
+    if n_classes == 2:
+        return "binary"
+    # Labels that are not numbers are classes however many; many distinct integers are a count.
+    numeric = y.dtype.kind in "iufc"
+    return "multiclass" if n_classes <= 50 or not numeric else "regression"
 
 
 def _encode_target(y: np.ndarray, task: str, source: str | None):

@@ -8,6 +8,7 @@ import pytest
 
 import sweepnp
 from sweepnp import Dataset
+from sweepnp.datasets import infer_task
 from sweepnp.errors import ConfigError, DataError, OptionError
 from sweepnp.plugins import PluginManager
 from sweepnp_plugins.datasets import bundled, files, synthetic
@@ -393,3 +394,17 @@ def test_missing_file_in_a_run_is_a_config_error(tmp_path):
     path = tmp_path / "absent.csv"
     with pytest.raises(ConfigError, match=r"absent\.csv"):
         sweepnp.train({"data": {"dataset": {"path": str(path), "target": "y"}}})
+
+
+@pytest.mark.parametrize(
+    ("y", "task"),
+    [
+        (np.array([0, 1] * 40), "binary"),
+        (np.arange(80) % 5, "multiclass"),
+        (np.array([f"label{i}" for i in range(80)]), "multiclass"),  # many, but names
+        (np.arange(80), "regression"),  # many distinct integers: a count
+        (np.linspace(0, 1, 80), "regression"),
+    ],
+)
+def test_the_task_of_an_unlabelled_target_is_guessed_from_its_values(y, task):
+    assert infer_task(Dataset(X=np.zeros((80, 1)), y=y)) == task
