@@ -9,6 +9,9 @@ The public API, what plugins and users import:
 * :func:`check_gradients` — central-difference gradient check, for plugin authors.
 * :class:`SweepnpClassifier`, :class:`SweepnpRegressor` — scikit-learn estimators taking the
   run file's sections as parameters (importing them imports scikit-learn).
+
+For plugin authors, :mod:`sweepnp.testing` holds the contract suites every plugin passes
+(``OptimizerContract``, ``RegularizerContract``, ``ScheduleContract``, ``CallbackContract``).
 """
 
 from sweepnp.callbacks import Callback

@@ -1,0 +1,639 @@
+"""sweepnp.testing catches broken plugins, each with a message that says what to fix.
+
+Every plugin below is broken in one deliberate way; the kit must fail it on that check (and name
+the check), and pass the correct plugins it is compared with.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from sweepnp import Callback, Optimizer, Regularizer, Schedule, options
+from sweepnp.testing import (
+    CallbackContract,
+    ContractFailure,
+    MaskContract,
+    OptimizerContract,
+    PenaltyContract,
+    RegularizerContract,
+    ScheduleContract,
+    check_callback,
+    check_mask,
+    check_optimizer,
+    check_penalty,
+    check_regularizer,
+    check_schedule,
+)
+
+# -------------------------------------------------------------------------
+# Optimizers
+# -------------------------------------------------------------------------
+
+
+class GoodSGD(Optimizer):
+    def __init__(self, lr: float = 0.1) -> None:
+        options.positive("lr", lr)
+        self.lr = lr
+
+    def update(self, param, grad, state, lr):
+        param -= lr * grad
+
+
+class GoodMomentum(GoodSGD):
+    def __init__(self, lr: float = 0.02, beta: float = 0.9) -> None:
+        super().__init__(lr)
+        self.beta = beta
+
+    def init_state(self, param):
+        return {"v": np.zeros_like(param)}
+
+    def update(self, param, grad, state, lr):
+        v = state["v"]
+        v *= self.beta
+        v += grad
+        param -= lr * v
+
+
+class AscendingSGD(GoodSGD):
+    def update(self, param, grad, state, lr):
+        param += lr * grad
+
+
+class OwnLrSGD(GoodSGD):
+    def update(self, param, grad, state, lr):
+        param -= self.lr * grad
+
+
+class RebindingSGD(GoodSGD):
+    def step(self, params, grads, lr):
+        self.t += 1
+        for name in params:
+            params[name] = params[name] - lr * grads[name]
+
+
+class LocalNameSGD(GoodSGD):
+    def update(self, param, grad, state, lr):
+        param = param - lr * grad
+
+
+class Float64StateMomentum(GoodMomentum):
+    def init_state(self, param):
+        return {"v": np.zeros(param.shape)}
+
+
+class ShallowStateDictMomentum(GoodMomentum):
+    def state_dict(self):
+        return {"t": self.t, "state": self.state}
+
+
+class CopyingOnlyTheOuterDictMomentum(GoodMomentum):
+    def state_dict(self):
+        return {"t": self.t, "state": {k: dict(v) for k, v in self.state.items()}}
+
+
+class ReferencingLoadMomentum(GoodMomentum):
+    def load_state_dict(self, state_dict):
+        self.t = state_dict["t"]
+        self.state = state_dict["state"]
+
+
+class ForgetfulMomentum(GoodMomentum):
+    """Keeps its velocity outside ``self.state``: state_dict() cannot save it."""
+
+    def setup(self, params, weight_names=()):
+        super().setup(params, weight_names)
+        self.velocity = {id(p): np.zeros_like(p) for p in params.values()}
+
+    def init_state(self, param):
+        return {}
+
+    def update(self, param, grad, state, lr):
+        v = self.velocity.setdefault(id(param), np.zeros_like(param))
+        v *= self.beta
+        v += grad
+        param -= lr * v
+
+
+class FloatCallingMomentum(GoodMomentum):
+    def update(self, param, grad, state, lr):
+        v = state["v"]
+        v *= float(np.mean(self.beta))  # one beta for every trial: the bug under test
+        v += grad
+        param -= lr * v
+
+
+class UncheckedLrSGD(GoodSGD):
+    def __init__(self, lr: float = 0.1) -> None:
+        self.lr = lr
+
+
+class KwargsSGD(GoodSGD):
+    def __init__(self, **kwargs) -> None:
+        self.lr = kwargs.get("lr", 0.1)
+
+
+class DuckTypedSGD:
+    """Looks like an optimizer, but is not a sweepnp.Optimizer: no setup(), no state_dict()."""
+
+    def __init__(self, lr: float = 0.1) -> None:
+        options.positive("lr", lr)
+        self.lr = lr
+
+
+class NoLrSGD(GoodSGD):
+    def __init__(self, lr: float = 0.1) -> None:
+        options.positive("lr", lr)
+        self.rate = lr
+
+
+def failure(check, factory, **options) -> str:
+    with pytest.raises(ContractFailure) as info:
+        check(factory, **options)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("factory", [GoodSGD, GoodMomentum])
+def test_correct_optimizers_pass(factory):
+    check_optimizer(factory)
+
+
+OPTIMIZER_CASES = [
+    (AscendingSGD, "test_reduces_a_convex_quadratic", "the loss rose"),
+    (OwnLrSGD, "test_uses_the_lr_passed_to_step", "never self.lr"),
+    (RebindingSGD, "test_updates_in_place_keeping_the_dtype", "replaced params['w']"),
+    (LocalNameSGD, "test_updates_in_place_keeping_the_dtype", "is unchanged after a step"),
+    (Float64StateMomentum, "test_updates_in_place_keeping_the_dtype", "np.zeros_like"),
+    (ShallowStateDictMomentum, "test_state_dict_is_a_deep_copy", "must return a deep copy"),
+    (
+        CopyingOnlyTheOuterDictMomentum,
+        "test_state_dict_is_a_deep_copy",
+        "must return a deep copy",
+    ),
+    (ReferencingLoadMomentum, "test_state_dict_is_a_deep_copy", "must copy what it is given"),
+    (ForgetfulMomentum, "test_state_dict_round_trip", "keep it in self.state[name]"),
+    (
+        FloatCallingMomentum,
+        "test_array_hyperparameters_broadcast_over_a_trial_axis",
+        "trial 0 of params['w'] differs",
+    ),
+    (UncheckedLrSGD, "test_rejects_a_non_positive_lr", "accepted lr=0.0"),
+    (KwargsSGD, "test_options_validate_like_a_run_file", "takes **kwargs"),
+    (DuckTypedSGD, "test_is_a_sweepnp_optimizer", "subclass sweepnp.Optimizer"),
+    (NoLrSGD, "test_is_a_sweepnp_optimizer", "keep the base learning rate as self.lr"),
+]
+
+
+@pytest.mark.parametrize(("factory", "check", "says"), OPTIMIZER_CASES)
+def test_broken_optimizers_fail_the_right_check(factory, check, says):
+    message = failure(check_optimizer, factory)
+    assert f"{factory.__qualname__}() breaks the OptimizerContract" in message
+    assert f"- {check}: " in message
+    assert says in message
+
+
+def test_every_failed_check_is_listed():
+    message = failure(check_optimizer, ShallowStateDictMomentum)
+    assert message.startswith("ShallowStateDictMomentum() breaks the OptimizerContract in 2 check")
+    failed = [line.split(":")[0] for line in message.splitlines() if line.startswith("- ")]
+    assert failed == ["- test_state_dict_is_a_deep_copy", "- test_state_dict_round_trip"]
+
+
+class PickyMomentum(GoodMomentum):
+    def __init__(self, lr: float = 0.02, beta: float = 0.9) -> None:
+        options.in_range("beta", beta, 0.8, 1)
+        super().__init__(lr, beta)
+
+
+def test_trial_scales_adapt_the_trial_axis_check_to_narrow_options():
+    message = failure(check_optimizer, PickyMomentum)
+    assert "refuses its float options scaled to {'lr': 0.01, 'beta': 0.45}" in message
+    assert "set `trial_scales`" in message
+
+    contract = OptimizerContract()
+    contract.factory = PickyMomentum
+    contract.trial_scales = (1.0, 0.95)
+    contract.test_array_hyperparameters_broadcast_over_a_trial_axis()
+
+
+def test_options_are_passed_and_named():
+    # With a learning rate far too high, plain SGD diverges on the quadratic.
+    message = failure(check_optimizer, GoodSGD, lr=5.0)
+    assert "GoodSGD(lr=5.0)" in message
+    assert "set `options`" in message
+
+
+# -------------------------------------------------------------------------
+# Regularizers
+# -------------------------------------------------------------------------
+
+
+class GoodL2(Regularizer):
+    def __init__(self, lam: float = 0.1) -> None:
+        options.non_negative("lam", lam)
+        self.lam = lam
+
+    def penalty(self, weight):
+        return 0.5 * np.sum(self.lam * weight**2, axis=(-2, -1))
+
+    def gradient(self, weight):
+        return self.lam * weight
+
+
+class WrongGradientL2(GoodL2):
+    def gradient(self, weight):
+        return 2 * self.lam * weight  # the derivative of λ‖W‖², not of ½λ‖W‖²
+
+
+class SummingEverythingL2(GoodL2):
+    def penalty(self, weight):
+        return 0.5 * np.sum(self.lam * weight**2)
+
+
+class GoodDropout(Regularizer):
+    def __init__(self, rate: float = 0.3) -> None:
+        options.in_range("rate", rate, 0, 1)
+        self.rate = rate
+
+    def mask(self, shape, rng, dtype):
+        keep = rng.random(shape, dtype=dtype) >= self.rate
+        return np.multiply(keep, 1 / (1 - self.rate), dtype=dtype)
+
+
+class UnscaledDropout(GoodDropout):
+    def mask(self, shape, rng, dtype):
+        return (rng.random(shape, dtype=dtype) >= self.rate).astype(dtype)
+
+
+class GlobalRandomDropout(GoodDropout):
+    def mask(self, shape, rng, dtype):
+        keep = np.random.default_rng().random(shape) >= self.rate
+        return np.multiply(keep, 1 / (1 - self.rate), dtype=dtype)
+
+
+class Float64Dropout(GoodDropout):
+    def mask(self, shape, rng, dtype):
+        return super().mask(shape, rng, np.float64)
+
+
+class PerRowL2(GoodL2):
+    def penalty(self, weight):
+        return 0.5 * np.sum(self.lam * weight**2, axis=-1)
+
+
+class KwargsL2(GoodL2):
+    def __init__(self, **kwargs) -> None:
+        self.lam = kwargs.get("lam", 0.1)
+
+
+class MatrixOnlyDropout(GoodDropout):
+    def mask(self, shape, rng, dtype):
+        rows, cols = shape  # two axes only: no trial axis
+        return super().mask((rows, cols), rng, dtype)
+
+
+class KwargsDropout(GoodDropout):
+    def __init__(self, **kwargs) -> None:
+        self.rate = kwargs.get("rate", 0.3)
+
+
+class NothingRegularizer(Regularizer):
+    def __init__(self, lam: float = 0.1) -> None:
+        self.lam = lam
+
+
+def test_correct_regularizers_pass():
+    check_penalty(GoodL2)
+    check_mask(GoodDropout)
+    check_regularizer(GoodL2, lam=0.5)
+    check_regularizer(GoodDropout, rate=0.5)
+
+
+REGULARIZER_CASES = [
+    (check_penalty, WrongGradientL2, "test_gradient_passes_the_gradient_check", "derivative"),
+    (check_regularizer, WrongGradientL2, "test_gradient_passes_the_gradient_check", "error"),
+    (
+        check_penalty,
+        SummingEverythingL2,
+        "test_penalty_stacks_over_a_trial_axis",
+        "axis=(-2, -1)",
+    ),
+    (check_mask, UnscaledDropout, "test_mask_keeps_the_expectation", "mean is 0.7"),
+    (check_mask, GlobalRandomDropout, "test_mask_is_reproducible_from_the_generator", "rng"),
+    (check_mask, Float64Dropout, "test_mask_has_the_shape_and_dtype_asked_for", "float64"),
+    (check_penalty, GoodDropout, "test_gradient_passes_the_gradient_check", "no weight"),
+    (check_mask, GoodL2, "test_mask_keeps_the_expectation", "provides no activation mask"),
+    (check_regularizer, NothingRegularizer, "test_provides_a_penalty_or_a_mask", "neither"),
+    (check_penalty, PerRowL2, "test_one_finite_penalty_per_matrix", "return a number"),
+    (check_penalty, KwargsL2, "test_options_validate_like_a_run_file", "kwargs"),
+    (check_mask, MatrixOnlyDropout, "test_mask_stacks_over_a_trial_axis", "raised ValueError"),
+    (check_mask, KwargsDropout, "test_options_validate_like_a_run_file", "kwargs"),
+]
+
+
+@pytest.mark.parametrize(("check", "factory", "test", "says"), REGULARIZER_CASES)
+def test_broken_regularizers_fail_the_right_check(check, factory, test, says):
+    message = failure(check, factory)
+    assert f"- {test}: " in message
+    assert says in message
+
+
+def test_the_gradient_check_reports_the_error_size():
+    message = failure(check_penalty, WrongGradientL2)
+    line = next(x for x in message.splitlines() if "gradient check failed" in x)
+    error = float(line.split("relative error ")[1].split(" ")[0])
+    assert error > 1e-3  # a factor of two in the penalty's gradient, nowhere near 1e-6
+
+
+# -------------------------------------------------------------------------
+# Schedules
+# -------------------------------------------------------------------------
+
+
+class GoodLinearDecay(Schedule):
+    def __init__(self, interval: str = "epoch") -> None:
+        super().__init__(interval=interval)
+
+    def lr_at(self, t):
+        return self.base_lr * (1 - t / (self.epochs + 1))
+
+
+class OvershootingDecay(GoodLinearDecay):
+    """Decays to zero at half the run, then goes negative: the bug under test."""
+
+    def lr_at(self, t):
+        return self.base_lr * (1 - 2 * t / self.epochs)
+
+
+class NaNSchedule(GoodLinearDecay):
+    def lr_at(self, t):
+        return self.base_lr if t < 10 else np.nan
+
+
+class ArraySchedule(GoodLinearDecay):
+    def lr_at(self, t):
+        return np.asarray(self.base_lr * 0.9**t)
+
+
+class StatefulSchedule(GoodLinearDecay):
+    def setup(self, base_lr, epochs):
+        super().setup(base_lr, epochs)
+        self.calls = 0
+
+    def lr_at(self, t):
+        self.calls += 1
+        return self.base_lr / (1 + 1e-3 * self.calls)
+
+
+class ScalarOnlySchedule(GoodLinearDecay):
+    def lr_at(self, t):
+        return float(self.base_lr) * 0.99**t
+
+
+class HighStartSchedule(GoodLinearDecay):
+    def lr_at(self, t):
+        return 10 * self.base_lr * 0.9**t
+
+
+class NoIntervalSchedule(Schedule):
+    def __init__(self, gamma: float = 0.9) -> None:
+        super().__init__()
+        self.gamma = gamma
+
+    def lr_at(self, t):
+        return self.base_lr * self.gamma**t
+
+
+class KwargsSchedule(GoodLinearDecay):
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+
+
+class DuckTypedSchedule:
+    def __init__(self, interval: str = "epoch") -> None:
+        self.interval = interval
+
+    def setup(self, base_lr, epochs):
+        self.base_lr = base_lr
+
+    def lr_at(self, t):
+        return self.base_lr
+
+
+def test_a_correct_schedule_passes():
+    check_schedule(GoodLinearDecay)
+
+
+SCHEDULE_CASES = [
+    (OvershootingDecay, "test_finite_and_positive_during_training", "lr_at(50) = 0"),
+    (OvershootingDecay, "test_finite_and_positive_during_training", "lr_at(51) = -0.002"),
+    (NaNSchedule, "test_finite_and_positive_during_training", "lr_at(10) = nan"),
+    (ArraySchedule, "test_scalar_in_scalar_out", "return a scalar"),
+    (StatefulSchedule, "test_deterministic", "depends on more than t"),
+    (ScalarOnlySchedule, "test_array_base_lr_broadcasts", "whole-array NumPy"),
+    (HighStartSchedule, "test_starts_at_or_below_base_lr", "lr_at(0) = 1.0"),
+    (NoIntervalSchedule, "test_interval_is_kept_and_checked", "takes no `interval` option"),
+    (OvershootingDecay, "test_finite_and_non_negative_at_the_end", "lr_at(100) = -0.1"),
+    (KwargsSchedule, "test_options_validate_like_a_run_file", "kwargs"),
+    (DuckTypedSchedule, "test_is_a_sweepnp_schedule", "subclass sweepnp.Schedule"),
+]
+
+
+@pytest.mark.parametrize(("factory", "test", "says"), SCHEDULE_CASES)
+def test_broken_schedules_fail_the_right_check(factory, test, says):
+    message = failure(check_schedule, factory)
+    assert f"- {test}: " in message
+    assert says in message
+
+
+# -------------------------------------------------------------------------
+# Callbacks
+# -------------------------------------------------------------------------
+
+
+class GoodEpochCounter(Callback):
+    def __init__(self, every: int = 1) -> None:
+        options.positive_int("every", every)
+        self.every = every
+
+    def on_epoch_end(self, epoch, logs):
+        self.trainer.info["epochs_seen"] = epoch + 1
+
+
+class FailingCallback(GoodEpochCounter):
+    def on_epoch_end(self, epoch, logs):
+        raise RuntimeError("the disk is full")
+
+
+class NoisyGradients(Callback):
+    def on_before_optimizer_step(self, grads):
+        rng = np.random.default_rng()  # unseeded: the bug under test
+        for grad in grads.values():
+            grad += 1e-3 * rng.standard_normal(grad.shape)
+
+
+class UpcastingGradients(Callback):
+    def on_before_optimizer_step(self, grads):
+        for name in grads:
+            grads[name] = grads[name].astype(np.float64)
+
+
+class DroppingGradients(Callback):
+    def on_before_optimizer_step(self, grads):
+        grads.pop(next(iter(grads)))
+
+
+class IdleCallback(Callback):
+    pass
+
+
+class KwargsCallback(GoodEpochCounter):
+    def __init__(self, **options) -> None:
+        self.every = options.get("every", 1)
+
+
+def test_a_correct_callback_passes():
+    check_callback(GoodEpochCounter, every=2)
+
+
+CALLBACK_CASES = [
+    (FailingCallback, "test_trains_a_short_run", "raised RuntimeError: the disk is full"),
+    (NoisyGradients, "test_runs_are_reproducible", "different learning curves"),
+    (UpcastingGradients, "test_trains_a_short_run", "is float64 for float32 parameters"),
+    (DroppingGradients, "test_trains_a_short_run", "the gradients are for"),
+    (IdleCallback, "test_is_a_sweepnp_callback", "it would never be called"),
+    (KwargsCallback, "test_options_validate_like_a_run_file", "kwargs"),
+]
+
+
+@pytest.mark.parametrize(("factory", "test", "says"), CALLBACK_CASES)
+def test_broken_callbacks_fail_the_right_check(factory, test, says):
+    message = failure(check_callback, factory)
+    assert f"- {test}: " in message
+    assert says in message
+
+
+def test_an_unknown_option_is_refused_as_in_a_run_file():
+    message = failure(check_callback, GoodEpochCounter, evry=2)
+    assert "unknown option 'evry'; valid options: every" in message
+
+
+def checks_of(contract):
+    return {name for name in dir(contract) if name.startswith("test_")}
+
+
+@pytest.mark.parametrize(
+    ("contract", "covered"),
+    [
+        (OptimizerContract, {case[1] for case in OPTIMIZER_CASES}),
+        (PenaltyContract, {t for c, _, t, _ in REGULARIZER_CASES if c is check_penalty}),
+        (MaskContract, {t for c, _, t, _ in REGULARIZER_CASES if c is check_mask}),
+        (RegularizerContract, {t for _, _, t, _ in REGULARIZER_CASES}),
+        (ScheduleContract, {case[1] for case in SCHEDULE_CASES}),
+        (CallbackContract, {case[1] for case in CALLBACK_CASES}),
+    ],
+    ids=lambda x: getattr(x, "__name__", ""),
+)
+def test_every_check_of_the_kit_is_shown_failing_here(contract, covered):
+    """A check no broken plugin fails might never fail: each needs a case above."""
+    assert checks_of(contract) - covered == set()
+
+
+# -------------------------------------------------------------------------
+# The pytest form: subclass a contract in a test file
+# -------------------------------------------------------------------------
+
+
+def test_contract_classes_run_under_pytest_and_report_the_broken_check(tmp_path):
+    """A plugin author's test file: one correct optimizer, one that ascends, one callback."""
+    (tmp_path / "test_my_plugins.py").write_text(
+        textwrap.dedent(
+            """
+            import numpy as np
+
+            from sweepnp import Callback, Optimizer, options
+            from sweepnp.testing import CallbackContract, OptimizerContract
+
+
+            class SignSGD(Optimizer):
+                def __init__(self, lr: float = 0.01) -> None:
+                    options.positive("lr", lr)
+                    self.lr = lr
+
+                def update(self, param, grad, state, lr):
+                    param -= lr * np.sign(grad)
+
+
+            class Ascending(SignSGD):
+                def update(self, param, grad, state, lr):
+                    param += lr * np.sign(grad)
+
+
+            def make_sign_sgd(lr: float = 0.01):
+                return SignSGD(lr)
+
+
+            class Marker(Callback):
+                def __init__(self, path: str = "marker.txt") -> None:
+                    self.path = path
+
+                def on_train_end(self, logs):
+                    with open(self.path, "a") as handle:
+                        handle.write("done\\n")
+
+
+            class TestSignSGD(OptimizerContract):
+                factory = SignSGD
+                options = {"lr": 0.01}
+
+
+            class TestSignSGDFromAFunction(OptimizerContract):
+                factory = make_sign_sgd
+                options = {"lr": 0.01}
+
+
+            class TestAscending(OptimizerContract):
+                factory = Ascending
+                options = {"lr": 0.01}
+
+
+            class TestMarker(CallbackContract):
+                factory = Marker
+            """
+        )
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rf", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    out = done.stdout
+    assert done.returncode == 1, out + done.stderr
+    n_optimizer = len([n for n in dir(OptimizerContract) if n.startswith("test_")])
+    n_callback = len([n for n in dir(CallbackContract) if n.startswith("test_")])
+    assert f"1 failed, {3 * n_optimizer + n_callback - 1} passed" in out
+    assert "FAILED test_my_plugins.py::TestAscending::test_reduces_a_convex_quadratic" in out
+    assert "Ascending(lr=0.01): 300 steps on a convex quadratic at lr=0.01 must close 90%" in out
+    assert "the loss rose" in out
+    # the callback's relative path went to a temporary directory, not the working directory
+    assert not (tmp_path / "marker.txt").exists()
+
+
+def test_the_kit_does_not_import_pytest():
+    code = "import sys, sweepnp.testing; print('pytest' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False", done.stderr
+
+
+def test_the_kit_does_not_change_the_options_it_is_given():
+    given = {"lr": 0.1}
+    kept = copy.deepcopy(given)
+    check_optimizer(GoodSGD, **given)
+    assert given == kept
