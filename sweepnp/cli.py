@@ -1,4 +1,4 @@
-"""The command line: ``sweepnp train | study … | plugins …``.
+"""The command line: ``sweepnp train | study … | plugins list``.
 
 Built on click; progress and tables by rich. A user mistake (any :class:`SweepnpError`) prints one
 line, ``Error: <file>: <key>: <what is wrong; valid choices>``, and exits with status 2.
@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -390,7 +391,7 @@ def study_best(name: str, storage: str | None, as_json: bool) -> None:
         import pandas as pd
 
         frame = best.to_frame().T if isinstance(best, pd.Series) else best
-        sys.stdout.write(frame.to_json(orient="records", date_format="iso") + "\n")
+        sys.stdout.write(_json_records(frame) + "\n")
         return
     console = _console()
     if len(results.metrics) > 1:
@@ -399,6 +400,24 @@ def study_best(name: str, storage: str | None, as_json: bool) -> None:
     console.print(f"best trial {best['number']}: {results.metrics[0]} {best['value']:.4f}")
     for path in results.param_columns:
         console.print(f"  {path} = {_cell(best[path])}", highlight=False)
+
+
+def _json_records(frame: Any) -> str:
+    """A table as a JSON list of row objects, floats exact (pandas' ``to_json`` rounds them to
+    at most 15 decimals), missing values as ``null``, times in ISO 8601."""
+    import pandas as pd
+
+    def value(cell: Any) -> Any:
+        if isinstance(cell, list | tuple | dict):
+            return cell
+        if pd.isna(cell):
+            return None
+        if isinstance(cell, pd.Timestamp | pd.Timedelta):
+            return cell.isoformat()
+        return cell.item() if hasattr(cell, "item") else cell
+
+    rows = [{k: value(v) for k, v in row.items()} for row in frame.to_dict(orient="records")]
+    return json.dumps(rows, allow_nan=False)
 
 
 @study_group.command("export")
@@ -442,7 +461,7 @@ def study_export(name: str, storage: str | None, fmt: str, table: str, output: s
     elif fmt == "csv":
         text = frame.to_csv(index=False)
     else:
-        text = frame.to_json(orient="records", date_format="iso")
+        text = _json_records(frame)
     if fmt != "parquet":
         if output is None:
             sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -510,6 +529,62 @@ def study_rerun(name: str, number: int, storage: str | None) -> None:
         console.print("[red]the re-run's learning curve differs from the stored one[/]")
         sys.exit(1)
     console.print(f"identical to the stored learning curve ({len(stored)} epochs)")
+
+
+# -------------------------------------------------------------------------
+# sweepnp plugins …
+# -------------------------------------------------------------------------
+
+
+@main.group("plugins", cls=SweepnpGroup)
+def plugins_group() -> None:
+    """Inspect the installed plugins."""
+
+
+@plugins_group.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include sweepnp's built-in plugins.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print a JSON list of plugins, and nothing else."
+)
+def plugins_list(show_all: bool, as_json: bool) -> None:
+    """List the installed plugins and what each provides.
+
+    For every third-party plugin (and, with --all, every built-in one): its name, distribution,
+    version, what it provides (e.g. optimizers: lion) and the hooks it implements. A plugin that
+    failed to import is listed as broken, with its error; everything else keeps working without
+    it.
+    """
+    import os
+
+    from sweepnp.plugins import DISABLE_AUTOLOAD_ENV, get_plugin_manager
+
+    plugins = [p for p in get_plugin_manager().describe() if show_all or not p.builtin]
+    if as_json:
+        json.dump([p.to_json_dict() for p in plugins], sys.stdout, indent=2)
+        sys.stdout.write("\n")
+        return
+    if os.environ.get(DISABLE_AUTOLOAD_ENV):
+        stderr.print(
+            f"{DISABLE_AUTOLOAD_ENV} is set: third-party plugins are not loaded.", highlight=False
+        )
+    console = _console()
+    if not plugins:
+        console.print("no third-party plugins installed (--all lists the built-in ones)")
+        return
+    table = Table(header_style="bold")
+    for column in ("plugin", "distribution", "version", "state", "provides", "hooks"):
+        table.add_column(column, overflow="fold")
+    for plugin in plugins:
+        provides = "; ".join(f"{k}: {', '.join(names)}" for k, names in plugin.provides.items())
+        table.add_row(
+            plugin.name,
+            plugin.distribution or "",
+            plugin.version or "",
+            "[red]broken[/]" if plugin.state == "broken" else plugin.state,
+            f"[red]{escape(plugin.error or '')}[/]" if plugin.state == "broken" else provides,
+            ", ".join(plugin.hooks),
+        )
+    console.print(table)
 
 
 if __name__ == "__main__":  # pragma: no cover

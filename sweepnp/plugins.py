@@ -7,6 +7,7 @@ a third party's would be, except that they are listed here rather than found by 
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import importlib
 import inspect
@@ -29,6 +30,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "KINDS",
     "BrokenPlugin",
+    "PluginInfo",
     "PluginManager",
     "Provided",
     "get_plugin_manager",
@@ -52,6 +54,9 @@ KIND_KEYS = {
     "callbacks": "callback",
     "datasets": "dataset",
 }
+
+#: Every hook, in the order hookspecs.py defines them (lifecycle order).
+HOOK_ORDER = tuple(name for name in vars(hookspecs) if name.startswith("sweepnp_"))
 
 BUILTIN_PLUGINS: tuple[str, ...] = (
     "sweepnp_plugins.optimizers.sgd",
@@ -101,6 +106,38 @@ class BrokenPlugin:
     distribution: str | None
     version: str | None
     error: str
+    #: The entry point's value, e.g. ``sweepnp_lion`` or ``package.module:object``.
+    module: str | None = None
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """What ``sweepnp plugins list`` shows about one plugin (see :meth:`PluginManager.describe`).
+
+    :ivar name: the plugin's name: its entry-point name, or its module for a built-in.
+    :ivar distribution: the installed distribution it comes from (``sweepnp`` for built-ins;
+        ``None`` for a plugin registered in code).
+    :ivar version: that distribution's version.
+    :ivar builtin: whether it is one of sweepnp's built-in plugins.
+    :ivar state: ``"loaded"``, or ``"broken"`` when it failed to import.
+    :ivar module: the module (or entry-point value) the plugin is loaded from.
+    :ivar provides: registry kind → the names it provides there, e.g. ``{"optimizers": ["lion"]}``.
+    :ivar hooks: the hooks it implements, in lifecycle order.
+    :ivar error: why a broken plugin failed to load.
+    """
+
+    name: str
+    distribution: str | None
+    version: str | None
+    builtin: bool
+    state: str
+    module: str | None
+    provides: dict[str, list[str]]
+    hooks: list[str]
+    error: str | None = None
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 class PluginManager:
@@ -124,6 +161,7 @@ class PluginManager:
         self.builtin_names: list[str] = []
         self.broken: list[BrokenPlugin] = []
         self.distributions: dict[str, metadata.Distribution] = {}
+        self.entry_points: dict[str, metadata.EntryPoint] = {}
         for module_name in builtins:
             self.pm.register(importlib.import_module(module_name), name=module_name)
             self.builtin_names.append(module_name)
@@ -146,23 +184,37 @@ class PluginManager:
     # -- loading ------------------------------------------------------------------------------
 
     def _load_entrypoints(self) -> None:
-        seen: set[str] = set()
+        seen: dict[str, metadata.Distribution] = {}
         for dist in metadata.distributions():
             for ep in dist.entry_points:
-                if ep.group != ENTRY_POINT_GROUP or ep.name in seen:
+                if ep.group != ENTRY_POINT_GROUP:
                     continue
-                seen.add(ep.name)
+                if ep.name in seen:
+                    first = seen[ep.name]
+                    if first.name == dist.name:
+                        continue  # the same distribution found twice on sys.path: first wins
+                    raise PluginError(
+                        f"two distributions register the plugin name {ep.name!r}: "
+                        f"{first.name} {first.version} and {dist.name} {dist.version}; "
+                        "uninstall one of them"
+                    )
+                seen[ep.name] = dist
                 try:
                     plugin = ep.load()
                     self.pm.register(plugin, name=ep.name)
                 except Exception as exc:  # a broken plugin must not break sweepnp
                     self.broken.append(
                         BrokenPlugin(
-                            ep.name, dist.name, dist.version, f"{type(exc).__name__}: {exc}"
+                            ep.name,
+                            dist.name,
+                            dist.version,
+                            f"{type(exc).__name__}: {exc}",
+                            module=ep.value,
                         )
                     )
                     continue
                 self.distributions[ep.name] = dist
+                self.entry_points[ep.name] = ep
 
     def hook_names(self) -> list[str]:
         return [name for name in dir(hookspecs) if name.startswith("sweepnp_")]
@@ -173,7 +225,79 @@ class PluginManager:
         dist = self.distributions.get(plugin_name)
         return dist.name if dist else None
 
+    def describe(self) -> list[PluginInfo]:
+        """Every plugin: registered ones in registration order (built-ins first), then broken ones.
+
+        What ``sweepnp plugins list --all --json`` prints.
+        """
+        from sweepnp import __version__
+
+        order = {name: i for i, name in enumerate(HOOK_ORDER)}
+        infos = []
+        for name, plugin in self.pm.list_name_plugin():
+            builtin = name in self.builtin_names
+            dist = self.distributions.get(name)
+            ep = self.entry_points.get(name)
+            provides = {
+                kind: sorted(n for n, entry in self.registry[kind].items() if entry.plugin == name)
+                for kind in KINDS
+            }
+            hooks = sorted(
+                (caller.name for caller in self.pm.get_hookcallers(plugin) or ()),
+                key=lambda hook: order.get(hook, len(order)),
+            )
+            infos.append(
+                PluginInfo(
+                    name=name,
+                    distribution="sweepnp" if builtin else dist.name if dist else None,
+                    version=__version__ if builtin else dist.version if dist else None,
+                    builtin=builtin,
+                    state="loaded",
+                    module=ep.value if ep else getattr(plugin, "__name__", type(plugin).__module__),
+                    provides={kind: names for kind, names in provides.items() if names},
+                    hooks=hooks,
+                )
+            )
+        for broken in self.broken:
+            infos.append(
+                PluginInfo(
+                    name=broken.name,
+                    distribution=broken.distribution,
+                    version=broken.version,
+                    builtin=False,
+                    state="broken",
+                    module=broken.module,
+                    provides={},
+                    hooks=[],
+                    error=broken.error,
+                )
+            )
+        return infos
+
     def _collect(self) -> dict[str, dict[str, Provided]]:
+        """What every plugin provides; a third-party plugin whose registration hook raises is
+        unregistered and listed as broken, and the others are collected again without it."""
+        while True:
+            try:
+                return self._collect_once()
+            except _RegistrationFailed as failed:
+                name = failed.plugin_name
+                if name in self.builtin_names:
+                    raise failed.error from None
+                dist = self.distributions.pop(name, None)
+                ep = self.entry_points.pop(name, None)
+                self.pm.unregister(name=name)
+                self.broken.append(
+                    BrokenPlugin(
+                        name,
+                        dist.name if dist else None,
+                        dist.version if dist else None,
+                        f"{failed.hook} raised {type(failed.error).__name__}: {failed.error}",
+                        module=ep.value if ep else None,
+                    )
+                )
+
+    def _collect_once(self) -> dict[str, dict[str, Provided]]:
         registry: dict[str, dict[str, Provided]] = {kind: {} for kind in KINDS}
         for kind in KINDS:
             hook_name = f"sweepnp_register_{kind}"
@@ -183,7 +307,10 @@ class PluginManager:
             # wrappers apply and each result is attributable), in registration order.
             for impl in reversed(impls):
                 caller = self.pm.subset_hook_caller(hook_name, everyone - {impl.plugin})
-                provided = next(iter(caller()), None) or {}
+                try:
+                    provided = next(iter(caller()), None) or {}
+                except Exception as exc:
+                    raise _RegistrationFailed(impl.plugin_name, hook_name, exc) from exc
                 for name, factory in provided.items():
                     entry = Provided(
                         kind,
@@ -212,8 +339,13 @@ class PluginManager:
             return self.registry[kind][name]
         except (KeyError, TypeError):
             valid = ", ".join(self.names(kind))
+            broken = "; ".join(
+                f"{b.name} ({b.distribution} {b.version}): {b.error}" for b in self.broken
+            )
+            if broken:  # the name may be one of theirs: say so rather than leave a mystery
+                broken = f". Plugins that failed to load (sweepnp plugins list): {broken}"
             raise ConfigError(
-                f"unknown {KIND_KEYS[kind]} {name!r}; valid choices: {valid}",
+                f"unknown {KIND_KEYS[kind]} {name!r}; valid choices: {valid}{broken}",
                 source=source,
                 key=key,
             ) from None
@@ -271,6 +403,14 @@ class PluginManager:
     @property
     def hook(self) -> Any:
         return self.pm.hook
+
+
+class _RegistrationFailed(Exception):
+    """A plugin's registration hook raised (internal to :meth:`PluginManager._collect`)."""
+
+    def __init__(self, plugin_name: str, hook: str, error: Exception) -> None:
+        super().__init__(plugin_name, hook, error)
+        self.plugin_name, self.hook, self.error = plugin_name, hook, error
 
 
 def _describe(entry: Provided) -> str:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
-import pytest
 from optuna.trial import TrialState
 
 from sweepnp.storage import open_storage
@@ -92,7 +91,9 @@ def test_results_commands(cli, study_file, journal, tmp_path):
     assert shown.returncode == 0 and "regularizers.l2.lam" in shown.stdout
     best = cli("study", "best", "small", "--storage", journal, "--json")
     best_row = json.loads(best.stdout)[0]
-    assert best_row["value"] == pytest.approx(_study(journal).best_value)
+    best_trial = _study(journal).best_trial
+    assert best_row["value"] == best_trial.value  # exact: JSON keeps every digit
+    assert best_row["regularizers.l2.lam"] == best_trial.params["regularizers.l2.lam"]
     for fmt in ("csv", "parquet", "json"):
         out = tmp_path / f"trials.{fmt}"
         done = cli(
@@ -101,6 +102,9 @@ def test_results_commands(cli, study_file, journal, tmp_path):
         assert done.returncode == 0, done.stderr
         frame = {"csv": pd.read_csv, "parquet": pd.read_parquet, "json": pd.read_json}[fmt](out)
         assert len(frame) == 6 and "regularizers.dropout.rate" in frame.columns
+    exported = json.loads((tmp_path / "trials.json").read_text())
+    stored = {t.number: t.params["regularizers.l2.lam"] for t in _study(journal).trials}
+    assert {row["number"]: row["regularizers.l2.lam"] for row in exported} == stored
     history = cli("study", "export", "small", "--storage", journal, "--table", "history")
     assert history.stdout.startswith("trial,repeat,epoch,metric,value")
     deleted = cli("study", "delete", "small", "--storage", journal, "--yes")

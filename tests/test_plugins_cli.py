@@ -1,0 +1,328 @@
+"""`sweepnp plugins list` through the real command, with real distributions on disk.
+
+Each third-party plugin here is an installed distribution in the layout pip leaves behind: a
+``*.dist-info`` directory (METADATA, entry_points.txt) next to the plugin's module, in a directory
+on PYTHONPATH. One of them raises on import.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import sweepnp
+from sweepnp.plugins import KINDS, PluginManager
+
+GOOD_MODULE = """
+    import numpy as np
+
+    from sweepnp import Callback, Optimizer, hookimpl, options
+
+
+    class SignSGD(Optimizer):
+        def __init__(self, lr: float = 0.01) -> None:
+            options.positive("lr", lr)
+            self.lr = lr
+
+        def update(self, param, grad, state, lr):
+            param -= lr * np.sign(grad)
+
+
+    class CountEpochs(Callback):
+        def on_epoch_end(self, epoch, logs):
+            self.trainer.info["epochs_counted"] = epoch + 1
+
+
+    @hookimpl
+    def sweepnp_register_optimizers():
+        return {"signsgd": SignSGD}
+
+
+    @hookimpl
+    def sweepnp_register_callbacks():
+        return {"count_epochs": CountEpochs}
+
+
+    @hookimpl
+    def sweepnp_on_train_end(trainer, logs):
+        trainer.info["signsgd_plugin_saw_the_run"] = True
+"""
+
+BROKEN_MODULE = """
+    raise ImportError("sweepnp_broken_example needs libfoo, which is not installed")
+"""
+
+
+def install(site: Path, name: str, version: str, entry_points: dict[str, str], module: str):
+    """Write a distribution the way pip installs one: its module and its dist-info directory."""
+    module_name = next(iter(entry_points.values()))
+    (site / f"{module_name}.py").write_text(textwrap.dedent(module))
+    info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\nRequires-Dist: sweepnp\n"
+    )
+    lines = "".join(f"{ep} = {value}\n" for ep, value in entry_points.items())
+    (info / "entry_points.txt").write_text(f"[sweepnp]\n{lines}")
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory) -> Path:
+    site = tmp_path_factory.mktemp("site-packages")
+    install(site, "sweepnp-signsgd", "1.2.3", {"signsgd": "sweepnp_signsgd"}, GOOD_MODULE)
+    install(
+        site, "sweepnp-broken-example", "0.3", {"broken": "sweepnp_broken_example"}, BROKEN_MODULE
+    )
+    return site
+
+
+@pytest.fixture
+def with_plugins(site) -> dict[str, str]:
+    """The environment of a process that has both distributions installed."""
+    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
+    return {"PYTHONPATH": path}
+
+
+def plugins_json(cli, *args: str, env: dict[str, str]) -> list[dict]:
+    done = cli("plugins", "list", "--json", *args, env=env)
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)  # fails on anything but one JSON document
+
+
+def test_json_lists_each_third_party_plugin_and_nothing_built_in(cli, with_plugins):
+    plugins = {p["name"]: p for p in plugins_json(cli, env=with_plugins)}
+    assert {"signsgd", "broken"} <= set(plugins)
+    assert not any(p["builtin"] for p in plugins.values())
+    assert plugins["signsgd"] == {
+        "name": "signsgd",
+        "distribution": "sweepnp-signsgd",
+        "version": "1.2.3",
+        "builtin": False,
+        "state": "loaded",
+        "module": "sweepnp_signsgd",
+        "provides": {"optimizers": ["signsgd"], "callbacks": ["count_epochs"]},
+        # in lifecycle order, as docs/hooks.md lists them
+        "hooks": [
+            "sweepnp_register_optimizers",
+            "sweepnp_register_callbacks",
+            "sweepnp_on_train_end",
+        ],
+        "error": None,
+    }
+    assert plugins["broken"] == {
+        "name": "broken",
+        "distribution": "sweepnp-broken-example",
+        "version": "0.3",
+        "builtin": False,
+        "state": "broken",
+        "module": "sweepnp_broken_example",
+        "provides": {},
+        "hooks": [],
+        "error": "ImportError: sweepnp_broken_example needs libfoo, which is not installed",
+    }
+
+
+def test_the_table_shows_what_each_plugin_provides_and_why_one_is_broken(cli, with_plugins):
+    done = cli("plugins", "list", env=with_plugins)
+    assert done.returncode == 0, done.stderr
+    rows = {line.split("│")[1].strip(): line for line in done.stdout.splitlines() if "│" in line}
+    signsgd = [cell.strip() for cell in rows["signsgd"].split("│")[1:-1]]
+    assert signsgd == [
+        "signsgd",
+        "sweepnp-signsgd",
+        "1.2.3",
+        "loaded",
+        "optimizers: signsgd; callbacks: count_epochs",
+        "sweepnp_register_optimizers, sweepnp_register_callbacks, sweepnp_on_train_end",
+    ]
+    broken = [cell.strip() for cell in rows["broken"].split("│")[1:-1]]
+    assert broken[:4] == ["broken", "sweepnp-broken-example", "0.3", "broken"]
+    assert broken[4] == "ImportError: sweepnp_broken_example needs libfoo, which is not installed"
+    assert "sweepnp_plugins" not in done.stdout
+
+
+def test_all_adds_every_built_in_plugin_as_part_of_sweepnp(cli):
+    plugins = plugins_json(cli, "--all", env={})
+    builtins = [p for p in plugins if p["builtin"]]
+    reference = PluginManager(load_entrypoints=False)
+    assert [p["name"] for p in builtins] == reference.builtin_names
+    assert {(p["distribution"], p["version"], p["state"]) for p in builtins} == {
+        ("sweepnp", sweepnp.__version__, "loaded")
+    }
+    for kind in KINDS:  # together they provide the whole built-in registry, each name once
+        provided = [name for p in builtins for name in p["provides"].get(kind, [])]
+        assert sorted(provided) == reference.names(kind)
+    adam = next(p for p in builtins if p["name"] == "sweepnp_plugins.optimizers.adam")
+    assert adam["provides"] == {"optimizers": ["adam"]}
+    assert adam["hooks"] == ["sweepnp_register_optimizers"]
+
+
+def test_a_broken_plugin_leaves_train_and_study_working(cli, with_plugins, tmp_path):
+    run = tmp_path / "run.toml"
+    run.write_text(
+        textwrap.dedent(
+            """
+            [data]
+            dataset = "breast_cancer"
+            seed = 0
+            [model]
+            task = "binary"
+            hidden = [4]
+            [train]
+            epochs = 3
+            [optimizer]
+            name = "signsgd"
+            lr = 0.01
+            [callbacks]
+            count_epochs = {}
+            """
+        )
+    )
+    done = cli("train", str(run), "--json", env=with_plugins)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["stop_reason"] == "completed"
+
+    study = tmp_path / "study.toml"
+    study.write_text(
+        run.read_text()
+        + textwrap.dedent(
+            """
+            [study]
+            name = "signsgd-study"
+            metric = "val_loss"
+            n_trials = 2
+            [study.params]
+            "optimizer.lr" = { low = 0.001, high = 0.1, log = true }
+            """
+        )
+    )
+    journal = tmp_path / "study.journal"
+    done = cli("study", "run", str(study), "--storage", str(journal), "--quiet", env=with_plugins)
+    assert done.returncode == 0, done.stderr
+    assert "2 complete" in done.stdout
+
+
+def test_a_name_from_a_broken_plugin_is_explained(cli, with_plugins, tmp_path):
+    run = tmp_path / "run.toml"
+    run.write_text('[data]\ndataset = "iris"\n[optimizer]\nname = "broken_optimizer"\n')
+    done = cli("train", str(run), env=with_plugins)
+    assert done.returncode == 2
+    message = done.stderr.strip()
+    assert len(message.splitlines()) == 1
+    assert "unknown optimizer 'broken_optimizer'; valid choices: adagrad" in message
+    assert "signsgd" in message  # the working third-party plugin's optimizer is a choice
+    assert (
+        "Plugins that failed to load (sweepnp plugins list): broken (sweepnp-broken-example 0.3):"
+        " ImportError: sweepnp_broken_example needs libfoo" in message
+    )
+
+
+def test_autoload_off_lists_no_third_party_plugin(cli, with_plugins):
+    env = {**with_plugins, "SWEEPNP_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    assert plugins_json(cli, env=env) == []
+    done = cli("plugins", "list", env=env)
+    assert done.returncode == 0, done.stderr
+    assert "SWEEPNP_DISABLE_PLUGIN_AUTOLOAD is set" in done.stderr
+    assert "no third-party plugins installed (--all lists the built-in ones)" in done.stdout
+    everything = plugins_json(cli, "--all", env=env)
+    assert everything and all(p["builtin"] for p in everything)
+
+
+def test_an_unknown_option_is_a_usage_error(cli):
+    done = cli("plugins", "list", "--bogus")
+    assert done.returncode == 2
+    assert "No such option: --bogus" in done.stderr or "No such option '--bogus'" in done.stderr
+
+
+def test_python_dash_m_sweepnp_is_the_same_command(with_plugins):
+    done = subprocess.run(
+        [sys.executable, "-m", "sweepnp", "plugins", "list", "--json"],
+        env={**os.environ, **with_plugins},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "signsgd" in {p["name"] for p in json.loads(done.stdout)}
+
+
+ANOTHER_SIGNSGD = """
+    from sweepnp import Optimizer, hookimpl
+
+
+    class OtherSignSGD(Optimizer):
+        def __init__(self, lr: float = 0.01) -> None:
+            self.lr = lr
+
+        def update(self, param, grad, state, lr):
+            param -= lr * grad
+
+
+    @hookimpl
+    def sweepnp_register_optimizers():
+        return {"signsgd": OtherSignSGD}
+"""
+
+RAISING_REGISTRATION = """
+    from sweepnp import hookimpl
+
+
+    @hookimpl
+    def sweepnp_register_schedules():
+        raise RuntimeError("schedule table missing")
+"""
+
+
+def _env(*sites: Path) -> dict[str, str]:
+    """The environment of a process with the distributions in ``sites`` installed."""
+    paths = [*map(str, sites), os.environ.get("PYTHONPATH")]
+    return {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+
+
+def test_two_distributions_providing_one_name_is_an_error_naming_both(cli, site, tmp_path):
+    second = tmp_path / "site"
+    second.mkdir()
+    install(second, "other-signsgd", "2.0", {"other_signsgd": "other_signsgd"}, ANOTHER_SIGNSGD)
+    done = cli("plugins", "list", env=_env(site, second))
+    assert done.returncode == 2
+    message = done.stderr.strip()
+    assert len(message.splitlines()) == 1 and "Traceback" not in message
+    assert "two plugins provide the optimizer 'signsgd'" in message
+    assert "(distribution sweepnp-signsgd)" in message
+    assert "(distribution other-signsgd)" in message
+
+
+def test_two_distributions_using_one_plugin_name_is_an_error_naming_both(cli, site, tmp_path):
+    second = tmp_path / "site"
+    second.mkdir()
+    # the same entry-point name as sweepnp-signsgd's, from another distribution
+    install(second, "signsgd-fork", "0.9", {"signsgd": "signsgd_fork"}, ANOTHER_SIGNSGD)
+    done = cli("plugins", "list", env=_env(site, second))
+    assert done.returncode == 2
+    assert done.stderr.strip().endswith(
+        "two distributions register the plugin name 'signsgd': sweepnp-signsgd 1.2.3 and "
+        "signsgd-fork 0.9; uninstall one of them"
+    )
+
+
+def test_a_plugin_whose_registration_raises_is_listed_broken_and_the_rest_works(cli, tmp_path):
+    site = tmp_path / "site"
+    site.mkdir()
+    install(site, "bad-schedules", "0.1", {"bad_schedules": "bad_schedules"}, RAISING_REGISTRATION)
+    listed = {p["name"]: p for p in plugins_json(cli, env=_env(site))}
+    assert listed["bad_schedules"]["state"] == "broken"
+    assert listed["bad_schedules"]["distribution"] == "bad-schedules"
+    assert listed["bad_schedules"]["error"] == (
+        "sweepnp_register_schedules raised RuntimeError: schedule table missing"
+    )
+    run = tmp_path / "run.toml"
+    run.write_text('[data]\ndataset = "iris"\n[train]\nepochs = 2\n[schedule]\nname = "cosine"\n')
+    done = cli("train", str(run), "--json", env=_env(site))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["stop_reason"] == "completed"
