@@ -63,6 +63,10 @@ def test_two_machines_share_one_study_on_postgresql(
 ):
     study_dict["study"]["n_trials"] = 12
     study_dict["study"]["sampler"] = {"name": "random", "seed": 0}
+    # Trials of a few hundred milliseconds, so that one machine cannot run all twelve while the
+    # other is still starting up (about a second and a half here).
+    study_dict["train"]["epochs"] = 300
+    study_dict["callbacks"] = {}
     path = write_study(tmp_path / "pg.toml", study_dict)
     command = [sys.executable, "-m", "sweepnp.cli", "study", "run", str(path),
                "--storage", postgres_url, "--quiet"]  # fmt: skip
