@@ -181,6 +181,8 @@ class TrialReporter:
         """Refresh from the study (called after each trial, or by polling)."""
         from sweepnp.study import counted_trials
 
+        if self.quiet:
+            return  # nothing to show until the summary
         self._start()
         done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
         best = _best_text(study, self.spec)
@@ -188,7 +190,7 @@ class TrialReporter:
             self.progress.update(
                 self.task, completed=min(counted_trials(study), self.total), best=best
             )
-        elif not self.quiet:
+        else:
             for trial in sorted(done, key=lambda t: t.number):
                 if trial.number in self.seen:
                     continue

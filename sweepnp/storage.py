@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import datetime
 import fcntl
 import hashlib
 import os
@@ -44,8 +45,11 @@ from sweepnp.errors import ConfigError
 
 __all__ = [
     "DEFAULT_STORAGE",
+    "BufferedJournalStorage",
+    "batched",
     "budget_lock",
     "heartbeat",
+    "label_new_trials",
     "open_storage",
     "recover_stale_trials",
     "worker_identity",
@@ -93,21 +97,31 @@ def open_storage(url: str | None) -> BaseStorage:
         raise ConfigError(f"{url!r} is a directory, not a journal file", key="--storage")
     if not path.parent.exists():
         raise ConfigError(f"the folder of {url!r} does not exist", key="--storage")
-    # The open-file lock (O_EXCL) costs less per write than the default symlink lock.
-    return ReportBufferingJournalStorage(
-        JournalFileBackend(str(path), lock_obj=JournalFileOpenLock(str(path)))
-    )
+    return BufferedJournalStorage(str(path))
 
 
 class _BatchingBackend(BaseJournalBackend):
-    """A journal backend that can gather several appends into one (one lock, one fsync)."""
+    """A journal file backend that can gather several appends into one (one lock, one fsync),
+    and that does not reread an unchanged file.
 
-    def __init__(self, backend: BaseJournalBackend) -> None:
+    Optuna's journal storage reads the file after every operation; most of the time nothing has
+    been appended since. The file only grows, so if its size is what it was before the last
+    read, that read saw everything there is.
+    """
+
+    def __init__(self, backend: BaseJournalBackend, path: str) -> None:
         self.backend = backend
+        self.path = path
         self._batch: list[dict[str, Any]] | None = None
+        self._seen: tuple[int, int] | None = None  # (next log number, file size before reading)
 
     def read_logs(self, log_number_from: int) -> list[dict[str, Any]]:
-        return list(self.backend.read_logs(log_number_from))
+        size = os.stat(self.path).st_size
+        if self._seen == (log_number_from, size):
+            return []
+        logs = list(self.backend.read_logs(log_number_from))
+        self._seen = (log_number_from + len(logs), size)
+        return logs
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         if self._batch is None:
@@ -117,6 +131,13 @@ class _BatchingBackend(BaseJournalBackend):
 
     @contextlib.contextmanager
     def batch(self) -> Iterator[None]:
+        """Gather the appends made inside into one, written on the way out (even on an error).
+
+        Nested batches join the outermost one.
+        """
+        if self._batch is not None:
+            yield
+            return
         self._batch = []
         try:
             yield
@@ -126,24 +147,55 @@ class _BatchingBackend(BaseJournalBackend):
                 self.backend.append_logs(logs)
 
 
-class ReportBufferingJournalStorage(JournalStorage):
-    """Optuna's journal storage, except that a running trial's reports are written when it ends.
+class BufferedJournalStorage(JournalStorage):
+    """Optuna's journal storage on a file, with fewer appends and reads; the same journal.
 
-    ``trial.report`` on a journal file costs a lock, an append and an ``fsync`` per call, which
-    for short trials reported every epoch is more than the training itself. Here the
-    intermediate values of a running trial stay in this process (``get_trial`` includes them, so
-    ``should_prune`` sees them) and reach the file in one append just before the trial's state
-    changes. Nothing a pruner decides changes: Optuna's median and percentile pruners compare
-    with *finished* trials' values, which are all written, and successive halving and hyperband
-    keep their rungs in system attributes, which are written at once. Other processes (and
-    optuna-dashboard) see a running trial's learning curve when it ends; a trial whose process
-    is killed loses its reports along with the trial, which is failed as stale.
+    Every journal append is a lock, a write and an ``fsync``, and Optuna's storage rereads the
+    file after every operation; for short trials that costs more than training. Here:
+
+    * **Pruning reports wait for the end of the trial.** ``trial.report`` keeps a running
+      trial's intermediate values in this process (``get_trial`` includes them, so
+      ``should_prune`` sees them); they reach the file in one append just before the trial's
+      state changes. Nothing a pruner decides changes: the median and percentile pruners compare
+      with *finished* trials' values, which are all written, and successive halving and
+      hyperband keep their rungs in system attributes, written at once. Other processes (and
+      optuna-dashboard) see a running trial's learning curve when it ends; a trial whose process
+      is killed loses its reports along with the trial, which is failed as stale.
+    * **Batches.** Inside :meth:`batched` all writes are one append (a trial's parameters; its
+      record and final state).
+    * **No rereading an unchanged file** (see :class:`_BatchingBackend`).
+
+    :param path: the journal file.
+    :param backend: the backend on that file (default: Optuna's, with the open-file lock, which
+        costs less per write than its default symlink lock).
     """
 
-    def __init__(self, backend: BaseJournalBackend) -> None:
-        self._batching = _BatchingBackend(backend)
+    def __init__(self, path: str, backend: BaseJournalBackend | None = None) -> None:
+        backend = backend or JournalFileBackend(path, lock_obj=JournalFileOpenLock(path))
+        self._batching = _BatchingBackend(backend, path)
         super().__init__(self._batching)
         self._pending: dict[int, dict[int, float]] = {}
+        #: User attributes every trial this handle creates starts with, in its creating append.
+        self.new_trial_user_attrs: dict[str, Any] = {}
+
+    def create_new_trial(
+        self, study_id: int, template_trial: optuna.trial.FrozenTrial | None = None
+    ) -> int:
+        if template_trial is None and self.new_trial_user_attrs:
+            template_trial = optuna.trial.FrozenTrial(
+                number=-1,  # numbers and ids are given by the journal
+                trial_id=-1,
+                state=TrialState.RUNNING,
+                value=None,
+                datetime_start=datetime.datetime.now(tz=datetime.UTC),
+                datetime_complete=None,
+                params={},
+                distributions={},
+                user_attrs=dict(self.new_trial_user_attrs),
+                system_attrs={},
+                intermediate_values={},
+            )
+        return super().create_new_trial(study_id, template_trial)
 
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
@@ -155,6 +207,15 @@ class ReportBufferingJournalStorage(JournalStorage):
     ) -> bool:
         self.flush_reports(trial_id)
         return super().set_trial_state_values(trial_id, state, values)
+
+    def batched(self) -> contextlib.AbstractContextManager[None]:
+        """Write everything stored inside the ``with`` block in one append (one ``fsync``).
+
+        For writes that only this process reads back before the block ends: a trial's
+        parameters, or its record and final state. The writes reach the file, and other
+        processes, when the block ends.
+        """
+        return self._batching.batch()
 
     def flush_reports(self, trial_id: int) -> None:
         """Write the trial's buffered intermediate values in one append."""
@@ -210,6 +271,23 @@ def _schema_lock(url: str) -> Iterator[None]:
                 connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
     finally:
         engine.dispose()
+
+
+def label_new_trials(storage: BaseStorage, user_attrs: dict[str, Any]) -> None:
+    """Have the trials this handle creates start with ``user_attrs`` (sweepnp's journal only).
+
+    On the journal the attributes are then part of the append that creates the trial, not one
+    more append; callers check and set them on trials created otherwise (enqueued ones).
+    """
+    if isinstance(storage, BufferedJournalStorage):
+        storage.new_trial_user_attrs = dict(user_attrs)
+
+
+def batched(storage: BaseStorage) -> contextlib.AbstractContextManager[None]:
+    """One append for the writes inside the block on sweepnp's journal storage; else nothing."""
+    if isinstance(storage, BufferedJournalStorage):
+        return storage.batched()
+    return contextlib.nullcontext()
 
 
 def _start_time(pid: int) -> str | None:

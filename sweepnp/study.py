@@ -617,6 +617,7 @@ def work(
         pruner=spec.pruner(),
     )
     identity = storages.worker_identity()
+    storages.label_new_trials(storage, {storages.WORKER_ATTR: identity})
     ran = 0
     guard = _InterruptGuard()
     with guard.installed():
@@ -630,9 +631,13 @@ def work(
                 with warnings.catch_warnings():  # we beat ourselves, below
                     warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
                     trial = study.ask()
-            study._storage.set_trial_user_attr(trial._trial_id, storages.WORKER_ATTR, identity)
+            if trial.user_attrs.get(storages.WORKER_ATTR) != identity:
+                # At once, so that a trial whose process dies is recognized as stale (on the
+                # journal a new trial has it from its creation; an enqueued one does not).
+                study._storage.set_trial_user_attr(trial._trial_id, storages.WORKER_ATTR, identity)
             try:
-                params = spec.space.suggest(trial)
+                with storages.batched(storage):  # the parameters in one append
+                    params = spec.space.suggest(trial)
                 guard.check()
                 # Ctrl-C stops training at once, never a storage write. RDB storages get
                 # Optuna's heartbeat while the trial runs (it only beats by itself in optimize()).
@@ -653,7 +658,16 @@ def work(
 
 
 def _finish(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> bool:
-    """Store the outcome and tell Optuna; return whether a grid sampler has run its grid."""
+    """Store the outcome and tell Optuna; return whether a grid sampler has run its grid.
+
+    On a journal the record, the pruning reports and the final state are one append, so a
+    finished trial is never seen without its record.
+    """
+    with storages.batched(study._storage):
+        return _store_outcome(study, trial, outcome)
+
+
+def _store_outcome(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> bool:
     study._storage.set_trial_user_attr(trial._trial_id, RECORD_ATTR, outcome.record)
     if outcome.state == TrialState.FAIL:
         reason = outcome.record.get("reason", outcome.stop_reason)
