@@ -266,6 +266,7 @@ def study_run(
                 jobs=jobs,
                 name=name,
                 on_trial=lambda study, trial: reporter.update(study),
+                spec=spec,
             )
         except KeyboardInterrupt:
             reporter.__exit__()

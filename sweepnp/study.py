@@ -757,6 +757,7 @@ def run_study(
     name: str | None = None,
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
     plugin_manager: PluginManager | None = None,
+    spec: StudySpec | None = None,
 ) -> optuna.Study:
     """Run (or continue) a study until it holds ``n_trials`` trials; return the Optuna study.
 
@@ -767,11 +768,14 @@ def run_study(
     :param on_trial: called with the study and the latest trial after each trial this process
         runs, and about twice a second while other workers finish.
     :param plugin_manager: the plugins to build runs with (default: the installed ones).
+    :param spec: ``file`` already loaded with :func:`load_spec` (with ``name``), so that it is
+        not validated twice.
     """
     from threadpoolctl import threadpool_limits
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    spec = load_spec(file, name=name, plugin_manager=plugin_manager)
+    if spec is None:
+        spec = load_spec(file, name=name, plugin_manager=plugin_manager)
     study = create_study(spec, storage)
     total = n_trials if n_trials is not None else spec.study.n_trials
     deadline = time.time() + spec.study.timeout if spec.study.timeout else None
