@@ -318,24 +318,6 @@ class Flaky:
         return {"flaky": Flaky.Callback}
 
 
-def test_a_plugin_that_raises_fails_its_trial_and_the_study_goes_on(
-    study_dict, journal, tmp_path, write_study
-):
-    pm = PluginManager(load_entrypoints=False, extra=(Flaky(),))
-    study_dict["callbacks"] = {"flaky": {}}
-    study_dict["study"]["sampler"] = {"name": "grid"}
-    study_dict["study"]["params"] = {"train.batch_size": {"choices": [16, 64, 32]}}
-    run_study(
-        write_study(tmp_path / "f.toml", study_dict), storage=journal, n_trials=3, plugin_manager=pm
-    )
-    table = results.load("small", journal).trials.set_index("train.batch_size")
-    assert table.loc[64, "state"] == "fail"
-    assert table.loc[64, "stop_reason"] == "failed"
-    reason = table.loc[64, "reason"]
-    assert "plugin" in reason and "Flaky" in reason and "RuntimeError: boom" in reason
-    assert (table.loc[[16, 32], "state"] == "complete").all()
-
-
 class RaisingHook:
     """A third-party plugin whose lifecycle hook breaks on large batches."""
 
@@ -345,18 +327,29 @@ class RaisingHook:
             raise ValueError("hook exploded")
 
 
-def test_a_plugin_hook_that_raises_fails_its_trial_naming_the_plugin(
-    study_dict, journal, tmp_path, write_study
+@pytest.mark.parametrize(
+    ("plugin", "callbacks", "reason"),
+    [
+        (Flaky(), {"flaky": {}}, "failed: plugin 'Flaky': RuntimeError: boom"),
+        (RaisingHook(), None, "failed: plugin 'RaisingHook': ValueError: hook exploded"),
+    ],
+    ids=["in-a-callback", "in-a-lifecycle-hook"],
+)
+def test_a_plugin_that_raises_fails_its_trial_naming_it_and_the_study_goes_on(
+    study_dict, journal, tmp_path, write_study, plugin, callbacks, reason
 ):
-    pm = PluginManager(load_entrypoints=False, extra=(RaisingHook(),))
+    pm = PluginManager(load_entrypoints=False, extra=(plugin,))
+    if callbacks is not None:
+        study_dict["callbacks"] = callbacks
     study_dict["study"]["sampler"] = {"name": "grid"}
     study_dict["study"]["params"] = {"train.batch_size": {"choices": [16, 64, 32]}}
     run_study(
-        write_study(tmp_path / "h.toml", study_dict), storage=journal, n_trials=3, plugin_manager=pm
+        write_study(tmp_path / "f.toml", study_dict), storage=journal, n_trials=3, plugin_manager=pm
     )
     table = results.load("small", journal).trials.set_index("train.batch_size")
     assert table.loc[64, "state"] == "fail"
-    assert table.loc[64, "reason"] == "failed: plugin 'RaisingHook': ValueError: hook exploded"
+    assert table.loc[64, "stop_reason"] == "failed"
+    assert table.loc[64, "reason"] == reason
     assert (table.loc[[16, 32], "state"] == "complete").all()
 
 
