@@ -125,6 +125,17 @@ def train_command(file: str, overrides: tuple[str, ...], as_json: bool, quiet: b
     diagnosis = result.info.get("diagnosis")
     if diagnosis:
         console.print(f"learning curve: {diagnosis['message']}", soft_wrap=True)
+    if (
+        result.stop_reason == "diverged"
+        and result.model.task == "regression"
+        and config.data.scale_target == "none"
+    ):
+        console.print(
+            "hint: a regression target far from unit scale makes the loss diverge easily; "
+            'set data.scale_target = "standard" (predictions stay in the target\'s units)',
+            soft_wrap=True,
+            highlight=False,
+        )
 
 
 # -------------------------------------------------------------------------

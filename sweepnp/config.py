@@ -49,6 +49,7 @@ class DataConfig(_Section):
     test_size: Annotated[float, Field(ge=0, lt=1)] = 0.2
     val_size: Annotated[float, Field(ge=0, lt=1)] = 0.2
     scale: Literal["standard", "none"] = "standard"
+    scale_target: Literal["none", "standard"] = "none"
     seed: Annotated[int, Field(ge=0)] = 42
     subsample: Annotated[int, Field(ge=1)] | None = None
     stratify: bool = True

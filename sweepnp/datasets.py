@@ -55,6 +55,10 @@ class Splits:
     feature_names: list[str] | None = None
     scaler_mean: np.ndarray | None = None
     scaler_scale: np.ndarray | None = None
+    #: Regression targets standardized with these (``data.scale_target``): the splits' targets
+    #: are ``(y - target_mean) / target_scale``.
+    target_mean: np.ndarray | None = None
+    target_scale: np.ndarray | None = None
     name: str = ""
     sizes: dict[str, int] = field(default_factory=dict)
 
@@ -177,6 +181,7 @@ def prepare(
     test_size: float = 0.2,
     val_size: float = 0.2,
     scale: str = "standard",
+    scale_target: str = "none",
     seed: int = 42,
     subsample: int | None = None,
     stratify: bool = True,
@@ -187,7 +192,8 @@ def prepare(
 
     ``test_size`` and ``val_size`` are fractions of all rows; ``0`` leaves that split out, and
     both ``0`` trains and reports on every row. The split is seeded by ``seed`` and stratified
-    for classification; scaling is fitted on the training split only.
+    for classification; scaling — of the features, and with ``scale_target = "standard"`` of a
+    regression target — is fitted on the training split only.
     """
     X = _as_features(dataset.X, source)
     y = np.asarray(dataset.y)
@@ -243,9 +249,17 @@ def prepare(
     X_train = X[train_rows]
     mean = scale_ = None
     if scale == "standard":
-        mean = X_train.mean(axis=0)
-        scale_ = X_train.std(axis=0)
-        scale_[scale_ == 0] = 1.0  # constant features stay constant, as in StandardScaler
+        mean, scale_ = _standard(X_train)
+    target_mean = target_scale = None
+    if scale_target == "standard":
+        if classify:
+            raise DataError(
+                f"only a regression target can be scaled, and this task is {task!r}",
+                source=source,
+                key="data.scale_target",
+            )
+        target_mean, target_scale = _standard(y_enc[train_rows])
+        y_enc = (y_enc - target_mean) / target_scale
 
     def part(index: np.ndarray | None):
         if index is None:
@@ -276,9 +290,20 @@ def prepare(
         feature_names=dataset.feature_names,
         scaler_mean=mean,
         scaler_scale=scale_,
+        target_mean=target_mean,
+        target_scale=target_scale,
         name=dataset.name,
         sizes=sizes,
     )
+
+
+def _standard(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Column means and standard deviations; a constant column keeps scale 1, as in
+    scikit-learn's ``StandardScaler``."""
+    mean = values.mean(axis=0)
+    scale = values.std(axis=0)
+    scale[scale == 0] = 1.0
+    return mean, scale
 
 
 def _split(

@@ -44,7 +44,7 @@ __all__ = [
 SECTIONS = ("model", "train", "optimizer", "regularizers", "schedule", "callbacks", "data")
 
 #: The keys of ``data`` that make sense for arrays passed to ``fit``.
-DATA_OPTIONS = ("val_size", "scale", "seed", "stratify")
+DATA_OPTIONS = ("val_size", "scale", "scale_target", "seed", "stratify")
 
 #: The validation split used when early stopping watches a ``val_`` metric and ``data`` does not
 #: set ``val_size`` (as ``validation_fraction`` in scikit-learn's MLP).
@@ -265,7 +265,7 @@ class _SweepnpEstimator(BaseEstimator):
             warnings.warn(
                 f"{type(self).__name__}: training diverged (the loss became NaN, infinite or too "
                 f"large at epoch {epoch}); lower optimizer__lr, add gradient clipping, or scale "
-                "the target (sklearn.compose.TransformedTargetRegressor)",
+                "the target (data__scale_target='standard')",
                 ConvergenceWarning,
                 stacklevel=3,
             )
@@ -406,9 +406,9 @@ class SweepnpRegressor(RegressorMixin, _SweepnpEstimator):
     """A sweepnp dense network as a scikit-learn regressor (task ``regression``: MSE loss).
 
     ``y`` may hold one target (shape ``(n_samples,)``) or several (``(n_samples, n_targets)``);
-    ``predict`` returns the same shape. Targets are not scaled: for targets far from unit scale,
-    lower ``optimizer__lr`` or wrap the estimator in
-    ``sklearn.compose.TransformedTargetRegressor`` with a ``StandardScaler``.
+    ``predict`` returns the same shape, in the target's units. Targets are not scaled unless
+    ``data={"scale_target": "standard"}``: for targets far from unit scale set it (training then
+    reports ``loss`` and ``mse`` on the standardized target), or lower ``optimizer__lr``.
 
     Parameters
     ----------
@@ -416,8 +416,8 @@ class SweepnpRegressor(RegressorMixin, _SweepnpEstimator):
         The run file's sections, as for :class:`SweepnpClassifier`; ``model.task`` may be
         ``"auto"`` or ``"regression"``.
     data : dict or None, default None
-        ``val_size``, ``scale``, ``seed`` (``stratify`` does not apply), as for
-        :class:`SweepnpClassifier`.
+        ``val_size``, ``scale``, ``scale_target`` (``"none"``, the default, or ``"standard"``),
+        ``seed`` (``stratify`` does not apply), as for :class:`SweepnpClassifier`.
     random_state : int or None, default None
         As for :class:`SweepnpClassifier`.
 
@@ -461,8 +461,10 @@ metrics_, config_
     def predict(self, X: Any) -> np.ndarray:
         """Predicted targets, in the shape of ``fit``'s ``y``: ``(n_samples[, n_targets])``."""
         X = self._validate_X(X)
-        z = self.model_.decision_function(X)
-        return z[:, 0] if self._single_target else z
+        predictions = self.model_.predict(X)  # in the target's units
+        if self._single_target or predictions.ndim == 2:
+            return predictions
+        return predictions.reshape(-1, 1)  # fit's y had shape (n_samples, 1)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -389,12 +389,16 @@ class Model:
         classes: np.ndarray | None = None,
         mean: np.ndarray | None = None,
         scale: np.ndarray | None = None,
+        target_mean: np.ndarray | None = None,
+        target_scale: np.ndarray | None = None,
     ) -> None:
         self.network = network
         self.task = network.task.name
         self.classes = classes
         self._mean = mean
         self._scale = scale
+        self._target_mean = target_mean
+        self._target_scale = target_scale
 
     @property
     def params(self) -> dict[str, np.ndarray]:
@@ -419,7 +423,8 @@ class Model:
         return X.astype(self.network.dtype, copy=False)
 
     def decision_function(self, X: Any) -> np.ndarray:
-        """The network's output logits (regression: the predictions) for raw features."""
+        """The network's outputs for raw features: logits for classification; for regression
+        the predictions on the scale trained on (standardized with ``data.scale_target``)."""
         return self.network.logits(self._prepare(X))
 
     def predict_proba(self, X: Any) -> np.ndarray:
@@ -436,6 +441,8 @@ class Model:
         """Class labels (classification) or predicted values (regression)."""
         z = self.decision_function(X)
         if self.task == "regression":
+            if self._target_mean is not None and self._target_scale is not None:
+                z = z * self._target_scale + self._target_mean  # back to the target's units
             return z[:, 0] if z.shape[1] == 1 else z
         codes = (z[:, 0] > 0).astype(int) if self.task == "binary" else np.argmax(z, axis=1)
         return self.classes[codes] if self.classes is not None else codes

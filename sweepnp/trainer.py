@@ -128,6 +128,8 @@ class Trainer:
             classes=self.data.classes,
             mean=self.data.scaler_mean,
             scale=self.data.scaler_scale,
+            target_mean=self.data.target_mean,
+            target_scale=self.data.target_scale,
         )
 
         opt = dict(config.optimizer)
@@ -432,6 +434,7 @@ def load_data(
         test_size=config.data.test_size,
         val_size=config.data.val_size,
         scale=config.data.scale,
+        scale_target=config.data.scale_target,
         seed=config.data.seed,
         subsample=config.data.subsample,
         stratify=config.data.stratify,

@@ -177,3 +177,17 @@ def test_train_on_a_study_file_trains_its_base_configuration(cli):
     payload = json.loads(done.stdout)
     assert len(payload["history"]) == 3
     assert payload["history"][0]["lr"] == 0.05  # the base file's SGD learning rate
+
+
+def test_a_diverging_regression_run_suggests_scaling_the_target(cli, tmp_path):
+    run = tmp_path / "diabetes.toml"
+    run.write_text(
+        '[data]\ndataset = "diabetes"\n[model]\ntask = "regression"\n[train]\nepochs = 20\n'
+    )
+    done = cli("train", str(run))
+    assert done.returncode == 0, done.stderr
+    assert "diverged" in done.stdout
+    assert 'set data.scale_target = "standard"' in done.stdout
+    scaled = cli("train", str(run), "--set", "data.scale_target=standard")
+    assert "completed after 20 epochs" in scaled.stdout
+    assert "scale_target" not in scaled.stdout

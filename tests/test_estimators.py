@@ -369,6 +369,28 @@ def test_divergence_warns(breast_cancer):
     assert reg.n_iter_ < 100
 
 
+def test_a_standardized_target_trains_where_the_raw_one_diverges():
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import LinearRegression
+    from sklearn.model_selection import train_test_split
+
+    X, y = load_diabetes(return_X_y=True)  # targets 25..346
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    raw = SweepnpRegressor(train={"epochs": 40}, random_state=0)  # 16 hidden units
+    with pytest.warns(ConvergenceWarning, match="scale_target"):
+        raw.fit(X_train, y_train)
+    assert raw.stop_reason_ == "diverged"
+    linear = {"model": {"hidden": []}, "train": {"epochs": 40}, "random_state": 0}
+    scaled = SweepnpRegressor(**linear, data={"scale_target": "standard"}).fit(X_train, y_train)
+    assert scaled.stop_reason_ == "completed"
+    # a linear network on the standardized target nearly matches least squares, scored (R²)
+    # on the target's own units
+    least_squares = LinearRegression().fit(X_train, y_train).score(X_test, y_test)
+    assert scaled.score(X_test, y_test) > least_squares - 0.05
+    column = scaled.fit(X_train, y_train.reshape(-1, 1)).predict(X_test)
+    assert column.shape == (len(X_test), 1)
+
+
 # -------------------------------------------------------------------------
 # Packaging and docs
 # -------------------------------------------------------------------------

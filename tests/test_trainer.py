@@ -252,3 +252,35 @@ def test_an_impossible_stratified_split_names_its_own_key(data, key, split):
     assert f"cannot split off the {split} set (0.1 of 12 rows, stratified by class)" in str(
         info.value
     )
+
+
+def test_a_standardized_regression_target_trains_and_predicts_in_its_units():
+    from sklearn.datasets import load_diabetes
+
+    X, y = load_diabetes(return_X_y=True)  # targets 25..346: plain SGD diverges on them
+    run = {"model": {"task": "regression", "hidden": [16]}, "train": {"epochs": 40}}
+    assert sweepnp.train(run, X, y).stop_reason == "diverged"
+
+    run["data"] = {"scale_target": "standard"}
+    trainer = sweepnp.Trainer(run, X, y)
+    result = trainer.fit()
+    assert result.stop_reason == "completed"
+    assert result.metrics["test_r2"] > 0.3
+    np.testing.assert_allclose(trainer.data.y_train.mean(axis=0), 0, atol=1e-12)
+    np.testing.assert_allclose(trainer.data.y_train.std(axis=0), 1, rtol=1e-12)
+    predictions = result.model.predict(X)
+    assert predictions.shape == y.shape
+    # in the target's units: the network's standardized outputs, mapped back
+    z = result.model.decision_function(X)[:, 0]
+    np.testing.assert_allclose(
+        predictions, z * trainer.data.target_scale[0] + trainer.data.target_mean[0]
+    )
+    assert abs(predictions.mean() - y.mean()) < 0.2 * y.std()
+    assert np.corrcoef(predictions, y)[0, 1] > 0.6
+
+
+def test_only_a_regression_target_can_be_scaled():
+    with pytest.raises(sweepnp.DataError) as info:
+        sweepnp.Trainer({"data": {"dataset": "iris", "scale_target": "standard"}})
+    assert info.value.key == "data.scale_target"
+    assert "only a regression target can be scaled" in str(info.value)
