@@ -86,6 +86,8 @@ class _SweepnpEstimator(BaseEstimator):
     """
 
     _tasks: tuple[str, ...] = ()
+    #: Appended to the warning when training diverges.
+    _divergence_hint = ""
 
     def __init__(
         self,
@@ -264,8 +266,8 @@ class _SweepnpEstimator(BaseEstimator):
             epoch = result.epochs_run - 1
             warnings.warn(
                 f"{type(self).__name__}: training diverged (the loss became NaN, infinite or too "
-                f"large at epoch {epoch}); lower optimizer__lr, add gradient clipping, or scale "
-                "the target (data__scale_target='standard')",
+                f"large at epoch {epoch}); lower optimizer__lr or add gradient clipping"
+                + self._divergence_hint,
                 ConvergenceWarning,
                 stacklevel=3,
             )
@@ -431,6 +433,7 @@ metrics_, config_
     """
 
     _tasks = ("regression",)
+    _divergence_hint = ", or scale the target (data__scale_target='standard')"
 
     def fit(self, X: Any, y: Any) -> SweepnpRegressor:
         """Train on ``X`` and ``y``.

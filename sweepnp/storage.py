@@ -2,7 +2,8 @@
 
 * Default: Optuna's journal file ``sweepnp.journal`` in the working directory — no server, safe
   for many processes on one machine (Optuna advises against SQLite for parallel work).
-* A path (anything without ``://``) is a journal file.
+* A path (anything without ``://``) is a journal file. sweepnp opens journals with
+  :class:`BufferedJournalStorage`, which writes the same journal in fewer appends.
 * ``sqlite:///…``, ``postgresql://…``, ``mysql://…``: Optuna's RDB storage, with heartbeats so
   that a dead worker's trial is failed and retried (``RetryFailedTrialCallback``).
 

@@ -359,6 +359,15 @@ def test_too_small_a_validation_split_says_so():
     assert info.value.key == "data.val_size"
 
 
+def test_a_diverging_classifier_is_not_told_to_scale_its_target(breast_cancer):
+    X, y = breast_cancer
+    clf = SweepnpClassifier(optimizer={"name": "sgd", "lr": 1e200}, random_state=0)
+    with pytest.warns(ConvergenceWarning, match="diverged") as caught:
+        clf.fit(X, y)
+    assert clf.stop_reason_ == "diverged"
+    assert not any("scale_target" in str(w.message) for w in caught)
+
+
 def test_divergence_warns(breast_cancer):
     X, y = breast_cancer
     y_far = 1e3 * (y - 0.5)
