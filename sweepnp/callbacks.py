@@ -5,7 +5,9 @@ only the methods a callback overrides, so a per-batch method nobody overrides co
 
 ``logs`` is a flat dict, the Keras convention: ``loss``, ``accuracy`` (classification) or ``mse``
 and ``r2`` (regression), the same with ``val_`` and ``test_`` prefixes when those splits exist, and
-``lr``. Metrics are present only in epochs the trainer evaluates (see ``train.eval_every``).
+``lr``. Metrics are present only in epochs the trainer evaluates (see ``train.eval_every``). A
+callback may add metrics of its own (declared in :attr:`Callback.metrics`) in
+:meth:`Callback.on_evaluate`: they reach the history, the final metrics and a study's results.
 
 Through ``self.trainer`` a callback reaches the run: ``trainer.model`` (its ``params``,
 ``get_params``/``set_params``), ``trainer.stop(reason)`` to end training after this epoch,
@@ -32,6 +34,8 @@ class Callback:
     """Base class of every callback; override the methods you need."""
 
     trainer: Trainer
+    #: The metrics :meth:`on_evaluate` adds, by name; a study may optimize any of them.
+    metrics: tuple[str, ...] = ()
 
     def set_trainer(self, trainer: Trainer) -> None:
         """Called once, before :meth:`on_train_begin`."""
@@ -48,6 +52,10 @@ class Callback:
 
     def on_epoch_end(self, epoch: int, logs: Logs) -> None:
         """At the end of epoch ``epoch``, after evaluation."""
+
+    def on_evaluate(self, logs: Logs) -> None:
+        """After each evaluation of the model (every evaluated epoch, and the final metrics):
+        add the metrics named in :attr:`metrics` to ``logs``; they are recorded with the rest."""
 
     def on_before_optimizer_step(self, grads: dict[str, np.ndarray]) -> None:
         """Per batch, between the backward pass and the update; may change ``grads`` in place."""

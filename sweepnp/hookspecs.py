@@ -67,6 +67,9 @@ def sweepnp_register_schedules() -> Mapping[str, Callable[..., Schedule]]:
 def sweepnp_register_callbacks() -> Mapping[str, Callable[..., Callback]]:
     """Provide callbacks by name, for the keys of ``[callbacks]``.
 
+    A callback may add metrics: name them in its ``metrics`` class attribute and set them in
+    ``on_evaluate(logs)``; they are recorded and may be a study's metric.
+
     :return: a mapping of callback name → factory (usually a :class:`~sweepnp.Callback`
         subclass) taking the options as keyword arguments.
     """

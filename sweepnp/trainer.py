@@ -151,6 +151,9 @@ class Trainer:
         self._callback_keys = [f"callbacks.{name}" for name in config.active_callbacks()]
         self.callbacks.extend(callbacks)
         self._callback_keys.extend("callbacks" for _ in callbacks)
+        for callback in self.callbacks:
+            callback.set_trainer(self)
+        self._evaluating_callbacks = [c for c in self.callbacks if c.overrides("on_evaluate")]
 
         self.epochs = config.train.epochs
         self.metric_names: tuple[str, ...] = self._metric_names()
@@ -213,6 +216,8 @@ class Trainer:
         names = []
         for prefix in self.data.splits():
             names.extend(prefix + metric for metric in self.network.task.metric_names)
+        for callback in self.callbacks:
+            names.extend(m for m in callback.metrics if m not in names)
         return (*names, "lr")
 
     # -- control -----------------------------------------------------------------------------
@@ -248,6 +253,8 @@ class Trainer:
             logs[prefix + "loss"] = loss
             for metric, value in task.metrics(z, y).items():
                 logs[prefix + metric] = value
+        for callback in self._evaluating_callbacks:
+            callback.on_evaluate(logs)
         return logs
 
     # -- the loop ------------------------------------------------------------------------------
@@ -290,7 +297,6 @@ class Trainer:
         }
 
         for callback, key in zip(self.callbacks, self._callback_keys, strict=True):
-            callback.set_trainer(self)
             self._guard(lambda c=callback: c.on_train_begin({}), key)
         if self.pm.has_impls("sweepnp_on_train_begin"):
             hook.sweepnp_on_train_begin(trainer=self, logs={})

@@ -405,3 +405,50 @@ def test_diagnosis_can_be_turned_off_and_tuned():
     assert "diagnosis" not in off.info
     tuned = sweepnp.train(_linear_run(0.05, {"diagnosis": {"underfit_loss": 1e-9}}))
     assert tuned.info["diagnosis"]["label"] == "underfitting"
+
+
+# -- weight_stats: metrics added by a callback ------------------------------------------------
+
+
+def _weight_stats_run(threshold: float = 0.01, **regularizers) -> sweepnp.RunResult:
+    return sweepnp.train(
+        {
+            "data": {"dataset": "breast_cancer"},
+            "model": {"hidden": [8]},
+            "train": {"epochs": 15},
+            "optimizer": {"name": "sgd", "lr": 0.05},
+            "regularizers": regularizers,
+            "callbacks": {"weight_stats": {"threshold": threshold}},
+        }
+    )
+
+
+def test_weight_stats_counts_the_returned_models_weights():
+    result = _weight_stats_run(threshold=0.05)
+    weights = np.concatenate([result.model.params[n].ravel() for n in ("W1", "W2")])
+    assert result.metrics["near_zero_weights"] == np.count_nonzero(np.abs(weights) < 0.05)
+    assert result.metrics["near_zero_fraction"] == pytest.approx(np.mean(np.abs(weights) < 0.05))
+    assert result.metrics["weight_l1"] == pytest.approx(np.abs(weights).sum())
+    assert result.metrics["weight_l2"] == pytest.approx(np.linalg.norm(weights))
+    # Every evaluated epoch has them, and the last equals the final metrics (no restore-best).
+    assert result.history["near_zero_weights"].notna().all()
+    assert result.history["weight_l1"].iloc[-1] == pytest.approx(result.metrics["weight_l1"])
+
+
+def test_weight_stats_l1_leaves_more_weights_near_zero_than_l2():
+    l1 = _weight_stats_run(l1={"lam": 0.001}).metrics["near_zero_weights"]
+    l2 = _weight_stats_run(l2={"lam": 0.001}).metrics["near_zero_weights"]
+    assert l1 > l2
+
+
+def test_callback_metrics_are_metrics_a_study_may_optimize():
+    trainer = sweepnp.Trainer(
+        {"data": {"dataset": "iris"}, "callbacks": {"weight_stats": {}}, "train": {"epochs": 1}}
+    )
+    assert {"near_zero_weights", "weight_l2"} <= set(trainer.metric_names)
+
+
+def test_weight_stats_threshold_must_be_positive():
+    with pytest.raises(sweepnp.ConfigError) as info:
+        _weight_stats_run(threshold=0)
+    assert info.value.key == "callbacks.weight_stats.threshold"
