@@ -60,6 +60,12 @@ def _wait_for(condition, timeout: float = 120.0) -> None:
     raise AssertionError("timed out waiting")
 
 
+def _training(journal: str) -> bool:
+    """Whether a trial is running with its parameters stored (so a signal lands in training)."""
+    trials = _study(journal).get_trials(deepcopy=False)
+    return any(t.state == TrialState.RUNNING and t.params for t in trials)
+
+
 def _finished(journal: str) -> int:
     try:
         return sum(t.state.is_finished() for t in _study(journal).get_trials(deepcopy=False))
@@ -114,6 +120,22 @@ def test_results_commands(cli, study_file, journal, tmp_path):
     assert missing.returncode == 2 and "no study named 'small'" in missing.stderr
 
 
+def test_quick_runs_the_files_quick_mode_beside_the_full_study(cli, journal):
+    studies = Path(__file__).resolve().parents[2] / "studies"
+    quick = cli("study", "run", str(studies / "digits01.toml"), "--storage", journal, "--quick")
+    assert quick.returncode == 0, quick.stderr
+    assert "study digits01-quick in" in quick.stdout
+    stored = _study(journal, "digits01-quick")
+    assert len(stored.trials) == 4  # the whole grid
+    epochs = {t.user_attrs["sweepnp"]["epochs"][0] for t in stored.trials}
+    assert epochs == {5}  # [study.quick] "train.epochs" = 5, not the file's 20
+    full = cli("study", "run", str(studies / "digits01.toml"), "--storage", journal, "--quiet")
+    assert full.returncode == 0, full.stderr  # a different study: no name clash
+    assert {t.user_attrs["sweepnp"]["epochs"][0] for t in _study(journal, "digits01").trials} == {
+        20
+    }
+
+
 def test_a_bad_study_file_exits_2_with_one_line(cli, study_dict, tmp_path, write_study, journal):
     study_dict["study"]["sampler"] = "bayes"
     path = write_study(tmp_path / "bad.toml", study_dict)
@@ -153,7 +175,7 @@ def test_ctrl_c_keeps_finished_trials_and_the_study_resumes(
     study_dict["study"]["n_trials"] = 4
     path = write_study(tmp_path / "slow.toml", study_dict)
     process = _start(["study", "run", str(path), "--storage", journal], tmp_path)
-    _wait_for(lambda: _finished(journal) >= 1)
+    _wait_for(lambda: _finished(journal) >= 1 and _training(journal))
     os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C on a terminal does
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
@@ -190,8 +212,11 @@ def test_a_killed_workers_trial_is_recovered_and_retried(
             trials = _study(journal).get_trials(deepcopy=False)
         except KeyError:
             return False
+        # A running trial with its worker and its parameters (two appends, milliseconds apart):
+        # a kill between them leaves no configuration to retry.
         return sum(t.state.is_finished() for t in trials) >= 1 and any(
-            t.state == TrialState.RUNNING and "sweepnp_worker" in t.user_attrs for t in trials
+            t.state == TrialState.RUNNING and "sweepnp_worker" in t.user_attrs and t.params
+            for t in trials
         )
 
     _wait_for(running_after_one_finished)
@@ -227,7 +252,7 @@ def test_ctrl_c_with_two_workers_interrupts_both_cleanly(
     study_dict["study"]["n_trials"] = 8
     path = write_study(tmp_path / "slow.toml", study_dict)
     process = _start(["study", "run", str(path), "--storage", journal, "--jobs", "2"], tmp_path)
-    _wait_for(lambda: _finished(journal) >= 2)
+    _wait_for(lambda: _finished(journal) >= 2 and _training(journal))
     os.killpg(process.pid, signal.SIGINT)
     _, stderr = process.communicate(timeout=60)
     assert process.returncode == 130, stderr
