@@ -12,6 +12,9 @@
 
 A range is an integer range when its path holds an integer in the base run file (or, when the base
 has no value there, when both bounds are integers); ``type = "int" | "float"`` says so explicitly.
+Choices are of one type, except that numbers and strings may mix (``[1, 32, "full"]``) and
+``false`` may stand among tables, the table switched off
+(``"callbacks.gradient_clipping" = { choices = [false, { by = "norm" }] }``).
 ``when`` makes a parameter conditional: it is searched only in trials whose (already chosen) value
 at each named path is among the given ones. Choices that are lists or tables (``model.hidden``) are
 passed to Optuna as JSON strings and decoded again, so Optuna and its dashboard can show them.
@@ -174,6 +177,10 @@ def parse_space(
             if not isinstance(choices, list) or not choices:
                 raise error("'choices' must be a non-empty list", key=f"{key}.choices")
             kinds = {_kind_of(c) for c in choices}
+            if kinds == {"bool", "dict"} and not any(c is True for c in choices):
+                kinds = {"dict"}  # `false` among tables: the section switched off
+            if kinds == {"number", "string"}:
+                kinds = {"scalar"}  # batch sizes [1, 32, "full"]; each is checked by a run below
             if len(kinds) > 1:
                 raise error(
                     f"'choices' mixes types ({', '.join(sorted(kinds))}): {choices!r}; "

@@ -104,6 +104,8 @@ class StudyConfig(BaseModel):
     aggregate: Literal["mean", "lcb"] = "mean"
     seed: Annotated[int, Field(ge=0)] = 0
     params: dict[str, Any] = {}
+    #: Dotted path → value: what ``--quick`` changes (fewer epochs, trials, repeats).
+    quick: dict[str, Any] = {}
 
 
 @dataclass
@@ -214,6 +216,7 @@ def load_spec(
     name: str | None = None,
     plugin_manager: PluginManager | None = None,
     validate_runs: bool = True,
+    quick: bool = False,
 ) -> StudySpec:
     """Read and validate a study file: schema, search space, sampler and pruner.
 
@@ -223,6 +226,8 @@ def load_spec(
 
     :param validate_runs: build runs, sampler and pruner to check them (off when only reading
         a stored study's results, which needs none of its plugins installed).
+    :param quick: apply the file's ``[study.quick]`` changes, and name the study
+        ``<name>-quick`` (unless ``name`` is given), so it never mixes with the full study.
     """
     if isinstance(file, str | Path):
         source: str | None = str(file)
@@ -233,6 +238,10 @@ def load_spec(
     study_table = raw.get("study")
     if not isinstance(study_table, Mapping):
         raise ConfigError("a study file needs a [study] table", source=source, key="study")
+    if quick:
+        _apply_quick(raw, source)
+        default_name = f"{study_table.get('name') or default_name}-quick"
+        name = name or default_name
     try:
         study = StudyConfig.model_validate(study_table)
     except ValidationError as exc:
@@ -281,6 +290,33 @@ def load_spec(
         )
     _check_space(spec, pm)
     return spec
+
+
+def _apply_quick(raw: dict[str, Any], source: str | None) -> None:
+    """Write ``[study.quick]``'s values into the file at their dotted paths."""
+    changes = raw["study"].get("quick")
+    if not isinstance(changes, Mapping) or not changes:
+        raise ConfigError(
+            '--quick needs a [study.quick] table of changes, e.g. "train.epochs" = 10',
+            source=source,
+            key="study.quick",
+        )
+    for path, value in changes.items():
+        if path.split(".")[:2] in (["study", "params"], ["study", "quick"]) or path == "study":
+            raise ConfigError(
+                "may change run settings and [study] values (n_trials, repeats, …), not "
+                "the search space",
+                source=source,
+                key=f'study.quick."{path}"',
+            )
+        try:
+            set_path(raw, path, value)
+        except KeyError:
+            raise ConfigError(
+                f"{path!r} addresses a value inside a non-table",
+                source=source,
+                key=f'study.quick."{path}"',
+            ) from None
 
 
 def _check_metrics(spec: StudySpec, config: RunConfig, pm: PluginManager) -> None:

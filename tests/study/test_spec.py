@@ -63,6 +63,16 @@ MISTAKES = {
         'study.params."regularizers.dropout.rate".step',
         "must be a number > 0",
     ),
+    "a string that is not a batch size among numbers": (
+        {"train.batch_size": {"choices": [16, "half"]}},
+        'study.params."train.batch_size"',
+        "full",
+    ),
+    "true among tables": (
+        {"callbacks.gradient_clipping": {"choices": [True, {"by": "norm"}]}},
+        'study.params."callbacks.gradient_clipping".choices',
+        "mixes types",
+    ),
     "unknown key in a parameter": (
         {"train.epochs": {"low": 1, "high": 5, "steps": 1}},
         'study.params."train.epochs"',
@@ -134,3 +144,53 @@ def test_int_or_float_follows_the_base_value(study_dict, tmp_path, write_study):
     }
     spec = load_spec(write_study(tmp_path / "k.toml", study_dict))
     assert [p.kind for p in spec.space.params] == ["float", "int"]
+
+
+def test_numbers_and_strings_mix_and_false_stands_among_tables(study_dict, tmp_path, write_study):
+    study_dict["study"]["params"] = {
+        "train.batch_size": {"choices": [16, "full"]},
+        "callbacks.early_stopping": {"choices": [False, {"patience": 2}]},
+    }
+    spec = load_spec(write_study(tmp_path / "mix.toml", study_dict))
+    assert [p.choices for p in spec.space.params] == [(16, "full"), (False, {"patience": 2})]
+
+
+QUICK_MISTAKES = {
+    "no [study.quick]": (None, "study.quick", "needs a [study.quick] table"),
+    "changes the search space": (
+        {"study.params.train": 1},
+        'study.quick."study.params.train"',
+        "not the search space",
+    ),
+    "addresses inside a value": (
+        {"train.epochs.low": 1},
+        'study.quick."train.epochs.low"',
+        "non-table",
+    ),
+    "an invalid value": ({"train.epochs": 0}, "train.epochs", "greater than or equal to 1"),
+}
+
+
+@pytest.mark.parametrize("mistake", QUICK_MISTAKES)
+def test_quick_mistakes_name_the_key(study_dict, tmp_path, mistake, write_study):
+    changes, key, words = QUICK_MISTAKES[mistake]
+    if changes is not None:
+        study_dict["study"]["quick"] = changes
+    path = write_study(tmp_path / "quick.toml", study_dict)
+    load_spec(path)  # the full study is unaffected
+    with pytest.raises(ConfigError) as excinfo:
+        load_spec(path, quick=True)
+    assert excinfo.value.key == key
+    assert excinfo.value.source == str(path)
+    assert words in str(excinfo.value)
+
+
+def test_quick_applies_its_changes_under_its_own_name(study_dict, tmp_path, write_study):
+    study_dict["study"]["quick"] = {"train.epochs": 2, "study.n_trials": 3, "study.repeats": 2}
+    path = write_study(tmp_path / "q.toml", study_dict)
+    full, quick = load_spec(path), load_spec(path, quick=True)
+    assert (full.name, quick.name) == ("small", "small-quick")
+    assert full.base["train"]["epochs"] == 8
+    assert quick.base["train"]["epochs"] == 2
+    assert (quick.study.n_trials, quick.study.repeats) == (3, 2)
+    assert load_spec(path, quick=True, name="mine").name == "mine"
