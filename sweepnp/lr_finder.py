@@ -1,0 +1,321 @@
+r"""The learning-rate range test (L. N. Smith), as fastai's ``lr_find`` and pytorch-lr-finder.
+
+Train a run's network from its initial state for ``n`` mini-batches while the learning rate
+grows exponentially, one step per batch, from ``start`` to ``end``:
+
+.. math:: \eta_k = \eta_{start} \, (\eta_{end} / \eta_{start})^{k / (n - 1)}, \quad k = 0 … n-1
+
+(so consecutive rates differ by the constant ratio :math:`(\eta_{end}/\eta_{start})^{1/(n-1)}`).
+Record the loss of every mini-batch, smooth it, and stop once it blows up. While the rate is too
+small the loss barely moves; then it falls; past the usable range it rises and explodes. The rate
+where the smoothed loss falls fastest against :math:`\log_{10}\eta` is the suggestion: large, yet
+still clearly on the descending part of the curve.
+
+Why a loop of its own rather than a schedule and a callback inside :meth:`Trainer.fit`:
+``fit`` can only stop between epochs (:meth:`Trainer.stop`), so a diverging test would keep
+training at ever larger rates until the epoch ends, and it evaluates every split each epoch —
+work the test does not need — and runs the file's epoch callbacks (early stopping, divergence
+guard, pruning), which would have to be switched off. The test instead builds a
+:class:`~sweepnp.trainer.Trainer` for everything a run is made of (data splits and scaling,
+network and its seeded initialization, optimizer, regularizers, dropout masks, shuffling) and
+repeats the body of ``fit``'s batch loop — ``network.gradients`` with the trainer's mask
+function, plus each weight penalty's gradient, the gradient callbacks of the file (e.g.
+gradient clipping), then ``optimizer.step(params, grads, lr)``. The trainer's own loop is not
+touched, so normal runs pay nothing for this feature. The batches are the ones ``fit`` would
+see: the same shuffling generator, in the same order.
+
+The loss recorded at step :math:`k` is the **data loss of mini-batch k in training mode**, exactly
+as the forward pass of ``network.gradients`` computes it (dropout masks applied, batch-norm on
+batch statistics; no weight penalty), at the parameters *before* update :math:`k`, i.e. after the
+updates with :math:`\eta_0 … \eta_{k-1}`. It is read by standing a thin wrapper in for the
+network's task for the duration of the test, so it costs no second forward pass.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from sweepnp.config import RunConfig
+
+__all__ = ["LRFinderResult", "find_lr", "skipped_steps"]
+
+COLUMNS = ("step", "lr", "loss", "smoothed_loss")
+
+
+def skipped_steps(num_steps: int, smooth: float) -> int:
+    r"""How many leading steps the suggestion ignores: :math:`k_0 = \max(1, \min(h, n // 3))`.
+
+    :math:`h = \lceil \ln(1/2) / \ln\beta \rceil - 1` is the first step at which the bias
+    correction :math:`1/(1-\beta^{k+1})` has fallen to 2 or less (34 for :math:`\beta = 0.98`).
+    Before it, the smoothed loss averages only a few batches and the newest one weighs more than
+    twice its long-run weight :math:`1-\beta`, so the smoothed curve still follows the batch
+    noise and its steepest "descent" there is usually noise. Capped at a third of the steps so a
+    short test keeps a window.
+    """
+    half_life = 0 if smooth == 0 else math.ceil(math.log(0.5) / math.log(smooth)) - 1
+    return max(1, min(half_life, num_steps // 3))
+
+
+@dataclass
+class LRFinderResult:
+    """What :func:`find_lr` measured.
+
+    :ivar history: one row per step taken: ``step`` (from 0), ``lr`` (the rate of that step),
+        ``loss`` (the mini-batch data loss before the update) and ``smoothed_loss``.
+    :ivar suggestion: the learning rate at the steepest descent of the smoothed loss against
+        ``log10(lr)`` (see :func:`find_lr` for the exact rule).
+    :ivar suggestion_step: the step (row) of the suggestion.
+    :ivar stopped_early: whether the smoothed loss diverged, which ends the test at the step
+        that showed it (the last row; it may be the final step).
+    """
+
+    history: pd.DataFrame
+    suggestion: float
+    suggestion_step: int
+    stopped_early: bool
+
+    def slope(self) -> np.ndarray:
+        """d(smoothed loss) / d(log10 lr) at every step: ``numpy.gradient`` (central differences
+        inside, one-sided at the ends); NaN when fewer than two steps were taken."""
+        return _slope(self.history["lr"].to_numpy(), self.history["smoothed_loss"].to_numpy())
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """``{"suggestion", "stopped_early", "history"}`` with NaN and infinities as ``null``."""
+        return {
+            "suggestion": _json_number(self.suggestion),
+            "stopped_early": self.stopped_early,
+            "history": [
+                {k: _json_number(v) for k, v in row.items()}
+                for row in self.history.to_dict(orient="records")
+            ],
+        }
+
+    def plot(self, ax: Any = None) -> Any:
+        """Draw the loss against the learning rate (log x axis), raw and smoothed, with the
+        suggestion marked; returns the matplotlib Axes.
+
+        :param ax: the Axes to draw on; ``None`` makes a new figure with pyplot.
+        """
+        if ax is None:
+            import matplotlib.pyplot as plt
+
+            _, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
+        lr = self.history["lr"].to_numpy()
+        loss = self.history["loss"].to_numpy()
+        smoothed = self.history["smoothed_loss"].to_numpy()
+        ax.plot(lr, loss, color="0.65", linewidth=0.9, label="mini-batch loss")
+        ax.plot(lr, smoothed, color="C0", linewidth=2.0, label="smoothed loss")
+        suggested = smoothed[self.suggestion_step]
+        ax.axvline(self.suggestion, color="C3", linestyle="--", linewidth=1.0)
+        ax.plot(
+            [self.suggestion],
+            [suggested],
+            "o",
+            color="C3",
+            markersize=7,
+            label=f"suggestion {self.suggestion:.1e} (steepest descent)",
+        )
+        ax.set_xscale("log")
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("training loss (mini-batch)")
+        title = "Learning-rate range test"
+        if self.stopped_early:
+            title += f" (stopped at step {len(lr) - 1}: loss diverged)"
+        ax.set_title(title)
+        # The exploding tail would squash the informative part to a flat line: scale the y axis
+        # to both curves up to the lowest smoothed loss, and let the tail leave the plot.
+        finite = np.isfinite(smoothed)
+        if finite.any():
+            lowest = int(np.argmin(np.where(finite, smoothed, np.inf)))
+            shown = np.concatenate([smoothed[: lowest + 1], loss[: lowest + 1]])
+            shown = shown[np.isfinite(shown)]
+            low, high = float(shown.min()), float(shown.max())
+            margin = 0.08 * (high - low) or 0.05 * abs(high) or 0.05
+            ax.set_ylim(low - margin, high + 2 * margin)
+        ax.grid(True, which="major", alpha=0.3)
+        ax.legend(loc="lower left")
+        return ax
+
+
+def find_lr(
+    config: str | Path | Mapping[str, Any] | RunConfig,
+    *,
+    start: float = 1e-7,
+    end: float = 10.0,
+    num_steps: int = 100,
+    smooth: float = 0.98,
+    diverge_factor: float = 4.0,
+) -> LRFinderResult:
+    r"""Run the learning-rate range test on a run file's network, optimizer, regularizers, data.
+
+    :param config: a run-file path, a dict of the run-file schema, or a
+        :class:`~sweepnp.config.RunConfig` (a study file's ``[study]`` table is ignored). Its
+        ``optimizer.lr`` and ``[schedule]`` are ignored: the test sets the rate itself. Its
+        ``train.epochs`` is ignored too: the data is looped over as often as ``num_steps``
+        batches of ``train.batch_size`` rows need.
+    :param start: the first learning rate :math:`\eta_0` (> 0).
+    :param end: the rate of the last step, :math:`\eta_{n-1}` (> ``start``).
+    :param num_steps: the number of mini-batches :math:`n` (>= 10).
+    :param smooth: :math:`\beta`, the weight of the past in the smoothed loss, in [0, 1).
+    :param diverge_factor: stop once the smoothed loss exceeds this multiple of its lowest value
+        so far (> 1).
+
+    Before batch :math:`k` the rate is :math:`\eta_k = \eta_0 (\eta_{n-1}/\eta_0)^{k/(n-1)}`.
+    With :math:`L_k` the loss of batch :math:`k` (see the module docstring for which loss), the
+    smoothed loss is the bias-corrected exponential moving average
+
+    .. math:: a_k = \beta a_{k-1} + (1-\beta) L_k,\ a_{-1} = 0, \qquad
+              \bar L_k = a_k / (1 - \beta^{k+1}).
+
+    The test stops after recording step :math:`k` when :math:`\bar L_k` is not finite or
+    :math:`\bar L_k > \text{diverge\_factor} \cdot \min_{j<k} \bar L_j` (``stopped_early``).
+
+    The suggestion: with :math:`s_k = d\bar L / d\log_{10}\eta` from
+    ``numpy.gradient(smoothed, log10(lr))`` over the recorded curve (central differences, one-sided
+    at the ends), it is :math:`\eta_{k^*}` with
+
+    .. math:: k^* = \arg\min_{k_0 \le k \le m} s_k, \qquad m = \arg\min_{k \ge k_0} \bar L_k,
+
+    where :math:`k_0` = :func:`skipped_steps` ``(num_steps, smooth)`` (33 for the defaults) drops
+    the warm-up of the smoothing, and steps after :math:`m`, the lowest smoothed loss, are the
+    rising, diverging tail. If no more than :math:`k_0 + 1` steps were recorded (the test
+    diverged almost at once) :math:`k_0 = 0`. If the smoothed loss never falls below its value at
+    :math:`k_0`, the window is that one step.
+
+    The same config and seed give the same numbers.
+    """
+    # Imported here: sweepnp.trainer pulls in the plugin machinery, which `import sweepnp`
+    # keeps lazy.
+    from sweepnp.trainer import Trainer
+
+    _check_arguments(start, end, num_steps, smooth, diverge_factor)
+    trainer = Trainer(config)
+    network, optimizer = trainer.network, trainer.optimizer
+    params = network.params
+    X, y = trainer.data.X_train, trainer.data.y_train
+    n_rows = len(X)
+    batch_size = trainer.config.train.batch_size
+    batch_size = n_rows if batch_size == "full" else min(batch_size, n_rows)
+    shuffle = trainer.config.train.shuffle
+
+    optimizer.setup(params, network.weight_names)
+    weight_names = network.weight_names
+    penalties = [r for r in trainer.regularizers.values() if r.penalizes_weights()]
+    mask_fn = trainer._mask_function()
+    # Gradient callbacks change the update (gradient clipping), so they belong to the test; the
+    # file's epoch callbacks (early stopping, divergence guard, …) do not.
+    grad_callbacks = [c for c in trainer.callbacks if c.overrides("on_before_optimizer_step")]
+    for callback in grad_callbacks:
+        trainer._guard(lambda c=callback: c.on_train_begin({}), "callbacks")
+
+    as_dtype = trainer.dtype.type  # a float64 rate would promote float32 maths
+    rates = start * (end / start) ** (np.arange(num_steps) / (num_steps - 1))
+    recorder = _LossRecorder(network.task)
+    network.task = recorder
+    rows: list[tuple[int, float, float, float]] = []
+    average, best = 0.0, math.inf
+    stopped_early = False
+    try:
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            while not stopped_early and len(rows) < num_steps:
+                order = trainer._shuffle_rng.permutation(n_rows) if shuffle else slice(None)
+                X_epoch, y_epoch = X[order], y[order]
+                for first in range(0, n_rows, batch_size):
+                    k = len(rows)
+                    if k == num_steps:
+                        break
+                    grads = network.gradients(
+                        X_epoch[first : first + batch_size],
+                        y_epoch[first : first + batch_size],
+                        mask_fn,
+                    )
+                    loss = recorder.loss
+                    average = smooth * average + (1 - smooth) * loss
+                    smoothed = average / (1 - smooth ** (k + 1))
+                    rows.append((k, float(rates[k]), loss, smoothed))
+                    if not math.isfinite(smoothed) or smoothed > diverge_factor * best:
+                        stopped_early = True  # no point in taking this update
+                        break
+                    best = min(best, smoothed)
+                    for reg in penalties:
+                        for name in weight_names:
+                            grads[name] += reg.gradient(params[name])
+                    for callback in grad_callbacks:
+                        callback.on_before_optimizer_step(grads)
+                    optimizer.step(params, grads, as_dtype(rates[k]))
+    finally:
+        network.task = recorder.task
+
+    history = pd.DataFrame(rows, columns=list(COLUMNS))
+    step = _suggestion_step(history, skipped_steps(num_steps, smooth))
+    return LRFinderResult(
+        history=history,
+        suggestion=float(history["lr"].iat[step]),
+        suggestion_step=step,
+        stopped_early=stopped_early,
+    )
+
+
+class _LossRecorder:
+    """Stands in for the network's task during the test: passes everything through, and keeps
+    the data loss of the logits the training forward pass hands to ``dlogits`` — the exact
+    training-mode loss of the batch, without a second forward pass."""
+
+    def __init__(self, task: Any) -> None:
+        self.task = task
+        self.loss = math.nan
+
+    def dlogits(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        self.loss = self.task.loss(z, y)
+        return self.task.dlogits(z, y)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.task, name)
+
+
+def _slope(lr: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
+    if len(lr) < 2:
+        return np.full(len(lr), np.nan)
+    with np.errstate(invalid="ignore"):
+        return np.gradient(smoothed, np.log10(lr))
+
+
+def _suggestion_step(history: pd.DataFrame, skip: int) -> int:
+    """The step of steepest descent, by the rule documented in :func:`find_lr`."""
+    lr = history["lr"].to_numpy()
+    smoothed = history["smoothed_loss"].to_numpy()
+    first = skip if len(smoothed) > skip + 1 else 0
+    finite = np.where(np.isfinite(smoothed), smoothed, np.inf)
+    lowest = first + int(np.argmin(finite[first:]))
+    slope = _slope(lr, smoothed)[first : lowest + 1]
+    return first + int(np.argmin(np.where(np.isfinite(slope), slope, np.inf)))
+
+
+def _check_arguments(
+    start: float, end: float, num_steps: int, smooth: float, diverge_factor: float
+) -> None:
+    if not (math.isfinite(start) and start > 0):
+        raise ValueError(f"start must be a finite number > 0, got {start!r}")
+    if not (math.isfinite(end) and end > start):
+        raise ValueError(f"end must be a finite number > start ({start!r}), got {end!r}")
+    if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 10:
+        raise ValueError(f"num_steps must be a whole number >= 10, got {num_steps!r}")
+    if not 0 <= smooth < 1:
+        raise ValueError(f"smooth must be in [0, 1), got {smooth!r}")
+    if not diverge_factor > 1:
+        raise ValueError(f"diverge_factor must be > 1, got {diverge_factor!r}")
+
+
+def _json_number(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
