@@ -1,4 +1,4 @@
-"""The command line: ``sweepnp train | study … | plugins list``.
+"""The command line: ``sweepnp train | lr-find | study … | plugins list``.
 
 Built on click; progress and tables by rich. A user mistake (any :class:`SweepnpError`) prints one
 line, ``Error: <file>: <key>: <what is wrong; valid choices>``, and exits with status 2.
@@ -139,6 +139,135 @@ def train_command(file: str, overrides: tuple[str, ...], as_json: bool, quiet: b
 
 
 # -------------------------------------------------------------------------
+# sweepnp lr-find
+# -------------------------------------------------------------------------
+
+
+@main.command("lr-find")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--start", type=float, default=1e-7, show_default=True, help="The first rate.")
+@click.option(
+    "--end", type=float, default=10.0, show_default=True, help="The rate of the last step."
+)
+@click.option(
+    "--steps", type=int, default=100, show_default=True, help="Mini-batches to train (>= 10)."
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Override a value by dotted key, e.g. --set optimizer.name=adam (repeatable).",
+)
+@click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Write the loss-against-rate curve to this PNG file.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
+def lr_find_command(
+    file: str,
+    start: float,
+    end: float,
+    steps: int,
+    overrides: tuple[str, ...],
+    plot_path: str | None,
+    as_json: bool,
+) -> None:
+    """Learning-rate range test: train with a rate growing exponentially every batch and suggest
+    the rate where the smoothed loss falls fastest (docs/lr-find.md). A study file's [study] table
+    is ignored."""
+    import math
+
+    from sweepnp.config import parse
+    from sweepnp.lr_finder import find_lr
+
+    if not (math.isfinite(start) and start > 0):
+        raise UserError(f"--start must be a finite number > 0, got {start:g}")
+    if not (math.isfinite(end) and end > start):
+        raise UserError(f"--end ({end:g}) must be finite and greater than --start ({start:g})")
+    if steps < 10:
+        raise UserError(f"--steps must be >= 10, got {steps}")
+
+    config = parse(file, overrides=overrides)
+    result = find_lr(config, start=start, end=end, num_steps=steps)
+    if plot_path is not None:
+        _write_lr_plot(result, plot_path)
+        stderr.print(f"wrote the curve to {escape(plot_path)}", highlight=False)
+    if as_json:
+        json.dump(result.to_json_dict(), sys.stdout, allow_nan=False)
+        sys.stdout.write("\n")
+        return
+
+    history = result.history
+    console = _console()
+    ending = "completed"
+    if result.stopped_early:
+        ending = f"stopped at step {len(history) - 1}: the smoothed loss diverged"
+    console.print(
+        f"[bold]{escape(file)}[/]: {len(history)} of {steps} steps, "
+        f"lr {start:.1e} → {end:.1e} ({ending})",
+        soft_wrap=True,
+        highlight=False,
+    )
+    console.print(_lr_table(result))
+    suggestion = f"{result.suggestion:.1e}"
+    console.print(f"suggested learning rate: {suggestion}", highlight=False)
+    console.print(
+        f"use it: sweepnp train {escape(file)} --set optimizer.lr={suggestion}",
+        soft_wrap=True,
+        highlight=False,
+    )
+    smoothed = history["smoothed_loss"]
+    if not smoothed.iat[result.suggestion_step] < smoothed.iat[0]:
+        console.print(
+            "note: the smoothed loss never fell below its starting value; "
+            "try a larger --end, more --steps, or check the run file",
+            soft_wrap=True,
+            highlight=False,
+        )
+
+
+def _lr_table(result: Any, around: int = 5) -> Table:
+    """The curve from ``around`` steps before the suggestion to ``around`` steps after it."""
+    history = result.history
+    slope = result.slope()
+    k = result.suggestion_step
+    table = Table(header_style="bold")
+    for column in ("step", "lr", "loss", "smoothed loss", "slope"):
+        table.add_column(column, justify="right")
+    table.add_column("")
+    for row in range(max(0, k - around), min(len(history), k + around + 1)):
+        table.add_row(
+            str(row),
+            f"{history['lr'].iat[row]:.2e}",
+            f"{history['loss'].iat[row]:.4g}",
+            f"{history['smoothed_loss'].iat[row]:.4g}",
+            f"{slope[row]:.3g}",
+            "← steepest descent" if row == k else "",
+            style="bold" if row == k else None,
+        )
+    table.caption = "slope: change of the smoothed loss per decade of learning rate"
+    return table
+
+
+def _write_lr_plot(result: Any, path: str) -> None:
+    """Draw the curve with matplotlib's Agg canvas (imported here: only --plot needs it)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    figure = Figure(figsize=(7, 4.5), dpi=120, layout="constrained")
+    FigureCanvasAgg(figure)
+    result.plot(figure.add_subplot())
+    try:
+        figure.savefig(path, format="png")
+    except OSError as exc:
+        raise UserError(f"--plot: cannot write {path}: {exc.strerror or exc}") from None
+
+
+# -------------------------------------------------------------------------
 # sweepnp study …
 # -------------------------------------------------------------------------
 
@@ -259,13 +388,25 @@ def _short(value: Any) -> str:
     "--name", default=None, help="Study name (default: [study] name, else the file name)."
 )
 @click.option("--quiet", is_flag=True, help="Print nothing but the final summary.")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Apply the file's [study.quick] changes (fewer epochs, trials, repeats); "
+    "the study is named NAME-quick.",
+)
 def study_run(
-    file: str, storage: str | None, n_trials: int | None, jobs: int, name: str | None, quiet: bool
+    file: str,
+    storage: str | None,
+    n_trials: int | None,
+    jobs: int,
+    name: str | None,
+    quiet: bool,
+    quick: bool,
 ) -> None:
     """Run a study, or continue it: finished trials are kept, n_trials counts the total."""
     from sweepnp.study import load_spec, run_study
 
-    spec = load_spec(file, name=name)
+    spec = load_spec(file, name=name, quick=quick)
     total = n_trials or spec.study.n_trials
     where = storage or "sweepnp.journal"
     with TrialReporter(spec, total, quiet=quiet) as reporter:
@@ -281,18 +422,19 @@ def study_run(
             )
         except KeyboardInterrupt:
             reporter.__exit__()
-            _interrupted_message(file, spec.name, where, storage)
+            flags = (f" --name {name}" if name else "") + (" --quick" if quick else "")
+            _interrupted_message(file + flags, spec.name, where, storage)
             sys.exit(130)
     _print_summary(study, spec, where)
 
 
-def _interrupted_message(file: str, name: str, where: str, storage: str | None) -> None:
+def _interrupted_message(command: str, name: str, where: str, storage: str | None) -> None:
     from sweepnp.results import load
 
     finished = 0
     with contextlib.suppress(SweepnpError):
         finished = int(load(name, storage).trials["state"].isin(["complete", "pruned"]).sum())
-    resume = f"sweepnp study run {file}" + (f" --storage {storage}" if storage else "")
+    resume = f"sweepnp study run {command}" + (f" --storage {storage}" if storage else "")
     stderr.print(
         f"Interrupted: {finished} finished trials of study {name!r} are kept in {where}; "
         "running trials ended as failed (interrupted) and will run again. "
@@ -323,9 +465,10 @@ def _print_summary(study: Any, spec: Any, where: str) -> None:
         )
         for path, value in best.params.items():
             console.print(f"  {path} = {value!r}", soft_wrap=True, highlight=False)
+    storage_flag = f" --storage {where}" if where != "sweepnp.journal" else ""
     console.print(
-        f"results: sweepnp study show {spec.name}"
-        + (f" --storage {where}" if where != "sweepnp.journal" else ""),
+        f"results: sweepnp study show {spec.name}{storage_flag}\n"
+        f"report:  sweepnp study report {spec.name}{storage_flag}",
         soft_wrap=True,
         highlight=False,
     )
@@ -543,6 +686,42 @@ def study_rerun(name: str, number: int, storage: str | None) -> None:
         console.print("[red]the re-run's learning curve differs from the stored one[/]")
         sys.exit(1)
     console.print(f"identical to the stored learning curve ({len(stored)} epochs)")
+
+
+@study_group.command("report")
+@click.argument("name")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for report.html and the PNG figures (default: ./reports/NAME).",
+)
+@click.option("--storage", default=None, help=STORAGE_HELP)
+@click.option(
+    "--no-retrain",
+    is_flag=True,
+    help="Skip the figures that retrain models (weight histograms, decision boundaries).",
+)
+def study_report(name: str, out_dir: str | None, storage: str | None, no_retrain: bool) -> None:
+    """Write a self-contained HTML report of a study, and its figures as PNG files."""
+    from pathlib import Path
+
+    from sweepnp.report import write_report  # imports matplotlib: only for this command
+    from sweepnp.results import load
+
+    results = load(name, storage)
+    folder = Path(out_dir) if out_dir is not None else Path("reports") / name
+    report = write_report(results, folder, retrain=not no_retrain)
+    console = _console()
+    console.print(report.verdict, highlight=False, soft_wrap=True)
+    skipped = f", {len(report.skipped)} not drawn (see the report)" if report.skipped else ""
+    console.print(
+        f"wrote {report.html} with {len(report.figures)} figures{skipped}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 # -------------------------------------------------------------------------

@@ -1,0 +1,356 @@
+"""`sweepnp study report`: the PNG figures, the self-contained HTML, the verdict and the command.
+
+Every report here is written from a real study, run into a journal file in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sweepnp import results
+from sweepnp.report import (
+    Report,
+    config_label,
+    format_estimate,
+    metric_words,
+    param_words,
+    value_words,
+    verdict,
+    write_report,
+)
+from sweepnp.study import run_study
+
+#: Two features (so a decision boundary), a 2 × 2 grid, two repeats: 4 configurations, 8 runs.
+MOONS_STUDY: dict[str, Any] = {
+    "data": {"dataset": {"name": "moons", "n_samples": 200, "noise": 0.25}, "seed": 0},
+    "model": {"task": "binary", "hidden": [8]},
+    "train": {"epochs": 20, "batch_size": 16},
+    "optimizer": {"name": "sgd", "lr": 0.1},
+    "study": {
+        "name": "moons",
+        "metric": "val_accuracy",
+        "sampler": {"name": "grid"},
+        "repeats": 2,
+        "n_trials": 4,
+        "params": {
+            "optimizer.lr": {"choices": [0.05, 0.3]},
+            "model.hidden": {"choices": [[4], [16, 16]]},
+        },
+    },
+}
+
+#: Thirty features, one searched parameter: the verdict reads "best dropout rate …".
+DROPOUT_STUDY: dict[str, Any] = {
+    "data": {"dataset": "breast_cancer", "seed": 0},
+    "model": {"task": "binary", "hidden": [4]},
+    "train": {"epochs": 6, "batch_size": 32},
+    "optimizer": {"name": "sgd", "lr": 0.1},
+    "regularizers": {"dropout": {"rate": 0.1}},
+    "study": {
+        "name": "dropout",
+        "metric": "val_accuracy",
+        "sampler": {"name": "grid"},
+        "repeats": 2,
+        "n_trials": 2,
+        "params": {"regularizers.dropout.rate": {"choices": [0.0, 0.3]}},
+    },
+}
+
+EVERY_FIGURE = {
+    "learning_curves_loss",
+    "learning_curves_accuracy",
+    "metric_by_parameter",
+    "optimization_history",
+    "param_importances",
+    "parallel_coordinate",
+    "weights",
+    "decision_boundary",
+}
+EMBEDDED = re.compile(r'<figure id="figure-(\w+)">\s*<img src="data:image/png;base64,([^"]+)"')
+
+
+@pytest.fixture(scope="module")
+def moons(tmp_path_factory) -> tuple[results.StudyResults, Report]:
+    folder = tmp_path_factory.mktemp("moons")
+    journal = str(folder / "studies.journal")
+    run_study(copy.deepcopy(MOONS_STUDY), storage=journal)
+    res = results.load("moons", journal)
+    return res, write_report(res, folder / "report")
+
+
+def _pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        assert image.format == "PNG"
+        return np.asarray(image.convert("RGB"))
+
+
+# -- figures and HTML --------------------------------------------------------------------------
+
+
+def test_every_figure_is_a_png_with_real_content(moons):
+    _, report = moons
+    assert set(report.figures) == EVERY_FIGURE
+    assert report.skipped == {}
+    for name, path in report.figures.items():
+        assert path.parent == report.html.parent and path.name == f"{name}.png"
+        pixels = _pixels(path)
+        height, width, _ = pixels.shape
+        assert 300 <= width <= 2000 and 250 <= height <= 2000, (name, pixels.shape)
+        colours = np.unique(pixels.reshape(-1, 3).astype(np.uint32) @ [65536, 256, 1])
+        assert pixels.std() > 10 and len(colours) > 50, name  # drawn on, not a blank canvas
+
+
+def test_the_html_embeds_every_figure_and_needs_no_other_file(moons):
+    _, report = moons
+    html = report.html.read_text(encoding="utf-8")
+    assert html.count("data:image/png;base64,") == len(report.figures)
+    embedded = dict(EMBEDDED.findall(html))
+    assert set(embedded) == set(report.figures)
+    for name, path in report.figures.items():
+        assert base64.b64decode(embedded[name]) == path.read_bytes(), name
+    assert not re.search(r'(src|href)="(?!data:|#)', html)  # nothing to fetch
+    assert report.verdict in html
+
+
+def test_the_verdict_names_the_best_configuration_and_its_summary_numbers(moons):
+    res, report = moons
+    best = res.summary().iloc[0]
+    assert report.verdict == verdict(res)
+    lr, hidden = best["optimizer.lr"], best["model.hidden"]  # hidden as str([16, 16])
+    assert report.verdict.startswith(
+        f"best configuration (learning rate {lr:g}, hidden layers {hidden}): "
+    )
+    found = re.search(r"validation accuracy (\S+) ± (\S+) \(n = (\d+)\)$", report.verdict)
+    assert found, report.verdict
+    mean, half, n = found.groups()
+    expected_half = (best["val_accuracy_ci_high"] - best["val_accuracy_ci_low"]) / 2
+    _assert_rounded(mean, best["val_accuracy_mean"])
+    _assert_rounded(half, expected_half)
+    assert int(n) == best["n"] == 2
+
+
+def _assert_rounded(shown: str, exact: float) -> None:
+    """``shown`` is ``exact`` rounded to the decimals it shows."""
+    decimals = len(shown.split(".")[1]) if "." in shown else 0
+    assert abs(float(shown) - exact) <= 0.5 * 10**-decimals + 1e-12, (shown, exact)
+
+
+def test_figures_and_tables_name_configurations_alike(moons):
+    res, report = moons
+    html = report.html.read_text(encoding="utf-8")
+    for _, row in res.summary().iterrows():
+        label = config_label({p: row[p] for p in res.param_columns})
+        assert f"{label}</td>" in html  # the diagnosis table, as in the figures' panel titles
+    assert "learning rate</th>" in html and "validation accuracy</th>" in html
+
+
+def test_the_summary_table_ranks_configurations_and_names_their_trials(moons):
+    res, report = moons
+    html = report.html.read_text(encoding="utf-8")
+    table = html.split('class="dataframe summary">')[1].split("</table>")[0]
+    body = table.split("<tbody>")[1]
+    rows = [re.findall(r"<td>(.*?)</td>", row) for row in re.findall(r"<tr>(.*?)</tr>", body, re.S)]
+    assert [cells[0] for cells in rows] == ["1", "2", "3", "4"]
+    trials = res.trials.set_index(["optimizer.lr", "model.hidden"])["number"]
+    for cells, (_, best) in zip(rows, res.summary().iterrows(), strict=True):
+        lr, hidden, n, accuracy = cells[1:5]
+        assert (lr, hidden, n) == (f"{best['optimizer.lr']:g}", best["model.hidden"], "2")
+        assert cells[-1] == str(trials[(best["optimizer.lr"], best["model.hidden"])])
+        _assert_rounded(accuracy.split(" ± ")[0], best["val_accuracy_mean"])
+
+
+def test_the_retrained_models_reproduce_the_stored_runs(moons):
+    _, report = moons
+    html = report.html.read_text(encoding="utf-8")
+    assert "Retrained repeat 0 of each of the 4 configurations" in html
+    assert "reproduce the stored final metrics exactly" in html
+
+
+def test_no_retrain_draws_no_model_figures_and_removes_old_ones(moons, tmp_path):
+    res, report = moons
+    folder = shutil.copytree(report.html.parent, tmp_path / "report")
+    assert (folder / "decision_boundary.png").exists()
+    again = write_report(res, folder, retrain=False)
+    assert set(again.figures) == EVERY_FIGURE - {"weights", "decision_boundary"}
+    assert set(again.skipped) == {"weights", "decision_boundary"}
+    assert "--no-retrain" in again.skipped["weights"]
+    assert sorted(p.name for p in folder.glob("*.png")) == sorted(
+        f"{name}.png" for name in again.figures
+    )
+    assert again.html.read_text(encoding="utf-8").count("data:image/png;base64,") == 6
+
+
+def test_a_report_leaves_pyplot_and_its_style_as_it_found_them(moons, tmp_path):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    res, _ = moons
+    style = dict(matplotlib.rcParams)
+    write_report(res, tmp_path, retrain=False)  # Optuna's figures use pyplot and ggplot style
+    assert plt.get_fignums() == []
+    assert dict(matplotlib.rcParams) == style
+
+
+# -- studies without results ---------------------------------------------------------------------
+
+
+def _failing(how: str) -> dict[str, Any]:
+    study = copy.deepcopy(DROPOUT_STUDY)
+    study["study"]["name"] = how
+    if how == "diverged":  # every run blows up: failed trials, with their learning curves
+        study["optimizer"]["lr"] = 1e4
+    else:  # no validation accuracy reaches 2: every trial pruned at its first report
+        study["study"]["pruner"] = {"name": "threshold", "lower": 2.0}
+    return study
+
+
+@pytest.mark.parametrize("how", ["diverged", "pruned"])
+def test_a_study_without_a_completed_trial_still_gets_a_report(tmp_path, how):
+    journal = str(tmp_path / "studies.journal")
+    run_study(_failing(how), storage=journal)
+    res = results.load(how, journal)
+    assert set(res.trials["stop_reason"]) == {how}
+    report = write_report(res, tmp_path / "report")
+    assert report.verdict == "no completed trial yet"
+    assert set(report.figures) == {"learning_curves_loss", "learning_curves_accuracy"}
+    for name in ("optimization_history", "param_importances", "metric_by_parameter", "weights"):
+        assert name in report.skipped
+    html = report.html.read_text(encoding="utf-8")
+    assert "no completed trial yet" in html
+    assert html.count("data:image/png;base64,") == 2
+    if how == "diverged":
+        assert "DIVERGING" in html  # the diagnosis of their mean loss curves
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def _sweepnp(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "sweepnp", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_the_command_writes_the_report_and_prints_the_verdict(tmp_path):
+    journal = str(tmp_path / "studies.journal")
+    run_study(copy.deepcopy(DROPOUT_STUDY), storage=journal)
+    expected = verdict(results.load("dropout", journal))
+    assert expected.startswith("best dropout rate ")
+
+    command = ["study", "report", "dropout", "--storage", journal, "--no-retrain"]
+    done = _sweepnp(*command, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    folder = tmp_path / "reports" / "dropout"  # the default folder
+    pngs = sorted(p.stem for p in folder.glob("*.png"))
+    # One parameter: no importances; --no-retrain: no weights, no decision boundary.
+    assert pngs == sorted(EVERY_FIGURE - {"param_importances", "weights", "decision_boundary"})
+    assert done.stdout.splitlines() == [
+        expected,
+        "wrote reports/dropout/report.html with 5 figures, 3 not drawn (see the report)",
+    ]
+    assert expected in (folder / "report.html").read_text(encoding="utf-8")
+
+
+def test_an_unknown_study_exits_2_with_one_line(tmp_path):
+    journal = str(tmp_path / "studies.journal")
+    done = _sweepnp("study", "report", "nope", "--storage", journal, cwd=tmp_path)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert done.stderr.startswith("Error:") and "'nope'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "reports").exists()
+
+
+# -- words ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("regularizers.dropout.rate", "dropout rate"),
+        ("train.batch_size", "batch size"),
+        ("optimizer.name", "optimizer"),
+        ("optimizer.lr", "learning rate"),
+        ("regularizers.l2.lam", "l2 λ"),
+        ("callbacks.early_stopping.patience", "early stopping patience"),
+        ("model.hidden", "hidden layers"),
+        ("regularizers", "regularizers"),
+    ],
+)
+def test_param_words(path, words):
+    assert param_words(path) == words
+
+
+@pytest.mark.parametrize(
+    ("metric", "words"),
+    [
+        ("val_accuracy", "validation accuracy"),
+        ("test_loss", "test loss"),
+        ("loss", "training loss"),
+        ("accuracy", "training accuracy"),
+        ("val_r2", "validation R²"),
+        ("train_seconds", "training time (s)"),
+    ],
+)
+def test_metric_words(metric, words):
+    assert metric_words(metric) == words
+
+
+@pytest.mark.parametrize(
+    ("value", "words"),
+    [
+        ('{"l2": {"lam": 0.01}}', "l2 λ=0.01"),  # as Optuna stores a table choice
+        ("{'l2': {'lam': 0.01}}", "l2 λ=0.01"),  # as the results tables show it
+        ("{}", "none"),
+        ({"early_stopping": False}, "early stopping off"),
+        ({"l1": {"lam": 0.001}, "dropout": {"rate": 0.5}}, "l1 λ=0.001 + dropout rate=0.5"),
+        ({"name": "cosine", "t_max": 10}, "cosine t max=10"),
+        ({"monitor": "val_loss", "restore_best": True}, "monitor=val_loss restore best on"),
+        ({"l2": {}}, "l2"),
+        (False, "off"),
+        (0.1, "0.1"),
+        (1e-05, "1e-05"),
+        ("[32, 16]", "[32, 16]"),
+        ("adam", "adam"),
+        (None, "–"),
+        (float("nan"), "–"),
+    ],
+)
+def test_value_words(value, words):
+    assert value_words(value) == words
+
+
+def test_config_label_names_active_parameters_in_order():
+    params = {"optimizer.name": "adam", "optimizer.lr": 0.01, "optimizer.beta": np.nan}
+    assert config_label(params) == "optimizer adam, learning rate 0.01"
+    assert config_label({"regularizers": '{"l2": {"lam": 0.01}}'}) == "regularizers l2 λ=0.01"
+
+
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [
+        ((0.97612, 0.97212, 0.98012), "0.976 ± 0.004"),
+        ((0.97612, 0.96212, 0.99012), "0.976 ± 0.014"),  # a half-width starting with 1: 2 digits
+        ((12.34, 2.34, 22.34), "12 ± 10"),
+        ((0.9, 0.9, 0.9), "0.9 ± 0"),
+        ((0.98246,), "0.9825"),  # n = 1: no interval
+        ((0.98, float("nan"), float("nan")), "0.98"),
+    ],
+)
+def test_format_estimate(args, text):
+    assert format_estimate(*args) == text
