@@ -1010,10 +1010,18 @@ def _summary_table(res: StudyResults, configs: list[_Configuration]) -> str:
     shown["n"] = summary["n"].to_numpy()
     for metric in metrics:
         shown[metric_words(metric)] = [_estimate(row, metric) for _, row in summary.iterrows()]
-    shown["trials"] = [
-        ", ".join(map(str, trials.get(_key([row[p] for p in res.param_columns]), [])))
-        for _, row in summary.iterrows()
+    numbers = [
+        trials.get(_key([row[p] for p in res.param_columns]), []) for _, row in summary.iterrows()
     ]
+    # Wall-clock time per epoch (seed 003's batch-size experiment): the median over every epoch
+    # of the configuration's runs, from the history's `epoch_seconds`.
+    seconds = res.history.query("metric == 'epoch_seconds'").groupby("trial")["value"]
+    per_trial = seconds.median() if len(seconds) else pd.Series(dtype=float)
+    shown["ms per epoch (median)"] = [
+        f"{1000 * per_trial.reindex(n).median():.3g}" if per_trial.reindex(n).notna().any() else "–"
+        for n in numbers
+    ]
+    shown["trials"] = [", ".join(map(str, n)) for n in numbers]
     return shown.to_html(index=False, border=0, classes="summary", escape=True)
 
 

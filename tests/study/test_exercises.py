@@ -47,6 +47,14 @@ def test_every_study_names_the_seed_it_reproduces_and_has_a_quick_mode():
         assert spec.name == f"{spec.study.name or file.stem}-quick"
 
 
+def test_docs_exercises_has_a_section_for_every_study():
+    docs = (STUDIES.parent / "docs" / "exercises.md").read_text()
+    for file in STUDIES.glob("*.toml"):
+        if file.stem != "quickstart":
+            assert f"\n## {file.stem}\n" in docs, file.name
+            assert f"sweepnp study run studies/{file.name}" in docs, file.name
+
+
 def test_minibatch_small_batches_learn_more_per_epoch_and_take_longer(journal):
     res = run_quick("minibatch", journal)
     assert (res.trials["state"] == "complete").all()

@@ -166,8 +166,13 @@ def test_the_summary_table_ranks_configurations_and_names_their_trials(moons):
     for cells, (_, best) in zip(rows, res.summary().iterrows(), strict=True):
         lr, hidden, n, accuracy = cells[1:5]
         assert (lr, hidden, n) == (f"{best['optimizer.lr']:g}", best["model.hidden"], "2")
-        assert cells[-1] == str(trials[(best["optimizer.lr"], best["model.hidden"])])
+        number = trials[(best["optimizer.lr"], best["model.hidden"])]
+        assert cells[-1] == str(number)
         _assert_rounded(accuracy.split(" ± ")[0], best["val_accuracy_mean"])
+        # Wall-clock time per epoch: the median of the trial's epochs, in milliseconds.
+        seconds = res.history.query("metric == 'epoch_seconds' and trial == @number")["value"]
+        assert cells[-2] == f"{1000 * seconds.median():.3g}"
+    assert "ms per epoch (median)</th>" in table
 
 
 def test_the_retrained_models_reproduce_the_stored_runs(moons):
