@@ -114,7 +114,12 @@ class Report:
 # -------------------------------------------------------------------------
 
 _SECTIONS = {"data", "model", "train", "optimizer", "schedule", "regularizers", "callbacks"}
-_KEY_WORDS = {"lr": "learning rate", "lam": "λ", "hidden": "hidden layers"}
+_KEY_WORDS = {
+    "lr": "learning rate",
+    "lam": "λ",
+    "hidden": "hidden layers",
+    "regularizers": "regularization",  # a whole [regularizers] table as one choice
+}
 _METRIC_BASES = {"r2": "R²", "mse": "MSE", "mae": "MAE", "rmse": "RMSE"}
 _METRIC_WORDS = {"train_seconds": "training time (s)", "epochs": "epochs trained"}
 

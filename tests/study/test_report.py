@@ -294,7 +294,7 @@ def test_an_unknown_study_exits_2_with_one_line(tmp_path):
         ("regularizers.l2.lam", "l2 λ"),
         ("callbacks.early_stopping.patience", "early stopping patience"),
         ("model.hidden", "hidden layers"),
-        ("regularizers", "regularizers"),
+        ("regularizers", "regularization"),
     ],
 )
 def test_param_words(path, words):
@@ -343,7 +343,7 @@ def test_value_words(value, words):
 def test_config_label_names_active_parameters_in_order():
     params = {"optimizer.name": "adam", "optimizer.lr": 0.01, "optimizer.beta": np.nan}
     assert config_label(params) == "optimizer adam, learning rate 0.01"
-    assert config_label({"regularizers": '{"l2": {"lam": 0.01}}'}) == "regularizers l2 λ=0.01"
+    assert config_label({"regularizers": '{"l2": {"lam": 0.01}}'}) == "regularization l2 λ=0.01"
 
 
 @pytest.mark.parametrize(
