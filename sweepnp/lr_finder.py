@@ -88,6 +88,8 @@ class LRFinderResult:
 
     def to_json_dict(self) -> dict[str, Any]:
         """``{"suggestion", "stopped_early", "history"}`` with NaN and infinities as ``null``."""
+        from sweepnp.trainer import _json_number  # as `sweepnp train --json` writes numbers
+
         return {
             "suggestion": _json_number(self.suggestion),
             "stopped_early": self.stopped_early,
@@ -311,11 +313,3 @@ def _check_arguments(
         raise ValueError(f"smooth must be in [0, 1), got {smooth!r}")
     if not diverge_factor > 1:
         raise ValueError(f"diverge_factor must be > 1, got {diverge_factor!r}")
-
-
-def _json_number(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
