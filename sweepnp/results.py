@@ -242,7 +242,8 @@ class StudyResults:
         self, by: str | Sequence[str] | None = None, metrics: Sequence[str] | None = None
     ) -> pd.DataFrame:
         """Per configuration across repeats: ``<metric>_mean``, ``_std``, ``_ci_low``,
-        ``_ci_high`` (95%, t distribution) and ``n``, best configuration first.
+        ``_ci_high`` (95%, t distribution) and ``n``, best configuration first (of equal
+        means, the one tried first).
 
         :param by: the columns that define a configuration (default: every searched parameter).
         :param metrics: which final metrics to summarize (default: the study's metrics).
@@ -264,7 +265,7 @@ class StudyResults:
         from scipy import stats  # imported here: half a second that listings do not need
 
         grouped = table.groupby(by, dropna=False, observed=True)
-        out = pd.DataFrame({"n": grouped.size()})
+        out = pd.DataFrame({"n": grouped.size(), "_first": grouped["trial"].min()})
         for metric in metrics:
             mean = grouped[metric].mean()
             std = grouped[metric].std(ddof=1)
@@ -279,7 +280,10 @@ class StudyResults:
         direction = (
             self.spec.directions[self.metrics.index(first)] if first in self.metrics else "minimize"
         )
-        out = out.sort_values(f"{first}_mean", ascending=direction == "minimize")
+        # Ties go to the configuration tried first, as Optuna's best_trial does.
+        out = out.sort_values(
+            [f"{first}_mean", "_first"], ascending=[direction == "minimize", True]
+        ).drop(columns="_first")
         out["n"] = out["n"].astype("int64")
         return out.reset_index()
 

@@ -369,3 +369,23 @@ def test_sqlite_storage_is_accepted_and_read_by_plain_optuna(study_file, tmp_pat
     assert [t.state for t in study.trials] == [TrialState.COMPLETE] * 3
     assert all(len(t.params) == 4 and t.value is not None for t in study.trials)
     assert len(results.load("small", url).trials) == 3
+
+
+def test_summary_breaks_ties_as_optunas_best_trial_does(study_dict, journal):
+    # Logistic regression separates digits 0 and 1 perfectly whatever the batch size: a tie.
+    study_dict["data"] = {"dataset": "digits01", "seed": 0}
+    study_dict["model"] = {"task": "binary", "hidden": [], "init": "zeros"}
+    study_dict["regularizers"] = study_dict["callbacks"] = {}
+    study_dict["study"].update({"sampler": "grid", "n_trials": 3, "repeats": 2})
+    study_dict["study"]["params"] = {"train.batch_size": {"choices": [8, 2, 4]}}
+    study = run_study(study_dict, storage=journal)
+    res = results.load("small", journal)
+    summary = res.summary()
+    means = summary["val_accuracy_mean"]
+    assert means.iloc[0] == means.iloc[1]  # a tie at the top
+    assert summary.iloc[0]["train.batch_size"] == study.best_trial.params["train.batch_size"]
+    trial_of = res.trials.set_index("train.batch_size")["number"]
+    for upper, lower in zip(summary.index[:-1], summary.index[1:], strict=True):
+        if means[upper] == means[lower]:
+            first, second = summary.loc[[upper, lower], "train.batch_size"]
+            assert trial_of[first] < trial_of[second]
