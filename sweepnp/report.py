@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import ast
 import base64
-import copy
 import datetime as dt
 import json
 import math
@@ -810,18 +809,13 @@ class _Trained:
 def _retrain(res: StudyResults, config: _Configuration) -> _Trained:
     """Train repeat 0 of ``config``'s first completed trial again, exactly as the study did:
     the stored base run with the trial's values and the same seed (``trial_seed``)."""
-    from sweepnp.config import set_path
     from sweepnp.space import decode_params
-    from sweepnp.study import RECORD_ATTR, trial_seed
+    from sweepnp.study import RECORD_ATTR
     from sweepnp.trainer import Trainer
 
     trials = {t.number: t for t in res.study.get_trials(deepcopy=False)}
     trial = next(trials[n] for n in config.trials if trials[n].state.name == "COMPLETE")
-    params = decode_params(trial.params)
-    run = copy.deepcopy(res.spec.base)
-    for path, value in params.items():
-        set_path(run, path, value)
-    set_path(run, "train.seed", trial_seed(res.spec.study.seed, params, 0))
+    run = res.spec.run_file(decode_params(trial.params), repeat=0)
     # What sweepnp.train(run) does, keeping the Trainer for its prepared data (trainer.data).
     trainer = Trainer(run)
     result = trainer.fit()

@@ -303,15 +303,7 @@ class StudyResults:
 
     def best_config(self) -> dict[str, Any]:
         """The run file of the best trial (single objective): the base with its params set."""
-        import copy
-
-        from sweepnp.config import set_path
-
-        best = self.study.best_trial
-        config = copy.deepcopy(self.spec.base)
-        for path, value in decode_params(best.params).items():
-            set_path(config, path, value)
-        return config
+        return self.spec.run_file(decode_params(self.study.best_trial.params))
 
 
 def _hashable(value: Any) -> Any:

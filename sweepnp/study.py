@@ -123,6 +123,17 @@ class StudySpec:
     #: Prepared data shared by every run built from this spec in this process.
     data_cache: Any = field(default=None, repr=False)
 
+    def run_file(self, params: Mapping[str, Any], repeat: int | None = None) -> dict[str, Any]:
+        """The run file of one configuration: the base with ``params`` set by dotted path and,
+        for ``repeat``, that repeat's training seed (:func:`trial_seed`) — what the study trains.
+        """
+        run = copy.deepcopy(self.base)
+        for path, value in params.items():
+            set_path(run, path, value)
+        if repeat is not None:
+            set_path(run, "train.seed", trial_seed(self.study.seed, params, repeat))
+        return run
+
     @property
     def multi_objective(self) -> bool:
         return len(self.metrics) > 1
@@ -474,9 +485,6 @@ def run_configuration(
     pm = pm or get_plugin_manager()
     cache = spec.data_cache or _DataCache()
     started = time.perf_counter()
-    raw = copy.deepcopy(spec.base)
-    for path, value in params.items():
-        set_path(raw, path, value)
     prune_start, prune_every = spec.report_cadence()
     pruning = trial is not None and spec.prunes
 
@@ -485,9 +493,8 @@ def run_configuration(
     histories, seeds, epochs, reasons = [], [], [], []
     try:
         for repeat in range(spec.study.repeats):
-            run = copy.deepcopy(raw)
-            seed = trial_seed(spec.study.seed, params, repeat)
-            set_path(run, "train.seed", seed)
+            run = spec.run_file(params, repeat)
+            seed = run["train"]["seed"]
             if pruning and repeat == 0:
                 set_path(
                     run,
