@@ -23,10 +23,8 @@ need it.
 
 from __future__ import annotations
 
-import ast
 import base64
 import datetime as dt
-import json
 import math
 import sys
 import textwrap
@@ -41,6 +39,7 @@ import pandas as pd
 
 from sweepnp.errors import SweepnpError
 from sweepnp.results import StudyResults
+from sweepnp.space import decode_params, decode_value, encode_value
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -150,21 +149,6 @@ def metric_words(metric: str) -> str:
     return f"training {_METRIC_BASES.get(metric, metric.replace('_', ' '))}"
 
 
-def _parsed(value: Any) -> Any:
-    """A table- or list-valued choice back from its string form: Optuna keeps them as JSON
-    (``'{"l2": {"lam": 0.01}}'``), the results tables as Python's ``str`` (``"{'l2': …}"``)."""
-    if not isinstance(value, str) or value[:1] not in "[{":
-        return value
-    try:
-        return json.loads(value)
-    except json.JSONDecodeError:
-        pass
-    try:
-        return ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        return value
-
-
 def _missing(value: Any) -> bool:
     """An inactive conditional parameter: None, NaN or pandas' NA."""
     return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
@@ -173,7 +157,7 @@ def _missing(value: Any) -> bool:
 def value_words(value: Any) -> str:
     """A parameter value, compactly: ``0.1``, ``adam``, ``off`` for false, and tables as
     ``l2 λ=0.01`` (``none`` for an empty one)."""
-    value = _parsed(value)
+    value = decode_value(value)
     if _missing(value):
         return "–"
     if isinstance(value, bool | np.bool_):
@@ -243,7 +227,7 @@ def verdict(res: StudyResults) -> str:
     if summary.empty:
         return "no completed trial yet"
     best = summary.iloc[0]
-    params = {path: _parsed(best[path]) for path in res.param_columns}
+    params = {path: decode_value(best[path]) for path in res.param_columns}
     active = {path: value for path, value in params.items() if not _missing(value)}
     label = config_label(active)
     head = f"best {label}" if len(active) == 1 else f"best configuration ({label})"
@@ -293,7 +277,6 @@ def _key(values: Sequence[Any]) -> tuple[Any, ...]:
 def _configurations(res: StudyResults) -> list[_Configuration]:
     """Every configuration with a finished trial: ranked ones (a completed trial) in the order of
     ``summary()``, then the others (only pruned or failed) by their first trial."""
-    from sweepnp.space import decode_params
     from sweepnp.study import RECORD_ATTR
 
     paths = res.param_columns
@@ -302,8 +285,8 @@ def _configurations(res: StudyResults) -> list[_Configuration]:
         if not trial.state.is_finished():
             continue
         params = decode_params(trial.params)
-        # The results tables hold list and table values as str(value); so does the key.
-        key = _key([_hashable(params.get(path)) for path in paths])
+        # The results tables hold list and table values as Optuna does (JSON); so does the key.
+        key = _key([encode_value(params.get(path)) for path in paths])
         record = trial.user_attrs.get(RECORD_ATTR, {})
         config = found.setdefault(key, _Configuration(key, params, trials=[], stop_reasons=[]))
         config.trials.append(trial.number)
@@ -317,10 +300,6 @@ def _configurations(res: StudyResults) -> list[_Configuration]:
     ranked = sorted((c for c in found.values() if c.rank is not None), key=lambda c: c.rank)
     others = sorted((c for c in found.values() if c.rank is None), key=lambda c: c.trials[0])
     return ranked + others
-
-
-def _hashable(value: Any) -> Any:
-    return str(value) if isinstance(value, list | dict) else value
 
 
 # -------------------------------------------------------------------------
@@ -612,7 +591,7 @@ def _categorical_axis(
     """Put the choices on the x axis, in the study file's order; return the x of the dots
     (jittered, so that repeats do not hide each other) and of the means."""
     path = rows.columns[0]
-    categories = [_hashable(c) for c in choices]
+    categories = [encode_value(c) for c in choices]
     position = {c: i for i, c in enumerate(categories)}
     names = _choice_names(choices)
     ax.set_xticks(range(len(categories)))
@@ -630,7 +609,7 @@ def _choice_names(choices: Sequence[Any]) -> list[str]:
     """Tick labels for the choices of one parameter: tables leave out the options that every
     table choice shares (``monitor=val_loss`` in each early-stopping table), which would only
     crowd the axis."""
-    values = [_parsed(c) for c in choices]
+    values = [decode_value(c) for c in choices]
     tables = [v for v in values if isinstance(v, Mapping)]
     shared = {
         key
@@ -727,8 +706,7 @@ def _optuna_tick_words(res: StudyResults) -> dict[str, str]:
     for param in res.space.params:
         if param.kind == "categorical":
             for choice, name in zip(param.choices, _choice_names(param.choices), strict=True):
-                stored = json.dumps(choice) if isinstance(choice, list | dict) else choice
-                words[str(stored)] = name if len(name) <= 24 else name[:23] + "…"
+                words[str(encode_value(choice))] = name if len(name) <= 24 else name[:23] + "…"
     return words
 
 
@@ -809,7 +787,6 @@ class _Trained:
 def _retrain(res: StudyResults, config: _Configuration) -> _Trained:
     """Train repeat 0 of ``config``'s first completed trial again, exactly as the study did:
     the stored base run with the trial's values and the same seed (``trial_seed``)."""
-    from sweepnp.space import decode_params
     from sweepnp.study import RECORD_ATTR
     from sweepnp.trainer import Trainer
 

@@ -28,7 +28,7 @@ from optuna.trial import TrialState
 
 from sweepnp import storage as storages
 from sweepnp.errors import ConfigError
-from sweepnp.space import SearchSpace, decode_params
+from sweepnp.space import SearchSpace, decode_params, encode_value
 from sweepnp.study import CONFIG_ATTR, RECORD_ATTR, decode_history, stored_spec
 
 __all__ = ["StudyResults", "list_studies", "load"]
@@ -139,7 +139,7 @@ class StudyResults:
         params = decode_params(trial.params)
         for path in self.param_columns:
             value = params.get(path)
-            row[path] = str(value) if isinstance(value, list | dict) else value
+            row[path] = encode_value(value)
         values = trial.values or [np.nan] * len(self.metrics)
         for column, value in zip(self._value_columns(), values, strict=True):
             row[column] = value
@@ -171,7 +171,7 @@ class StudyResults:
                 frame[param.path] = pd.NA
             column = frame[param.path]
             if param.kind == "categorical":
-                categories = [str(c) if isinstance(c, list | dict) else c for c in param.choices]
+                categories = [encode_value(c) for c in param.choices]
                 frame[param.path] = pd.Categorical(column, categories=categories)
             elif param.kind == "int":
                 frame[param.path] = column.astype("Int64")
@@ -233,7 +233,7 @@ class StudyResults:
             params = decode_params(trial.params)
             for repeat, final in enumerate(record.get("final", [])):
                 row = {"trial": trial.number, "repeat": repeat}
-                row.update({p: _hashable(params.get(p)) for p in self.param_columns})
+                row.update({p: encode_value(params.get(p)) for p in self.param_columns})
                 row.update(final)
                 rows.append(row)
         return pd.DataFrame(rows)
@@ -304,7 +304,3 @@ class StudyResults:
     def best_config(self) -> dict[str, Any]:
         """The run file of the best trial (single objective): the base with its params set."""
         return self.spec.run_file(decode_params(self.study.best_trial.params))
-
-
-def _hashable(value: Any) -> Any:
-    return str(value) if isinstance(value, list | dict) else value

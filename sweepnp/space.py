@@ -33,7 +33,7 @@ import optuna
 from sweepnp.config import get_path
 from sweepnp.errors import ConfigError
 
-__all__ = ["Param", "SearchSpace", "parse_space"]
+__all__ = ["Param", "SearchSpace", "decode_params", "decode_value", "encode_value", "parse_space"]
 
 ParamKind = Literal["float", "int", "categorical"]
 _KEYS = {"low", "high", "log", "step", "choices", "type", "when"}
@@ -58,8 +58,8 @@ class Param:
 
     def suggest(self, trial: optuna.Trial) -> Any:
         if self.kind == "categorical":
-            encoded = [_encode(c) for c in self.choices]
-            return _decode(trial.suggest_categorical(self.path, encoded))
+            encoded = [encode_value(c) for c in self.choices]
+            return decode_value(trial.suggest_categorical(self.path, encoded))
         if self.kind == "int":
             return trial.suggest_int(
                 self.path, int(self.low), int(self.high), step=int(self.step or 1), log=self.log
@@ -76,7 +76,7 @@ class Param:
     def grid(self) -> list[Any]:
         """Every value, for the grid sampler: the choices, or a stepped range."""
         if self.kind == "categorical":
-            return [_encode(c) for c in self.choices]
+            return [encode_value(c) for c in self.choices]
         if self.step is None:
             raise ConfigError(
                 "the grid sampler needs 'choices' or a 'step' for every parameter",
@@ -87,11 +87,14 @@ class Param:
         return [int(v) for v in values] if self.kind == "int" else [float(v) for v in values]
 
 
-def _encode(value: Any) -> Any:
+def encode_value(value: Any) -> Any:
+    """A run-file value as Optuna stores a choice: lists and tables as JSON strings (so they are
+    hashable and readable in Optuna's dashboard), other values as they are."""
     return json.dumps(value) if isinstance(value, list | dict) else value
 
 
-def _decode(value: Any) -> Any:
+def decode_value(value: Any) -> Any:
+    """The inverse of :func:`encode_value`."""
     if isinstance(value, str) and value[:1] in "[{":
         try:
             return json.loads(value)
@@ -102,7 +105,7 @@ def _decode(value: Any) -> Any:
 
 def decode_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """Optuna's stored params back to run-file values (JSON-encoded choices decoded)."""
-    return {path: _decode(value) for path, value in params.items()}
+    return {path: decode_value(value) for path, value in params.items()}
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ a temporary folder) and reads the results through ``sweepnp.results``, as a user
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +32,8 @@ def final(res: sweepnp.results.StudyResults, metric: str, by: str) -> pd.Series:
 
 
 def key(**table) -> str:
-    """How a table-valued choice reads in the results' parameter columns."""
-    return str(table)
+    """How a table-valued choice reads in the results' parameter columns: as Optuna stores it."""
+    return json.dumps(table)
 
 
 def test_every_study_names_the_seed_it_reproduces_and_has_a_quick_mode():

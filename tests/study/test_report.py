@@ -319,8 +319,7 @@ def test_metric_words(metric, words):
 @pytest.mark.parametrize(
     ("value", "words"),
     [
-        ('{"l2": {"lam": 0.01}}', "l2 λ=0.01"),  # as Optuna stores a table choice
-        ("{'l2': {'lam': 0.01}}", "l2 λ=0.01"),  # as the results tables show it
+        ('{"l2": {"lam": 0.01}}', "l2 λ=0.01"),  # as Optuna and the results tables hold it
         ("{}", "none"),
         ({"early_stopping": False}, "early stopping off"),
         ({"l1": {"lam": 0.001}, "dropout": {"rate": 0.5}}, "l1 λ=0.001 + dropout rate=0.5"),

@@ -130,6 +130,7 @@ def test_the_brief_and_more_are_searchable_with_conditions(
         "optimizer.beta": {"low": 0.5, "high": 0.95, "when": {"optimizer.name": "momentum"}},
         "schedule.name": {"choices": ["constant", "cosine", "step"]},
         "model.hidden": {"choices": [[4], [8, 4]]},
+        "callbacks.gradient_clipping": {"choices": [False, {"by": "norm", "threshold": 1.0}]},
     }
     study_dict["study"]["sampler"] = {"name": "random", "seed": 3}
     run_study(write_study(tmp_path / "c.toml", study_dict), storage=journal, n_trials=12)
@@ -139,6 +140,10 @@ def test_the_brief_and_more_are_searchable_with_conditions(
         assert ("optimizer.beta" in trial.params) == (trial.params["optimizer.name"] == "momentum")
     table = results.load("small", journal).trials
     assert set(table["model.hidden"].dropna()) <= {"[4]", "[8, 4]"}
+    # Lists and tables read as Optuna stores them: JSON strings, the same in both places.
+    for column in ("model.hidden", "callbacks.gradient_clipping"):
+        assert table[column].tolist() == [t.params[column] for t in trials]
+    assert set(table["callbacks.gradient_clipping"]) == {False, '{"by": "norm", "threshold": 1.0}'}
     assert table.loc[table["optimizer.name"] != "momentum", "optimizer.beta"].isna().all()
 
 
