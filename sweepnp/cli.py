@@ -179,20 +179,15 @@ def lr_find_command(
     """Learning-rate range test: train with a rate growing exponentially every batch and suggest
     the rate where the smoothed loss falls fastest (docs/lr-find.md). A study file's [study] table
     is ignored."""
-    import math
-
     from sweepnp.config import parse
+    from sweepnp.errors import OptionError
     from sweepnp.lr_finder import find_lr
 
-    if not (math.isfinite(start) and start > 0):
-        raise UserError(f"--start must be a finite number > 0, got {start:g}")
-    if not (math.isfinite(end) and end > start):
-        raise UserError(f"--end ({end:g}) must be finite and greater than --start ({start:g})")
-    if steps < 10:
-        raise UserError(f"--steps must be >= 10, got {steps}")
-
-    config = parse(file, overrides=overrides)
-    result = find_lr(config, start=start, end=end, num_steps=steps)
+    try:
+        result = find_lr(parse(file, overrides=overrides), start=start, end=end, num_steps=steps)
+    except OptionError as exc:  # find_lr checks its arguments; name them as the flags
+        flag = {"num_steps": "steps"}.get(exc.option, exc.option)
+        raise UserError(f"--{flag} {exc.reason}") from None
     if plot_path is not None:
         _write_lr_plot(result, plot_path)
         stderr.print(f"wrote the curve to {escape(plot_path)}", highlight=False)

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from sweepnp.config import RunConfig
+from sweepnp.errors import OptionError
 
 __all__ = ["LRFinderResult", "find_lr", "skipped_steps"]
 
@@ -303,13 +304,16 @@ def _suggestion_step(history: pd.DataFrame, skip: int) -> int:
 def _check_arguments(
     start: float, end: float, num_steps: int, smooth: float, diverge_factor: float
 ) -> None:
+    """Raise :class:`~sweepnp.errors.OptionError` (a ``ValueError``) naming a bad argument."""
     if not (math.isfinite(start) and start > 0):
-        raise ValueError(f"start must be a finite number > 0, got {start!r}")
+        raise OptionError("start", f"must be a finite number > 0, got {start!r}")
     if not (math.isfinite(end) and end > start):
-        raise ValueError(f"end must be a finite number > start ({start!r}), got {end!r}")
+        raise OptionError(
+            "end", f"must be a finite number above the start rate {start!r}, got {end!r}"
+        )
     if isinstance(num_steps, bool) or not isinstance(num_steps, int) or num_steps < 10:
-        raise ValueError(f"num_steps must be a whole number >= 10, got {num_steps!r}")
+        raise OptionError("num_steps", f"must be a whole number >= 10, got {num_steps!r}")
     if not 0 <= smooth < 1:
-        raise ValueError(f"smooth must be in [0, 1), got {smooth!r}")
+        raise OptionError("smooth", f"must be in [0, 1), got {smooth!r}")
     if not diverge_factor > 1:
-        raise ValueError(f"diverge_factor must be > 1, got {diverge_factor!r}")
+        raise OptionError("diverge_factor", f"must be > 1, got {diverge_factor!r}")

@@ -210,7 +210,7 @@ def test_json_prints_one_object(run_file):
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["--start", "1", "--end", "0.5"], ["--end", "--start"]),
+        (["--start", "1", "--end", "0.5"], ["--end", "above the start rate 1.0"]),
         (["--steps", "5"], ["--steps", ">= 10"]),
         (["--set", "model.hiden=[8]"], ["run.toml", "model.hiden", "valid keys"]),
         (["--missing"], ["missing.toml", "no such file"]),
