@@ -1,61 +1,18 @@
 """Many machines on one PostgreSQL: a real server, two independent `sweepnp study run` commands.
 
-The server is started from the PostgreSQL binaries on this machine (Debian's postgresql package);
-where they are missing the test is skipped with that reason.
+The server is started from the PostgreSQL binaries on this machine (``postgres_server`` in
+``tests/conftest.py``); where they are missing the test is skipped with that reason.
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import socket
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
 import optuna
-import pytest
 from optuna.trial import TrialState
 
 from sweepnp import results
-
-
-def _binary(name: str) -> str | None:
-    found = shutil.which(name) or sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found if isinstance(found, str) else (found[-1] if found else None)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def postgres_url():
-    initdb, pg_ctl = _binary("initdb"), _binary("pg_ctl")
-    if not (initdb and pg_ctl):
-        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed")
-    root = Path(tempfile.mkdtemp(prefix="sweepnp-pg-"))
-    as_server_user: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        shutil.chown(root, "postgres", "postgres")
-        as_server_user = ["runuser", "-u", "postgres", "--"]
-    data, port = root / "data", _free_port()
-
-    def run(*command: str) -> None:
-        subprocess.run([*as_server_user, *command], check=True, capture_output=True, timeout=120)
-
-    run(initdb, "-D", str(data), "-U", "sweepnp", "--auth=trust", "-E", "UTF8")
-    options = f"-p {port} -h 127.0.0.1 -k {root}"
-    run(pg_ctl, "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
-    try:
-        yield f"postgresql+psycopg2://sweepnp@127.0.0.1:{port}/postgres"
-    finally:
-        run(pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop")
-        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_two_machines_share_one_study_on_postgresql(
