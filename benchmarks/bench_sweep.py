@@ -813,8 +813,13 @@ def install_timers(timers: StepTimers) -> None:
         timers.wrap(owner, attribute, label)
     for method in JOURNAL_METHODS:
         timers.wrap(JournalStorage, method, "journal storage: replay, copies, locks")
-    timers.wrap(JournalFileBackend, "append_logs", "journal file: append (write)")
-    timers.wrap(JournalFileBackend, "read_logs", "journal file: read new lines")
+    # sweepnp's journal file (sweepnp.journal.JournalFile); Optuna's, should a version use it
+    import sweepnp.journal
+
+    for backend in (sweepnp.journal.JournalFile, JournalFileBackend):
+        write = "write" if backend is sweepnp.journal.JournalFile else "append_logs"
+        timers.wrap(backend, write, "journal file: append (write)")
+        timers.wrap(backend, "read_logs", "journal file: read new lines")
 
     # pd.DataFrame(self.history) at the end of Trainer.fit, through a stand-in for the module.
     proxy = types.SimpleNamespace(**{k: getattr(pd, k) for k in ("DataFrame", "concat")})

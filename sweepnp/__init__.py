@@ -16,7 +16,14 @@ For plugin authors, :mod:`sweepnp.testing` holds the contract suites every plugi
 
 from sweepnp.callbacks import Callback
 from sweepnp.datasets import Dataset
-from sweepnp.errors import ConfigError, DataError, OptionError, PluginError, SweepnpError
+from sweepnp.errors import (
+    ConfigError,
+    DataError,
+    OptionError,
+    PluginError,
+    SweepnpError,
+    SweepnpWarning,
+)
 from sweepnp.hookspecs import hookimpl
 from sweepnp.optimizers import Optimizer
 from sweepnp.regularizers import Regularizer
@@ -38,6 +45,7 @@ __all__ = [
     "SweepnpClassifier",
     "SweepnpError",
     "SweepnpRegressor",
+    "SweepnpWarning",
     "Trainer",
     "__version__",
     "check_gradients",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import sys
+import warnings
 from typing import Any
 
 import click
@@ -18,7 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from sweepnp.callbacks import Callback
-from sweepnp.errors import SweepnpError
+from sweepnp.errors import SweepnpError, SweepnpWarning
 
 __all__ = ["main"]
 
@@ -38,13 +39,33 @@ class UserError(click.ClickException):
 
 
 class SweepnpGroup(click.Group):
-    """Turns every :class:`SweepnpError` raised by a command into a :class:`UserError`."""
+    """Turns every :class:`SweepnpError` raised by a command into a :class:`UserError`, and
+    shows every :class:`SweepnpWarning` as one line."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _one_line_warnings():
+                return super().invoke(ctx)
         except SweepnpError as exc:
             raise UserError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _one_line_warnings() -> Any:
+    """Show sweepnp's warnings as ``Warning: …`` on stderr, others as Python does."""
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, SweepnpWarning):
+            stderr.print(f"Warning: {message}", soft_wrap=True, highlight=False, markup=False)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
+    try:
+        yield
+    finally:
+        warnings.showwarning = shown
 
 
 @click.group(cls=SweepnpGroup)

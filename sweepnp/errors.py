@@ -40,3 +40,7 @@ class OptionError(ValueError):
         self.option = option
         self.reason = message
         super().__init__(f"{option}: {message}")
+
+
+class SweepnpWarning(UserWarning):
+    """Something a user should know that does not stop the command; shown as one line."""

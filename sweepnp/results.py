@@ -104,6 +104,7 @@ class StudyResults:
         self.metrics: list[str] = self.spec.metrics
         self.space: SearchSpace = self.spec.space
         self._trials = study.get_trials(deepcopy=False)
+        self._retried = storages.retried_numbers(self._trials)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -135,6 +136,8 @@ class StudyResults:
         reason = record.get("stop_reason") or {"running": "running", "waiting": "waiting"}.get(
             state
         )
+        if reason is None and trial.state == TrialState.FAIL and trial.number in self._retried:
+            reason = "stale"  # failed by Optuna's heartbeat, which leaves no record
         row: dict[str, Any] = {"number": trial.number, "state": state, "stop_reason": reason}
         params = decode_params(trial.params)
         for path in self.param_columns:

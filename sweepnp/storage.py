@@ -1,89 +1,126 @@
-"""Where studies live: Optuna storages from a URL or a path, and recovery of dead workers' trials.
+"""Where studies live: Optuna storages from a URL or a path, the budget lock, and dead workers.
 
-* Default: Optuna's journal file ``sweepnp.journal`` in the working directory — no server, safe
-  for many processes on one machine (Optuna advises against SQLite for parallel work).
-* A path (anything without ``://``) is a journal file. sweepnp opens journals with
-  :class:`BufferedJournalStorage`, which writes the same journal in fewer appends.
-* ``sqlite:///…``, ``postgresql://…``, ``mysql://…``: Optuna's RDB storage, with heartbeats so
-  that a dead worker's trial is failed and retried (``RetryFailedTrialCallback``).
+* Default: a journal file ``sweepnp.journal`` in the working directory — no server, safe for
+  many processes on one machine (Optuna advises against SQLite for parallel work). A path
+  (anything without ``://``) is a journal file, opened with :mod:`sweepnp.journal`: the file
+  Optuna writes, written so that no torn or failed write costs a record.
+* ``sqlite:///…``, ``postgresql://…``, ``mysql://…``: Optuna's RDB storage, with heartbeats.
 
 Workers take :func:`budget_lock` around "count the trials, then ask for one", so that however many
 workers share a study it never holds more than ``n_trials`` trials: a lock file beside a journal
 (Optuna's NFS-safe ``JournalFileOpenLock``, so it also holds across machines sharing the file), a
 PostgreSQL advisory lock for PostgreSQL (across machines), and a local file lock otherwise.
 
-The journal has no heartbeat, so sweepnp records which process runs each trial
-(``sweepnp_worker`` = host, pid and the process's start time) and, before asking for trials, fails
-and re-queues trials left RUNNING by a process of this host that no longer exists.
+Dead workers (:func:`recover_stale_trials`) — a trial left RUNNING by a process that died is
+failed with reason ``stale`` and its parameters are queued again:
+
+* RDB storages: Optuna's heartbeats. Every running trial beats every ``SWEEPNP_HEARTBEAT_INTERVAL``
+  seconds (default 30); a trial silent for ``SWEEPNP_HEARTBEAT_GRACE`` seconds (default 120) is
+  stale, whichever machine ran it.
+* Every storage: sweepnp records which process runs each trial (``sweepnp_worker`` = host, pid
+  and the process's start time); a trial of a process of this host that no longer exists (or is
+  a zombie) is stale at once. A journal has no heartbeat, so there a trial of another machine is
+  never judged.
+* Both: a running trial that never got its worker label (its process died right after creating
+  it) is stale once it is older than the grace period.
 """
 
 from __future__ import annotations
 
 import contextlib
-import copy
 import datetime
-import fcntl
 import hashlib
 import os
 import socket
+import sys
 import tempfile
 import warnings
-from collections.abc import Container, Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import (
-    BaseStorage,
-    JournalStorage,
-    RDBStorage,
-    RetryHeartbeatStaleTrialCallback,
-)
-from optuna.storages.journal import BaseJournalBackend, JournalFileBackend, JournalFileOpenLock
-from optuna.trial import TrialState
+from optuna.storages import BaseStorage, RDBStorage
+from optuna.storages.journal import JournalFileOpenLock
+from optuna.trial import FrozenTrial, TrialState
 
-from sweepnp.errors import ConfigError
+from sweepnp.errors import ConfigError, SweepnpError
+from sweepnp.journal import BufferedJournalStorage, JournalWriteError
+from sweepnp.optuna_adapter import heartbeat_thread, storage_of, trial_id
 
 __all__ = [
     "DEFAULT_STORAGE",
     "BufferedJournalStorage",
+    "awaited_trials",
     "batched",
     "budget_lock",
     "heartbeat",
+    "heartbeat_settings",
     "label_new_trials",
     "open_storage",
     "recover_stale_trials",
+    "retried_numbers",
     "worker_identity",
 ]
 
 #: The embedded default: a journal file in the working directory.
 DEFAULT_STORAGE = "sweepnp.journal"
-#: Seconds between RDB heartbeats, and how long a silent trial may run before it is failed.
+#: Seconds between RDB heartbeats, and how long a silent trial may run before it is failed;
+#: the environment variables override them (every worker of a study should agree).
 HEARTBEAT_INTERVAL = 30
 GRACE_PERIOD = 120
-#: A failed (dead-worker) trial is retried at most this many times.
+INTERVAL_ENV = "SWEEPNP_HEARTBEAT_INTERVAL"
+GRACE_ENV = "SWEEPNP_HEARTBEAT_GRACE"
+#: A trial whose worker died is run again at most this many times.
 MAX_RETRY = 2
 
 WORKER_ATTR = "sweepnp_worker"
 REASON_ATTR = "sweepnp_reason"
+RETRY_ATTR = "sweepnp_retry_of"
 
 
 def describe(url: str | None) -> str:
     return url or DEFAULT_STORAGE
 
 
+def heartbeat_settings() -> tuple[int, int]:
+    """``(interval, grace)`` in seconds, from the environment or the defaults."""
+    values = []
+    for name, default in ((INTERVAL_ENV, HEARTBEAT_INTERVAL), (GRACE_ENV, GRACE_PERIOD)):
+        text = os.environ.get(name, "").strip()
+        if not text:
+            values.append(default)
+            continue
+        try:
+            value = int(text)
+        except ValueError:
+            value = 0
+        if value < 1:
+            raise ConfigError(f"must be a whole number of seconds >= 1, not {text!r}", key=name)
+        values.append(value)
+    interval, grace = values
+    if grace <= interval:
+        raise ConfigError(
+            f"the grace period ({grace} s) must be longer than the heartbeat interval "
+            f"({interval} s, {INTERVAL_ENV})",
+            key=GRACE_ENV,
+        )
+    return interval, grace
+
+
 def open_storage(url: str | None) -> BaseStorage:
     """Open the storage a URL or path names (``None``: the default journal file)."""
     url = url or DEFAULT_STORAGE
     if "://" in url:
+        interval, grace = heartbeat_settings()
         try:
             with _schema_lock(url), warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
                 return RDBStorage(
                     url,
-                    heartbeat_interval=HEARTBEAT_INTERVAL,
-                    grace_period=GRACE_PERIOD,
-                    heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY),
+                    heartbeat_interval=interval,
+                    grace_period=grace,
+                    heartbeat_stale_trial_callback=_requeue_stale_trial,
                 )
         except ImportError as exc:
             raise ConfigError(
@@ -92,162 +129,15 @@ def open_storage(url: str | None) -> BaseStorage:
                 key="--storage",
             ) from None
         except Exception as exc:  # SQLAlchemy's errors: unreachable server, bad URL, ...
-            raise ConfigError(f"cannot open storage {url!r}: {exc}", key="--storage") from None
+            raise ConfigError(
+                f"cannot open storage {url!r}: {_first_line(exc)}", key="--storage"
+            ) from None
     path = Path(url)
     if path.is_dir():
         raise ConfigError(f"{url!r} is a directory, not a journal file", key="--storage")
     if not path.parent.exists():
         raise ConfigError(f"the folder of {url!r} does not exist", key="--storage")
     return BufferedJournalStorage(str(path))
-
-
-class _BatchingBackend(BaseJournalBackend):
-    """A journal file backend that can gather several appends into one (one lock, one fsync),
-    and that does not reread an unchanged file.
-
-    Optuna's journal storage reads the file after every operation; most of the time nothing has
-    been appended since. The file only grows, so if its size is what it was before the last
-    read, that read saw everything there is.
-    """
-
-    def __init__(self, backend: BaseJournalBackend, path: str) -> None:
-        self.backend = backend
-        self.path = path
-        self._batch: list[dict[str, Any]] | None = None
-        self._seen: tuple[int, int] | None = None  # (next log number, file size before reading)
-
-    def read_logs(self, log_number_from: int) -> list[dict[str, Any]]:
-        size = os.stat(self.path).st_size
-        if self._seen == (log_number_from, size):
-            return []
-        logs = list(self.backend.read_logs(log_number_from))
-        self._seen = (log_number_from + len(logs), size)
-        return logs
-
-    def append_logs(self, logs: list[dict[str, Any]]) -> None:
-        if self._batch is None:
-            self.backend.append_logs(logs)
-        else:
-            self._batch.extend(logs)
-
-    @contextlib.contextmanager
-    def batch(self) -> Iterator[None]:
-        """Gather the appends made inside into one, written on the way out (even on an error).
-
-        Nested batches join the outermost one.
-        """
-        if self._batch is not None:
-            yield
-            return
-        self._batch = []
-        try:
-            yield
-        finally:
-            logs, self._batch = self._batch, None
-            if logs:
-                self.backend.append_logs(logs)
-
-
-class BufferedJournalStorage(JournalStorage):
-    """Optuna's journal storage on a file, with fewer appends and reads; the same journal.
-
-    Every journal append is a lock, a write and an ``fsync``, and Optuna's storage rereads the
-    file after every operation; for short trials that costs more than training. Here:
-
-    * **Pruning reports wait for the end of the trial.** ``trial.report`` keeps a running
-      trial's intermediate values in this process (``get_trial`` includes them, so
-      ``should_prune`` sees them); they reach the file in one append just before the trial's
-      state changes. Nothing a pruner decides changes: the median and percentile pruners compare
-      with *finished* trials' values, which are all written, and successive halving and
-      hyperband keep their rungs in system attributes, written at once. Other processes (and
-      optuna-dashboard) see a running trial's learning curve when it ends; a trial whose process
-      is killed loses its reports along with the trial, which is failed as stale.
-    * **Batches.** Inside :meth:`batched` all writes are one append (a trial's parameters; its
-      record and final state).
-    * **No rereading an unchanged file** (see :class:`_BatchingBackend`).
-
-    :param path: the journal file.
-    :param backend: the backend on that file (default: Optuna's, with the open-file lock, which
-        costs less per write than its default symlink lock).
-    """
-
-    def __init__(self, path: str, backend: BaseJournalBackend | None = None) -> None:
-        backend = backend or JournalFileBackend(path, lock_obj=JournalFileOpenLock(path))
-        self._batching = _BatchingBackend(backend, path)
-        super().__init__(self._batching)
-        self._pending: dict[int, dict[int, float]] = {}
-        #: User attributes every trial this handle creates starts with, in its creating append.
-        self.new_trial_user_attrs: dict[str, Any] = {}
-
-    def create_new_trial(
-        self, study_id: int, template_trial: optuna.trial.FrozenTrial | None = None
-    ) -> int:
-        if template_trial is None and self.new_trial_user_attrs:
-            template_trial = optuna.trial.FrozenTrial(
-                number=-1,  # numbers and ids are given by the journal
-                trial_id=-1,
-                state=TrialState.RUNNING,
-                value=None,
-                datetime_start=datetime.datetime.now(tz=datetime.UTC),
-                datetime_complete=None,
-                params={},
-                distributions={},
-                user_attrs=dict(self.new_trial_user_attrs),
-                system_attrs={},
-                intermediate_values={},
-            )
-        return super().create_new_trial(study_id, template_trial)
-
-    def set_trial_intermediate_value(
-        self, trial_id: int, step: int, intermediate_value: float
-    ) -> None:
-        self._pending.setdefault(trial_id, {})[step] = intermediate_value
-
-    def set_trial_state_values(
-        self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
-    ) -> bool:
-        self.flush_reports(trial_id)
-        return super().set_trial_state_values(trial_id, state, values)
-
-    def batched(self) -> contextlib.AbstractContextManager[None]:
-        """Write everything stored inside the ``with`` block in one append (one ``fsync``).
-
-        For writes that only this process reads back before the block ends: a trial's
-        parameters, or its record and final state. The writes reach the file, and other
-        processes, when the block ends.
-        """
-        return self._batching.batch()
-
-    def flush_reports(self, trial_id: int) -> None:
-        """Write the trial's buffered intermediate values in one append."""
-        pending = self._pending.pop(trial_id, None)
-        if not pending:
-            return
-        with self._batching.batch():
-            for step, value in pending.items():
-                super().set_trial_intermediate_value(trial_id, step, value)
-
-    def get_trial(self, trial_id: int) -> optuna.trial.FrozenTrial:
-        return self._with_pending(super().get_trial(trial_id))
-
-    def get_all_trials(
-        self,
-        study_id: int,
-        deepcopy: bool = True,
-        states: Container[TrialState] | None = None,
-    ) -> list[optuna.trial.FrozenTrial]:
-        trials = super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
-        if not self._pending or (states is not None and TrialState.RUNNING not in states):
-            return trials  # buffered reports belong to running trials only
-        return [self._with_pending(trial) for trial in trials]
-
-    def _with_pending(self, trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
-        pending = self._pending.get(trial._trial_id)
-        if not pending:
-            return trial
-        trial = copy.copy(trial)
-        trial.intermediate_values = {**trial.intermediate_values, **pending}
-        return trial
 
 
 @contextlib.contextmanager
@@ -291,13 +181,54 @@ def batched(storage: BaseStorage) -> contextlib.AbstractContextManager[None]:
     return contextlib.nullcontext()
 
 
+class StorageFailure(SweepnpError):
+    """The database behind an RDB storage failed (full disk, server gone, …) mid-study."""
+
+
+def storage_failure(exc: BaseException, url: str | None) -> StorageFailure | None:
+    """A :class:`StorageFailure` for ``exc`` if it is the database failing (SQLAlchemy's errors,
+    never a bug in sweepnp), else ``None``."""
+    if isinstance(exc, optuna.exceptions.StorageInternalError) and exc.__cause__ is not None:
+        exc = exc.__cause__  # Optuna's wrapper around a failed commit
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is None or not isinstance(exc, errors.SQLAlchemyError):
+        return None
+    return StorageFailure(
+        f"the storage {describe(url)} failed: {_first_line(exc)}. Finished trials are kept (the "
+        "database writes each change whole); running the same command again resumes the study"
+    )
+
+
+def _first_line(exc: BaseException) -> str:
+    """The driver's own message, without SQLAlchemy's SQL statement and links."""
+    cause = getattr(exc, "orig", None) or exc
+    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+
+
+def dispose_connections(storage: BaseStorage) -> None:
+    """Close an RDB storage's pooled connections (before forking: a child must not share one)."""
+    if isinstance(storage, RDBStorage):
+        storage.engine.dispose()
+
+
+# -------------------------------------------------------------------------
+# Workers, alive and dead
+# -------------------------------------------------------------------------
+
+
 def _start_time(pid: int) -> str | None:
     """The process's start time in clock ticks since boot (Linux), to tell reused pids apart."""
+    fields = _proc_stat(pid)
+    return fields[19] if fields else None
+
+
+def _proc_stat(pid: int) -> list[str] | None:
+    """The fields of ``/proc/PID/stat`` after the command name (state first), or ``None``."""
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return None
-    return stat.rsplit(")", 1)[1].split()[19]
+    return stat.rsplit(")", 1)[1].split()
 
 
 def worker_identity() -> str:
@@ -306,11 +237,15 @@ def worker_identity() -> str:
     return f"{socket.gethostname()}:{pid}:{_start_time(pid) or ''}"
 
 
+def _on_this_host(identity: str) -> bool:
+    return identity.partition(":")[0] == socket.gethostname()
+
+
 def _alive(identity: str) -> bool:
-    host, _, rest = identity.partition(":")
-    pid_text, _, started = rest.partition(":")
-    if host != socket.gethostname():
+    """Whether the worker process is alive; a process of another machine is taken to be."""
+    if not _on_this_host(identity):
         return True  # another machine's worker: nothing to check from here
+    pid_text, _, started = identity.partition(":")[2].partition(":")
     try:
         pid = int(pid_text)
         os.kill(pid, 0)
@@ -318,32 +253,118 @@ def _alive(identity: str) -> bool:
         return False
     except (ValueError, PermissionError):
         return True
-    return not started or _start_time(pid) == started
+    fields = _proc_stat(pid)
+    if fields is None:
+        return True  # no /proc (not Linux): the pid exists, which is all there is to know
+    if fields[0] in ("Z", "X"):
+        return False  # a zombie: dead, waiting for its parent to collect its exit status
+    return not started or fields[19] == started
+
+
+def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
+    """Numbers of the trials that were queued again to be retried."""
+    return {t.user_attrs[RETRY_ATTR] for t in trials if RETRY_ATTR in t.user_attrs} | {
+        t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs
+    }
+
+
+def _retry(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue a failed trial's parameters again (at most :data:`MAX_RETRY` times per trial)."""
+    if not trial.params:
+        return
+    original = trial.user_attrs.get(RETRY_ATTR, trial.number)
+    attempt = int(trial.user_attrs.get("sweepnp_attempt", 0)) + 1
+    if attempt > MAX_RETRY:
+        return
+    study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: original, "sweepnp_attempt": attempt})
+
+
+def _requeue_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Optuna's heartbeat callback: a trial has just been failed because its worker fell silent."""
+    _retry(study, trial)
+
+
+def _fail_as_stale(study: optuna.Study, trial: FrozenTrial) -> bool:
+    storage = storage_of(study)
+    try:
+        storage.set_trial_user_attr(trial_id(trial), REASON_ATTR, "stale")
+        storage.set_trial_state_values(trial_id(trial), TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False  # it ended, or another process recovered it first
+    _retry(study, trial)
+    return True
+
+
+def _has_heartbeats(storage: BaseStorage) -> bool:
+    interval = getattr(storage, "get_heartbeat_interval", None)
+    return interval is not None and interval() is not None
+
+
+def _unlabelled_for_long(trial: FrozenTrial) -> bool:
+    """A running trial without a worker label, older than the grace period: its process died
+    between creating it and labelling it."""
+    if WORKER_ATTR in trial.user_attrs or trial.datetime_start is None:
+        return False
+    started = trial.datetime_start
+    now = datetime.datetime.now(tz=started.tzinfo)
+    return (now - started).total_seconds() > heartbeat_settings()[1]
 
 
 def recover_stale_trials(study: optuna.Study) -> list[int]:
-    """Fail and re-queue trials whose worker is gone; return their numbers.
-
-    RDB storages do this with Optuna's heartbeats; journal storages by checking the recorded
-    worker process of each RUNNING trial.
-    """
-    storage = study._storage
-    if isinstance(storage, RDBStorage):
-        optuna.storages.fail_stale_trials(study)
-        return []
+    """Fail and re-queue the trials whose worker is gone; return their numbers."""
+    storage = storage_of(study)
     recovered = []
+    if _has_heartbeats(storage):
+        before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # calls _requeue_stale_trial for each
+        failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
+        recovered += [t.number for t in failed if t.number not in before]
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         identity = trial.user_attrs.get(WORKER_ATTR)
-        if identity is None or _alive(identity):
-            continue
-        try:
-            storage.set_trial_user_attr(trial._trial_id, REASON_ATTR, "stale")
-            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another process recovered it first
-        study.enqueue_trial(trial.params, user_attrs={"sweepnp_retry_of": trial.number})
-        recovered.append(trial.number)
+        dead = (identity is not None and not _alive(identity)) or _unlabelled_for_long(trial)
+        if dead and _fail_as_stale(study, trial):
+            recovered.append(trial.number)
     return recovered
+
+
+def awaited_trials(study: optuna.Study) -> list[FrozenTrial]:
+    """Running trials that will end or be found stale, so that a worker can wait for them.
+
+    On an RDB storage every running trial (heartbeats tell when one is dead); on a journal the
+    trials of this machine's processes and unlabelled ones. A journal trial of another machine
+    is not awaited: nothing here could tell if its worker died.
+    """
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if _has_heartbeats(storage_of(study)):
+        return running
+    return [
+        t
+        for t in running
+        if WORKER_ATTR not in t.user_attrs or _on_this_host(t.user_attrs[WORKER_ATTR])
+    ]
+
+
+@contextlib.contextmanager
+def heartbeat(study: optuna.Study, trial: optuna.Trial) -> Iterator[None]:
+    """Optuna's heartbeat for a running trial on an RDB storage (nothing on a journal).
+
+    The first beat is written before this returns, so a trial labelled with its worker always
+    has a heartbeat, and its worker's death is always found.
+    """
+    storage = storage_of(study)
+    if not _has_heartbeats(storage):
+        yield
+        return
+    storage.record_heartbeat(trial_id(trial))
+    with heartbeat_thread(study, trial):
+        yield
+
+
+# -------------------------------------------------------------------------
+# The budget lock
+# -------------------------------------------------------------------------
 
 
 def _lock_key(text: str) -> int:
@@ -367,13 +388,27 @@ def budget_lock(url: str | None, study_name: str, storage: BaseStorage) -> Itera
         return
     if "://" not in url:
         lock = JournalFileOpenLock(f"{url}.budget")
-        lock.acquire()
+        try:
+            lock.acquire()
+        except OSError as exc:
+            raise JournalWriteError(
+                f"cannot take the budget lock beside the journal {url}: "
+                f"{exc.strerror or exc}; nothing was written"
+            ) from exc
         try:
             yield
         finally:
             lock.release()
         return
     # SQLite and others: a file lock, which holds between the processes of this machine.
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: only the journal and PostgreSQL have a budget lock there
+        raise ConfigError(
+            "several workers on one SQLite (or MySQL) study need POSIX file locks, which this "
+            "system lacks; use a journal file or PostgreSQL",
+            key="--storage",
+        ) from None
     path = (
         Path(tempfile.gettempdir()) / f"sweepnp-{_lock_key(url + study_name) & 0xFFFFFFFF:x}.lock"
     )
@@ -383,10 +418,3 @@ def budget_lock(url: str | None, study_name: str, storage: BaseStorage) -> Itera
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def heartbeat(study: optuna.Study, trial: optuna.Trial) -> contextlib.AbstractContextManager[Any]:
-    """Optuna's heartbeat for a running trial on an RDB storage (nothing on a journal)."""
-    from optuna.storages._heartbeat import get_heartbeat_thread
-
-    return get_heartbeat_thread(trial._trial_id, study._storage)

@@ -21,6 +21,7 @@ import math
 import multiprocessing
 import os
 import signal
+import sys
 import time
 import traceback
 import warnings
@@ -33,12 +34,14 @@ from typing import Annotated, Any, Literal
 import numpy as np
 import optuna
 import pandas as pd
+from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sweepnp import storage as storages
 from sweepnp.config import RunConfig, _config_error, load_file, set_path, validate
 from sweepnp.errors import ConfigError, SweepnpError
+from sweepnp.optuna_adapter import storage_of
 from sweepnp.plugins import PluginManager, get_plugin_manager, validate_options
 from sweepnp.space import SearchSpace, decode_params, parse_space
 
@@ -58,6 +61,8 @@ CONFIG_ATTR = "sweepnp_config"
 EXTRA_METRICS = ("train_seconds", "epochs")
 #: Trials that did not really finish: retried, and not counted against n_trials.
 RETRIED_REASONS = ("interrupted", "stale")
+#: Seconds between looks at other workers' running trials, once the budget is spent.
+WAIT_SECONDS = 0.25
 
 SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
@@ -575,23 +580,33 @@ def _failed(reason: str, started: float, seeds: list[int], histories: list) -> T
 
 
 def counted_trials(study: optuna.Study) -> int:
-    """Trials that count against ``n_trials``: finished or running, except retried ones."""
+    """Trials that count against ``n_trials``: finished or running, except retried ones.
+
+    A trial that failed because its run was interrupted or its worker died does not count: its
+    parameters were queued again, and the retry counts instead.
+    """
+    trials = study.get_trials(deepcopy=False)
+    retried = storages.retried_numbers(trials)
     count = 0
-    for trial in study.get_trials(deepcopy=False):
+    for trial in trials:
         if trial.state == TrialState.WAITING:
             continue
-        if (
-            trial.state == TrialState.FAIL
-            and trial.user_attrs.get(storages.REASON_ATTR) in RETRIED_REASONS
+        if trial.state == TrialState.FAIL and (
+            trial.number in retried or trial.user_attrs.get(storages.REASON_ATTR) in RETRIED_REASONS
         ):
             continue
         count += 1
     return count
 
 
-def create_study(spec: StudySpec, storage_url: str | None) -> optuna.Study:
-    """Create the study, or check that the stored one is this same study, and return it."""
-    storage = storages.open_storage(storage_url)
+def create_study(
+    spec: StudySpec, storage_url: str | None, storage: BaseStorage | None = None
+) -> optuna.Study:
+    """Create the study, or check that the stored one is this same study, and return it.
+
+    :param storage: the storage ``storage_url`` names, already open.
+    """
+    storage = storage or storages.open_storage(storage_url)
     fingerprint = _fingerprint(spec)
     try:
         study = optuna.load_study(study_name=spec.name, storage=storage)
@@ -647,7 +662,10 @@ def work(
     """Ask, train and tell until the study holds ``n_trials`` counted trials; return how many ran.
 
     Under the storage's budget lock the count and the ``ask`` are one step, so workers — in
-    parallel processes or on other machines — never overshoot ``n_trials``.
+    parallel processes or on other machines — never overshoot ``n_trials``. Before counting,
+    trials of dead workers are failed and queued again. When the budget is spent but other
+    workers' trials are still running, this worker waits for them: if one's worker dies, its
+    trial is run again here, so the study ends with ``n_trials`` finished trials.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pm = job.plugin_manager or get_plugin_manager()
@@ -661,43 +679,94 @@ def work(
     )
     identity = storages.worker_identity()
     storages.label_new_trials(storage, {storages.WORKER_ATTR: identity})
-    ran = 0
     guard = _InterruptGuard()
     with guard.installed():
-        while True:
-            if job.deadline is not None and time.time() >= job.deadline:
-                break
-            with storages.budget_lock(job.storage, spec.name, storage):
-                storages.recover_stale_trials(study)
-                if counted_trials(study) >= job.n_trials:
-                    break
-                with warnings.catch_warnings():  # we beat ourselves, below
-                    warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-                    trial = study.ask()
-            if trial.user_attrs.get(storages.WORKER_ATTR) != identity:
-                # At once, so that a trial whose process dies is recognized as stale (on the
-                # journal a new trial has it from its creation; an enqueued one does not).
-                study._storage.set_trial_user_attr(trial._trial_id, storages.WORKER_ATTR, identity)
-            try:
+        try:
+            return _work_loop(job, spec, study, storage, guard, identity, pm, on_trial)
+        except Exception as exc:
+            failure = storages.storage_failure(exc, job.storage)
+            if failure is not None:
+                raise failure from exc
+            raise
+
+
+def _work_loop(
+    job: WorkerJob,
+    spec: StudySpec,
+    study: optuna.Study,
+    storage: BaseStorage,
+    guard: _InterruptGuard,
+    identity: str,
+    pm: PluginManager,
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
+) -> int:
+    ran = 0
+    while True:
+        if job.deadline is not None and time.time() >= job.deadline:
+            break
+        trial = _next_trial(job, spec, study, storage)
+        if trial is None:
+            break
+        if trial is _WAIT:
+            _wait_for_others(study, guard, on_trial)
+            continue
+        try:
+            # RDB storages get Optuna's heartbeat while the trial runs (it only beats by
+            # itself in optimize()); its first beat is written before the worker label.
+            with storages.heartbeat(study, trial):
+                if trial.user_attrs.get(storages.WORKER_ATTR) != identity:
+                    # At once, so that a trial whose process dies is recognized as stale (on
+                    # the journal a new trial has it from its creation; an enqueued one not).
+                    trial.set_user_attr(storages.WORKER_ATTR, identity)
                 with storages.batched(storage):  # the parameters in one append
                     params = spec.space.suggest(trial)
                 guard.check()
-                # Ctrl-C stops training at once, never a storage write. RDB storages get
-                # Optuna's heartbeat while the trial runs (it only beats by itself in optimize()).
-                with storages.heartbeat(study, trial), guard.allowed():
+                # Ctrl-C stops training at once, never a storage write.
+                with guard.allowed():
                     outcome = run_configuration(spec, params, trial=trial, pm=pm)
-            except KeyboardInterrupt:
-                with guard.deferred():
-                    _interrupted(study, trial)
-                raise
-            exhausted = _finish(study, trial, outcome)
-            ran += 1
-            if on_trial is not None:
-                on_trial(study, study._storage.get_trial(trial._trial_id))
-            guard.check()  # a Ctrl-C during the bookkeeping: the trial is safely stored
-            if exhausted:
-                break
+        except KeyboardInterrupt:
+            with guard.deferred():
+                _interrupted(study, trial)
+            raise
+        exhausted = _finish(study, trial, outcome)
+        ran += 1
+        if on_trial is not None:
+            on_trial(study, study.get_trials(deepcopy=False)[-1])
+        guard.check()  # a Ctrl-C during the bookkeeping: the trial is safely stored
+        if exhausted:
+            break
     return ran
+
+
+#: Returned by :func:`_next_trial` when the budget is spent but other workers' trials run.
+_WAIT: Any = object()
+
+
+def _next_trial(
+    job: WorkerJob, spec: StudySpec, study: optuna.Study, storage: BaseStorage
+) -> optuna.Trial | None:
+    """Under the budget lock: recover dead workers' trials, count, and ask for a trial."""
+    with storages.budget_lock(job.storage, spec.name, storage):
+        storages.recover_stale_trials(study)
+        if counted_trials(study) >= job.n_trials:
+            return _WAIT if storages.awaited_trials(study) else None
+        with warnings.catch_warnings():  # we beat ourselves, in storages.heartbeat
+            warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+            return study.ask()
+
+
+def _wait_for_others(
+    study: optuna.Study,
+    guard: _InterruptGuard,
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
+) -> None:
+    """Wait a moment for other workers' running trials (a Ctrl-C ends the wait)."""
+    with guard.allowed():
+        time.sleep(WAIT_SECONDS)
+    if on_trial is not None:
+        trials = study.get_trials(deepcopy=False)
+        if trials:
+            on_trial(study, trials[-1])
 
 
 def _finish(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> bool:
@@ -706,15 +775,14 @@ def _finish(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> 
     On a journal the record, the pruning reports and the final state are one append, so a
     finished trial is never seen without its record.
     """
-    with storages.batched(study._storage):
+    with storages.batched(storage_of(study)):
         return _store_outcome(study, trial, outcome)
 
 
 def _store_outcome(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> bool:
-    study._storage.set_trial_user_attr(trial._trial_id, RECORD_ATTR, outcome.record)
+    trial.set_user_attr(RECORD_ATTR, outcome.record)
     if outcome.state == TrialState.FAIL:
-        reason = outcome.record.get("reason", outcome.stop_reason)
-        study._storage.set_trial_user_attr(trial._trial_id, storages.REASON_ATTR, reason)
+        trial.set_user_attr(storages.REASON_ATTR, outcome.record.get("reason", outcome.stop_reason))
     try:
         study.tell(trial, outcome.values, state=outcome.state)
     except RuntimeError as exc:
@@ -775,20 +843,26 @@ class _InterruptGuard:
 
 
 def _interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
-    storage = study._storage
-    storage.set_trial_user_attr(trial._trial_id, storages.REASON_ATTR, "interrupted")
-    storage.set_trial_user_attr(trial._trial_id, RECORD_ATTR, {"stop_reason": "interrupted"})
-    study.tell(trial, state=TrialState.FAIL)
+    with storages.batched(storage_of(study)):
+        trial.set_user_attr(storages.REASON_ATTR, "interrupted")
+        trial.set_user_attr(RECORD_ATTR, {"stop_reason": "interrupted"})
+        study.tell(trial, state=TrialState.FAIL)
     # re-queue the configuration so that resuming the study runs it again
     if trial.params:
-        study.enqueue_trial(trial.params, user_attrs={"sweepnp_retry_of": trial.number})
+        study.enqueue_trial(trial.params, user_attrs={storages.RETRY_ATTR: trial.number})
 
 
-def _worker_process(job: WorkerJob) -> None:
+def _worker_process(job: WorkerJob, errors: Any) -> None:
+    """A forked worker: work, and hand a user-facing error to the parent instead of printing a
+    traceback (the parent reports it once)."""
     from threadpoolctl import threadpool_limits
 
-    with threadpool_limits(limits=1), contextlib.suppress(KeyboardInterrupt):
-        work(job)
+    try:
+        with threadpool_limits(limits=1), contextlib.suppress(KeyboardInterrupt):
+            work(job)
+    except SweepnpError as exc:
+        errors.put(str(exc))
+        sys.exit(2)
 
 
 def run_study(
@@ -806,7 +880,9 @@ def run_study(
 
     With ``jobs > 1`` this process is worker 0 and forks ``jobs - 1`` more: forked workers start
     at once with everything imported. Each opens its own storage handle, seeds its own sampler
-    (``seed + worker``) and uses one BLAS thread, since the workers are the parallelism.
+    (``seed + worker``) and uses one BLAS thread, since the workers are the parallelism. When a
+    worker dies (killed, out of memory), this process collects it, fails its trial and runs the
+    trial again, so the command still ends with ``n_trials`` finished trials.
 
     :param on_trial: called with the study and the latest trial after each trial this process
         runs, and about twice a second while other workers finish.
@@ -819,7 +895,8 @@ def run_study(
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if spec is None:
         spec = load_spec(file, name=name, plugin_manager=plugin_manager)
-    study = create_study(spec, storage)
+    handle = storages.open_storage(storage)
+    study = create_study(spec, storage, handle)
     total = n_trials if n_trials is not None else spec.study.n_trials
     deadline = time.time() + spec.study.timeout if spec.study.timeout else None
     job_file: str | dict[str, Any] = str(file) if isinstance(file, str | Path) else dict(file)
@@ -830,30 +907,41 @@ def run_study(
     if jobs <= 1:
         work(job(0), on_trial=on_trial)
         return study
-    if isinstance(study._storage, optuna.storages.RDBStorage):
-        study._storage.engine.dispose()  # no pooled connection may be shared with a child
+    storages.dispose_connections(handle)  # no pooled connection may be shared with a child
     context = multiprocessing.get_context("fork")
-    children = [context.Process(target=_worker_process, args=(job(w),)) for w in range(1, jobs)]
+    errors = context.SimpleQueue()
+    children = [
+        context.Process(target=_worker_process, args=(job(w), errors)) for w in range(1, jobs)
+    ]
     for child in children:
         child.start()
     try:
         with threadpool_limits(limits=1):
+            # work() returns once the budget is spent and no child's trial is running: a child
+            # that dies meanwhile is found (a zombie is dead) and its trial run again here.
             work(job(0), on_trial=on_trial)
-        while any(child.is_alive() for child in children):
             for child in children:
-                child.join(timeout=0.5)
-            trials = study.get_trials(deepcopy=False)
-            if on_trial is not None and trials:
-                on_trial(study, trials[-1])
-    except KeyboardInterrupt:
-        for child in children:
-            if child.is_alive() and child.pid is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(child.pid, signal.SIGINT)
-        for child in children:
-            child.join(timeout=30)
+                while child.is_alive():
+                    child.join(timeout=0.5)
+                    if on_trial is not None:
+                        on_trial(study, study.get_trials(deepcopy=False)[-1])
+            work(job(0), on_trial=on_trial)  # a child that died last: its trial runs here
+    except BaseException:
+        _stop_children(children)
         raise
+    if not errors.empty():
+        raise SweepnpError(errors.get())
     return study
+
+
+def _stop_children(children: list[Any]) -> None:
+    """Interrupt the children as Ctrl-C would (each stores its running trial as interrupted)."""
+    for child in children:
+        if child.is_alive() and child.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGINT)
+    for child in children:
+        child.join(timeout=30)
 
 
 # -------------------------------------------------------------------------

@@ -236,6 +236,46 @@ def test_a_killed_workers_trial_is_recovered_and_retried(
     assert recovered.params in [t.params for t in done]  # retried with the same configuration
 
 
+def test_a_killed_forked_worker_is_collected_and_its_trial_rerun_in_the_same_command(
+    study_dict, tmp_path, write_study, journal
+):
+    _slow(study_dict)
+    study_dict["study"]["n_trials"] = 5
+    path = write_study(tmp_path / "slow.toml", study_dict)
+    process = _start(["study", "run", str(path), "--storage", journal, "--jobs", "2",
+                      "--quiet"], tmp_path)  # fmt: skip
+
+    def a_child_is_training() -> int | None:
+        """The pid of a forked worker training a trial whose parameters are stored."""
+        try:
+            trials = _study(journal).get_trials(deepcopy=False)
+        except KeyError:
+            return None
+        for trial in trials:
+            worker = trial.user_attrs.get("sweepnp_worker", "")
+            pid = int(worker.split(":")[1]) if worker else None
+            if trial.state == TrialState.RUNNING and trial.params and pid != process.pid:
+                return pid
+        return None
+
+    _wait_for(lambda: a_child_is_training() is not None)
+    child = a_child_is_training()
+    os.kill(child, signal.SIGKILL)  # one worker dies; its parent lives on
+    _, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+
+    trials = _study(journal).get_trials()
+    killed = [t for t in trials if t.user_attrs.get("sweepnp_worker", "").split(":")[1:2]
+              == [str(child)] and t.state == TrialState.FAIL]  # fmt: skip
+    assert len(killed) == 1
+    assert killed[0].user_attrs["sweepnp_reason"] == "stale"
+    assert [t for t in trials if t.state == TrialState.RUNNING] == []
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(done) == 5  # exactly n_trials, in the same command
+    retry = [t for t in done if t.user_attrs.get("sweepnp_retry_of") == killed[0].number]
+    assert len(retry) == 1 and retry[0].params == killed[0].params
+
+
 def test_progress_bar_on_a_terminal(study_file, journal, tmp_path, on_a_terminal):
     status, screen = on_a_terminal(
         ["study", "run", str(study_file), "--storage", journal], tmp_path

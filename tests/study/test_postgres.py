@@ -6,8 +6,10 @@ The server is started from the PostgreSQL binaries on this machine (``postgres_s
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 
 import optuna
 from optuna.trial import TrialState
@@ -42,3 +44,84 @@ def test_two_machines_share_one_study_on_postgresql(
     res = results.load("small", postgres_url)
     assert len(res.trials) == 12
     assert res.history["trial"].nunique() == 12
+
+
+def _other_machine(tmp_path) -> tuple[list[str], dict[str, str], str]:
+    """A prefix and environment that run a command as if on another machine, and how.
+
+    With ``unshare -u`` (a UTS namespace of its own) the process really has another host name.
+    Where that is not allowed, a stand-in: a ``sitecustomize`` module that makes Python's
+    ``socket.gethostname`` answer another name, which is all sweepnp asks of the host.
+    """
+    probe = subprocess.run(["unshare", "-u", "true"], capture_output=True)
+    if probe.returncode == 0:
+        return ["unshare", "-u", "sh", "-c", 'hostname other-machine && exec "$@"', "sh"], {}, ""
+    stand_in = tmp_path / "other-machine"
+    stand_in.mkdir()
+    (stand_in / "sitecustomize.py").write_text(
+        "import socket\nsocket.gethostname = lambda: 'other-machine'\n"
+    )
+    return [], {"PYTHONPATH": str(stand_in)}, "stand-in"
+
+
+def test_a_dead_machines_trial_is_failed_by_its_heartbeat_and_run_again(
+    postgres_url, study_dict, tmp_path, write_study
+):
+    study_dict["study"]["n_trials"] = 8
+    study_dict["study"]["sampler"] = {"name": "random", "seed": 0}
+    study_dict["train"] = {"epochs": 1000, "batch_size": 16}  # about a second per trial
+    study_dict["callbacks"] = {}
+    study_dict["study"]["params"] = {
+        "regularizers.l2.lam": {"low": 1e-5, "high": 1e-1, "log": True},
+        "regularizers.dropout.rate": {"low": 0.0, "high": 0.5},
+    }
+    path = write_study(tmp_path / "pg.toml", study_dict)
+    command = [sys.executable, "-m", "sweepnp.cli", "study", "run", str(path),
+               "--storage", postgres_url, "--quiet"]  # fmt: skip
+    env = {**os.environ, "SWEEPNP_HEARTBEAT_INTERVAL": "1", "SWEEPNP_HEARTBEAT_GRACE": "3"}
+    prefix, extra_env, _ = _other_machine(tmp_path)
+
+    def start(prefix: list[str], extra: dict[str, str]) -> subprocess.Popen:
+        return subprocess.Popen(
+            [*prefix, *command], cwd=tmp_path, env={**env, **extra},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    doomed = start(prefix, extra_env)
+    survivors = [start([], {}) for _ in range(2)]
+
+    def training_elsewhere() -> list:
+        try:
+            trials = optuna.load_study(study_name="small", storage=postgres_url).get_trials()
+        except KeyError:
+            return []
+        return [
+            t for t in trials if t.state == TrialState.RUNNING and t.params
+            and t.user_attrs.get("sweepnp_worker", "").startswith("other-machine:")
+        ]  # fmt: skip
+
+    deadline = time.time() + 120
+    while not training_elsewhere():
+        assert time.time() < deadline and doomed.poll() is None, [
+            (t.number, t.state, t.params, t.user_attrs)
+            for t in optuna.load_study(study_name="small", storage=postgres_url).get_trials()
+        ]
+        time.sleep(0.2)
+    doomed.kill()  # SIGKILL: the machine is gone, mid-trial
+    doomed.communicate(timeout=30)
+    for survivor in survivors:
+        _, stderr = survivor.communicate(timeout=300)
+        assert survivor.returncode == 0, stderr
+
+    trials = optuna.load_study(study_name="small", storage=postgres_url).get_trials()
+    dead = [t for t in trials if t.user_attrs.get("sweepnp_worker", "").startswith("other-")
+            and t.state == TrialState.FAIL]  # fmt: skip
+    assert len(dead) == 1  # failed by its heartbeat: no other machine could check its process
+    assert [t for t in trials if t.state == TrialState.RUNNING] == []
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(done) == 8  # exactly n_trials: the dead trial does not count, its retry does
+    retries = [t for t in done if t.user_attrs.get("sweepnp_retry_of") == dead[0].number]
+    assert len(retries) == 1 and retries[0].params == dead[0].params
+    assert not retries[0].user_attrs["sweepnp_worker"].startswith("other-machine:")
+    res = results.load("small", postgres_url)
+    assert res.trials.loc[dead[0].number, "stop_reason"] == "stale"

@@ -2,29 +2,40 @@
 
 from __future__ import annotations
 
+import time
+
 import optuna
+import pytest
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from sweepnp.storage import BufferedJournalStorage, batched, label_new_trials
+from sweepnp.errors import ConfigError
+from sweepnp.journal import JournalFile
+from sweepnp.storage import (
+    BufferedJournalStorage,
+    batched,
+    heartbeat_settings,
+    label_new_trials,
+    recover_stale_trials,
+)
 
 
-class CountingFileBackend(JournalFileBackend):
-    """Optuna's journal file backend, counting its reads and appends."""
+class CountingFileBackend(JournalFile):
+    """sweepnp's journal file, counting its appends and the times it opens the file to read."""
 
     def __init__(self, path: str) -> None:
         super().__init__(path)
         self.appends = 0
         self.reads = 0
 
-    def read_logs(self, log_number_from):
+    def _read_bytes(self, offset, end):
         self.reads += 1
-        return super().read_logs(log_number_from)
+        return super()._read_bytes(offset, end)
 
-    def append_logs(self, logs):
+    def write(self, logs):
         self.appends += 1
-        super().append_logs(logs)
+        super().write(logs)
 
 
 def test_a_trial_costs_one_append_for_its_params_and_one_for_its_end(tmp_path):
@@ -123,3 +134,36 @@ def test_new_trials_carry_their_label_from_the_append_that_creates_them(tmp_path
     ).get_trials()
     assert stored.user_attrs == {"sweepnp_worker": "host:1:2"}
     assert stored.number == 0 and stored.state == TrialState.COMPLETE
+
+
+def test_a_trial_left_unlabelled_is_stale_after_the_grace_period(tmp_path, monkeypatch):
+    """A worker that dies between creating a trial and labelling it leaves a running trial
+    nobody can judge by its process; once older than the grace period it is recovered."""
+    monkeypatch.setenv("SWEEPNP_HEARTBEAT_INTERVAL", "1")
+    monkeypatch.setenv("SWEEPNP_HEARTBEAT_GRACE", "2")
+    study = optuna.create_study(storage=BufferedJournalStorage(str(tmp_path / "s.journal")))
+    old = study.ask()
+    old.suggest_float("x", 0, 1)
+    time.sleep(2.2)
+    young = study.ask()
+    young.suggest_float("x", 0, 1)
+    assert recover_stale_trials(study) == [old.number]
+    trials = study.get_trials()
+    assert trials[old.number].state == TrialState.FAIL
+    assert trials[old.number].user_attrs["sweepnp_reason"] == "stale"
+    assert trials[young.number].state == TrialState.RUNNING
+    (retry,) = [t for t in trials if t.state == TrialState.WAITING]
+    assert retry.system_attrs["fixed_params"] == old.params
+
+
+@pytest.mark.parametrize(
+    ("interval", "grace", "words"),
+    [("0", "", "SWEEPNP_HEARTBEAT_INTERVAL: must be a whole number"),
+     ("", "soon", "SWEEPNP_HEARTBEAT_GRACE: must be a whole number"),
+     ("30", "20", "must be longer than the heartbeat interval")],
+)  # fmt: skip
+def test_heartbeat_settings_from_the_environment_are_checked(monkeypatch, interval, grace, words):
+    monkeypatch.setenv("SWEEPNP_HEARTBEAT_INTERVAL", interval)
+    monkeypatch.setenv("SWEEPNP_HEARTBEAT_GRACE", grace)
+    with pytest.raises(ConfigError, match=words):
+        heartbeat_settings()

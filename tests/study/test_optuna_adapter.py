@@ -1,0 +1,84 @@
+"""Pins the Optuna behaviour behind each private attribute :mod:`sweepnp.optuna_adapter` uses.
+
+If an Optuna release changes one of them, a test here fails and names it.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from sweepnp.journal import BufferedJournalStorage
+from sweepnp.optuna_adapter import heartbeat_thread, storage_of, trial_id
+from sweepnp.storage import open_storage, recover_stale_trials
+
+
+def test_storage_of_is_the_storage_the_study_reads_and_writes(tmp_path):
+    journal = BufferedJournalStorage(str(tmp_path / "s.journal"))
+    study = optuna.create_study(study_name="s", storage=journal)
+    assert storage_of(study) is journal
+    trial = study.ask()
+    storage_of(study).set_trial_user_attr(trial_id(trial), "written", "through the storage")
+    assert study.get_trials()[0].user_attrs == {"written": "through the storage"}
+
+
+def test_load_study_wraps_an_rdb_storage_so_its_type_must_not_be_tested(tmp_path):
+    """The bug this adapter's docstring warns of: recovery that tested isinstance(RDBStorage)
+    never ran, because load_study hands back Optuna's caching wrapper."""
+    rdb = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 's.db'}")
+    optuna.create_study(study_name="s", storage=rdb)
+    study = optuna.load_study(study_name="s", storage=rdb)
+    assert storage_of(study) is not rdb
+    assert not isinstance(storage_of(study), optuna.storages.RDBStorage)
+
+
+def test_trial_id_addresses_the_same_trial_as_its_number(tmp_path):
+    study = optuna.create_study(storage=BufferedJournalStorage(str(tmp_path / "s.journal")))
+    for _ in range(3):
+        study.tell(study.ask(), 1.0)
+    running = study.ask()
+    assert storage_of(study).get_trial(trial_id(running)).number == running.number
+    for frozen in study.get_trials():
+        assert storage_of(study).get_trial(trial_id(frozen)).number == frozen.number
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_the_heartbeat_thread_beats_and_a_silent_trial_is_failed_and_retried(tmp_path, monkeypatch):
+    monkeypatch.setenv("SWEEPNP_HEARTBEAT_INTERVAL", "1")
+    monkeypatch.setenv("SWEEPNP_HEARTBEAT_GRACE", "2")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    optuna.create_study(study_name="s", storage=open_storage(url))
+    study = optuna.load_study(study_name="s", storage=open_storage(url))  # wrapped, as in use
+
+    trials = {}
+    for name in ("beating", "silent"):
+        trials[name] = study.ask()
+        trials[name].set_user_attr("sweepnp_worker", "elsewhere:1:1")  # another machine's
+        trials[name].suggest_float("x", 0, 1)
+    beating, silent = trials["beating"], trials["silent"]
+    with heartbeat_thread(study, beating):
+        with heartbeat_thread(study, silent):
+            time.sleep(0.2)  # one beat each, then the silent trial's worker "dies"
+        time.sleep(3.5)  # past the grace period; the beating trial keeps beating
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # Optuna's experimental-feature warning is handled
+            recovered = recover_stale_trials(study)
+    assert recovered == [silent.number]
+    trials = study.get_trials()
+    assert trials[silent.number].state == TrialState.FAIL
+    assert trials[beating.number].state == TrialState.RUNNING
+    (retry,) = [t for t in trials if t.state == TrialState.WAITING]
+    assert retry.user_attrs["sweepnp_retry_of"] == silent.number
+    assert retry.system_attrs["fixed_params"] == silent.params
+
+
+def test_no_heartbeat_on_a_journal(tmp_path):
+    study = optuna.create_study(storage=BufferedJournalStorage(str(tmp_path / "s.journal")))
+    trial = study.ask()
+    with heartbeat_thread(study, trial):  # a no-op, and no error
+        pass
+    assert study.get_trials()[0].state == TrialState.RUNNING
