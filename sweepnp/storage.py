@@ -69,7 +69,11 @@ REASON_ATTR = "sweepnp_reason"
 
 
 def describe(url: str | None) -> str:
-    return url or DEFAULT_STORAGE
+    """The storage as sweepnp prints it: the path, or the URL with its password masked
+    (``postgresql://user:***@host/db``)."""
+    from sweepnp.redact import mask_url
+
+    return mask_url(url or DEFAULT_STORAGE)
 
 
 def open_storage(url: str | None) -> BaseStorage:
@@ -86,18 +90,24 @@ def open_storage(url: str | None) -> BaseStorage:
                     heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(MAX_RETRY),
                 )
         except ImportError as exc:
+            from sweepnp.redact import error_text
+
             raise ConfigError(
-                f"the driver for this storage is not installed ({exc}); for PostgreSQL: "
-                "pip install 'sweepnp[postgres]'",
+                f"the driver for {describe(url)!r} is not installed ({error_text(exc, url)}); "
+                "for PostgreSQL: pip install 'sweepnp[postgres]'",
                 key="--storage",
             ) from None
         except Exception as exc:  # SQLAlchemy's errors: unreachable server, bad URL, ...
-            raise ConfigError(f"cannot open storage {url!r}: {exc}", key="--storage") from None
+            from sweepnp.redact import error_text
+
+            raise ConfigError(
+                f"cannot open storage {describe(url)!r}: {error_text(exc, url)}", key="--storage"
+            ) from None
     path = Path(url)
     if path.is_dir():
-        raise ConfigError(f"{url!r} is a directory, not a journal file", key="--storage")
+        raise ConfigError(f"{describe(url)!r} is a directory, not a journal file", key="--storage")
     if not path.parent.exists():
-        raise ConfigError(f"the folder of {url!r} does not exist", key="--storage")
+        raise ConfigError(f"the folder of {describe(url)!r} does not exist", key="--storage")
     return BufferedJournalStorage(str(path))
 
 
