@@ -423,8 +423,8 @@ def study_run(
             )
         except KeyboardInterrupt:
             reporter.__exit__()
-            flags = (f" --name {name}" if name else "") + (" --quick" if quick else "")
-            _interrupted_message(file + flags, spec.name, where, storage)
+            flags = (f" --name {shlex.quote(name)}" if name else "") + (" --quick" if quick else "")
+            _interrupted_message(shlex.quote(file) + flags, spec.name, where, storage)
             sys.exit(130)
     _print_summary(study, spec, where, storage)
 
@@ -487,9 +487,10 @@ def _print_summary(study: Any, spec: Any, where: str, storage: str | None) -> No
         for path, value in best.params.items():
             console.print(f"  {path} = {value!r}", soft_wrap=True, highlight=False)
     storage_flag, note = _storage_flag(storage)
+    name = shlex.quote(spec.name)
     console.print(
-        f"results: sweepnp study show {spec.name}{storage_flag}\n"
-        f"report:  sweepnp study report {spec.name}{storage_flag}" + (f"\n{note}" if note else ""),
+        f"results: sweepnp study show {name}{storage_flag}\n"
+        f"report:  sweepnp study report {name}{storage_flag}" + (f"\n{note}" if note else ""),
         soft_wrap=True,
         highlight=False,
         markup=False,
@@ -724,7 +725,8 @@ def study_rerun(name: str, number: int, storage: str | None) -> None:
     "out_dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="Folder for report.html and the PNG figures (default: ./reports/NAME).",
+    help="Folder for report.html and the PNG figures (default: ./reports/NAME, NAME made a safe "
+    "file name).",
 )
 @click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
 @click.option(
@@ -736,11 +738,15 @@ def study_report(name: str, out_dir: str | None, storage: str | None, no_retrain
     """Write a self-contained HTML report of a study, and its figures as PNG files."""
     from pathlib import Path
 
+    from sweepnp.filenames import path_in
     from sweepnp.report import write_report  # imports matplotlib: only for this command
     from sweepnp.results import load
 
+    try:
+        folder = Path(out_dir) if out_dir is not None else path_in("reports", name)
+    except ValueError as exc:
+        raise UserError(f"NAME: {exc}; choose the folder with -o DIR") from None
     results = load(name, storage)
-    folder = Path(out_dir) if out_dir is not None else Path("reports") / name
     report = write_report(results, folder, retrain=not no_retrain)
     console = _console()
     console.print(report.verdict, highlight=False, soft_wrap=True)
