@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shlex
 import sys
 import warnings
 from typing import Any
@@ -287,8 +288,12 @@ def _write_lr_plot(result: Any, path: str) -> None:
 # sweepnp study …
 # -------------------------------------------------------------------------
 
+#: The environment variable that gives the storage when --storage is not given (as Optuna's CLI
+#: reads OPTUNA_STORAGE): a URL with a password then never appears in a command line.
+STORAGE_ENV = "SWEEPNP_STORAGE"
 STORAGE_HELP = (
-    "Optuna storage: a journal file path, sqlite:///…, postgresql://… (default: ./sweepnp.journal)."
+    "Optuna storage: a journal file path, sqlite:///…, postgresql://… "
+    f"(default: ${STORAGE_ENV}, else ./sweepnp.journal)."
 )
 
 
@@ -385,7 +390,7 @@ def _short(value: Any) -> str:
 
 @study_group.command("run")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option("--storage", default=None, help=STORAGE_HELP)
+@click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
 @click.option(
     "--n-trials",
     type=click.IntRange(min=1),
@@ -420,11 +425,12 @@ def study_run(
     quick: bool,
 ) -> None:
     """Run a study, or continue it: finished trials are kept, n_trials counts the total."""
+    from sweepnp.storage import describe
     from sweepnp.study import load_spec, run_study
 
     spec = load_spec(file, name=name, quick=quick)
     total = n_trials or spec.study.n_trials
-    where = storage or "sweepnp.journal"
+    where = describe(storage)
     with TrialReporter(spec, total, quiet=quiet) as reporter:
         try:
             study = run_study(
@@ -438,10 +444,29 @@ def study_run(
             )
         except KeyboardInterrupt:
             reporter.__exit__()
-            flags = (f" --name {name}" if name else "") + (" --quick" if quick else "")
-            _interrupted_message(file + flags, spec.name, where, storage)
+            flags = (f" --name {shlex.quote(name)}" if name else "") + (" --quick" if quick else "")
+            _interrupted_message(shlex.quote(file) + flags, spec.name, where, storage)
             sys.exit(130)
-    _print_summary(study, spec, where)
+    _print_summary(study, spec, where, storage)
+
+
+def _storage_flag(storage: str | None) -> tuple[str, str]:
+    """The ``--storage`` flag of a command sweepnp suggests, with the URL's password masked, and
+    a note saying so when it is; nothing for the default storage or for one given by
+    $SWEEPNP_STORAGE, where the command works as printed."""
+    from sweepnp.storage import describe
+
+    source = click.get_current_context().get_parameter_source("storage")
+    if storage is None or source is click.core.ParameterSource.ENVIRONMENT:
+        return "", ""
+    shown = describe(storage)
+    note = ""
+    if shown != storage:
+        note = (
+            f"*** hides the password: type it in its place, or put the URL in ${STORAGE_ENV} "
+            "and leave out --storage"
+        )
+    return f" --storage {shlex.quote(shown)}", note
 
 
 def _interrupted_message(command: str, name: str, where: str, storage: str | None) -> None:
@@ -450,17 +475,18 @@ def _interrupted_message(command: str, name: str, where: str, storage: str | Non
     finished = 0
     with contextlib.suppress(SweepnpError):
         finished = int(load(name, storage).trials["state"].isin(["complete", "pruned"]).sum())
-    resume = f"sweepnp study run {command}" + (f" --storage {storage}" if storage else "")
+    flag, note = _storage_flag(storage)
     stderr.print(
         f"Interrupted: {finished} finished trials of study {name!r} are kept in {where}; "
         "running trials ended as failed (interrupted) and will run again. "
-        f"Resume with: {resume}",
+        f"Resume with: sweepnp study run {command}{flag}" + (f" ({note})" if note else ""),
         soft_wrap=True,
         highlight=False,
+        markup=False,
     )
 
 
-def _print_summary(study: Any, spec: Any, where: str) -> None:
+def _print_summary(study: Any, spec: Any, where: str, storage: str | None) -> None:
     console = _console()
     states: dict[str, int] = {}
     for trial in study.get_trials(deepcopy=False):
@@ -481,12 +507,14 @@ def _print_summary(study: Any, spec: Any, where: str) -> None:
         )
         for path, value in best.params.items():
             console.print(f"  {path} = {value!r}", soft_wrap=True, highlight=False)
-    storage_flag = f" --storage {where}" if where != "sweepnp.journal" else ""
+    storage_flag, note = _storage_flag(storage)
+    name = shlex.quote(spec.name)
     console.print(
-        f"results: sweepnp study show {spec.name}{storage_flag}\n"
-        f"report:  sweepnp study report {spec.name}{storage_flag}",
+        f"results: sweepnp study show {name}{storage_flag}\n"
+        f"report:  sweepnp study report {name}{storage_flag}" + (f"\n{note}" if note else ""),
         soft_wrap=True,
         highlight=False,
+        markup=False,
     )
 
 
@@ -513,21 +541,22 @@ def _cell(value: Any) -> str:
 
 
 @study_group.command("list")
-@click.option("--storage", default=None, help=STORAGE_HELP)
+@click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
 def study_list(storage: str | None) -> None:
     """List the studies in a storage."""
     from sweepnp.results import list_studies
+    from sweepnp.storage import describe
 
     frame = list_studies(storage)
     if frame.empty:
-        _console().print(f"no studies in {storage or 'sweepnp.journal'}")
+        _console().print(f"no studies in {describe(storage)}", highlight=False, markup=False)
         return
     _console().print(_frame_table(frame))
 
 
 @study_group.command("show")
 @click.argument("name")
-@click.option("--storage", default=None, help=STORAGE_HELP)
+@click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 def study_show(name: str, storage: str | None, limit: int) -> None:
     """Show a study's trials (best first) and its summary across repeats."""
@@ -550,7 +579,7 @@ def study_show(name: str, storage: str | None, limit: int) -> None:
 
 @study_group.command("best")
 @click.argument("name")
-@click.option("--storage", default=None, help=STORAGE_HELP)
+@click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the best trial (or Pareto front) as JSON."
 )
@@ -595,7 +624,7 @@ def _json_records(frame: Any) -> str:
 
 @study_group.command("export")
 @click.argument("name")
-@click.option("--storage", default=None, help=STORAGE_HELP)
+@click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
 @click.option(
     "--format",
     "fmt",
@@ -647,7 +676,7 @@ def study_export(name: str, storage: str | None, fmt: str, table: str, output: s
 
 @study_group.command("delete")
 @click.argument("name")
-@click.option("--storage", default=None, help=STORAGE_HELP)
+@click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 def study_delete(name: str, storage: str | None, yes: bool) -> None:
     """Delete a study and all its trials from the storage."""
@@ -671,20 +700,25 @@ def study_delete(name: str, storage: str | None, yes: bool) -> None:
 @study_group.command("rerun")
 @click.argument("name")
 @click.option("--trial", "number", type=int, required=True, help="The trial number to re-run.")
-@click.option("--storage", default=None, help=STORAGE_HELP)
+@click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
 def study_rerun(name: str, number: int, storage: str | None) -> None:
     """Train one trial again from its stored parameters and seeds, and compare."""
     import optuna
     import pandas as pd
 
-    from sweepnp.storage import open_storage
+    from sweepnp.storage import describe, open_storage
     from sweepnp.study import rerun_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    handle = open_storage(storage)
     try:
-        study = optuna.load_study(study_name=name, storage=open_storage(storage))
+        study = optuna.load_study(study_name=name, storage=handle)
     except KeyError:
-        raise UserError(f"no study named {name!r}") from None
+        names = optuna.get_all_study_names(handle)
+        raise UserError(
+            f"no study named {name!r} in {describe(storage)}; studies there: "
+            f"{', '.join(names) or '(none)'}"
+        ) from None
     outcome, stored = rerun_trial(study, number)
     console = _console()
     console.print(f"trial {number} re-run: {outcome.stop_reason}", highlight=False)
@@ -712,9 +746,10 @@ def study_rerun(name: str, number: int, storage: str | None) -> None:
     "out_dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="Folder for report.html and the PNG figures (default: ./reports/NAME).",
+    help="Folder for report.html and the PNG figures (default: ./reports/NAME, NAME made a safe "
+    "file name).",
 )
-@click.option("--storage", default=None, help=STORAGE_HELP)
+@click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
 @click.option(
     "--no-retrain",
     is_flag=True,
@@ -724,11 +759,15 @@ def study_report(name: str, out_dir: str | None, storage: str | None, no_retrain
     """Write a self-contained HTML report of a study, and its figures as PNG files."""
     from pathlib import Path
 
+    from sweepnp.filenames import path_in
     from sweepnp.report import write_report  # imports matplotlib: only for this command
     from sweepnp.results import load
 
+    try:
+        folder = Path(out_dir) if out_dir is not None else path_in("reports", name)
+    except ValueError as exc:
+        raise UserError(f"NAME: {exc}; choose the folder with -o DIR") from None
     results = load(name, storage)
-    folder = Path(out_dir) if out_dir is not None else Path("reports") / name
     report = write_report(results, folder, retrain=not no_retrain)
     console = _console()
     console.print(report.verdict, highlight=False, soft_wrap=True)

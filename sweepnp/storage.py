@@ -80,7 +80,11 @@ RETRY_ATTR = "sweepnp_retry_of"
 
 
 def describe(url: str | None) -> str:
-    return url or DEFAULT_STORAGE
+    """The storage as sweepnp prints it: the path, or the URL with its password masked
+    (``postgresql://user:***@host/db``)."""
+    from sweepnp.redact import mask_url
+
+    return mask_url(url or DEFAULT_STORAGE)
 
 
 def heartbeat_settings() -> tuple[int, int]:
@@ -123,20 +127,24 @@ def open_storage(url: str | None) -> BaseStorage:
                     heartbeat_stale_trial_callback=_requeue_stale_trial,
                 )
         except ImportError as exc:
+            from sweepnp.redact import error_text
+
             raise ConfigError(
-                f"the driver for this storage is not installed ({exc}); for PostgreSQL: "
-                "pip install 'sweepnp[postgres]'",
+                f"the driver for {describe(url)!r} is not installed ({error_text(exc, url)}); "
+                "for PostgreSQL: pip install 'sweepnp[postgres]'",
                 key="--storage",
             ) from None
         except Exception as exc:  # SQLAlchemy's errors: unreachable server, bad URL, ...
+            from sweepnp.redact import error_text
+
             raise ConfigError(
-                f"cannot open storage {url!r}: {_first_line(exc)}", key="--storage"
+                f"cannot open storage {describe(url)!r}: {error_text(exc, url)}", key="--storage"
             ) from None
     path = Path(url)
     if path.is_dir():
-        raise ConfigError(f"{url!r} is a directory, not a journal file", key="--storage")
+        raise ConfigError(f"{describe(url)!r} is a directory, not a journal file", key="--storage")
     if not path.parent.exists():
-        raise ConfigError(f"the folder of {url!r} does not exist", key="--storage")
+        raise ConfigError(f"the folder of {describe(url)!r} does not exist", key="--storage")
     return BufferedJournalStorage(str(path))
 
 
@@ -193,16 +201,13 @@ def storage_failure(exc: BaseException, url: str | None) -> StorageFailure | Non
     errors = sys.modules.get("sqlalchemy.exc")
     if errors is None or not isinstance(exc, errors.SQLAlchemyError):
         return None
+    from sweepnp.redact import error_text
+
     return StorageFailure(
-        f"the storage {describe(url)} failed: {_first_line(exc)}. Finished trials are kept (the "
-        "database writes each change whole); running the same command again resumes the study"
+        f"the storage {describe(url)} failed: {error_text(exc, url)}. Finished trials are kept "
+        "(the database writes each change whole); running the same command again resumes the "
+        "study"
     )
-
-
-def _first_line(exc: BaseException) -> str:
-    """The driver's own message, without SQLAlchemy's SQL statement and links."""
-    cause = getattr(exc, "orig", None) or exc
-    return (str(cause).strip().splitlines() or [type(cause).__name__])[0]
 
 
 def dispose_connections(storage: BaseStorage) -> None:

@@ -133,7 +133,13 @@ MISTAKES = {
         '[data]\ndataset = { path = "d.csv", target = "label" }\n',
         {"d.csv": "a,b,y\n1,2,0\n"},
         [],
-        ["label", "y"],
+        ["data.dataset.target", "no target column 'label'", "3 columns"],
+    ),
+    "misspelt target column": (
+        '[data]\ndataset = { path = "d.csv", target = "lable" }\n',
+        {"d.csv": "a,b,Label\n1,2,0\n"},
+        [],
+        ["no target column 'lable'", "3 columns", "did you mean 'Label'?"],
     ),
 }
 
@@ -191,3 +197,27 @@ def test_a_diverging_regression_run_suggests_scaling_the_target(cli, tmp_path):
     scaled = cli("train", str(run), "--set", "data.scale_target=standard")
     assert "completed after 20 epochs" in scaled.stdout
     assert "scale_target" not in scaled.stdout
+
+
+#: Files a user might name as data by mistake; pandas takes the first line for column names.
+SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYzz"
+SECRET_FILES = {
+    ".env": f"AWS_SECRET_ACCESS_KEY={SECRET}\nDEBUG=1\n",
+    "private key": f"-----BEGIN OPENSSH PRIVATE KEY-----\n{SECRET}\n",
+    "password list": f"admin,{SECRET}\nbob,{SECRET[::-1]}\n",
+    "near the target": f"labels{SECRET},x\n1,2\n",
+}
+
+
+@pytest.mark.parametrize("kind", SECRET_FILES)
+def test_an_error_about_a_data_file_never_prints_its_contents(cli, tmp_path, kind):
+    (tmp_path / "data.csv").write_text(SECRET_FILES[kind])
+    run = write_toml(
+        tmp_path / "run.toml", '[data]\ndataset = { path = "data.csv", target = "label" }\n'
+    )
+    done = cli("train", str(run), cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "no target column 'label'" in done.stderr
+    output = done.stdout + done.stderr
+    for secret in (SECRET, SECRET[::-1], "AWS_SECRET", "PRIVATE KEY", "admin"):
+        assert secret not in output, output

@@ -8,6 +8,7 @@ Run-file use (sweepnp maps ``{ path = ..., ... }`` to ``{ name = "file", path = 
 
 from __future__ import annotations
 
+import difflib
 import zipfile
 from pathlib import Path
 from typing import Literal
@@ -56,8 +57,9 @@ def file(
     ------
     DataError
         If the file is missing or unreadable, has no rows, lacks the target column (the message
-        lists the columns) or the arrays ``X``/``y``, or has non-numeric feature columns (the
-        message names them).
+        says how many columns there are and suggests a close name, but never lists them: the
+        first line of a file named by mistake may be a secret) or the arrays ``X``/``y``, or has
+        non-numeric feature columns (the message names them).
 
     Notes
     -----
@@ -129,8 +131,12 @@ def _read_table(path: Path, kind: str, target: str) -> tuple[np.ndarray, np.ndar
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     if target not in columns:
+        # Never the column names themselves: for a file named by mistake, the "header" is its
+        # first line, which may be a secret. Only a near miss of the asked name is shown.
+        near = _near_miss(target, columns)
         raise DataError(
-            f"{str(path)!r} has no target column {target!r}; columns: {', '.join(columns)}",
+            f"{str(path)!r} has no target column {target!r} (it has {_count(columns, 'column')})"
+            + (f"; did you mean {near!r}?" if near else ""),
             key="data.dataset.target",
         )
     if len(frame) == 0:
@@ -156,6 +162,17 @@ def _read_table(path: Path, kind: str, target: str) -> tuple[np.ndarray, np.ndar
     X = features.to_numpy(dtype=np.float64, na_value=np.nan)
     y = frame[target].to_numpy()
     return X, y, list(features.columns)
+
+
+def _near_miss(name: str, candidates: list[str]) -> str | None:
+    """The candidate that looks like a typo of ``name`` (case ignored), if there is one."""
+    by_lower = {candidate.lower(): candidate for candidate in reversed(candidates)}
+    close = difflib.get_close_matches(name.lower(), by_lower, n=1, cutoff=0.8)
+    return by_lower[close[0]] if close else None
+
+
+def _count(items: list[str], noun: str) -> str:
+    return f"{len(items)} {noun}" + ("" if len(items) == 1 else "s")
 
 
 def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
