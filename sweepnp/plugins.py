@@ -7,6 +7,7 @@ a third party's would be, except that they are listed here rather than found by 
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import functools
 import importlib
@@ -431,13 +432,46 @@ def _parameters(factory: Callable[..., Any]) -> dict[str, inspect.Parameter]:
     return {n: p for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
-@functools.cache
-def _hints(factory: Callable[..., Any]) -> dict[str, Any]:
+#: Names that annotations use but that their modules often import only for type checkers
+#: (``if TYPE_CHECKING:``), so that ``typing.get_type_hints`` cannot resolve them.
+_TYPING_NAMES: dict[str, Any] = {
+    **{name: getattr(collections.abc, name) for name in collections.abc.__all__},
+    **{name: getattr(typing, name) for name in typing.__all__ if hasattr(typing, name)},
+}
+
+
+def type_hints(
+    factory: Callable[..., Any], namespace: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The type hints of a factory's parameters, resolved one by one.
+
+    A hint that names something its module imports only for type checkers is resolved with
+    ``typing``'s and ``collections.abc``'s names and ``namespace``; one that still cannot be
+    resolved is left out (its option is not type-checked), the others are kept.
+    """
     target = factory.__init__ if inspect.isclass(factory) else factory
     try:
         return typing.get_type_hints(target)
-    except Exception:  # unresolvable annotations: fall back to no type checks
-        return {}
+    except Exception:  # some annotation names what the module does not import at run time
+        pass
+    module_globals = getattr(inspect.unwrap(target), "__globals__", {})
+    local_names = {**_TYPING_NAMES, **(namespace or {})}
+    hints: dict[str, Any] = {}
+    for name, annotation in getattr(target, "__annotations__", {}).items():
+
+        def probe() -> None: ...
+
+        probe.__annotations__ = {name: annotation}
+        try:
+            hints[name] = typing.get_type_hints(probe, module_globals, local_names)[name]
+        except Exception:  # unresolvable: this option goes unchecked
+            continue
+    return hints
+
+
+@functools.cache
+def _hints(factory: Callable[..., Any]) -> dict[str, Any]:
+    return type_hints(factory)
 
 
 @functools.cache
@@ -456,14 +490,18 @@ def validate_options(
     key: str,
     source: str | None = None,
     supplied: tuple[str, ...] = ("seed",),
+    hints: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Check ``options`` against the factory's signature and type hints (pydantic, strict).
 
     An unknown option is an error listing the valid ones; a missing required option and a value
     of the wrong type are errors naming the option.
+
+    :param hints: the parameters' type hints, when the caller resolved them itself (default:
+        :func:`type_hints` of the factory).
     """
     params = _parameters(factory)
-    hints = _hints(factory)
+    hints = _hints(factory) if hints is None else hints
     valid = [n for n in params if n not in supplied]
     out: dict[str, Any] = {}
     for option, value in options.items():
