@@ -16,7 +16,15 @@ For plugin authors, :mod:`sweepnp.testing` holds the contract suites every plugi
 
 from sweepnp.callbacks import Callback
 from sweepnp.datasets import Dataset
-from sweepnp.errors import ConfigError, DataError, OptionError, PluginError, SweepnpError
+from sweepnp.errors import (
+    ConfigError,
+    DataError,
+    OptionError,
+    PluginError,
+    PluginFailure,
+    SweepnpError,
+    SweepnpWarning,
+)
 from sweepnp.hookspecs import hookimpl
 from sweepnp.optimizers import Optimizer
 from sweepnp.regularizers import Regularizer
@@ -32,12 +40,14 @@ __all__ = [
     "Optimizer",
     "OptionError",
     "PluginError",
+    "PluginFailure",
     "Regularizer",
     "RunResult",
     "Schedule",
     "SweepnpClassifier",
     "SweepnpError",
     "SweepnpRegressor",
+    "SweepnpWarning",
     "Trainer",
     "__version__",
     "check_gradients",

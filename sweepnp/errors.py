@@ -4,7 +4,12 @@ from __future__ import annotations
 
 
 class SweepnpError(Exception):
-    """Base class of every error sweepnp reports to a user as a message rather than a traceback."""
+    """Base class of every error sweepnp reports to a user as a message rather than a traceback.
+
+    :cvar exit_code: the command line's exit status for it: 2, a mistake in what was asked.
+    """
+
+    exit_code = 2
 
 
 class ConfigError(SweepnpError):
@@ -27,6 +32,31 @@ class DataError(ConfigError):
 
 class PluginError(SweepnpError):
     """A plugin is broken: two plugins provide one name, or a plugin implements an unknown hook."""
+
+
+class PluginFailure(SweepnpError):
+    """A plugin raised while a run was built or trained (not a mistake in the run file).
+
+    The message names the plugin and the function of it that sweepnp called (a hook, or a method
+    such as ``on_epoch_end``); the plugin's exception is chained as ``__cause__``. The command line
+    exits with status 1 for it, and ``sweepnp train --traceback`` prints the plugin's traceback.
+    """
+
+    exit_code = 1
+
+    def __init__(self, plugin: str, function: str, error: BaseException, *, source: str | None):
+        self.plugin = plugin
+        self.function = function
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(
+            f"{where}plugin {plugin!r} failed in {function}: {type(error).__name__}: {error}"
+        )
+
+
+class SweepnpWarning(UserWarning):
+    """Something in a run that is allowed but probably not meant, e.g. a batch larger than the
+    training split; the command line prints it as one ``Warning:`` line."""
 
 
 class OptionError(ValueError):

@@ -8,14 +8,16 @@ a third party's would be, except that they are listed here rather than found by 
 from __future__ import annotations
 
 import collections.abc
+import contextlib
 import dataclasses
 import functools
 import importlib
 import inspect
 import os
 import sys
+import traceback
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -24,7 +26,7 @@ import pluggy
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from sweepnp import hookspecs
-from sweepnp.errors import ConfigError, OptionError, PluginError
+from sweepnp.errors import ConfigError, OptionError, PluginError, PluginFailure, SweepnpError
 
 __all__ = [
     "BUILTIN_PLUGINS",
@@ -398,6 +400,39 @@ class PluginManager:
             for entry in entries.values():
                 modules.setdefault(getattr(entry.factory, "__module__", ""), entry.plugin)
         return modules
+
+    def culprit(self, exc: BaseException) -> tuple[str, str] | None:
+        """``(plugin, function)`` for an exception raised by plugin code, else ``None``.
+
+        The plugin is the one whose module holds the deepest frame of the traceback in any
+        plugin's module (where it raised); the function is that plugin's outermost frame, the hook
+        or method sweepnp called (``sweepnp_on_epoch_end``, ``on_epoch_end``, ``step``, …).
+        """
+        modules = self.plugin_modules()
+        frames = [
+            (modules[module], frame.f_code.co_name)
+            for frame, _ in traceback.walk_tb(exc.__traceback__)
+            if (module := frame.f_globals.get("__name__", "")) in modules
+        ]
+        if not frames:
+            return None
+        plugin = frames[-1][0]
+        return plugin, next(function for name, function in frames if name == plugin)
+
+    @contextlib.contextmanager
+    def naming_failures(self, source: str | None = None) -> Iterator[None]:
+        """Turn an exception that plugin code raises inside into a :class:`PluginFailure`
+        naming the plugin and the function, chained to the original; sweepnp's own errors and
+        exceptions that come from no plugin pass unchanged."""
+        try:
+            yield
+        except SweepnpError:
+            raise
+        except Exception as exc:
+            found = self.culprit(exc)
+            if found is None:
+                raise
+            raise PluginFailure(*found, exc, source=source) from exc
 
     def has_impls(self, hook_name: str) -> bool:
         return bool(getattr(self.pm.hook, hook_name).get_hookimpls())

@@ -22,7 +22,6 @@ import multiprocessing
 import os
 import signal
 import time
-import traceback
 import warnings
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -570,13 +569,8 @@ class _DataCache:
 
 def plugin_of(exc: BaseException, pm: PluginManager) -> str | None:
     """The plugin whose code raised ``exc`` (the deepest frame in a plugin module), if any."""
-    modules = pm.plugin_modules()
-    found = None
-    for frame, _ in traceback.walk_tb(exc.__traceback__):
-        module = frame.f_globals.get("__name__", "")
-        if module in modules:
-            found = modules[module]
-    return found
+    found = pm.culprit(exc)
+    return found[0] if found else None
 
 
 def run_configuration(
@@ -984,7 +978,9 @@ def rerun_trial(study: optuna.Study, number: int) -> tuple[TrialOutcome, pd.Data
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials:
         valid = f"0..{max(trials)}" if trials else "none"
-        raise ConfigError(f"no trial {number} in study {study.study_name!r}; trials: {valid}")
+        raise ConfigError(
+            f"no trial {number} in study {study.study_name!r}; trials: {valid}", key="--trial"
+        )
     trial = trials[number]
     spec = stored_spec(study)
     params = decode_params(trial.params)

@@ -467,5 +467,16 @@ def train(
         :class:`~sweepnp.config.RunConfig`.
     :param X: in-memory features, used with ``y`` instead of ``data.dataset``.
     :param y: in-memory targets.
+    :raises ConfigError: for a mistake in the run (a :class:`~sweepnp.DataError` for the data).
+    :raises PluginFailure: when a plugin raises while the run is built or trained; it names the
+        plugin and the function sweepnp called in it, and chains the plugin's exception.
     """
-    return Trainer(config, X, y, callbacks=callbacks).fit()
+    pm = get_plugin_manager()
+    with pm.naming_failures(source=_source_of(config)):
+        return Trainer(config, X, y, callbacks=callbacks, plugin_manager=pm).fit()
+
+
+def _source_of(config: Any) -> str | None:
+    if isinstance(config, str | Path):
+        return str(config)
+    return config.source if isinstance(config, RunConfig) else None
