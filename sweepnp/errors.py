@@ -22,7 +22,8 @@ class ConfigError(SweepnpError):
         self.source = source
         self.key = key
         self.reason = message
-        where = ": ".join(part for part in (source, key) if part)
+        shown = repr(key) if key and not key.isprintable() else key  # a key holding a newline
+        where = ": ".join(part for part in (source, shown) if part)
         super().__init__(f"{where}: {message}" if where else message)
 
 

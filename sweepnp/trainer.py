@@ -173,7 +173,7 @@ class Trainer:
         init_options = {k: v for k, v in init.items() if k != "name"}
         init_name = init.get("name")
         valid_init = {"zeros": (), "normal": ("std",), "he": (), "xavier": ()}
-        if init_name not in valid_init:
+        if not isinstance(init_name, str) or init_name not in valid_init:
             raise ConfigError(
                 f"unknown initializer {init_name!r}; valid choices: {', '.join(valid_init)}",
                 source=source,
