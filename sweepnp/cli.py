@@ -81,20 +81,23 @@ def _usage_error(exc: click.UsageError) -> click.ClickException:
 
 @contextlib.contextmanager
 def _plain_warnings() -> Any:
-    """Show a :class:`SweepnpWarning` as ``Warning: <message>`` on stderr, other warnings as
-    Python shows them."""
+    """Show a :class:`SweepnpWarning` as ``Warning: <message>`` on stderr, once per message
+    (a study checks a run before its trials train it), other warnings as Python shows them."""
     import warnings
 
     from sweepnp.errors import SweepnpWarning
 
     with warnings.catch_warnings():
+        warnings.filterwarnings("always", category=SweepnpWarning)  # counted here instead
         default = warnings.showwarning
+        shown: set[str] = set()
 
         def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
-            if issubclass(category, SweepnpWarning):
-                click.echo(f"Warning: {_one_line(str(message))}", err=True)
-            else:
+            if not issubclass(category, SweepnpWarning):
                 default(message, category, *args, **kwargs)
+            elif str(message) not in shown:
+                shown.add(str(message))
+                click.echo(f"Warning: {_one_line(str(message))}", err=True)
 
         warnings.showwarning = show
         yield

@@ -949,3 +949,33 @@ def test_every_python_api_mistake_raises_a_sweepnp_error_naming_the_key(stored_j
     for word in words:
         assert word in message, (word, message)
     assert stored_journal.read_bytes() == before
+
+
+# -------------------------------------------------------------------------
+# Allowed, but probably not meant: said once, and the command goes on
+# -------------------------------------------------------------------------
+
+BATCH_WARNING = (
+    "Warning: {file}: train.batch_size: 1000 is more than the 341 training rows; every batch is "
+    'the whole training split (full-batch gradient descent, as with batch_size = "full")'
+)
+
+
+def test_a_batch_larger_than_the_training_split_is_said_once_in_one_line(in_a_folder):
+    (in_a_folder / "run.toml").write_text(RUN)
+    result = CliRunner().invoke(main, ["train", "run.toml", "--set", "train.batch_size=1000"])
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines() == [BATCH_WARNING.format(file="run.toml")]
+    assert "completed after 3 epochs" in result.stdout
+
+
+def test_a_study_says_it_once_for_all_its_trials(in_a_folder):
+    study = study_file(
+        [], study={"sampler": '"grid"'}, params={"train.batch_size": "{ choices = [1000, 16] }"}
+    )
+    (in_a_folder / "study.toml").write_text(study.files["study.toml"])
+    args = ["study", "run", "study.toml", "--storage", "new.journal", "--quiet"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.splitlines() == [BATCH_WARNING.format(file="study.toml")]
+    assert "2 complete" in result.stdout
