@@ -1,7 +1,9 @@
 """The command line: ``sweepnp train | lr-find | study … | plugins list``.
 
-Built on click; progress and tables by rich. A user mistake (any :class:`SweepnpError`) prints one
-line, ``Error: <file>: <key>: <what is wrong; valid choices>``, and exits with status 2.
+Built on click; progress and tables by rich. A user mistake (any :class:`SweepnpError`, and
+click's own usage errors) prints one line, ``Error: <file>: <key>: <what is wrong; valid choices>``,
+and exits with status 2; a plugin that fails (:class:`~sweepnp.PluginFailure`) prints one line
+naming it and exits with status 1.
 """
 
 from __future__ import annotations
