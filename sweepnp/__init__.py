@@ -21,6 +21,7 @@ from sweepnp.errors import (
     DataError,
     OptionError,
     PluginError,
+    PluginFailure,
     SweepnpError,
     SweepnpWarning,
 )
@@ -39,6 +40,7 @@ __all__ = [
     "Optimizer",
     "OptionError",
     "PluginError",
+    "PluginFailure",
     "Regularizer",
     "RunResult",
     "Schedule",

@@ -1,7 +1,9 @@
 """The command line: ``sweepnp train | lr-find | study … | plugins list``.
 
-Built on click; progress and tables by rich. A user mistake (any :class:`SweepnpError`) prints one
-line, ``Error: <file>: <key>: <what is wrong; valid choices>``, and exits with status 2.
+Built on click; progress and tables by rich. A user mistake (any :class:`SweepnpError`, and
+click's own usage errors) prints one line, ``Error: <file>: <key>: <what is wrong; valid choices>``,
+and exits with status 2; a plugin that fails (:class:`~sweepnp.PluginFailure`) prints one line
+naming it and exits with status 1.
 """
 
 from __future__ import annotations
@@ -34,39 +36,72 @@ def _console() -> Console:
 
 
 class UserError(click.ClickException):
-    """A mistake in the user's input: one message, exit status 2, no traceback."""
+    """A mistake in the user's input: one message, exit status 2, no traceback.
+
+    :param exit_code: another status, for a failure that is not a mistake (a plugin that raised).
+    """
 
     exit_code = 2
 
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(_one_line(message))
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+def _one_line(message: str) -> str:
+    # Messages quoted from other libraries (SQLAlchemy's, a parser's) may span several lines.
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
 
 class SweepnpGroup(click.Group):
-    """Turns every :class:`SweepnpError` raised by a command into a :class:`UserError`, and
-    shows every :class:`SweepnpWarning` as one line."""
+    """Answers every mistake with one line and exit status 2: a :class:`SweepnpError` raised by a
+    command (with its own exit status: 1 for a :class:`~sweepnp.PluginFailure`), and click's usage
+    errors (an unknown option or command, a value out of range), which click would print with
+    the usage and a hint over three lines. Warnings of sweepnp print as one ``Warning:`` line."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise _usage_error(exc) from None
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            with _one_line_warnings():
+            with _plain_warnings():
                 return super().invoke(ctx)
         except SweepnpError as exc:
-            raise UserError(str(exc)) from None
+            raise UserError(str(exc), exit_code=exc.exit_code) from None
+        except click.UsageError as exc:
+            raise _usage_error(exc) from None
+
+
+def _usage_error(exc: click.UsageError) -> click.ClickException:
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        return exc  # a bare group: its help, as click shows it
+    where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+    return UserError(exc.format_message() + where)
 
 
 @contextlib.contextmanager
-def _one_line_warnings() -> Any:
-    """Show sweepnp's warnings as ``Warning: …`` on stderr, others as Python does."""
-    shown = warnings.showwarning
+def _plain_warnings() -> Any:
+    """Show a :class:`SweepnpWarning` as ``Warning: <message>`` on stderr, once per message
+    (a study checks a run before its trials train it), other warnings as Python shows them."""
 
-    def show(message, category, filename, lineno, file=None, line=None):
-        if issubclass(category, SweepnpWarning):
-            stderr.print(f"Warning: {message}", soft_wrap=True, highlight=False, markup=False)
-        else:
-            shown(message, category, filename, lineno, file, line)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("always", category=SweepnpWarning)  # counted here instead
+        default = warnings.showwarning
+        shown: set[str] = set()
 
-    warnings.showwarning = show
-    try:
+        def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+            if not issubclass(category, SweepnpWarning):
+                default(message, category, *args, **kwargs)
+            elif str(message) not in shown:
+                shown.add(str(message))
+                click.echo(f"Warning: {_one_line(str(message))}", err=True)
+
+        warnings.showwarning = show
         yield
-    finally:
-        warnings.showwarning = shown
 
 
 @click.group(cls=SweepnpGroup)
@@ -92,6 +127,24 @@ class EpochProgress(Callback):
 _SHOWN = ("loss", "accuracy", "r2", "val_loss", "val_accuracy", "val_r2")
 
 
+def _fit(config: Any, pm: Any, *, progress: bool) -> Any:
+    from sweepnp.trainer import Trainer
+
+    if not progress:
+        return Trainer(config, plugin_manager=pm).fit()
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.fields[metrics]}"),
+        console=stderr,
+        transient=True,
+    ) as bar:
+        display = EpochProgress(bar, config.train.epochs)
+        return Trainer(config, callbacks=[display], plugin_manager=pm).fit()
+
+
 def _metrics_table(metrics: dict[str, float]) -> Table:
     table = Table(show_header=True, header_style="bold")
     table.add_column("metric")
@@ -112,26 +165,36 @@ def _metrics_table(metrics: dict[str, float]) -> Table:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
-def train_command(file: str, overrides: tuple[str, ...], as_json: bool, quiet: bool) -> None:
-    """Train once from a run file (a study file trains its base configuration)."""
+@click.option(
+    "--traceback",
+    "show_traceback",
+    is_flag=True,
+    help="When a plugin fails, also print its traceback.",
+)
+def train_command(
+    file: str, overrides: tuple[str, ...], as_json: bool, quiet: bool, show_traceback: bool
+) -> None:
+    """Train once from a run file (a study file trains its base configuration).
+
+    A plugin that raises ends the command with one line naming the plugin and the function it
+    failed in, and exit status 1 (--traceback shows where).
+    """
     from sweepnp.config import parse
-    from sweepnp.trainer import Trainer
+    from sweepnp.errors import PluginFailure
+    from sweepnp.plugins import get_plugin_manager
 
     config = parse(file, overrides=overrides)
-    show_progress = not quiet and not as_json and stderr.is_terminal
-    if not show_progress:
-        result = Trainer(config).fit()
-    else:
-        with Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            TextColumn("{task.fields[metrics]}"),
-            console=stderr,
-            transient=True,
-        ) as progress:
-            result = Trainer(config, callbacks=[EpochProgress(progress, config.train.epochs)]).fit()
+    pm = get_plugin_manager()
+    try:
+        with pm.naming_failures(source=file):
+            result = _fit(config, pm, progress=not quiet and not as_json and stderr.is_terminal)
+    except PluginFailure as exc:
+        if show_traceback:
+            import traceback
+
+            traceback.print_exception(exc.__cause__, file=sys.stderr)
+            raise UserError(str(exc), exit_code=exc.exit_code) from None
+        raise UserError(f"{exc} (--traceback shows where)", exit_code=exc.exit_code) from None
 
     if as_json:
         json.dump(result.to_json_dict(), sys.stdout, allow_nan=False)
@@ -649,6 +712,10 @@ def study_export(name: str, storage: str | None, fmt: str, table: str, output: s
     """Export a results table as CSV, Parquet or JSON."""
     from sweepnp.results import load
 
+    if fmt == "parquet" and output is None:
+        raise UserError("--format parquet needs -o FILE")
+    if output is not None:
+        _check_writable_file(output, "--output")
     results = load(name, storage)
     if table == "trials":
         frame = results.trials
@@ -656,22 +723,34 @@ def study_export(name: str, storage: str | None, fmt: str, table: str, output: s
         frame = results.history
     else:
         frame = results.summary()
-    if fmt == "parquet":
-        if output is None:
-            raise UserError("--format parquet needs -o FILE")
-        frame.to_parquet(output, index=False)
-    elif fmt == "csv":
-        text = frame.to_csv(index=False)
-    else:
-        text = _json_records(frame)
-    if fmt != "parquet":
-        if output is None:
-            sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    try:
+        if fmt == "parquet":
+            frame.to_parquet(output, index=False)
         else:
-            with open(output, "w", encoding="utf-8") as handle:
-                handle.write(text)
+            text = frame.to_csv(index=False) if fmt == "csv" else _json_records(frame)
+            if output is None:
+                sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            else:
+                with open(output, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+    except OSError as exc:
+        raise UserError(f"--output: cannot write {output}: {exc.strerror or exc}") from None
     if output is not None:
         stderr.print(f"wrote {len(frame)} rows of {table} to {output}", highlight=False)
+
+
+def _check_writable_file(path: str, option: str) -> None:
+    """Refuse, before any work, a file that cannot be written: its folder is missing or not a
+    folder, or it cannot be created there (a read-only place)."""
+    import os
+    from pathlib import Path
+
+    folder = Path(path).parent
+    if not folder.is_dir():
+        missing = "is not a folder" if folder.exists() else "does not exist"
+        raise UserError(f"{option}: cannot write {path}: the folder {str(folder)!r} {missing}")
+    if not os.access(folder, os.W_OK) and not Path(path).exists():
+        raise UserError(f"{option}: cannot write {path}: the folder {str(folder)!r} is read-only")
 
 
 @study_group.command("delete")
@@ -691,7 +770,12 @@ def study_delete(name: str, storage: str | None, yes: bool) -> None:
             f"no study named {name!r} in {describe(storage)}; studies there: "
             f"{', '.join(names) or '(none)'}"
         )
-    if not yes and sys.stdin.isatty():
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UserError(
+                f"not deleting study {name!r} from {describe(storage)}: standard input is not a "
+                "terminal, so there is no one to confirm; pass --yes to delete it"
+            )
         click.confirm(f"Delete study {name!r} from {describe(storage)}?", abort=True)
     optuna.delete_study(study_name=name, storage=handle)
     _console().print(f"deleted study {name!r} from {describe(storage)}")
@@ -716,7 +800,7 @@ def study_rerun(name: str, number: int, storage: str | None) -> None:
     except KeyError:
         names = optuna.get_all_study_names(handle)
         raise UserError(
-            f"no study named {name!r} in {describe(storage)}; studies there: "
+            f"NAME: no study named {name!r} in {describe(storage)}; studies there: "
             f"{', '.join(names) or '(none)'}"
         ) from None
     outcome, stored = rerun_trial(study, number)
@@ -768,7 +852,16 @@ def study_report(name: str, out_dir: str | None, storage: str | None, no_retrain
     except ValueError as exc:
         raise UserError(f"NAME: {exc}; choose the folder with -o DIR") from None
     results = load(name, storage)
-    report = write_report(results, folder, retrain=not no_retrain)
+    try:  # before anything is drawn or retrained
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / ".sweepnp-write-check").touch()
+        (folder / ".sweepnp-write-check").unlink()
+    except OSError as exc:
+        raise UserError(f"--output: cannot write into {folder}: {exc.strerror or exc}") from None
+    try:
+        report = write_report(results, folder, retrain=not no_retrain)
+    except OSError as exc:
+        raise UserError(f"--output: cannot write into {folder}: {exc.strerror or exc}") from None
     console = _console()
     console.print(report.verdict, highlight=False, soft_wrap=True)
     skipped = f", {len(report.skipped)} not drawn (see the report)" if report.skipped else ""

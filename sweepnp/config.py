@@ -166,8 +166,14 @@ def parse(
     if isinstance(config, str | Path):
         source = source or str(config)
         raw = load_file(config)
-    else:
+    elif isinstance(config, Mapping):
         raw = copy.deepcopy(dict(config))
+    else:
+        raise ConfigError(
+            "a run is a path to a run file, a dict of the run-file schema or a RunConfig, "
+            f"got {type(config).__name__} {config!r}",
+            source=source,
+        )
     raw = apply_overrides(raw, overrides, source=source)
     return validate(raw, source=source)
 

@@ -259,20 +259,36 @@ def prepare(
                 key="data.scale_target",
             )
         target_mean, target_scale = _standard(y_enc[train_rows])
-        y_enc = (y_enc - target_mean) / target_scale
+        with np.errstate(over="ignore", invalid="ignore"):
+            y_enc = (y_enc - target_mean) / target_scale
 
     def part(index: np.ndarray | None):
         if index is None:
             return None, None
         features = X[index]
-        if mean is not None:
-            features = (features - mean) / scale_
-        return np.ascontiguousarray(features, dtype=dtype), _target(y_enc[index], task, dtype)
+        with np.errstate(over="ignore", invalid="ignore"):
+            if mean is not None:
+                features = (features - mean) / scale_
+            return np.ascontiguousarray(features, dtype=dtype), _target(y_enc[index], task, dtype)
 
     X_tr, y_tr = part(train_rows)
     X_va, y_va = part(val_rows)
     X_te, y_te = part(test_rows)
     assert X_tr is not None and y_tr is not None
+    _check_finite_after_scaling(
+        X, [X_tr, X_va, X_te], mean, scale_, dataset.feature_names, dtype, source
+    )
+    if task == "regression":
+        targets = [y_tr, y_va, y_te]
+        if not all(t is None or np.all(np.isfinite(t)) for t in targets):
+            how = "standardized" if target_scale is not None else f"converted to {np.dtype(dtype)}"
+            raise DataError(
+                f"the regression target is not finite once {how}: its values (up to "
+                f"{np.max(np.abs(np.asarray(dataset.y, dtype=float))):.3g}) overflow "
+                f"{np.dtype(dtype)} arithmetic; divide it by a power of ten",
+                source=source,
+                key="data.scale_target" if target_scale is not None else "model.dtype",
+            )
     sizes = {"train": len(train_rows)}
     if val_rows is not None:
         sizes["val"] = len(val_rows)
@@ -299,11 +315,53 @@ def prepare(
 
 def _standard(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column means and standard deviations; a constant column keeps scale 1, as in
-    scikit-learn's ``StandardScaler``."""
-    mean = values.mean(axis=0)
-    scale = values.std(axis=0)
+    scikit-learn's ``StandardScaler``. Values too large for float64 arithmetic give infinite
+    or NaN statistics, which :func:`_check_finite_after_scaling` reports."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = values.mean(axis=0)
+        scale = values.std(axis=0)
     scale[scale == 0] = 1.0
     return mean, scale
+
+
+def _check_finite_after_scaling(
+    X: np.ndarray,
+    parts: list[np.ndarray | None],
+    mean: np.ndarray | None,
+    scale: np.ndarray | None,
+    names: list[str] | None,
+    dtype: Any,
+    source: str | None,
+) -> None:
+    """Refuse features that are finite as given but not once scaled and converted: values near
+    float64's limit (1e308) overflow the mean and standard deviation (to inf or NaN, which would
+    make the loss NaN at once); float32 cannot hold values beyond 3.4e38."""
+    bad = np.zeros(X.shape[1], dtype=bool)
+    if mean is not None and scale is not None:
+        bad |= ~(np.isfinite(mean) & np.isfinite(scale))
+    for part in parts:
+        if part is not None:
+            bad |= ~np.isfinite(part).all(axis=0)
+    if not bad.any():
+        return
+    columns = np.flatnonzero(bad)
+    shown = ", ".join(names[i] if names and i < len(names) else str(i) for i in columns[:5])
+    largest = float(np.max(np.abs(X[:, columns])))
+    dtype_name = np.dtype(dtype).name
+    if mean is not None:
+        where, key = f"after scaling (data.scale = 'standard', {dtype_name})", "data.scale"
+    else:
+        where, key = f"in {dtype_name}", "model.dtype"
+    fix = "divide them by a power of ten"
+    if dtype_name != "float64":
+        fix += " or use model.dtype = 'float64'"
+    raise DataError(
+        f"the data is not finite {where}: feature column(s) {shown}"
+        f"{', ...' if len(columns) > 5 else ''} hold values up to {largest:.3g}, which overflow "
+        f"{dtype_name} arithmetic; {fix}",
+        source=source,
+        key=key,
+    )
 
 
 def _split(

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 
 class SweepnpError(Exception):
-    """Base class of every error sweepnp reports to a user as a message rather than a traceback."""
+    """Base class of every error sweepnp reports to a user as a message rather than a traceback.
+
+    :cvar exit_code: the command line's exit status for it: 2, a mistake in what was asked.
+    """
+
+    exit_code = 2
 
 
 class ConfigError(SweepnpError):
@@ -17,8 +22,16 @@ class ConfigError(SweepnpError):
         self.source = source
         self.key = key
         self.reason = message
-        where = ": ".join(part for part in (source, key) if part)
-        super().__init__(f"{where}: {message}" if where else message)
+        shown = repr(key) if key and not key.isprintable() else key  # a key holding a newline
+        where = ": ".join(part for part in (source, shown) if part)
+        super().__init__(_printable(f"{where}: {message}" if where else message))
+
+
+def _printable(text: str) -> str:
+    """``text`` on one line: control characters (a newline in a key a file gave) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class DataError(ConfigError):
@@ -27,6 +40,32 @@ class DataError(ConfigError):
 
 class PluginError(SweepnpError):
     """A plugin is broken: two plugins provide one name, or a plugin implements an unknown hook."""
+
+
+class PluginFailure(SweepnpError):
+    """A plugin raised while a run was built or trained (not a mistake in the run file).
+
+    The message names the plugin and the function of it that sweepnp called (a hook, or a method
+    such as ``on_epoch_end``); the plugin's exception is chained as ``__cause__``. The command line
+    exits with status 1 for it, and ``sweepnp train --traceback`` prints the plugin's traceback.
+    """
+
+    exit_code = 1
+
+    def __init__(self, plugin: str, function: str, error: BaseException, *, source: str | None):
+        self.plugin = plugin
+        self.function = function
+        self.source = source
+        where = f"{source}: " if source else ""
+        super().__init__(
+            f"{where}plugin {plugin!r} failed in {function}: {type(error).__name__}: {error}"
+        )
+
+
+class SweepnpWarning(UserWarning):
+    """Something a user should know that does not stop the command: a run that is allowed but
+    probably not meant (a batch larger than the training split), a journal repaired. The command
+    line prints each as one ``Warning:`` line."""
 
 
 class OptionError(ValueError):
@@ -40,7 +79,3 @@ class OptionError(ValueError):
         self.option = option
         self.reason = message
         super().__init__(f"{option}: {message}")
-
-
-class SweepnpWarning(UserWarning):
-    """Something a user should know that does not stop the command; shown as one line."""

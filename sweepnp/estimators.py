@@ -152,7 +152,7 @@ class _SweepnpEstimator(BaseEstimator):
         for key, value in params.items():
             name, sep, rest = key.partition("__")
             if name not in valid or (sep and (name not in SECTIONS or "" in rest.split("__"))):
-                raise ValueError(
+                raise EstimatorConfigError(
                     f"Invalid parameter {key!r} for estimator {self}. Valid parameters are: "
                     f"{valid!r}, and the options inside {', '.join(SECTIONS)} as "
                     "section__option (e.g. optimizer__lr)."

@@ -7,14 +7,17 @@ a third party's would be, except that they are listed here rather than found by 
 
 from __future__ import annotations
 
+import collections.abc
+import contextlib
 import dataclasses
 import functools
 import importlib
 import inspect
 import os
 import sys
+import traceback
 import typing
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
@@ -23,7 +26,7 @@ import pluggy
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from sweepnp import hookspecs
-from sweepnp.errors import ConfigError, OptionError, PluginError
+from sweepnp.errors import ConfigError, OptionError, PluginError, PluginFailure, SweepnpError
 
 __all__ = [
     "BUILTIN_PLUGINS",
@@ -398,6 +401,39 @@ class PluginManager:
                 modules.setdefault(getattr(entry.factory, "__module__", ""), entry.plugin)
         return modules
 
+    def culprit(self, exc: BaseException) -> tuple[str, str] | None:
+        """``(plugin, function)`` for an exception raised by plugin code, else ``None``.
+
+        The plugin is the one whose module holds the deepest frame of the traceback in any
+        plugin's module (where it raised); the function is that plugin's outermost frame, the hook
+        or method sweepnp called (``sweepnp_on_epoch_end``, ``on_epoch_end``, ``step``, …).
+        """
+        modules = self.plugin_modules()
+        frames = [
+            (modules[module], frame.f_code.co_name)
+            for frame, _ in traceback.walk_tb(exc.__traceback__)
+            if (module := frame.f_globals.get("__name__", "")) in modules
+        ]
+        if not frames:
+            return None
+        plugin = frames[-1][0]
+        return plugin, next(function for name, function in frames if name == plugin)
+
+    @contextlib.contextmanager
+    def naming_failures(self, source: str | None = None) -> Iterator[None]:
+        """Turn an exception that plugin code raises inside into a :class:`PluginFailure`
+        naming the plugin and the function, chained to the original; sweepnp's own errors and
+        exceptions that come from no plugin pass unchanged."""
+        try:
+            yield
+        except SweepnpError:
+            raise
+        except Exception as exc:
+            found = self.culprit(exc)
+            if found is None:
+                raise
+            raise PluginFailure(*found, exc, source=source) from exc
+
     def has_impls(self, hook_name: str) -> bool:
         return bool(getattr(self.pm.hook, hook_name).get_hookimpls())
 
@@ -431,13 +467,46 @@ def _parameters(factory: Callable[..., Any]) -> dict[str, inspect.Parameter]:
     return {n: p for n, p in params.items() if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)}
 
 
-@functools.cache
-def _hints(factory: Callable[..., Any]) -> dict[str, Any]:
+#: Names that annotations use but that their modules often import only for type checkers
+#: (``if TYPE_CHECKING:``), so that ``typing.get_type_hints`` cannot resolve them.
+_TYPING_NAMES: dict[str, Any] = {
+    **{name: getattr(collections.abc, name) for name in collections.abc.__all__},
+    **{name: getattr(typing, name) for name in typing.__all__ if hasattr(typing, name)},
+}
+
+
+def type_hints(
+    factory: Callable[..., Any], namespace: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The type hints of a factory's parameters, resolved one by one.
+
+    A hint that names something its module imports only for type checkers is resolved with
+    ``typing``'s and ``collections.abc``'s names and ``namespace``; one that still cannot be
+    resolved is left out (its option is not type-checked), the others are kept.
+    """
     target = factory.__init__ if inspect.isclass(factory) else factory
     try:
         return typing.get_type_hints(target)
-    except Exception:  # unresolvable annotations: fall back to no type checks
-        return {}
+    except Exception:  # some annotation names what the module does not import at run time
+        pass
+    module_globals = getattr(inspect.unwrap(target), "__globals__", {})
+    local_names = {**_TYPING_NAMES, **(namespace or {})}
+    hints: dict[str, Any] = {}
+    for name, annotation in getattr(target, "__annotations__", {}).items():
+
+        def probe() -> None: ...
+
+        probe.__annotations__ = {name: annotation}
+        try:
+            hints[name] = typing.get_type_hints(probe, module_globals, local_names)[name]
+        except Exception:  # unresolvable: this option goes unchecked
+            continue
+    return hints
+
+
+@functools.cache
+def _hints(factory: Callable[..., Any]) -> dict[str, Any]:
+    return type_hints(factory)
 
 
 @functools.cache
@@ -456,14 +525,18 @@ def validate_options(
     key: str,
     source: str | None = None,
     supplied: tuple[str, ...] = ("seed",),
+    hints: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Check ``options`` against the factory's signature and type hints (pydantic, strict).
 
     An unknown option is an error listing the valid ones; a missing required option and a value
     of the wrong type are errors naming the option.
+
+    :param hints: the parameters' type hints, when the caller resolved them itself (default:
+        :func:`type_hints` of the factory).
     """
     params = _parameters(factory)
-    hints = _hints(factory)
+    hints = _hints(factory) if hints is None else hints
     valid = [n for n in params if n not in supplied]
     out: dict[str, Any] = {}
     for option, value in options.items():

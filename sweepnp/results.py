@@ -252,7 +252,7 @@ class StudyResults:
         :param metrics: which final metrics to summarize (default: the study's metrics).
         """
         by = [by] if isinstance(by, str) else list(by or self.param_columns)
-        metrics = list(metrics or self.metrics)
+        metrics = [metrics] if isinstance(metrics, str) else list(metrics or self.metrics)
         unknown = [c for c in by if c not in self.param_columns]
         if unknown:
             raise ConfigError(
@@ -264,7 +264,11 @@ class StudyResults:
             return pd.DataFrame(columns=[*by, *(f"{m}_mean" for m in metrics), "n"])
         missing = [m for m in metrics if m not in table]
         if missing:
-            raise ConfigError(f"no metric {', '.join(missing)} in this study", key="metrics")
+            skip = {"trial", "repeat", "seed", *by, *self.param_columns}
+            valid = ", ".join(c for c in table.columns if c not in skip)
+            raise ConfigError(
+                f"no metric {', '.join(missing)} in this study; valid: {valid}", key="metrics"
+            )
         from scipy import stats  # imported here: half a second that listings do not need
 
         grouped = table.groupby(by, dropna=False, observed=True)

@@ -66,6 +66,17 @@ class Param:
             )
         return trial.suggest_float(self.path, self.low, self.high, step=self.step, log=self.log)
 
+    def can_take(self, value: Any) -> bool:
+        """Whether a trial can give this parameter ``value`` (for conditions on it)."""
+        if self.kind == "categorical":
+            # as active() compares, but true is not 1
+            return any(
+                value == c and isinstance(value, bool) == isinstance(c, bool) for c in self.choices
+            )
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        return self.low <= value <= self.high
+
     def values_for_validation(self) -> list[Any]:
         """The values a base config must accept: both ends of a range, or every choice."""
         if self.kind == "categorical":
@@ -163,14 +174,35 @@ def parse_space(
                 "low, high, log, step, choices, type, when"
             )
         when = {}
-        for cond_path, allowed in dict(spec.get("when", {})).items():
+        conditions = spec.get("when", {})
+        if not isinstance(conditions, Mapping):
+            raise error(
+                "'when' must be a table of earlier parameters and their values, e.g. "
+                f'when = {{ "optimizer.name" = "momentum" }}; got {conditions!r}',
+                key=f"{key}.when",
+            )
+        for cond_path, allowed in conditions.items():
             if cond_path not in seen:
                 raise error(
                     f"'when' refers to {cond_path!r}, which is not a parameter listed before "
                     f"this one; searched so far: {', '.join(sorted(seen)) or '(none)'}",
                     key=f"{key}.when",
                 )
-            when[cond_path] = tuple(allowed) if isinstance(allowed, list) else (allowed,)
+            values = tuple(allowed) if isinstance(allowed, list) else (allowed,)
+            earlier = next(p for p in params if p.path == cond_path)
+            never = [v for v in values if not earlier.can_take(v)]
+            if never:
+                valid = (
+                    ", ".join(repr(c) for c in earlier.choices)
+                    if earlier.kind == "categorical"
+                    else f"{earlier.low} to {earlier.high}"
+                )
+                raise error(
+                    f"'when' asks {cond_path!r} for {', '.join(repr(v) for v in never)}, which "
+                    f"it never takes; its values: {valid}",
+                    key=f"{key}.when",
+                )
+            when[cond_path] = values
 
         if "choices" in spec:
             extra = {"low", "high", "log", "step"} & set(spec)

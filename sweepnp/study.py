@@ -23,7 +23,6 @@ import os
 import signal
 import sys
 import time
-import traceback
 import warnings
 import zlib
 from collections.abc import Callable, Iterator, Mapping
@@ -163,11 +162,15 @@ class StudySpec:
                     key="study.sampler",
                 ) from None
         factory = SAMPLERS[name]
-        if name == "grid":
-            options.setdefault("search_space", self.space.grid())
+        if name == "grid" and "search_space" not in options:
+            try:
+                options["search_space"] = self.space.grid()
+            except ConfigError as exc:  # the space does not know the file it came from
+                raise ConfigError(exc.reason, source=self.source, key=exc.key) from None
+        kwargs = _checked_options(factory, options, key="study.sampler", source=self.source)
         if "seed" in _parameter_names(factory):
-            options["seed"] = options.get("seed", self.study.seed) + worker
-        return _build(factory, options, key="study.sampler", source=self.source)
+            kwargs["seed"] = kwargs.get("seed", self.study.seed) + worker
+        return _construct(factory, kwargs, key="study.sampler", source=self.source)
 
     def pruner(self) -> optuna.pruners.BasePruner:
         return _make_pruner(self.study.pruner, "study.pruner", self.source)
@@ -187,6 +190,12 @@ class StudySpec:
 def _named(spec: str | Mapping[str, Any], key: str, source: str | None) -> tuple[str, dict]:
     if isinstance(spec, str):
         return spec, {}
+    if not isinstance(spec, Mapping):
+        raise ConfigError(
+            f"must be a name or a table with 'name' and options, got {spec!r}",
+            source=source,
+            key=key,
+        )
     options = dict(spec)
     if "name" not in options:
         raise ConfigError("missing 'name'", source=source, key=key)
@@ -199,8 +208,91 @@ def _parameter_names(factory: Callable[..., Any]) -> set[str]:
     return set(inspect.signature(factory).parameters)
 
 
-def _build(factory: Callable[..., Any], options: dict[str, Any], *, key: str, source: str | None):
-    kwargs = validate_options(factory, options, key=key, source=source, supplied=())
+#: Names that Optuna's constructors annotate with but import only for type checkers.
+_OPTUNA_TYPE_NAMES: dict[str, Any] = {
+    "BaseDistribution": optuna.distributions.BaseDistribution,
+    "BasePruner": optuna.pruners.BasePruner,
+    "BaseSampler": optuna.samplers.BaseSampler,
+    "FrozenTrial": optuna.trial.FrozenTrial,
+    "Study": optuna.Study,
+    "TrialState": TrialState,
+    "np": np,
+}
+#: What a study file can hold: TOML's values.
+_TOML_TYPES = (str, int, float, bool, list, dict)
+
+
+def _option_hints(factory: Callable[..., Any]) -> dict[str, Any]:
+    """The type hints of a sampler's or pruner's parameters. One that cannot be resolved but is
+    written as a ``Callable`` is kept as a plain ``Callable``, so that it is still refused."""
+    from sweepnp.plugins import type_hints
+
+    hints = type_hints(factory, _OPTUNA_TYPE_NAMES)
+    target = factory.__init__ if isinstance(factory, type) else factory
+    for name, annotation in getattr(target, "__annotations__", {}).items():
+        if name not in hints and isinstance(annotation, str) and "Callable" in annotation:
+            hints[name] = Callable[..., Any]
+    return hints
+
+
+def _code_only(hint: Any) -> str | None:
+    """What a parameter takes when no TOML value can be it: ``"a Python function"`` or
+    ``"a Python object (BaseSampler)"``; ``None`` when a study file can give it."""
+    import collections.abc
+    import types
+    import typing
+
+    members = (
+        typing.get_args(hint)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType)
+        else (hint,)
+    )
+    found = []
+    for member in members:
+        if member is type(None):
+            continue
+        if member is typing.Any:
+            return None
+        origin = typing.get_origin(member) or member
+        args = typing.get_args(member)
+        if origin is collections.abc.Callable:
+            found.append("a Python function")
+        elif origin in (list, collections.abc.Sequence) and args and _code_only(args[0]):
+            found.append("a list of Python objects")
+        elif (
+            isinstance(origin, type)
+            and not issubclass(origin, _TOML_TYPES)
+            and not issubclass(origin, collections.abc.Sequence | collections.abc.Mapping)
+        ):
+            found.append(f"a Python object ({origin.__name__})")
+        else:
+            return None  # some TOML value fits
+    return " or ".join(found) or None
+
+
+def _checked_options(
+    factory: Callable[..., Any], options: dict[str, Any], *, key: str, source: str | None
+) -> dict[str, Any]:
+    """A sampler's or pruner's options checked against its constructor: names, and types by
+    the annotations (strictly: ``"0.5"`` is not a number); a parameter that takes a function or
+    an object is refused, since a study file cannot give one."""
+    hints = _option_hints(factory)
+    for option, value in options.items():
+        hint = hints.get(option)
+        what = _code_only(hint) if hint is not None else None
+        if what is not None and isinstance(value, _TOML_TYPES):
+            raise ConfigError(
+                f"takes {what}, which a study file cannot give; remove it to use Optuna's "
+                f"default, got {value!r}",
+                source=source,
+                key=f"{key}.{option}",
+            )
+    return validate_options(factory, options, key=key, source=source, supplied=(), hints=hints)
+
+
+def _construct(
+    factory: Callable[..., Any], kwargs: dict[str, Any], *, key: str, source: str | None
+) -> Any:
     try:
         with warnings.catch_warnings():  # QMC, patient, ...: chosen on purpose, not experiments
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -216,10 +308,17 @@ def _make_pruner(spec: Any, key: str, source: str | None) -> optuna.pruners.Base
             f"unknown pruner {name!r}; valid choices: {', '.join(PRUNERS)}", source=source, key=key
         )
     if name == "patient":
+        if "wrapped_pruner" in options:
+            raise ConfigError(
+                "give the pruner to wrap as 'wrapped': a name or a table with 'name'",
+                source=source,
+                key=f"{key}.wrapped_pruner",
+            )
         wrapped = options.pop("wrapped", "median")
         options["wrapped_pruner"] = _make_pruner(wrapped, f"{key}.wrapped", source)
         options.setdefault("patience", 3)
-    return _build(PRUNERS[name], options, key=key, source=source)
+    kwargs = _checked_options(PRUNERS[name], options, key=key, source=source)
+    return _construct(PRUNERS[name], kwargs, key=key, source=source)
 
 
 def _default_direction(metric: str) -> Direction:
@@ -249,8 +348,12 @@ def load_spec(
         source: str | None = str(file)
         raw = load_file(file)
         default_name = Path(file).stem
-    else:
+    elif isinstance(file, Mapping):
         source, raw, default_name = None, copy.deepcopy(dict(file)), "study"
+    else:
+        raise ConfigError(
+            f"a study file is a path or a dict of the study-file schema, got {file!r}"
+        )
     study_table = raw.get("study")
     if not isinstance(study_table, Mapping):
         raise ConfigError("a study file needs a [study] table", source=source, key="study")
@@ -262,7 +365,10 @@ def load_spec(
         study = StudyConfig.model_validate(study_table)
     except ValidationError as exc:
         error = _config_error(exc, source)
-        raise ConfigError(error.reason, source=source, key=f"study.{error.key}") from None
+        reason = error.reason
+        if exc.errors()[0]["type"] == "extra_forbidden":  # list [study]'s keys, not the run's
+            reason = f"unknown key; valid keys: {', '.join(StudyConfig.model_fields)}"
+        raise ConfigError(reason, source=source, key=f"study.{error.key}") from None
     base = {k: v for k, v in raw.items() if k != "study"}
     config = validate(base, source=source)  # the base run must itself be valid
 
@@ -468,13 +574,8 @@ class _DataCache:
 
 def plugin_of(exc: BaseException, pm: PluginManager) -> str | None:
     """The plugin whose code raised ``exc`` (the deepest frame in a plugin module), if any."""
-    modules = pm.plugin_modules()
-    found = None
-    for frame, _ in traceback.walk_tb(exc.__traceback__):
-        module = frame.f_globals.get("__name__", "")
-        if module in modules:
-            found = modules[module]
-    return found
+    found = pm.culprit(exc)
+    return found[0] if found else None
 
 
 def run_configuration(
@@ -965,7 +1066,9 @@ def rerun_trial(study: optuna.Study, number: int) -> tuple[TrialOutcome, pd.Data
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials:
         valid = f"0..{max(trials)}" if trials else "none"
-        raise ConfigError(f"no trial {number} in study {study.study_name!r}; trials: {valid}")
+        raise ConfigError(
+            f"no trial {number} in study {study.study_name!r}; trials: {valid}", key="--trial"
+        )
     trial = trials[number]
     spec = stored_spec(study)
     params = decode_params(trial.params)

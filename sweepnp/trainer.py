@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ import pandas as pd
 from sweepnp.callbacks import Callback
 from sweepnp.config import RunConfig, parse
 from sweepnp.datasets import Dataset, Splits, prepare
-from sweepnp.errors import ConfigError, OptionError
+from sweepnp.errors import ConfigError, OptionError, SweepnpWarning
 from sweepnp.model import BatchNormOptions, DenseNetwork, Model
 from sweepnp.optimizers import Optimizer
 from sweepnp.plugins import PluginManager, get_plugin_manager
@@ -123,6 +124,7 @@ class Trainer:
             np.random.default_rng(s) for s in seeds
         )
         self.network = self._build_network()
+        self._check_batch_size()
         self.model = Model(
             self.network,
             classes=self.data.classes,
@@ -171,7 +173,7 @@ class Trainer:
         init_options = {k: v for k, v in init.items() if k != "name"}
         init_name = init.get("name")
         valid_init = {"zeros": (), "normal": ("std",), "he": (), "xavier": ()}
-        if init_name not in valid_init:
+        if not isinstance(init_name, str) or init_name not in valid_init:
             raise ConfigError(
                 f"unknown initializer {init_name!r}; valid choices: {', '.join(valid_init)}",
                 source=source,
@@ -193,6 +195,13 @@ class Trainer:
                 )
         batch_norm = None
         if cfg.batch_norm is not False:
+            if not cfg.hidden:
+                raise ConfigError(
+                    "batch normalization acts on hidden layers, and model.hidden = [] has none; "
+                    "set batch_norm = false, or add a hidden layer",
+                    source=source,
+                    key="model.batch_norm",
+                )
             options = {} if cfg.batch_norm is True else dict(cfg.batch_norm)
             try:
                 batch_norm = BatchNormOptions(**options)
@@ -200,6 +209,18 @@ class Trainer:
                 raise ConfigError(
                     "valid options: momentum, eps", source=source, key="model.batch_norm"
                 ) from None
+            if not 0 <= batch_norm.momentum < 1:
+                raise ConfigError(
+                    f"must lie in [0, 1), got {batch_norm.momentum!r}",
+                    source=source,
+                    key="model.batch_norm.momentum",
+                )
+            if not batch_norm.eps > 0:
+                raise ConfigError(
+                    f"must be > 0, got {batch_norm.eps!r}",
+                    source=source,
+                    key="model.batch_norm.eps",
+                )
         return DenseNetwork(
             self.data.n_features,
             self.data.n_outputs,
@@ -211,6 +232,18 @@ class Trainer:
             dtype=self.dtype,
             rng=self._init_rng,
         )
+
+    def _check_batch_size(self) -> None:
+        batch_size, rows = self.config.train.batch_size, len(self.data.X_train)
+        if batch_size != "full" and batch_size > rows:
+            where = f"{self.config.source}: " if self.config.source else ""
+            warnings.warn(
+                f"{where}train.batch_size: {batch_size} is more than the {rows} training rows; "
+                "every batch is the whole training split (full-batch gradient descent, as with "
+                'batch_size = "full")',
+                SweepnpWarning,
+                stacklevel=3,
+            )
 
     def _metric_names(self) -> tuple[str, ...]:
         names = []
@@ -467,5 +500,16 @@ def train(
         :class:`~sweepnp.config.RunConfig`.
     :param X: in-memory features, used with ``y`` instead of ``data.dataset``.
     :param y: in-memory targets.
+    :raises ConfigError: for a mistake in the run (a :class:`~sweepnp.DataError` for the data).
+    :raises PluginFailure: when a plugin raises while the run is built or trained; it names the
+        plugin and the function sweepnp called in it, and chains the plugin's exception.
     """
-    return Trainer(config, X, y, callbacks=callbacks).fit()
+    pm = get_plugin_manager()
+    with pm.naming_failures(source=_source_of(config)):
+        return Trainer(config, X, y, callbacks=callbacks, plugin_manager=pm).fit()
+
+
+def _source_of(config: Any) -> str | None:
+    if isinstance(config, str | Path):
+        return str(config)
+    return config.source if isinstance(config, RunConfig) else None

@@ -16,6 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings
+
+# On CI the property tests draw the same examples every run (a red CI is then reproducible);
+# on a developer's machine they explore new ones each time. Nothing is stored in the tree.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.register_profile("dev", database=None)
+settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -326,3 +326,109 @@ def test_a_plugin_whose_registration_raises_is_listed_broken_and_the_rest_works(
     done = cli("train", str(run), "--json", env=_env(site))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["stop_reason"] == "completed"
+
+
+FLAKY_MODULE = """
+    from sweepnp import Callback, hookimpl
+
+
+    class Explodes(Callback):
+        def on_epoch_end(self, epoch, logs):
+            _fail(epoch)
+
+
+    def _fail(epoch):
+        raise RuntimeError(f"boom at epoch {epoch}")
+
+
+    @hookimpl
+    def sweepnp_register_callbacks():
+        return {"explodes": Explodes}
+
+
+    @hookimpl
+    def sweepnp_on_epoch_end(trainer, epoch, logs):
+        if trainer.config.train.seed == 7:
+            raise ValueError("hook exploded")
+"""
+
+FLAKY_RUN = """
+[data]
+dataset = "breast_cancer"
+[model]
+hidden = [4]
+[train]
+epochs = 3
+"""
+
+
+@pytest.fixture(scope="module")
+def flaky_site(tmp_path_factory) -> Path:
+    site = tmp_path_factory.mktemp("flaky-site")
+    install(site, "sweepnp-flaky", "0.1", {"flaky": "sweepnp_flaky"}, FLAKY_MODULE)
+    return site
+
+
+@pytest.mark.parametrize(
+    ("overrides", "line"),
+    [
+        (
+            ["callbacks.explodes={}"],
+            "plugin 'flaky' failed in on_epoch_end: RuntimeError: boom at epoch 0",
+        ),
+        (
+            ["train.seed=7"],
+            "plugin 'flaky' failed in sweepnp_on_epoch_end: ValueError: hook exploded",
+        ),
+    ],
+    ids=["in-a-callback", "in-a-lifecycle-hook"],
+)
+def test_a_plugin_that_raises_in_train_is_named_in_one_line_with_exit_status_1(
+    cli, flaky_site, tmp_path, overrides, line
+):
+    run = tmp_path / "run.toml"
+    run.write_text(FLAKY_RUN)
+    sets = [arg for override in overrides for arg in ("--set", override)]
+    done = cli("train", str(run), *sets, env=_env(flaky_site))
+    assert done.returncode == 1, done.stderr  # a failure, not a mistake in the run file (2)
+    assert done.stderr.splitlines() == [f"Error: {run}: {line} (--traceback shows where)"]
+    assert done.stdout == ""
+
+    shown = cli("train", str(run), *sets, "--traceback", env=_env(flaky_site))
+    assert shown.returncode == 1
+    assert shown.stderr.startswith("Traceback (most recent call last):")
+    assert "sweepnp_flaky.py" in shown.stderr  # where the plugin raised
+    assert shown.stderr.splitlines()[-1] == f"Error: {run}: {line}"
+
+
+def test_sweepnp_train_raises_a_plugin_failure_chained_to_the_plugins_exception(
+    flaky_site, tmp_path
+):
+    run = tmp_path / "run.toml"
+    run.write_text(FLAKY_RUN + "[callbacks]\nexplodes = {}\n")
+    program = textwrap.dedent(
+        f"""
+        import json, sys
+        import sweepnp
+        try:
+            sweepnp.train({str(run)!r})
+        except sweepnp.SweepnpError as exc:
+            json.dump({{"type": type(exc).__name__, "message": str(exc), "plugin": exc.plugin,
+                       "function": exc.function, "cause": repr(exc.__cause__)}}, sys.stdout)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program],
+        env={**os.environ, **_env(flaky_site)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {
+        "type": "PluginFailure",
+        "message": f"{run}: plugin 'flaky' failed in on_epoch_end: RuntimeError: boom at epoch 0",
+        "plugin": "flaky",
+        "function": "on_epoch_end",
+        "cause": "RuntimeError('boom at epoch 0')",
+    }

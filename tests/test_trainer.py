@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -76,9 +78,20 @@ def test_no_split_trains_and_reports_on_all_rows(small_run):
 def test_batch_size_sets_the_number_of_updates(small_run, batch_size, updates_per_epoch):
     small_run["train"]["batch_size"] = batch_size
     small_run["data"].update(test_size=0.0, val_size=0.3)  # 398 training rows
-    trainer = Trainer(small_run)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trainer = Trainer(small_run)
     trainer.fit()
     assert trainer.optimizer.t == 5 * updates_per_epoch
+    # a batch larger than the training split is said once, when the run is built
+    said = [str(w.message) for w in caught if issubclass(w.category, sweepnp.SweepnpWarning)]
+    if batch_size == 1000:
+        assert said == [
+            "train.batch_size: 1000 is more than the 398 training rows; every batch is the whole "
+            'training split (full-batch gradient descent, as with batch_size = "full")'
+        ]
+    else:
+        assert said == []
 
 
 def test_eval_every_evaluates_at_the_cadence_and_at_the_last_epoch(small_run):

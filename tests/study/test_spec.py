@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import inspect
+
+import optuna
 import pytest
 
 from sweepnp.errors import ConfigError
-from sweepnp.study import load_spec
+from sweepnp.study import PRUNERS, SAMPLERS, _checked_options, _option_hints, load_spec
 
 
 def test_a_valid_study_file_loads(study_file):
@@ -104,7 +107,37 @@ SETTING_MISTAKES = {
     "unknown metric": ({"metric": "val_acc"}, "study.metric", "valid choices: loss, accuracy"),
     "unknown direction": ({"direction": "max"}, "study.direction", "'maximize'"),
     "n_trials < 1": ({"n_trials": 0}, "study.n_trials", "greater than or equal to 1"),
-    "unknown study key": ({"trials": 5}, "study.trials", "valid keys"),
+    "unknown study key": ({"trials": 5}, "study.trials", "valid keys: name, metric, direction"),
+    "sampler option of the wrong type": (
+        {"sampler": {"name": "tpe", "n_startup_trials": 2.5}},
+        "study.sampler.n_startup_trials",
+        "valid integer, got 2.5",
+    ),
+    "sampler seed as a string": (
+        {"sampler": {"name": "random", "seed": "0"}},
+        "study.sampler.seed",
+        "valid integer, got '0'",
+    ),
+    "sampler option that takes a function": (
+        {"sampler": {"name": "tpe", "gamma": "os.system"}},
+        "study.sampler.gamma",
+        "takes a Python function, which a study file cannot give",
+    ),
+    "sampler option that takes an object": (
+        {"sampler": {"name": "qmc", "independent_sampler": "random"}},
+        "study.sampler.independent_sampler",
+        "takes a Python object (BaseSampler)",
+    ),
+    "pruner option of the wrong type": (
+        {"pruner": {"name": "threshold", "lower": "0.5"}},
+        "study.pruner.lower",
+        "valid number, got '0.5'",
+    ),
+    "patient pruner's wrapped pruner given as Optuna's argument": (
+        {"pruner": {"name": "patient", "wrapped_pruner": "median"}},
+        "study.pruner.wrapped_pruner",
+        "as 'wrapped'",
+    ),
     "pruning several objectives": (
         {"metric": ["val_accuracy", "train_seconds"], "pruner": "median"},
         "study.pruner",
@@ -132,8 +165,39 @@ def test_study_setting_mistakes_name_the_key(study_dict, tmp_path, mistake, writ
 def test_grid_needs_choices_or_steps(study_dict, tmp_path, write_study):
     study_dict["study"]["sampler"] = "grid"
     path = write_study(tmp_path / "grid.toml", study_dict)
-    with pytest.raises(ConfigError, match="grid sampler needs"):
+    with pytest.raises(ConfigError, match="grid sampler needs") as excinfo:
         load_spec(path)
+    assert excinfo.value.source == str(path)
+    assert excinfo.value.key == 'study.params."regularizers.l2.lam"'
+
+
+@pytest.mark.parametrize("name", [*SAMPLERS, *PRUNERS])
+def test_every_sampler_and_pruner_option_is_type_checked_or_refused(name):
+    # Optuna imports some annotation names only for type checkers; every parameter must still
+    # resolve, so that no option reaches Optuna unchecked.
+    factory = SAMPLERS.get(name) or PRUNERS[name]
+    hints = _option_hints(factory)
+    assert set(inspect.signature(factory).parameters) <= set(hints)
+
+
+@pytest.mark.parametrize("name", [*SAMPLERS, *PRUNERS])
+def test_optunas_own_defaults_pass_the_option_check(name):
+    # Writing down a default explicitly is always valid: the checks are not stricter than Optuna.
+    factory = SAMPLERS.get(name) or PRUNERS[name]
+    parameters = inspect.signature(factory).parameters
+    options = {
+        option: parameter.default
+        for option, parameter in parameters.items()
+        if parameter.default not in (None, inspect.Parameter.empty)
+    }
+    required = {
+        "percentile": 25.0,
+        "search_space": {"train.epochs": [1, 2]},
+        "wrapped_pruner": optuna.pruners.MedianPruner(),  # built by sweepnp from "wrapped"
+        "patience": 3,
+    }
+    options |= {option: value for option, value in required.items() if option in parameters}
+    assert _checked_options(factory, dict(options), key="k", source=None) == options
 
 
 def test_int_or_float_follows_the_base_value(study_dict, tmp_path, write_study):
