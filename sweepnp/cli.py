@@ -607,9 +607,14 @@ def _cell(value: Any) -> str:
 @click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
 def study_list(storage: str | None) -> None:
     """List the studies in a storage."""
-    from sweepnp.results import list_studies
-    from sweepnp.storage import describe
+    from pathlib import Path
 
+    from sweepnp.results import list_studies
+    from sweepnp.storage import DEFAULT_STORAGE, describe
+
+    if storage is None and not Path(DEFAULT_STORAGE).exists():
+        _console().print(f"no studies here (no {DEFAULT_STORAGE} in this folder)", highlight=False)
+        return
     frame = list_studies(storage)
     if frame.empty:
         _console().print(f"no studies in {describe(storage)}", highlight=False, markup=False)
@@ -763,7 +768,7 @@ def study_delete(name: str, storage: str | None, yes: bool) -> None:
 
     from sweepnp.storage import describe, open_storage
 
-    handle = open_storage(storage)
+    handle = open_storage(storage, create=False)
     names = optuna.get_all_study_names(handle)
     if name not in names:
         raise UserError(
@@ -794,7 +799,7 @@ def study_rerun(name: str, number: int, storage: str | None) -> None:
     from sweepnp.study import rerun_trial
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    handle = open_storage(storage)
+    handle = open_storage(storage, create=False)
     try:
         study = optuna.load_study(study_name=name, storage=handle)
     except KeyError:

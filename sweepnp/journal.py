@@ -39,7 +39,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
-from sweepnp.errors import SweepnpError, SweepnpWarning
+from sweepnp.errors import ConfigError, SweepnpError, SweepnpWarning
 from sweepnp.optuna_adapter import trial_id
 
 __all__ = [
@@ -48,6 +48,7 @@ __all__ = [
     "JournalFile",
     "JournalRepairWarning",
     "JournalWriteError",
+    "NotAJournalError",
 ]
 
 #: Every operation Optuna writes starts so (``json.dumps`` keeps the key order it is built in).
@@ -60,6 +61,10 @@ class JournalWriteError(SweepnpError):
 
 class JournalCorruptError(SweepnpError):
     """A complete line of the journal is not a record, and repairing it was not possible."""
+
+
+class NotAJournalError(ConfigError):
+    """The file is not an Optuna journal: sweepnp neither reads nor repairs it."""
 
 
 class JournalRepairWarning(SweepnpWarning):
@@ -80,6 +85,7 @@ class JournalFile(BaseJournalBackend):
         self._batch: list[dict[str, Any]] | None = None
         #: log number -> byte offset where its line starts, for every line read so far.
         self._offsets: dict[int, int] = {0: 0}
+        _check_is_a_journal(self.path)
         if not os.path.exists(self.path):
             try:
                 with open(self.path, "ab"):
@@ -365,6 +371,24 @@ def _open_fd(path: str, flags: int) -> Iterator[int]:
         yield fd
     finally:
         os.close(fd)
+
+
+def _check_is_a_journal(path: str) -> None:
+    """Refuse a file that is not empty and does not start like a journal record: repairing
+    it would move the user's own lines out of it."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(len(_RECORD_START))
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise JournalWriteError(f"cannot read the journal {path}: {_reason(exc)}") from exc
+    if head and not _RECORD_START.startswith(head) and not head.startswith(_RECORD_START):
+        raise NotAJournalError(
+            f"{path} is not an Optuna journal file (it does not start with a journal record); "
+            "name a new file, or an existing journal",
+            key="--storage",
+        )
 
 
 def _complete_lines(data: bytes) -> Iterator[bytes]:

@@ -50,7 +50,7 @@ STOP_REASONS = (
 def load(name: str, storage: str | None = None) -> StudyResults:
     """The results of study ``name`` in ``storage`` (default: ``./sweepnp.journal``)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    handle = storages.open_storage(storage)
+    handle = storages.open_storage(storage, create=False)
     try:
         study = optuna.load_study(study_name=name, storage=handle)
     except KeyError:
@@ -66,7 +66,7 @@ def load(name: str, storage: str | None = None) -> StudyResults:
 def list_studies(storage: str | None = None) -> pd.DataFrame:
     """One row per study in the storage: name, directions, trials, best value, start."""
     summaries = optuna.get_all_study_summaries(
-        storages.open_storage(storage), include_best_trial=True
+        storages.open_storage(storage, create=False), include_best_trial=True
     )
     rows = []
     for summary in summaries:

@@ -112,8 +112,12 @@ def heartbeat_settings() -> tuple[int, int]:
     return interval, grace
 
 
-def open_storage(url: str | None) -> BaseStorage:
-    """Open the storage a URL or path names (``None``: the default journal file)."""
+def open_storage(url: str | None, *, create: bool = True) -> BaseStorage:
+    """Open the storage a URL or path names (``None``: the default journal file).
+
+    :param create: create a journal file that does not exist (off for commands that only read:
+        a misspelt path is then an error, not a new empty journal).
+    """
     url = url or DEFAULT_STORAGE
     if "://" in url:
         interval, grace = heartbeat_settings()
@@ -145,6 +149,12 @@ def open_storage(url: str | None) -> BaseStorage:
         raise ConfigError(f"{describe(url)!r} is a directory, not a journal file", key="--storage")
     if not path.parent.exists():
         raise ConfigError(f"the folder of {describe(url)!r} does not exist", key="--storage")
+    if not create and not path.exists():
+        where = "in this folder" if url == DEFAULT_STORAGE else "there"
+        raise ConfigError(
+            f"no journal {url!r} {where}; name an existing journal file (or run a study first)",
+            key="--storage",
+        )
     return BufferedJournalStorage(str(path))
 
 

@@ -39,7 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sweepnp import storage as storages
 from sweepnp.config import RunConfig, _config_error, load_file, set_path, validate
-from sweepnp.errors import ConfigError, SweepnpError
+from sweepnp.errors import ConfigError, SweepnpError, SweepnpWarning
 from sweepnp.optuna_adapter import storage_of
 from sweepnp.plugins import PluginManager, get_plugin_manager, validate_options
 from sweepnp.space import SearchSpace, decode_params, parse_space
@@ -62,6 +62,8 @@ EXTRA_METRICS = ("train_seconds", "epochs")
 RETRIED_REASONS = ("interrupted", "stale")
 #: Seconds between looks at other workers' running trials, once the budget is spent.
 WAIT_SECONDS = 0.25
+#: Seconds of waiting for other workers after which a worker says why it has not ended.
+SAY_WAITING_AFTER = 10.0
 
 SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
@@ -802,6 +804,8 @@ def _work_loop(
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
 ) -> int:
     ran = 0
+    waiting_since: float | None = None
+    said_waiting = False
     while True:
         if job.deadline is not None and time.time() >= job.deadline:
             break
@@ -809,8 +813,13 @@ def _work_loop(
         if trial is None:
             break
         if trial is _WAIT:
+            waiting_since = waiting_since or time.monotonic()
+            if not said_waiting and time.monotonic() - waiting_since >= SAY_WAITING_AFTER:
+                _say_waiting(study)
+                said_waiting = True
             _wait_for_others(study, guard, on_trial)
             continue
+        waiting_since = None
         try:
             # RDB storages get Optuna's heartbeat while the trial runs (it only beats by
             # itself in optimize()); its first beat is written before the worker label.
@@ -854,6 +863,18 @@ def _next_trial(
         with warnings.catch_warnings():  # we beat ourselves, in storages.heartbeat
             warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
             return study.ask()
+
+
+def _say_waiting(study: optuna.Study) -> None:
+    running = storages.awaited_trials(study)
+    workers = sorted({t.user_attrs.get(storages.WORKER_ATTR, "?") for t in running})
+    warnings.warn(
+        f"study {study.study_name!r} has its {len(running)} remaining trial(s) running in "
+        f"other workers ({', '.join(workers)}); waiting for them, to rerun any whose worker "
+        "dies (Ctrl-C stops waiting; nothing is lost)",
+        SweepnpWarning,
+        stacklevel=2,
+    )
 
 
 def _wait_for_others(

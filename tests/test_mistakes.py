@@ -704,6 +704,15 @@ STORAGE_URL = {
         "study list --storage postgresql://user@127.0.0.1:1/db",
         words=["--storage", "Connection refused"],
     ),
+    "the study file as the journal": command(
+        "study run study.toml --storage study.toml",
+        words=["--storage", "study.toml is not an Optuna journal file"],
+        study_toml=study_file([]).files["study.toml"],
+    ),
+    "a misspelt journal": command(
+        "study show small --storage stor.journal",
+        words=["--storage", "no journal 'stor.journal'", "existing journal"],
+    ),
     "another study under a stored name": Row(
         ("study", "run", "study.toml", "--storage", "store.journal"),
         ("study.name", "'small' with another configuration", "--name"),
@@ -768,6 +777,21 @@ def test_every_mistake_gets_one_line_and_exit_status_2(in_a_folder, mistake):
         assert word in lines[0], (word, lines[0])
     assert result.stdout == ""
     assert (in_a_folder / "store.journal").read_bytes() == before  # nothing stored is lost
+
+
+def test_a_file_that_is_not_a_journal_is_never_changed_nor_a_journal_made_up(in_a_folder):
+    notes = in_a_folder / "notes.txt"
+    notes.write_bytes(b"my notes\nlast line without a newline")  # a "torn tail", to a journal
+    before = notes.read_bytes()
+    for args in (["study", "list", "--storage", "notes.txt"],
+                 ["study", "show", "small", "--storage", "notes.txt"]):  # fmt: skip
+        assert CliRunner().invoke(main, args).exit_code == 2
+    assert notes.read_bytes() == before
+    assert not list(in_a_folder.glob("notes.txt.torn-*"))
+    for args in (["study", "list", "--storage", "typo.journal"],
+                 ["study", "best", "small", "--storage", "typo.journal"]):  # fmt: skip
+        assert CliRunner().invoke(main, args).exit_code == 2
+    assert not (in_a_folder / "typo.journal").exists()
 
 
 def test_the_table_covers_every_kind_of_mistake():

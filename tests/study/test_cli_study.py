@@ -62,7 +62,10 @@ def _wait_for(condition, timeout: float = 120.0) -> None:
 
 def _training(journal: str) -> bool:
     """Whether a trial is running with its parameters stored (so a signal lands in training)."""
-    trials = _study(journal).get_trials(deepcopy=False)
+    try:
+        trials = _study(journal).get_trials(deepcopy=False)
+    except KeyError:  # the study is not created yet
+        return False
     return any(t.state == TrialState.RUNNING and t.params for t in trials)
 
 
@@ -302,3 +305,27 @@ def test_ctrl_c_with_two_workers_interrupts_both_cleanly(
     interrupted = [t for t in trials if t.user_attrs.get("sweepnp_reason") == "interrupted"]
     assert running == [] and 1 <= len(interrupted) <= 2
     assert not list(tmp_path.glob("*.lock"))  # no lock left behind
+
+
+def test_a_worker_waits_for_the_trials_other_workers_run_and_says_so(
+    study_dict, tmp_path, write_study, journal, monkeypatch
+):
+    import pytest
+
+    import sweepnp.study
+    from sweepnp.errors import SweepnpWarning
+
+    _slow(study_dict)
+    study_dict["train"]["epochs"] = 3000  # a few seconds
+    study_dict["study"]["n_trials"] = 1
+    path = write_study(tmp_path / "slow.toml", study_dict)
+    spec = sweepnp.study.load_spec(path)  # loaded first: this worker starts at once, below
+    other = _start(["study", "run", str(path), "--storage", journal, "--quiet"], tmp_path)
+    _wait_for(lambda: _training(journal))
+    monkeypatch.setattr(sweepnp.study, "SAY_WAITING_AFTER", 0.5)
+    # The budget (one trial) is spent by the other worker: this one waits for it to end.
+    with pytest.warns(SweepnpWarning, match=r"1 remaining trial\(s\) running in other workers"):
+        sweepnp.study.run_study(path, storage=journal, spec=spec)
+    (trial,) = _study(journal).get_trials()
+    assert trial.state == TrialState.COMPLETE  # it had ended when this worker returned
+    assert other.wait(timeout=60) == 0
