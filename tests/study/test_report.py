@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import optuna
 import pytest
 from PIL import Image
 
@@ -29,6 +30,7 @@ from sweepnp.report import (
     verdict,
     write_report,
 )
+from sweepnp.storage import open_storage
 from sweepnp.study import run_study
 
 #: Two features (so a decision boundary), a 2 × 2 grid, two repeats: 4 configurations, 8 runs.
@@ -273,6 +275,7 @@ def test_the_command_writes_the_report_and_prints_the_verdict(tmp_path):
 
 def test_an_unknown_study_exits_2_with_one_line(tmp_path):
     journal = str(tmp_path / "studies.journal")
+    optuna.create_study(study_name="other", storage=open_storage(journal))
     done = _sweepnp("study", "report", "nope", "--storage", journal, cwd=tmp_path)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1, done.stderr
