@@ -743,20 +743,20 @@ class StepTimers:
 
 #: (module, attribute path, label) of every timed step, outermost first.
 TIMED_STEPS = (
-    ("sweepnp.study", "load_spec", "load_spec (validate the study file, build 10 test runs)"),
-    ("sweepnp.study", "create_study", "create or check the study"),
-    ("sweepnp.storage", "recover_stale_trials", "recover_stale_trials (scan RUNNING trials)"),
-    ("sweepnp.study", "counted_trials", "counted_trials (scan all trials)"),
+    ("sweepnp.study.spec", "load_spec", "load_spec (validate the study file, build 10 test runs)"),
+    ("sweepnp.study.worker", "create_study", "create or check the study"),
+    ("sweepnp.study.storage", "recover_stale_trials", "recover_stale_trials (scan RUNNING trials)"),
+    ("sweepnp.study.worker", "counted_trials", "counted_trials (scan all trials)"),
     ("optuna.study", "Study.ask", "Study.ask (trial creation)"),
-    ("sweepnp.space", "SearchSpace.suggest", "SearchSpace.suggest (suggest_* calls)"),
+    ("sweepnp.study.space", "SearchSpace.suggest", "SearchSpace.suggest (suggest_* calls)"),
     ("optuna.samplers", "TPESampler.infer_relative_search_space", "TPE sampling"),
     ("optuna.samplers", "TPESampler.sample_relative", "TPE sampling"),
     ("optuna.samplers", "TPESampler.sample_independent", "TPE sampling"),
     ("optuna.samplers", "TPESampler.before_trial", "TPE sampling"),
     ("optuna.samplers", "TPESampler.after_trial", "TPE sampling"),
-    ("sweepnp.study", "run_configuration", "run_configuration (deepcopy, records, concat)"),
-    ("sweepnp.study", "trial_seed", "trial_seed (SHA-256 + SeedSequence)"),
-    ("sweepnp.study", "validate", "validate the run (pydantic)"),
+    ("sweepnp.study.worker", "run_configuration", "run_configuration (deepcopy, records, concat)"),
+    ("sweepnp.study.spec", "trial_seed", "trial_seed (SHA-256 + SeedSequence)"),
+    ("sweepnp.study.trial", "validate", "validate the run (pydantic)"),
     ("sweepnp.trainer", "load_data", "load_data (cached per study)"),
     ("sweepnp.trainer", "Trainer.__init__", "Trainer construction (network, plugins)"),
     ("sweepnp.trainer", "Trainer.fit", FIT_LABEL),
@@ -766,7 +766,7 @@ TIMED_STEPS = (
     ("sweepnp_plugins.callbacks.early_stopping", "EarlyStopping.on_epoch_end", "early stopping"),
     ("sweepnp_plugins.callbacks.early_stopping", "EarlyStopping.on_train_end", "early stopping"),
     ("sweepnp_plugins.callbacks.diagnosis", "LearningCurveDiagnosis.on_train_end", "diagnosis"),
-    ("sweepnp.study", "encode_history", "encode_history (JSON + zlib + base64)"),
+    ("sweepnp.study.record", "_encode_rows", "encode the learning curves (JSON + zlib + base64)"),
     ("sweepnp.cli", "TrialReporter.update", "CLI reporter update (--quiet too)"),
     ("optuna.study", "Study.tell", "Study.tell"),
 )
@@ -796,8 +796,8 @@ def install_timers(timers: StepTimers) -> None:
     from optuna.storages import JournalStorage
     from optuna.storages.journal import JournalFileBackend
 
-    import sweepnp.storage
     import sweepnp.study
+    import sweepnp.study.storage
     import sweepnp.trainer
 
     for module_name, path, label in TIMED_STEPS:
@@ -813,11 +813,11 @@ def install_timers(timers: StepTimers) -> None:
         timers.wrap(owner, attribute, label)
     for method in JOURNAL_METHODS:
         timers.wrap(JournalStorage, method, "journal storage: replay, copies, locks")
-    # sweepnp's journal file (sweepnp.journal.JournalFile); Optuna's, should a version use it
-    import sweepnp.journal
+    # sweepnp's journal file (sweepnp.study.journal.JournalFile); Optuna's, should a version use it
+    import sweepnp.study.journal
 
-    for backend in (sweepnp.journal.JournalFile, JournalFileBackend):
-        write = "write" if backend is sweepnp.journal.JournalFile else "append_logs"
+    for backend in (sweepnp.study.journal.JournalFile, JournalFileBackend):
+        write = "write" if backend is sweepnp.study.journal.JournalFile else "append_logs"
         timers.wrap(backend, write, "journal file: append (write)")
         timers.wrap(backend, "read_logs", "journal file: read new lines")
 
@@ -827,8 +827,8 @@ def install_timers(timers: StepTimers) -> None:
     sweepnp.trainer.pd = proxy  # type: ignore[assignment]
 
     # Phases: the first stale-trial check starts the trial loop; work() returning ends it.
-    recover = sweepnp.storage.recover_stale_trials
-    work = sweepnp.study.work
+    recover = sweepnp.study.storage.recover_stale_trials
+    work = sweepnp.study.worker.work
 
     def recover_and_mark(study: Any) -> Any:
         timers.enter_phase("trials")
@@ -840,8 +840,8 @@ def install_timers(timers: StepTimers) -> None:
         finally:
             timers.enter_phase("after")
 
-    sweepnp.storage.recover_stale_trials = recover_and_mark
-    sweepnp.study.work = work_and_mark
+    sweepnp.study.storage.recover_stale_trials = recover_and_mark
+    sweepnp.study.worker.work = work_and_mark
 
 
 def in_process_command(trials: int, storage: str) -> list[str]:

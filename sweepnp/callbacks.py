@@ -63,6 +63,20 @@ class Callback:
     def on_train_batch_end(self, batch: int, logs: Logs) -> None:
         """Per batch, after the update. ``logs`` holds ``batch``, ``size`` and ``lr``."""
 
+    def require_metric(self, metric: str, option: str = "monitor") -> None:
+        """Refuse, naming ``option``, a metric this run does not record every evaluated epoch
+        (call it in :meth:`on_train_begin`).
+
+        :raises OptionError: with the metrics the run records as the valid choices.
+        """
+        from sweepnp.errors import OptionError
+
+        names = tuple(self.trainer.metric_names)
+        if metric not in names:
+            raise OptionError(
+                option, f"{metric!r} is not recorded in this run; valid: {', '.join(names)}"
+            )
+
     @classmethod
     def overrides(cls, method: str) -> bool:
         """Whether this callback class overrides ``method`` of :class:`Callback`."""

@@ -403,7 +403,7 @@ class TrialReporter:
 
     def update(self, study: Any) -> None:
         """Refresh from the study (called after each trial, or by polling)."""
-        from sweepnp.study import counted_trials
+        from sweepnp.study.worker import counted_trials
 
         if self.quiet:
             return  # nothing to show until the summary
@@ -436,13 +436,14 @@ def _best_text(study: Any, spec: Any) -> str:
 
 
 def _trial_line(trial: Any, spec: Any, best: str) -> str:
-    from sweepnp.study import RECORD_ATTR
+    from sweepnp.study.record import TrialRecord
 
-    reason = trial.user_attrs.get(RECORD_ATTR, {}).get("stop_reason", trial.state.name.lower())
+    record = TrialRecord.of(trial)
+    reason = record.stop_reason
     if trial.values:
         shown = ", ".join(f"{m} {v:.4f}" for m, v in zip(spec.metrics, trial.values, strict=True))
     else:
-        shown = trial.user_attrs.get("sweepnp_reason") or reason
+        shown = record.reason or reason
     params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
     return f"trial {trial.number} {reason}: {shown} | best {best} | {params}"
 
@@ -488,8 +489,8 @@ def study_run(
     quick: bool,
 ) -> None:
     """Run a study, or continue it: finished trials are kept, n_trials counts the total."""
-    from sweepnp.storage import describe
     from sweepnp.study import load_spec, run_study
+    from sweepnp.study.storage import describe
 
     spec = load_spec(file, name=name, quick=quick)
     total = n_trials or spec.study.n_trials
@@ -517,7 +518,7 @@ def _storage_flag(storage: str | None) -> tuple[str, str]:
     """The ``--storage`` flag of a command sweepnp suggests, with the URL's password masked, and
     a note saying so when it is; nothing for the default storage or for one given by
     $SWEEPNP_STORAGE, where the command works as printed."""
-    from sweepnp.storage import describe
+    from sweepnp.study.storage import describe
 
     source = click.get_current_context().get_parameter_source("storage")
     if storage is None or source is click.core.ParameterSource.ENVIRONMENT:
@@ -610,7 +611,7 @@ def study_list(storage: str | None) -> None:
     from pathlib import Path
 
     from sweepnp.results import list_studies
-    from sweepnp.storage import DEFAULT_STORAGE, describe
+    from sweepnp.study.storage import DEFAULT_STORAGE, describe
 
     if storage is None and not Path(DEFAULT_STORAGE).exists():
         _console().print(f"no studies here (no {DEFAULT_STORAGE} in this folder)", highlight=False)
@@ -766,7 +767,7 @@ def study_delete(name: str, storage: str | None, yes: bool) -> None:
     """Delete a study and all its trials from the storage."""
     import optuna
 
-    from sweepnp.storage import describe, open_storage
+    from sweepnp.study.storage import describe, open_storage
 
     handle = open_storage(storage, create=False)
     names = optuna.get_all_study_names(handle)
@@ -795,8 +796,8 @@ def study_rerun(name: str, number: int, storage: str | None) -> None:
     import optuna
     import pandas as pd
 
-    from sweepnp.storage import describe, open_storage
     from sweepnp.study import rerun_trial
+    from sweepnp.study.storage import describe, open_storage
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     handle = open_storage(storage, create=False)

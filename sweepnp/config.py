@@ -34,9 +34,6 @@ __all__ = [
     "set_path",
 ]
 
-#: Callbacks every run has unless its file sets them to ``false``.
-DEFAULT_CALLBACKS: dict[str, dict[str, Any]] = {"divergence_guard": {}, "diagnosis": {}}
-
 
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
@@ -95,9 +92,12 @@ class RunConfig(_Section):
         """The run file as a plain dict (what ``parse`` accepts back)."""
         return self.model_dump(exclude={"source"}, exclude_none=True)
 
-    def active_callbacks(self) -> dict[str, dict[str, Any]]:
-        """The callbacks of this run: the defaults, then the file's (``false`` removes one)."""
-        merged: dict[str, Any] = {**DEFAULT_CALLBACKS, **self.callbacks}
+    def active_callbacks(
+        self, defaults: Mapping[str, Mapping[str, Any]] | None = None
+    ) -> dict[str, dict[str, Any]]:
+        """The callbacks of this run: ``defaults`` (what plugins turn on in every run), then the
+        file's (``false`` removes one)."""
+        merged: dict[str, Any] = {**(defaults or {}), **self.callbacks}
         out: dict[str, dict[str, Any]] = {}
         for name, options in merged.items():
             if options is False:
@@ -187,10 +187,10 @@ def validate(raw: Mapping[str, Any], *, source: str | None = None) -> RunConfig:
     try:
         return RunConfig.model_validate({**raw, "source": source})
     except ValidationError as exc:
-        raise _config_error(exc, source) from None
+        raise config_error(exc, source) from None
 
 
-def _config_error(exc: ValidationError, source: str | None) -> ConfigError:
+def config_error(exc: ValidationError, source: str | None) -> ConfigError:
     errors = exc.errors()
     first = errors[0]
     loc = [str(part) for part in first["loc"] if not _is_union_tag(part)]

@@ -87,6 +87,33 @@ def sweepnp_register_datasets() -> Mapping[str, Callable[..., Dataset]]:
     """
 
 
+@hookspec
+def sweepnp_default_callbacks() -> Mapping[str, Mapping[str, Any]]:
+    """Turn callbacks on in every run.
+
+    A run file switches one off with ``[callbacks] NAME = false``, or gives it options of its own.
+
+    sweepnp's own ``divergence_guard`` and ``diagnosis`` are on by default through this hook.
+
+    :return: a mapping of callback name (as registered) → its default options.
+    """
+
+
+@hookspec
+def sweepnp_trial_callbacks(metric: str, start: int, every: int) -> Mapping[str, Mapping[str, Any]]:
+    """Turn callbacks on in the runs of a study whose trials a pruner watches.
+
+    Called by the study driver for the first repeat of every trial of a study with a pruner.
+    The callbacks find the Optuna trial in ``trainer.context["optuna_trial"]``; sweepnp's own
+    ``pruning`` callback reports to it through this hook.
+
+    :param metric: the study's metric, what the pruner compares.
+    :param start: the first epoch (from 0) at which the pruner looks (its warm-up).
+    :param every: the pruner looks every ``every`` epochs from ``start``.
+    :return: a mapping of callback name (as registered) → options, added to ``[callbacks]``.
+    """
+
+
 # -------------------------------------------------------------------------
 # Run lifecycle hooks: observe every run (Keras callback names, flat ``logs``)
 # -------------------------------------------------------------------------

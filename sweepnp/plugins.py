@@ -180,10 +180,12 @@ class PluginManager:
                 f"plugin {exc.plugin!r} implements an unknown hook: {exc}. "
                 f"Valid hooks: {', '.join(sorted(self.hook_names()))}"
             ) from None
+        self._check_unmarked()
         if os.environ.get(TRACE_ENV):
             self.pm.trace.root.setwriter(lambda message: print(message, end="", file=_stderr()))
             self.pm.enable_tracing()
         self.registry = self._collect()
+        self._defaults = self._default_callbacks()
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -219,6 +221,21 @@ class PluginManager:
                     continue
                 self.distributions[ep.name] = dist
                 self.entry_points[ep.name] = ep
+
+    def _check_unmarked(self) -> None:
+        """A function named like a hook but not marked ``@hookimpl`` would silently never be
+        called: an error naming it."""
+        for name, plugin in self.pm.list_name_plugin():
+            for attribute in dir(plugin):
+                if not attribute.startswith("sweepnp_"):
+                    continue
+                function = getattr(plugin, attribute, None)
+                if callable(function) and self.pm.parse_hookimpl_opts(plugin, attribute) is None:
+                    raise PluginError(
+                        f"plugin {name!r} defines {attribute}() without @hookimpl, so sweepnp "
+                        "would never call it; mark it: from sweepnp import hookimpl, then "
+                        "@hookimpl above the function"
+                    )
 
     def hook_names(self) -> list[str]:
         return [name for name in dir(hookspecs) if name.startswith("sweepnp_")]
@@ -434,6 +451,17 @@ class PluginManager:
                 raise
             raise PluginFailure(*found, exc, source=source) from exc
 
+    def default_callbacks(self) -> dict[str, dict[str, Any]]:
+        """Callback name → options: what plugins turn on in every run
+        (``sweepnp_default_callbacks``, asked once), in the order the plugins were registered."""
+        return {name: dict(options) for name, options in self._defaults.items()}
+
+    def _default_callbacks(self) -> dict[str, dict[str, Any]]:
+        merged: dict[str, dict[str, Any]] = {}
+        for provided in reversed(self.hook.sweepnp_default_callbacks()):  # pluggy calls LIFO
+            merged.update({name: dict(options) for name, options in (provided or {}).items()})
+        return merged
+
     def has_impls(self, hook_name: str) -> bool:
         return bool(getattr(self.pm.hook, hook_name).get_hookimpls())
 
@@ -457,6 +485,11 @@ def _describe(entry: Provided) -> str:
 
 def _stderr() -> Any:
     return sys.stderr
+
+
+def parameter_names(factory: Callable[..., Any]) -> set[str]:
+    """The names of a factory's parameters (a class: its constructor's, without ``self``)."""
+    return set(inspect.signature(factory).parameters)
 
 
 @functools.cache

@@ -39,7 +39,7 @@ import pandas as pd
 
 from sweepnp.errors import SweepnpError
 from sweepnp.results import StudyResults
-from sweepnp.space import decode_params, decode_value, encode_value
+from sweepnp.study.space import decode_params, decode_value, encode_value
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -277,7 +277,7 @@ def _key(values: Sequence[Any]) -> tuple[Any, ...]:
 def _configurations(res: StudyResults) -> list[_Configuration]:
     """Every configuration with a finished trial: ranked ones (a completed trial) in the order of
     ``summary()``, then the others (only pruned or failed) by their first trial."""
-    from sweepnp.study import RECORD_ATTR
+    from sweepnp.study.record import RECORD_ATTR
 
     paths = res.param_columns
     found: dict[tuple[Any, ...], _Configuration] = {}
@@ -512,7 +512,7 @@ def _learning_curve_items(
 
 def _diagnosis_rows(res: StudyResults, configs: list[_Configuration]) -> list[dict[str, str]]:
     """:func:`diagnose` on each configuration's mean training and validation loss curves."""
-    from sweepnp_plugins.callbacks.diagnosis import diagnose
+    from sweepnp.diagnosis import diagnose
 
     history = res.history
     rows = []
@@ -787,7 +787,7 @@ class _Trained:
 def _retrain(res: StudyResults, config: _Configuration) -> _Trained:
     """Train repeat 0 of ``config``'s first completed trial again, exactly as the study did:
     the stored base run with the trial's values and the same seed (``trial_seed``)."""
-    from sweepnp.study import RECORD_ATTR
+    from sweepnp.study.record import RECORD_ATTR
     from sweepnp.trainer import Trainer
 
     trials = {t.number: t for t in res.study.get_trials(deepcopy=False)}

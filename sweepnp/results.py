@@ -26,14 +26,17 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from sweepnp import storage as storages
 from sweepnp.errors import ConfigError
-from sweepnp.space import SearchSpace, decode_params, encode_value
-from sweepnp.study import CONFIG_ATTR, RECORD_ATTR, decode_history, stored_spec
+from sweepnp.metrics import t_quantile
+from sweepnp.study import storage as storages
+from sweepnp.study.record import CONFIG_ATTR, TrialRecord, retried_numbers
+from sweepnp.study.space import SearchSpace, decode_params, encode_value
+from sweepnp.study.spec import stored_spec
 
 __all__ = ["StudyResults", "list_studies", "load"]
 
 STATES = ("complete", "pruned", "fail", "running", "waiting")
+#: The stop reasons sweepnp gives; a plugin's own reasons are added after them.
 STOP_REASONS = (
     "completed",
     "early_stopped",
@@ -104,7 +107,8 @@ class StudyResults:
         self.metrics: list[str] = self.spec.metrics
         self.space: SearchSpace = self.spec.space
         self._trials = study.get_trials(deepcopy=False)
-        self._retried = storages.retried_numbers(self._trials)
+        retried = retried_numbers(self._trials)
+        self._records = {t.number: TrialRecord.of(t, retried) for t in self._trials}
 
     @property
     def config(self) -> dict[str, Any]:
@@ -131,44 +135,42 @@ class StudyResults:
         return ["value"] if len(self.metrics) == 1 else [f"value_{m}" for m in self.metrics]
 
     def _trial_row(self, trial: optuna.trial.FrozenTrial) -> dict[str, Any]:
-        record = trial.user_attrs.get(RECORD_ATTR, {})
-        state = trial.state.name.lower()
-        reason = record.get("stop_reason") or {"running": "running", "waiting": "waiting"}.get(
-            state
-        )
-        if reason is None and trial.state == TrialState.FAIL and trial.number in self._retried:
-            reason = "stale"  # failed by Optuna's heartbeat, which leaves no record
-        row: dict[str, Any] = {"number": trial.number, "state": state, "stop_reason": reason}
-        params = decode_params(trial.params)
-        for path in self.param_columns:
-            value = params.get(path)
-            row[path] = encode_value(value)
+        record = self._records[trial.number]
+        row: dict[str, Any] = {
+            "number": trial.number,
+            "state": trial.state.name.lower(),
+            "stop_reason": record.stop_reason,
+        }
+        for path in self.param_columns:  # as Optuna stores them: lists and tables as JSON
+            row[path] = trial.params.get(path)
         values = trial.values or [np.nan] * len(self.metrics)
         for column, value in zip(self._value_columns(), values, strict=True):
             row[column] = value
-        final = record.get("final") or []
-        names = sorted({k for repeat in final for k in repeat})
+        names = sorted({k for repeat in record.final for k in repeat})
         for metric in names:
-            row[f"final_{metric}"] = float(np.mean([repeat[metric] for repeat in final]))
-        history = self._history_of(trial)
-        if history is not None:
+            row[f"final_{metric}"] = float(np.mean([repeat[metric] for repeat in record.final]))
+        curves = self._curves_of(trial.number)
+        if curves is not None:
             for metric, direction in zip(self.metrics, self.spec.directions, strict=True):
-                if metric in history:
-                    per_repeat = history.groupby("repeat")[metric]
+                if metric in curves:
+                    per_repeat = curves.groupby("repeat")[metric]
                     best = per_repeat.max() if direction == "maximize" else per_repeat.min()
                     row[f"best_{metric}"] = float(best.mean())
-        row["epochs"] = sum(record.get("epochs", [])) if record.get("epochs") else pd.NA
-        row["repeats"] = len(record.get("seeds", [])) or pd.NA
-        row["seeds"] = record.get("seeds", [])
+        row["epochs"] = sum(record.epochs) if record.epochs else pd.NA
+        row["repeats"] = len(record.seeds) or pd.NA
+        row["seeds"] = record.seeds
         row["datetime_start"] = trial.datetime_start
         row["datetime_complete"] = trial.datetime_complete
-        row["reason"] = trial.user_attrs.get(storages.REASON_ATTR)
+        row["reason"] = record.reason
         return row
 
     def _typed(self, frame: pd.DataFrame) -> pd.DataFrame:
         frame["number"] = frame["number"].astype("int64")
         frame["state"] = pd.Categorical(frame["state"], categories=STATES)
-        frame["stop_reason"] = pd.Categorical(frame["stop_reason"], categories=STOP_REASONS)
+        own = sorted(set(frame["stop_reason"].dropna()) - set(STOP_REASONS))  # plugins' reasons
+        frame["stop_reason"] = pd.Categorical(
+            frame["stop_reason"], categories=[*STOP_REASONS, *own]
+        )
         for param in self.space.params:
             if param.path not in frame:
                 frame[param.path] = pd.NA
@@ -192,21 +194,32 @@ class StudyResults:
 
     # -- history -------------------------------------------------------------------------------
 
-    def _history_of(self, trial: optuna.trial.FrozenTrial) -> pd.DataFrame | None:
-        record = trial.user_attrs.get(RECORD_ATTR, {})
-        return decode_history(record["history"]) if "history" in record else None
+    @functools.cache  # noqa: B019 (one StudyResults per load; its records never change)
+    def _curves_of(self, number: int) -> pd.DataFrame | None:
+        return self._records[number].curves()
+
+    @functools.cached_property
+    def curves(self) -> pd.DataFrame:
+        """The learning curves, wide: one row per (trial, repeat, evaluated epoch), ``trial``,
+        ``repeat``, ``epoch`` and a column per metric (``epoch_seconds`` too)."""
+        frames = []
+        for trial in self._trials:
+            wide = self._curves_of(trial.number)
+            if wide is not None:
+                frames.append(wide.assign(trial=trial.number))
+        if not frames:
+            return pd.DataFrame({c: pd.Series(dtype="int64") for c in ("trial", "repeat", "epoch")})
+        frame = pd.concat(frames, ignore_index=True)
+        first = ["trial", "repeat", "epoch"]
+        frame = frame[first + [c for c in frame.columns if c not in first]]
+        frame = frame.astype({c: "int64" for c in first})
+        return frame.sort_values(first, ignore_index=True)
 
     @functools.cached_property
     def history(self) -> pd.DataFrame:
         """Long format: one row per (trial, repeat, epoch, metric), with its ``value``."""
-        frames = []
-        for trial in self._trials:
-            wide = self._history_of(trial)
-            if wide is None:
-                continue
-            long = wide.melt(id_vars=["repeat", "epoch"], var_name="metric", value_name="value")
-            frames.append(long.assign(trial=trial.number))
-        if not frames:
+        curves = self.curves
+        if curves.empty:
             return pd.DataFrame(
                 {
                     "trial": pd.Series(dtype="int64"),
@@ -216,10 +229,9 @@ class StudyResults:
                     "value": pd.Series(dtype="float64"),
                 }
             )
-        frame = pd.concat(frames, ignore_index=True)[
-            ["trial", "repeat", "epoch", "metric", "value"]
-        ]
-        frame = frame.astype({"trial": "int64", "repeat": "int64", "epoch": "int64"})
+        frame = curves.melt(
+            id_vars=["trial", "repeat", "epoch"], var_name="metric", value_name="value"
+        )
         frame["value"] = frame["value"].astype("float64")
         frame["metric"] = frame["metric"].astype("category")
         return frame.sort_values(["trial", "repeat", "epoch", "metric"], ignore_index=True)
@@ -232,11 +244,10 @@ class StudyResults:
         for trial in self._trials:
             if trial.state != TrialState.COMPLETE:
                 continue
-            record = trial.user_attrs.get(RECORD_ATTR, {})
-            params = decode_params(trial.params)
-            for repeat, final in enumerate(record.get("final", [])):
+            record = self._records[trial.number]
+            for repeat, final in enumerate(record.final):
                 row = {"trial": trial.number, "repeat": repeat}
-                row.update({p: encode_value(params.get(p)) for p in self.param_columns})
+                row.update({p: trial.params.get(p) for p in self.param_columns})
                 row.update(final)
                 rows.append(row)
         return pd.DataFrame(rows)
@@ -269,16 +280,14 @@ class StudyResults:
             raise ConfigError(
                 f"no metric {', '.join(missing)} in this study; valid: {valid}", key="metrics"
             )
-        from scipy import stats  # imported here: half a second that listings do not need
-
         grouped = table.groupby(by, dropna=False, observed=True)
         out = pd.DataFrame({"n": grouped.size(), "_first": grouped["trial"].min()})
         for metric in metrics:
             mean = grouped[metric].mean()
             std = grouped[metric].std(ddof=1)
             n = grouped[metric].count()
-            half = stats.t.ppf(0.975, (n - 1).clip(lower=1)) * std / np.sqrt(n)
-            half = half.where(n > 1)
+            quantile = n.map(lambda k: t_quantile(k) if k > 1 else np.nan)
+            half = quantile * std / np.sqrt(n)
             out[f"{metric}_mean"] = mean
             out[f"{metric}_std"] = std
             out[f"{metric}_ci_low"] = mean - half

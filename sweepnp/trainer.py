@@ -146,11 +146,12 @@ class Trainer:
         self.schedule: Schedule = pm.build(
             "schedules", sched.pop("name"), sched, key="schedule", source=source
         )
+        active = config.active_callbacks(pm.default_callbacks())
         self.callbacks: list[Callback] = [
             pm.build("callbacks", name, options, key=f"callbacks.{name}", source=source)
-            for name, options in config.active_callbacks().items()
+            for name, options in active.items()
         ]
-        self._callback_keys = [f"callbacks.{name}" for name in config.active_callbacks()]
+        self._callback_keys = [f"callbacks.{name}" for name in active]
         self.callbacks.extend(callbacks)
         self._callback_keys.extend("callbacks" for _ in callbacks)
         for callback in self.callbacks:

@@ -27,8 +27,9 @@ from hypothesis import strategies as st
 from sweepnp.config import DataConfig, ModelConfig, TrainConfig, parse
 from sweepnp.errors import SweepnpError
 from sweepnp.plugins import get_plugin_manager
-from sweepnp.space import _KEYS as SPACE_KEYS
-from sweepnp.study import PRUNERS, SAMPLERS, StudyConfig, load_spec
+from sweepnp.study.samplers import PRUNERS, SAMPLERS
+from sweepnp.study.space import _KEYS as SPACE_KEYS
+from sweepnp.study.spec import StudyConfig, load_spec
 from sweepnp.trainer import Trainer
 
 PM = get_plugin_manager()

@@ -28,7 +28,8 @@ import sweepnp
 import sweepnp.results
 from sweepnp.cli import main
 from sweepnp.errors import ConfigError, DataError, SweepnpError
-from sweepnp.study import load_spec, run_study
+from sweepnp.study.spec import load_spec
+from sweepnp.study.worker import run_study
 
 RUN = """\
 [data]
@@ -450,6 +451,10 @@ STUDY_FILE = {
     ),
     "unknown pruner": study_file(
         ["study.pruner", "'asha'", "valid choices: none, median"], study={"pruner": '"asha"'}
+    ),
+    "a pruner on a metric known only at the end": study_file(
+        ["study.pruner", "'train_seconds' is known only when a run ends", 'pruner = "none"'],
+        study={"metric": '"train_seconds"', "pruner": '"median"'},
     ),
     "pruner option as a string": study_file(
         ["study.pruner.n_warmup_steps", "valid integer", "'5'"],

@@ -13,8 +13,15 @@ from sweepnp.plugins import BUILTIN_PLUGINS
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_FILES = sorted((ROOT / "plugins").rglob("*.py"))
 
-#: What a plugin may import from sweepnp: the top-level package and its documented helpers.
-PUBLIC_MODULES = {"sweepnp", "sweepnp.options", "sweepnp.errors"}
+#: What a plugin may import from sweepnp: the top-level package and the public modules written
+#: for plugin authors (option checks, errors, the learning-curve diagnosis, metric rules).
+PUBLIC_MODULES = {
+    "sweepnp",
+    "sweepnp.options",
+    "sweepnp.errors",
+    "sweepnp.diagnosis",
+    "sweepnp.metrics",
+}
 
 
 def test_every_plugin_folder_is_a_listed_package():

@@ -106,3 +106,12 @@ def test_hook_calls_can_be_traced(cli, tmp_path):
     assert "'sgd'" in done.stderr
     quiet = cli("train", str(run))
     assert "sweepnp_register_optimizers" not in quiet.stderr
+
+
+def test_a_hook_function_without_hookimpl_is_an_error_naming_it():
+    class Forgetful:
+        def sweepnp_register_optimizers(self):  # no @hookimpl: pluggy would ignore it
+            return {"lion": object}
+
+    with pytest.raises(sweepnp.PluginError, match=r"'Forgetful'.*sweepnp_register_optimizers\(\)"):
+        PluginManager(load_entrypoints=False, extra=(Forgetful(),))

@@ -1,8 +1,9 @@
 """Learning-curve diagnosis: label a finished run diverging, underfitting, overfitting, converged
 or still improving, from its training and validation losses.
 
-sweepnp enables it in every run and records the verdict as ``result.info["diagnosis"]``; a run
-file turns it off with ``diagnosis = false`` in ``[callbacks]``, or tunes it::
+It is on in every run (``sweepnp_default_callbacks``) and records the verdict as
+``result.info["diagnosis"]``; a run file turns it off with ``diagnosis = false`` in
+``[callbacks]``, or tunes it::
 
     [callbacks.diagnosis]
     window = 10
@@ -11,136 +12,17 @@ file turns it off with ``diagnosis = false`` in ``[callbacks]``, or tunes it::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
-import numpy as np
+from sweepnp import Callback, hookimpl
+from sweepnp.diagnosis import check_options, diagnose
 
-from sweepnp import Callback, OptionError, hookimpl, options
-
-__all__ = ["LABELS", "LearningCurveDiagnosis", "diagnose"]
-
-#: Every label :func:`diagnose` returns, in the order the checks run.
-LABELS = ("diverging", "underfitting", "overfitting", "converged", "still_improving")
-
-_MESSAGES = {
-    "diverging": "DIVERGING: Learning rate may be too high",
-    "underfitting": "UNDERFITTING: Model may need more capacity or training",
-    "overfitting": "OVERFITTING: Best epoch was {best}, consider early stopping",
-    "converged": "CONVERGED: Training appears to have plateaued",
-    "still_improving": "TRAINING: Still improving",
-}
-
-
-def _check_options(window: Any, underfit_loss: Any, overfit_gap: Any, plateau: Any) -> None:
-    options.positive_int("window", window)
-    if window < 2:
-        raise OptionError("window", f"must be >= 2 (it compares two epochs), got {window!r}")
-    options.non_negative("underfit_loss", underfit_loss)
-    options.non_negative("overfit_gap", overfit_gap)
-    options.non_negative("plateau", plateau)
-
-
-def diagnose(
-    train_loss: Sequence[float] | np.ndarray,
-    val_loss: Sequence[float] | np.ndarray | None = None,
-    *,
-    window: int = 5,
-    underfit_loss: float = 0.5,
-    overfit_gap: float = 0.1,
-    plateau: float = 0.01,
-    epochs: Sequence[int] | None = None,
-) -> tuple[str, str]:
-    r"""Diagnose a learning curve, as the "How neural networks learn" chapter does by eye.
-
-    Parameters
-    ----------
-    train_loss : sequence of float
-        The training loss of each evaluated epoch, oldest first (at least one value).
-    val_loss : sequence of float or None, default None
-        The validation loss of the same epochs; ``None`` when the run has no validation split,
-        in which case the training loss stands in for it and overfitting cannot be detected.
-    window : int, default 5
-        How many recent epochs the overfitting and plateau checks look back over (>= 2).
-    underfit_loss : float, default 0.5
-        Final losses above this (training and validation both) count as underfitting.
-    overfit_gap : float, default 0.1
-        A final validation-minus-training gap above this, with the best validation epoch
-        older than ``window``, counts as overfitting.
-    plateau : float, default 0.01
-        A validation-loss drop over the last ``window`` epochs below this counts as converged.
-    epochs : sequence of int or None, default None
-        The epoch number of each entry, used in the overfitting message; by default
-        ``1, 2, ...`` as in the seed.
-
-    Returns
-    -------
-    label : str
-        One of :data:`LABELS`: ``"diverging"``, ``"underfitting"``, ``"overfitting"``,
-        ``"converged"`` or ``"still_improving"``.
-    message : str
-        The seed's sentence for the label, e.g.
-        ``"OVERFITTING: Best epoch was 12, consider early stopping"``.
-
-    Raises
-    ------
-    ValueError
-        If ``train_loss`` is empty, or ``val_loss`` or ``epochs`` differ from it in length
-        (an :class:`~sweepnp.errors.OptionError`, a ``ValueError``, for a bad option).
-
-    Notes
-    -----
-    This is ``analyze_learning_curves`` of seed 003 (section 5.2) with its constants made
-    options and made robust to non-finite losses. With :math:`L^{tr}_t, L^{va}_t` the losses of
-    :math:`n` evaluated epochs, :math:`w` the window, the first check that holds wins:
-
-    1. *diverging*: :math:`L^{tr}_n` or :math:`L^{va}_n` is NaN or infinite, or
-       :math:`L^{tr}_n > L^{tr}_1` (the first finite training loss);
-    2. *underfitting*: :math:`L^{tr}_n > u` and :math:`L^{va}_n > u`;
-    3. *overfitting*: :math:`t^* = \arg\min_t L^{va}_t` satisfies :math:`t^* \le n - w` and
-       :math:`L^{va}_n - L^{tr}_n > g`;
-    4. *converged*: :math:`n \ge w` and :math:`L^{va}_{n-w+1} - L^{va}_n < p`;
-    5. otherwise *still improving*.
-
-    On the seed's own three scenarios this gives, like the seed, "still_improving" for "Good
-    training" (its validation loss still fell 0.11 over the last five epochs), "overfitting"
-    (best epoch 5) and "diverging".
-    """
-    _check_options(window, underfit_loss, overfit_gap, plateau)
-    train = np.asarray(train_loss, dtype=float).ravel()
-    n = train.size
-    if n == 0:
-        raise ValueError("no training losses to diagnose")
-    val = None if val_loss is None else np.asarray(val_loss, dtype=float).ravel()
-    if val is not None and val.size != n:
-        raise ValueError(f"val_loss has {val.size} values but train_loss has {n}")
-    labels = np.arange(1, n + 1) if epochs is None else np.asarray(epochs).ravel()
-    if labels.size != n:
-        raise ValueError(f"epochs has {labels.size} values but train_loss has {n}")
-
-    finite = np.isfinite(train)
-    if not finite[-1] or (val is not None and not np.isfinite(val[-1])):
-        return "diverging", _MESSAGES["diverging"]
-    if train[-1] > train[finite][0]:
-        return "diverging", _MESSAGES["diverging"]
-
-    if train[-1] > underfit_loss and (val is None or val[-1] > underfit_loss):
-        return "underfitting", _MESSAGES["underfitting"]
-
-    if val is not None:
-        best = int(np.nanargmin(val))  # val[-1] is finite, so not all NaN
-        if best < n - window and val[-1] - train[-1] > overfit_gap:
-            message = _MESSAGES["overfitting"].format(best=labels[best].item())
-            return "overfitting", message
-
-    curve = train if val is None else val
-    if n >= window and curve[-window] - curve[-1] < plateau:
-        return "converged", _MESSAGES["converged"]
-    return "still_improving", _MESSAGES["still_improving"]
+__all__ = ["LearningCurveDiagnosis"]
 
 
 class LearningCurveDiagnosis(Callback):
-    """At the end of training, diagnose the run's learning curves (see :func:`diagnose`).
+    """At the end of training, diagnose the run's learning curves
+    (:func:`sweepnp.diagnosis.diagnose`).
 
     Parameters
     ----------
@@ -171,7 +53,7 @@ class LearningCurveDiagnosis(Callback):
         overfit_gap: float = 0.1,
         plateau: float = 0.01,
     ) -> None:
-        _check_options(window, underfit_loss, overfit_gap, plateau)
+        check_options(window, underfit_loss, overfit_gap, plateau)
         self.window = int(window)
         self.underfit_loss = float(underfit_loss)
         self.overfit_gap = float(overfit_gap)
@@ -198,3 +80,8 @@ class LearningCurveDiagnosis(Callback):
 @hookimpl
 def sweepnp_register_callbacks():
     return {"diagnosis": LearningCurveDiagnosis}
+
+
+@hookimpl
+def sweepnp_default_callbacks():
+    return {"diagnosis": {}}

@@ -1,7 +1,7 @@
 """Divergence guard: end a run whose loss has become NaN, infinite or too large.
 
-sweepnp enables it in every run; a run file turns it off with ``divergence_guard = false`` in
-``[callbacks]``, or tunes it::
+It is on in every run (``sweepnp_default_callbacks``); a run file turns it off with
+``divergence_guard = false`` in ``[callbacks]``, or tunes it::
 
     [callbacks.divergence_guard]
     monitor = "loss"
@@ -56,12 +56,7 @@ class DivergenceGuard(Callback):
         self.max_value = None if max_value is None else float(max_value)
 
     def on_train_begin(self, logs: dict[str, Any]) -> None:
-        names = tuple(self.trainer.metric_names)
-        if self.monitor not in names:
-            raise OptionError(
-                "monitor",
-                f"{self.monitor!r} is not recorded in this run; valid: {', '.join(names)}",
-            )
+        self.require_metric(self.monitor)
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
         value = logs.get(self.monitor)
@@ -81,3 +76,8 @@ class DivergenceGuard(Callback):
 @hookimpl
 def sweepnp_register_callbacks():
     return {"divergence_guard": DivergenceGuard}
+
+
+@hookimpl
+def sweepnp_default_callbacks():
+    return {"divergence_guard": {}}

@@ -15,6 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from sweepnp import Callback, OptionError, hookimpl, options
+from sweepnp.metrics import metric_direction
 
 __all__ = ["EarlyStopping"]
 
@@ -97,12 +98,7 @@ class EarlyStopping(Callback):
         self.last_epoch: int | None = None
 
     def on_train_begin(self, logs: dict[str, Any]) -> None:
-        names = tuple(self.trainer.metric_names)
-        if self.monitor not in names:
-            raise OptionError(
-                "monitor",
-                f"{self.monitor!r} is not recorded in this run; valid: {', '.join(names)}",
-            )
+        self.require_metric(self.monitor)
         self._reset()
 
     def _improved(self, value: float) -> bool:
@@ -142,7 +138,7 @@ class EarlyStopping(Callback):
 def _resolve_mode(monitor: str, mode: str) -> str:
     if mode != "auto":
         return mode
-    return "max" if "acc" in monitor or "r2" in monitor else "min"
+    return "max" if metric_direction(monitor) == "maximize" else "min"
 
 
 @hookimpl

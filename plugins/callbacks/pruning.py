@@ -1,8 +1,9 @@
 """Pruning: report the monitored metric to the Optuna trial and stop the run when it says so.
 
-The study driver enables this callback in the first repeat of every trial when the study has a
-pruner, with the pruner's cadence (``start`` = the pruner's warm-up, ``every`` = its interval): it
-writes only the reports the pruner will look at. Outside a study (``sweepnp train``) there is no
+The study driver asks plugins for callbacks in the first repeat of every trial when the study has
+a pruner (``sweepnp_trial_callbacks``); this one answers with itself and the pruner's cadence
+(``start`` = the pruner's warm-up, ``every`` = its interval): it writes only the reports the
+pruner will look at. Outside a study (``sweepnp train``) there is no
 trial in ``trainer.context`` and the callback does nothing.
 
 Run-file use (normally set by the driver)::
@@ -52,12 +53,7 @@ class OptunaPruning(Callback):
         self.trial: Any = None
 
     def on_train_begin(self, logs: dict[str, Any]) -> None:
-        if self.monitor not in (*self.trainer.metric_names, "train_seconds", "epochs"):
-            raise OptionError(
-                "monitor",
-                f"{self.monitor!r} is not recorded in this run; "
-                f"valid: {', '.join(self.trainer.metric_names)}",
-            )
+        self.require_metric(self.monitor)
         self.trial = self.trainer.context.get("optuna_trial")
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any]) -> None:
@@ -74,3 +70,8 @@ class OptunaPruning(Callback):
 @hookimpl
 def sweepnp_register_callbacks():
     return {"pruning": OptunaPruning}
+
+
+@hookimpl
+def sweepnp_trial_callbacks(metric, start, every):
+    return {"pruning": {"monitor": metric, "start": start, "every": every}}

@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 import sweepnp
+from sweepnp.diagnosis import LABELS, diagnose
 from sweepnp.errors import ConfigError, OptionError
 from sweepnp.plugins import PluginManager
-from sweepnp_plugins.callbacks.diagnosis import LABELS, LearningCurveDiagnosis, diagnose
+from sweepnp_plugins.callbacks.diagnosis import LearningCurveDiagnosis
 from sweepnp_plugins.callbacks.divergence_guard import DivergenceGuard
 from sweepnp_plugins.callbacks.early_stopping import EarlyStopping
 from sweepnp_plugins.callbacks.gradient_clipping import GradientClipping, global_norm

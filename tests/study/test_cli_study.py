@@ -14,7 +14,7 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from sweepnp.storage import open_storage
+from sweepnp.study.storage import open_storage
 
 
 def _slow(study: dict) -> dict:
@@ -312,20 +312,21 @@ def test_a_worker_waits_for_the_trials_other_workers_run_and_says_so(
 ):
     import pytest
 
-    import sweepnp.study
+    import sweepnp.study.worker
     from sweepnp.errors import SweepnpWarning
+    from sweepnp.study.spec import load_spec
 
     _slow(study_dict)
     study_dict["train"]["epochs"] = 3000  # a few seconds
     study_dict["study"]["n_trials"] = 1
     path = write_study(tmp_path / "slow.toml", study_dict)
-    spec = sweepnp.study.load_spec(path)  # loaded first: this worker starts at once, below
+    spec = load_spec(path)  # loaded first: this worker starts at once, below
     other = _start(["study", "run", str(path), "--storage", journal, "--quiet"], tmp_path)
     _wait_for(lambda: _training(journal))
-    monkeypatch.setattr(sweepnp.study, "SAY_WAITING_AFTER", 0.5)
+    monkeypatch.setattr(sweepnp.study.worker, "SAY_WAITING_AFTER", 0.5)
     # The budget (one trial) is spent by the other worker: this one waits for it to end.
     with pytest.warns(SweepnpWarning, match=r"1 remaining trial\(s\) running in other workers"):
-        sweepnp.study.run_study(path, storage=journal, spec=spec)
+        sweepnp.study.worker.run_study(path, storage=journal, spec=spec)
     (trial,) = _study(journal).get_trials()
     assert trial.state == TrialState.COMPLETE  # it had ended when this worker returned
     assert other.wait(timeout=60) == 0

@@ -26,8 +26,8 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
-from sweepnp.journal import JournalFile, JournalRepairWarning, JournalWriteError
-from sweepnp.storage import open_storage
+from sweepnp.study.journal import JournalFile, JournalRepairWarning, JournalWriteError
+from sweepnp.study.storage import open_storage
 
 #: A study whose journal is small: four trials of three epochs.
 TINY = """

@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 
 import sweepnp.results
-from sweepnp.study import load_spec, run_study
+from sweepnp.study.spec import load_spec
+from sweepnp.study.worker import run_study
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from sweepnp.filenames import MAX_LENGTH, path_in, safe_filename
-from sweepnp.study import run_study
+from sweepnp.study.worker import run_study
 
 SAFE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 

@@ -1,4 +1,4 @@
-"""Pins the Optuna behaviour behind each private attribute :mod:`sweepnp.optuna_adapter` uses.
+"""Pins the Optuna behaviour behind each private attribute :mod:`sweepnp.study.optuna_adapter` uses.
 
 If an Optuna release changes one of them, a test here fails and names it.
 """
@@ -12,9 +12,9 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from sweepnp.journal import BufferedJournalStorage
-from sweepnp.optuna_adapter import heartbeat_thread, storage_of, trial_id
-from sweepnp.storage import open_storage, recover_stale_trials
+from sweepnp.study.journal import BufferedJournalStorage
+from sweepnp.study.optuna_adapter import heartbeat_thread, storage_of, trial_id
+from sweepnp.study.storage import open_storage, recover_stale_trials
 
 
 def test_storage_of_is_the_storage_the_study_reads_and_writes(tmp_path):

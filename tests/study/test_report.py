@@ -30,8 +30,8 @@ from sweepnp.report import (
     verdict,
     write_report,
 )
-from sweepnp.storage import open_storage
-from sweepnp.study import run_study
+from sweepnp.study.storage import open_storage
+from sweepnp.study.worker import run_study
 
 #: Two features (so a decision boundary), a 2 × 2 grid, two repeats: 4 configurations, 8 runs.
 MOONS_STUDY: dict[str, Any] = {

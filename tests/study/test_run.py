@@ -17,8 +17,11 @@ import sweepnp
 from sweepnp import results
 from sweepnp.errors import ConfigError
 from sweepnp.plugins import PluginManager
-from sweepnp.storage import open_storage
-from sweepnp.study import RECORD_ATTR, aggregate, rerun_trial, run_study, trial_seed
+from sweepnp.study.record import RECORD_ATTR
+from sweepnp.study.spec import trial_seed
+from sweepnp.study.storage import open_storage
+from sweepnp.study.trial import aggregate, rerun_trial
+from sweepnp.study.worker import run_study
 
 
 def _trials(journal, name="small"):
@@ -394,3 +397,27 @@ def test_summary_breaks_ties_as_optunas_best_trial_does(study_dict, journal):
         if means[upper] == means[lower]:
             first, second = summary.loc[[upper, lower], "train.batch_size"]
             assert trial_of[first] < trial_of[second]
+
+
+class PlateauStop:
+    """A plugin whose callback ends runs with a stop reason of its own."""
+
+    class Plateau(sweepnp.Callback):
+        def on_epoch_end(self, epoch, logs):
+            if epoch == 1:
+                self.trainer.stop("plateau")
+
+    @sweepnp.hookimpl
+    def sweepnp_register_callbacks(self):
+        return {"plateau": self.Plateau}
+
+
+def test_a_plugins_own_stop_reason_reaches_the_tables(study_dict, journal, tmp_path, write_study):
+    pm = PluginManager(load_entrypoints=False, extra=(PlateauStop(),))
+    study_dict["callbacks"] = {"plateau": {}}
+    study_dict["study"]["n_trials"] = 2
+    run_study(write_study(tmp_path / "f.toml", study_dict), storage=journal, plugin_manager=pm)
+    trials = results.load("small", journal).trials
+    assert trials["stop_reason"].tolist() == ["plateau", "plateau"]
+    assert "plateau" in trials["stop_reason"].cat.categories
+    assert trials["epochs"].tolist() == [2, 2]

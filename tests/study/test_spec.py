@@ -8,7 +8,8 @@ import optuna
 import pytest
 
 from sweepnp.errors import ConfigError
-from sweepnp.study import PRUNERS, SAMPLERS, _checked_options, _option_hints, load_spec
+from sweepnp.study.samplers import PRUNERS, SAMPLERS, _checked_options, _option_hints
+from sweepnp.study.spec import load_spec
 
 
 def test_a_valid_study_file_loads(study_file):

@@ -11,8 +11,8 @@ from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
 
 from sweepnp.errors import ConfigError
-from sweepnp.journal import JournalFile
-from sweepnp.storage import (
+from sweepnp.study.journal import JournalFile
+from sweepnp.study.storage import (
     BufferedJournalStorage,
     batched,
     heartbeat_settings,

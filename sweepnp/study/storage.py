@@ -45,8 +45,9 @@ from optuna.storages.journal import JournalFileOpenLock
 from optuna.trial import FrozenTrial, TrialState
 
 from sweepnp.errors import ConfigError, SweepnpError
-from sweepnp.journal import BufferedJournalStorage, JournalWriteError
-from sweepnp.optuna_adapter import heartbeat_thread, storage_of, trial_id
+from sweepnp.study.journal import BufferedJournalStorage, JournalWriteError
+from sweepnp.study.optuna_adapter import heartbeat_thread, storage_of, trial_id
+from sweepnp.study.record import WORKER_ATTR, TrialRecord, retry_attrs
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -59,7 +60,7 @@ __all__ = [
     "label_new_trials",
     "open_storage",
     "recover_stale_trials",
-    "retried_numbers",
+    "requeue",
     "worker_identity",
 ]
 
@@ -71,12 +72,6 @@ HEARTBEAT_INTERVAL = 30
 GRACE_PERIOD = 120
 INTERVAL_ENV = "SWEEPNP_HEARTBEAT_INTERVAL"
 GRACE_ENV = "SWEEPNP_HEARTBEAT_GRACE"
-#: A trial whose worker died is run again at most this many times.
-MAX_RETRY = 2
-
-WORKER_ATTR = "sweepnp_worker"
-REASON_ATTR = "sweepnp_reason"
-RETRY_ATTR = "sweepnp_retry_of"
 
 
 def describe(url: str | None) -> str:
@@ -128,7 +123,7 @@ def open_storage(url: str | None, *, create: bool = True) -> BaseStorage:
                     url,
                     heartbeat_interval=interval,
                     grace_period=grace,
-                    heartbeat_stale_trial_callback=_requeue_stale_trial,
+                    heartbeat_stale_trial_callback=requeue,  # called once Optuna failed the trial
                 )
         except ImportError as exc:
             from sweepnp.redact import error_text
@@ -276,37 +271,23 @@ def _alive(identity: str) -> bool:
     return not started or fields[19] == started
 
 
-def retried_numbers(trials: list[FrozenTrial]) -> set[int]:
-    """Numbers of the trials that were queued again to be retried."""
-    return {t.user_attrs[RETRY_ATTR] for t in trials if RETRY_ATTR in t.user_attrs} | {
-        t.system_attrs["failed_trial"] for t in trials if "failed_trial" in t.system_attrs
-    }
-
-
-def _retry(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Queue a failed trial's parameters again (at most :data:`MAX_RETRY` times per trial)."""
-    if not trial.params:
-        return
-    original = trial.user_attrs.get(RETRY_ATTR, trial.number)
-    attempt = int(trial.user_attrs.get("sweepnp_attempt", 0)) + 1
-    if attempt > MAX_RETRY:
-        return
-    study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: original, "sweepnp_attempt": attempt})
-
-
-def _requeue_stale_trial(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Optuna's heartbeat callback: a trial has just been failed because its worker fell silent."""
-    _retry(study, trial)
+def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
+    """Queue the configuration of a trial that did not really finish (interrupted, stale) to run
+    again, at most :data:`~sweepnp.study.record.MAX_RETRY` times."""
+    attrs = retry_attrs(trial)
+    if attrs is not None:
+        study.enqueue_trial(trial.params, user_attrs=attrs)
 
 
 def _fail_as_stale(study: optuna.Study, trial: FrozenTrial) -> bool:
     storage = storage_of(study)
     try:
-        storage.set_trial_user_attr(trial_id(trial), REASON_ATTR, "stale")
+        for key, value in TrialRecord(stop_reason="stale", reason="stale").attrs().items():
+            storage.set_trial_user_attr(trial_id(trial), key, value)
         storage.set_trial_state_values(trial_id(trial), TrialState.FAIL)
     except optuna.exceptions.UpdateFinishedTrialError:
         return False  # it ended, or another process recovered it first
-    _retry(study, trial)
+    requeue(study, trial)
     return True
 
 
@@ -333,7 +314,7 @@ def recover_stale_trials(study: optuna.Study) -> list[int]:
         before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.FAIL,))}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            optuna.storages.fail_stale_trials(study)  # calls _requeue_stale_trial for each
+            optuna.storages.fail_stale_trials(study)  # calls requeue for each
         failed = study.get_trials(deepcopy=False, states=(TrialState.FAIL,))
         recovered += [t.number for t in failed if t.number not in before]
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):

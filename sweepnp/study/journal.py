@@ -40,7 +40,7 @@ from optuna.storages.journal import BaseJournalBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
 from sweepnp.errors import ConfigError, SweepnpError, SweepnpWarning
-from sweepnp.optuna_adapter import trial_id
+from sweepnp.study.optuna_adapter import trial_id
 
 __all__ = [
     "BufferedJournalStorage",

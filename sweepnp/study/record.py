@@ -1,0 +1,202 @@
+"""A trial's record: every key sweepnp stores with a trial or a study, written and read here alone.
+
+Optuna keeps a trial's parameters, state, value(s) and pruning reports. Everything else sweepnp
+knows about a trial lives in its user attributes, under these keys:
+
+============================  ==================================================================
+``sweepnp``                   the :class:`TrialRecord`: stop reason, seeds, epochs and final
+                              metrics of each repeat, seconds, the learning curves (compressed)
+``sweepnp_reason``            why a failed trial failed (also ``interrupted``, ``stale``)
+``sweepnp_worker``            ``host:pid:start-time`` of the process that runs the trial
+``sweepnp_retry_of``          a retry: the number of the trial whose configuration it runs again
+``sweepnp_attempt``           a retry: how many times that configuration has been retried
+============================  ==================================================================
+
+and a study's: ``sweepnp_config`` (the study file) and ``sweepnp_fingerprint`` (what may not
+change between runs of the same study).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import zlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "CONFIG_ATTR",
+    "FINGERPRINT_ATTR",
+    "MAX_RETRY",
+    "REASON_ATTR",
+    "RECORD_ATTR",
+    "RETRY_ATTR",
+    "WORKER_ATTR",
+    "TrialRecord",
+    "counts_toward_budget",
+    "retried_numbers",
+    "retry_attrs",
+]
+
+RECORD_ATTR = "sweepnp"
+REASON_ATTR = "sweepnp_reason"
+WORKER_ATTR = "sweepnp_worker"
+RETRY_ATTR = "sweepnp_retry_of"
+ATTEMPT_ATTR = "sweepnp_attempt"
+CONFIG_ATTR = "sweepnp_config"
+FINGERPRINT_ATTR = "sweepnp_fingerprint"
+
+#: Trials that did not really finish: their configuration is queued again, and they do not count
+#: towards ``n_trials`` (the retry does).
+RETRIED_REASONS = ("interrupted", "stale")
+#: A configuration whose trial did not finish is run again at most this many times.
+MAX_RETRY = 2
+
+
+@dataclass
+class TrialRecord:
+    """What sweepnp knows about a trial beyond what Optuna keeps.
+
+    :ivar stop_reason: ``completed``, ``early_stopped``, ``pruned``, ``diverged``, ``failed``,
+        ``interrupted``, ``stale``, a plugin's own reason; ``running`` or ``waiting`` for a trial
+        that has not ended.
+    :ivar seeds: the training seed of each repeat that ran.
+    :ivar epochs: epochs trained, per repeat.
+    :ivar final: the final metrics of each repeat (``train_seconds`` and ``epochs`` included).
+    :ivar seconds: wall time of all repeats.
+    :ivar rows: the learning curves: one dict per evaluated epoch and repeat (with ``repeat``).
+    :ivar reason: why a failed trial failed.
+    """
+
+    stop_reason: str
+    seeds: list[int] = field(default_factory=list)
+    epochs: list[int] = field(default_factory=list)
+    final: list[dict[str, float]] = field(default_factory=list)
+    seconds: float | None = None
+    rows: list[dict[str, Any]] | None = None
+    reason: str | None = None
+    _encoded_rows: str | None = field(default=None, repr=False)
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def attrs(self) -> dict[str, Any]:
+        """The user attributes that store this record (its reason too, for a failed trial)."""
+        record: dict[str, Any] = {"stop_reason": self.stop_reason}
+        if self.seeds:
+            record["seeds"] = self.seeds
+        if self.epochs:
+            record["epochs"] = self.epochs
+        if self.final:
+            record["final"] = self.final
+        if self.seconds is not None:
+            record["seconds"] = self.seconds
+        if self.reason is not None:
+            record["reason"] = self.reason
+        if self.rows:
+            record["history"] = _encode_rows(self.rows)
+        attrs = {RECORD_ATTR: record}
+        if self.reason is not None:
+            attrs[REASON_ATTR] = self.reason
+        return attrs
+
+    # -- reading -----------------------------------------------------------------------------
+
+    @classmethod
+    def of(cls, trial: FrozenTrial, retried: Iterable[int] = ()) -> TrialRecord:
+        """The record of a stored trial, also of one written by an older sweepnp.
+
+        :param retried: numbers of the trials that were queued again (:func:`retried_numbers`):
+            a failed one without a record was failed by Optuna's heartbeat, ``stale``.
+        """
+        stored: Mapping[str, Any] = trial.user_attrs.get(RECORD_ATTR) or {}
+        reason = trial.user_attrs.get(REASON_ATTR, stored.get("reason"))
+        stop_reason = stored.get("stop_reason")
+        if stop_reason is None:
+            if trial.state in (TrialState.RUNNING, TrialState.WAITING):
+                stop_reason = trial.state.name.lower()
+            elif reason in RETRIED_REASONS:
+                stop_reason = reason
+            elif trial.state == TrialState.FAIL and trial.number in set(retried):
+                stop_reason = reason = "stale"  # failed by Optuna's heartbeat: no record
+            elif trial.state == TrialState.FAIL:
+                stop_reason = "failed"
+        return cls(
+            stop_reason=stop_reason,
+            seeds=list(stored.get("seeds", [])),
+            epochs=list(stored.get("epochs", [])),
+            final=list(stored.get("final", [])),
+            seconds=stored.get("seconds"),
+            reason=reason,
+            _encoded_rows=stored.get("history"),
+        )
+
+    @property
+    def has_curves(self) -> bool:
+        return bool(self.rows) or self._encoded_rows is not None
+
+    def curves(self) -> pd.DataFrame | None:
+        """The learning curves, wide: ``repeat``, ``epoch`` and a column per metric."""
+        import pandas as pd
+
+        if self.rows:
+            return pd.DataFrame(self.rows)
+        if self._encoded_rows is None:
+            return None
+        return pd.DataFrame(json.loads(zlib.decompress(base64.b64decode(self._encoded_rows))))
+
+
+def _encode_rows(rows: list[dict[str, Any]]) -> str:
+    """Learning curves as compressed, base64, columnar JSON: one write, whatever the epochs."""
+    columns: dict[str, list[Any]] = {}
+    for row in rows:
+        for key in row:
+            columns.setdefault(key, [])
+    for key, values in columns.items():
+        values.extend(row.get(key) for row in rows)
+    payload = json.dumps(columns, separators=(",", ":"))
+    return base64.b64encode(zlib.compress(payload.encode(), 6)).decode()
+
+
+# -------------------------------------------------------------------------
+# Retries and the budget
+# -------------------------------------------------------------------------
+
+
+def retried_numbers(trials: Iterable[FrozenTrial]) -> set[int]:
+    """Numbers of the trials whose configuration was queued again (by sweepnp, or by Optuna's
+    own retry callback)."""
+    numbers = set()
+    for trial in trials:
+        if RETRY_ATTR in trial.user_attrs:
+            numbers.add(trial.user_attrs[RETRY_ATTR])
+        if "failed_trial" in trial.system_attrs:
+            numbers.add(trial.system_attrs["failed_trial"])
+    return numbers
+
+
+def retry_attrs(trial: FrozenTrial) -> dict[str, Any] | None:
+    """The user attributes of a retry of ``trial``; ``None`` when it has no configuration or
+    has been retried :data:`MAX_RETRY` times already."""
+    if not trial.params:
+        return None
+    attempt = int(trial.user_attrs.get(ATTEMPT_ATTR, 0)) + 1
+    if attempt > MAX_RETRY:
+        return None
+    return {RETRY_ATTR: trial.user_attrs.get(RETRY_ATTR, trial.number), ATTEMPT_ATTR: attempt}
+
+
+def counts_toward_budget(trial: FrozenTrial, retried: set[int]) -> bool:
+    """Whether a trial counts against ``n_trials``: finished or running, except one that did
+    not really finish and whose configuration was queued again."""
+    if trial.state == TrialState.WAITING:
+        return False
+    if trial.state == TrialState.FAIL:
+        retried_one = trial.number in retried
+        return not (retried_one or trial.user_attrs.get(REASON_ATTR) in RETRIED_REASONS)
+    return True

@@ -1,0 +1,333 @@
+"""A study file, read and checked: the base run, ``[study]``, the search space, and the seeds.
+
+A study file is a run file plus ``[study]`` and ``[study.params]``. :func:`load_spec` turns it
+into a :class:`StudySpec`, checking everything a trial will need before any trial runs: the
+schema, the metric, the sampler and pruner, and every searched value (each is built into the run
+it would give). :meth:`StudySpec.run_file` then gives the run file of one configuration and
+repeat — the base with the parameters set by dotted path, and the repeat's training seed.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import numpy as np
+import optuna
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from sweepnp.config import RunConfig, config_error, load_file, set_path, validate
+from sweepnp.errors import ConfigError, SweepnpError
+from sweepnp.metrics import metric_direction
+from sweepnp.plugins import PluginManager, get_plugin_manager
+from sweepnp.study.record import CONFIG_ATTR
+from sweepnp.study.samplers import make_pruner, make_sampler, named
+from sweepnp.study.space import SearchSpace, parse_space
+
+__all__ = [
+    "EXTRA_METRICS",
+    "StudyConfig",
+    "StudySpec",
+    "load_spec",
+    "stored_spec",
+    "trial_seed",
+]
+
+#: Metrics a study may optimize besides the run's own: wall time and epochs actually trained.
+EXTRA_METRICS = ("train_seconds", "epochs")
+
+Direction = Literal["maximize", "minimize"]
+
+
+class StudyConfig(BaseModel):
+    """``[study]``: what to optimize, how to search, and how long."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    name: str | None = None
+    metric: str | list[str] = "val_loss"
+    direction: Direction | list[Direction] | None = None
+    sampler: str | dict[str, Any] = "tpe"
+    pruner: str | dict[str, Any] = "none"
+    n_trials: Annotated[int, Field(ge=1)] = 20
+    timeout: Annotated[float, Field(gt=0)] | None = None
+    repeats: Annotated[int, Field(ge=1)] = 1
+    aggregate: Literal["mean", "lcb"] = "mean"
+    seed: Annotated[int, Field(ge=0)] = 0
+    params: dict[str, Any] = {}
+    #: Dotted path → value: what ``--quick`` changes (fewer epochs, trials, repeats).
+    quick: dict[str, Any] = {}
+
+
+@dataclass
+class StudySpec:
+    """A validated study file: the base run file, the study settings and the search space."""
+
+    base: dict[str, Any]  # the run file without [study], as a dict
+    study: StudyConfig
+    space: SearchSpace
+    name: str
+    metrics: list[str]
+    directions: list[Direction]
+    source: str | None = None
+    raw: dict[str, Any] = field(default_factory=dict)
+    #: Prepared data shared by every run built from this spec in this process.
+    data_cache: Any = field(default=None, repr=False)
+
+    def run_file(self, params: Mapping[str, Any], repeat: int | None = None) -> dict[str, Any]:
+        """The run file of one configuration: the base with ``params`` set by dotted path and,
+        for ``repeat``, that repeat's training seed (:func:`trial_seed`) — what the study trains.
+        """
+        run = copy.deepcopy(self.base)
+        for path, value in params.items():
+            set_path(run, path, value)
+        if repeat is not None:
+            set_path(run, "train.seed", trial_seed(self.study.seed, params, repeat))
+        return run
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.metrics) > 1
+
+    def sampler(self, worker: int = 0) -> optuna.samplers.BaseSampler:
+        """The sampler; worker ``w`` of a parallel study gets seed ``seed + w``."""
+        return make_sampler(
+            self.study.sampler,
+            grid=self.space.grid,
+            seed=self.study.seed,
+            worker=worker,
+            source=self.source,
+        )
+
+    def pruner(self) -> optuna.pruners.BasePruner:
+        return make_pruner(self.study.pruner, "study.pruner", self.source)
+
+    @property
+    def prunes(self) -> bool:
+        return named(self.study.pruner, "study.pruner", self.source)[0] != "none"
+
+    def report_cadence(self) -> tuple[int, int]:
+        """``(start, every)``: the epochs at which the pruner looks at intermediate values."""
+        name, options = named(self.study.pruner, "study.pruner", self.source)
+        if name in ("median", "percentile", "threshold"):  # the same warm-up and interval rule
+            return int(options.get("n_warmup_steps", 0)), int(options.get("interval_steps", 1))
+        return 0, 1
+
+    def fingerprint(self) -> str:
+        """What may not change between runs of the same study: all of the file but ``name``,
+        ``n_trials`` and ``timeout``."""
+        raw = copy.deepcopy(self.raw)
+        for key in ("n_trials", "timeout", "name"):
+            raw.get("study", {}).pop(key, None)
+        return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def trial_seed(study_seed: int, params: Mapping[str, Any], repeat: int) -> int:
+    """The training seed of one repeat: from the study seed, the parameters and the repeat index.
+
+    Identical parameters get identical seeds, in any worker and in any order, so a trial can be
+    re-run exactly (``sweepnp study rerun``).
+    """
+    canonical = json.dumps(params, sort_keys=True, default=str).encode()
+    digest = int.from_bytes(hashlib.sha256(canonical).digest()[:8], "little")
+    sequence = np.random.SeedSequence([study_seed, digest, repeat])
+    return int(sequence.generate_state(1, dtype=np.uint32)[0])
+
+
+class DataCache:
+    """Prepared data per data/model section: trials that do not search them share one split."""
+
+    def __init__(self) -> None:
+        self._cache: dict[str, Any] = {}
+
+    def get(self, config: RunConfig, pm: PluginManager) -> Any:
+        from sweepnp.trainer import load_data
+
+        key = json.dumps(
+            {
+                "data": config.data.model_dump(),
+                "task": config.model.task,
+                "dtype": config.model.dtype,
+            },
+            sort_keys=True,
+            default=str,
+        )
+        if key not in self._cache:
+            self._cache[key] = load_data(config, pm)
+        return self._cache[key]
+
+
+def load_spec(
+    file: str | Path | Mapping[str, Any],
+    *,
+    name: str | None = None,
+    plugin_manager: PluginManager | None = None,
+    validate_runs: bool = True,
+    quick: bool = False,
+) -> StudySpec:
+    """Read and validate a study file: schema, search space, sampler and pruner.
+
+    Every searched value is checked by building the run it would give (both ends of a range,
+    every choice), so a path that addresses nothing, or a value a plugin refuses, is reported now
+    rather than in trial 37.
+
+    :param validate_runs: build runs, sampler and pruner to check them (off when only reading
+        a stored study's results, which needs none of its plugins installed).
+    :param quick: apply the file's ``[study.quick]`` changes, and name the study
+        ``<name>-quick`` (unless ``name`` is given), so it never mixes with the full study.
+    """
+    if isinstance(file, str | Path):
+        source: str | None = str(file)
+        raw = load_file(file)
+        default_name = Path(file).stem
+    elif isinstance(file, Mapping):
+        source, raw, default_name = None, copy.deepcopy(dict(file)), "study"
+    else:
+        raise ConfigError(
+            f"a study file is a path or a dict of the study-file schema, got {file!r}"
+        )
+    study_table = raw.get("study")
+    if not isinstance(study_table, Mapping):
+        raise ConfigError("a study file needs a [study] table", source=source, key="study")
+    if quick:
+        _apply_quick(raw, source)
+        default_name = f"{study_table.get('name') or default_name}-quick"
+        name = name or default_name
+    try:
+        study = StudyConfig.model_validate(study_table)
+    except ValidationError as exc:
+        error = config_error(exc, source)
+        reason = error.reason
+        if exc.errors()[0]["type"] == "extra_forbidden":  # list [study]'s keys, not the run's
+            reason = f"unknown key; valid keys: {', '.join(StudyConfig.model_fields)}"
+        raise ConfigError(reason, source=source, key=f"study.{error.key}") from None
+    base = {k: v for k, v in raw.items() if k != "study"}
+    config = validate(base, source=source)  # the base run must itself be valid
+
+    metrics = [study.metric] if isinstance(study.metric, str) else list(study.metric)
+    if not metrics:
+        raise ConfigError("name at least one metric", source=source, key="study.metric")
+    directions = study.direction if study.direction is not None else None
+    if directions is None:
+        directions = [metric_direction(m) for m in metrics]
+    elif isinstance(directions, str):
+        directions = [directions]
+    if len(directions) != len(metrics):
+        raise ConfigError(
+            f"{len(metrics)} metric(s) but {len(directions)} direction(s)",
+            source=source,
+            key="study.direction",
+        )
+    pm = plugin_manager or get_plugin_manager()
+    space = parse_space(study.params, base, source=source)
+    spec = StudySpec(
+        data_cache=DataCache(),
+        base=base,
+        study=study,
+        space=space,
+        name=name or study.name or default_name,
+        metrics=metrics,
+        directions=list(directions),
+        source=source,
+        raw=raw,
+    )
+    if not validate_runs:
+        return spec
+    _check_metrics(spec, config, pm)
+    spec.sampler()
+    spec.pruner()
+    if spec.prunes and spec.metrics[0] in EXTRA_METRICS:
+        raise ConfigError(
+            f"a pruner compares the metric every epoch, and {spec.metrics[0]!r} is known only "
+            'when a run ends; study a per-epoch metric, or set pruner = "none"',
+            source=source,
+            key="study.pruner",
+        )
+    if spec.multi_objective and named(study.pruner, "study.pruner", source)[0] != "none":
+        raise ConfigError(
+            'Optuna cannot prune multi-objective studies; set pruner = "none"',
+            source=source,
+            key="study.pruner",
+        )
+    _check_space(spec, pm)
+    return spec
+
+
+def _apply_quick(raw: dict[str, Any], source: str | None) -> None:
+    """Write ``[study.quick]``'s values into the file at their dotted paths."""
+    changes = raw["study"].get("quick")
+    if not isinstance(changes, Mapping) or not changes:
+        raise ConfigError(
+            '--quick needs a [study.quick] table of changes, e.g. "train.epochs" = 10',
+            source=source,
+            key="study.quick",
+        )
+    for path, value in changes.items():
+        if path.split(".")[:2] in (["study", "params"], ["study", "quick"]) or path == "study":
+            raise ConfigError(
+                "may change run settings and [study] values (n_trials, repeats, …), not "
+                "the search space",
+                source=source,
+                key=f'study.quick."{path}"',
+            )
+        try:
+            set_path(raw, path, value)
+        except KeyError:
+            raise ConfigError(
+                f"{path!r} addresses a value inside a non-table",
+                source=source,
+                key=f'study.quick."{path}"',
+            ) from None
+
+
+def _check_metrics(spec: StudySpec, config: RunConfig, pm: PluginManager) -> None:
+    from sweepnp.trainer import Trainer
+
+    trainer = Trainer(config, plugin_manager=pm, data=spec.data_cache.get(config, pm))
+    valid = [m for m in trainer.metric_names if m != "lr"] + list(EXTRA_METRICS)
+    for metric in spec.metrics:
+        if metric not in valid:
+            raise ConfigError(
+                f"{metric!r} is not a metric of this run; valid choices: {', '.join(valid)}",
+                source=spec.source,
+                key="study.metric",
+            )
+
+
+def _check_space(spec: StudySpec, pm: PluginManager) -> None:
+    from sweepnp.trainer import Trainer
+
+    for param in spec.space.params:
+        for value in param.values_for_validation():
+            raw = copy.deepcopy(spec.base)
+            for cond_path, allowed in param.when.items():
+                set_path(raw, cond_path, allowed[0])
+            set_path(raw, param.path, value)
+            try:
+                config = validate(raw, source=spec.source)
+                data = spec.data_cache.get(config, pm)
+                trainer = Trainer(config, plugin_manager=pm, data=data)
+                trainer.schedule.setup(trainer.optimizer.lr, trainer.epochs)
+            except ConfigError as exc:
+                raise ConfigError(
+                    f"{param.path} = {value!r} gives an invalid run: {exc.key}: {exc.reason}",
+                    source=spec.source,
+                    key=f'study.params."{param.path}"',
+                ) from None
+            except SweepnpError as exc:
+                raise ConfigError(
+                    str(exc), source=spec.source, key=f'study.params."{param.path}"'
+                ) from None
+
+
+def stored_spec(study: optuna.Study, *, validate_runs: bool = True) -> StudySpec:
+    """The study file a study was created from, as stored in it."""
+    raw = study.user_attrs.get(CONFIG_ATTR)
+    if raw is None:
+        raise ConfigError(f"study {study.study_name!r} was not created by sweepnp", key="NAME")
+    return load_spec(raw, name=study.study_name, validate_runs=validate_runs)

@@ -1,0 +1,409 @@
+"""The worker loop: ask Optuna for a trial, train it, tell Optuna; in one process or many.
+
+:func:`run_study` creates (or continues) the study and runs :func:`work` in this process and, with
+``jobs > 1``, in forked worker processes. Each worker repeats, under the storage's budget lock:
+recover dead workers' trials, count, ask; then trains the trial (:mod:`sweepnp.study.trial`) and
+stores its outcome in one write. Ctrl-C interrupts training at once but never a storage write.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import optuna
+from optuna.storages import BaseStorage
+from optuna.trial import TrialState
+
+from sweepnp.errors import ConfigError, SweepnpError, SweepnpWarning
+from sweepnp.plugins import PluginManager, get_plugin_manager
+from sweepnp.study import storage as storages
+from sweepnp.study.optuna_adapter import storage_of
+from sweepnp.study.record import (
+    CONFIG_ATTR,
+    FINGERPRINT_ATTR,
+    WORKER_ATTR,
+    TrialRecord,
+    counts_toward_budget,
+    retried_numbers,
+)
+from sweepnp.study.spec import StudySpec, load_spec
+from sweepnp.study.trial import TrialOutcome, run_configuration
+
+__all__ = ["WorkerJob", "counted_trials", "create_study", "run_study", "work"]
+
+#: Seconds between looks at other workers' running trials, once the budget is spent.
+WAIT_SECONDS = 0.25
+#: Seconds of waiting for other workers after which a worker says why it has not ended.
+SAY_WAITING_AFTER = 10.0
+
+
+def counted_trials(study: optuna.Study) -> int:
+    """Trials that count against ``n_trials``: finished or running, except retried ones
+    (:func:`~sweepnp.study.record.counts_toward_budget`)."""
+    trials = study.get_trials(deepcopy=False)
+    retried = retried_numbers(trials)
+    return sum(counts_toward_budget(trial, retried) for trial in trials)
+
+
+def create_study(
+    spec: StudySpec, storage_url: str | None, storage: BaseStorage | None = None
+) -> optuna.Study:
+    """Create the study, or check that the stored one is this same study, and return it.
+
+    :param storage: the storage ``storage_url`` names, already open.
+    """
+    storage = storage or storages.open_storage(storage_url)
+    fingerprint = spec.fingerprint()
+    try:
+        study = optuna.load_study(study_name=spec.name, storage=storage)
+    except KeyError:
+        study = optuna.create_study(
+            study_name=spec.name,
+            storage=storage,
+            directions=spec.directions,
+            load_if_exists=True,
+        )
+        study.set_user_attr(CONFIG_ATTR, spec.raw)
+        study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
+        return study
+    stored = study.user_attrs.get(FINGERPRINT_ATTR)
+    if stored is not None and stored != fingerprint:
+        raise ConfigError(
+            f"a study named {spec.name!r} with another configuration exists in "
+            f"{storages.describe(storage_url)}; give this one another name (--name), or delete "
+            f"the old one (sweepnp study delete {spec.name})",
+            source=spec.source,
+            key="study.name",
+        )
+    return study
+
+
+@dataclass
+class WorkerJob:
+    """Everything a worker process needs, picklable."""
+
+    file: str | dict[str, Any]
+    name: str | None
+    storage: str | None
+    n_trials: int
+    deadline: float | None
+    worker: int
+    plugin_manager: PluginManager | None = None  # default: the process-wide one
+    spec: StudySpec | None = None  # already loaded (forked workers inherit it)
+
+
+def work(
+    job: WorkerJob,
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+) -> int:
+    """Ask, train and tell until the study holds ``n_trials`` counted trials; return how many ran.
+
+    Under the storage's budget lock the count and the ``ask`` are one step, so workers — in
+    parallel processes or on other machines — never overshoot ``n_trials``. Before counting,
+    trials of dead workers are failed and queued again. When the budget is spent but other
+    workers' trials are still running, this worker waits for them: if one's worker dies, its
+    trial is run again here, so the study ends with ``n_trials`` finished trials.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pm = job.plugin_manager or get_plugin_manager()
+    spec = job.spec or load_spec(job.file, name=job.name, plugin_manager=pm)
+    storage = storages.open_storage(job.storage)
+    study = optuna.load_study(
+        study_name=spec.name,
+        storage=storage,
+        sampler=spec.sampler(job.worker),
+        pruner=spec.pruner(),
+    )
+    identity = storages.worker_identity()
+    storages.label_new_trials(storage, {WORKER_ATTR: identity})
+    guard = _InterruptGuard()
+    with guard.installed():
+        try:
+            return _work_loop(job, spec, study, storage, guard, identity, pm, on_trial)
+        except Exception as exc:
+            failure = storages.storage_failure(exc, job.storage)
+            if failure is not None:
+                raise failure from exc
+            raise
+
+
+def _work_loop(
+    job: WorkerJob,
+    spec: StudySpec,
+    study: optuna.Study,
+    storage: BaseStorage,
+    guard: _InterruptGuard,
+    identity: str,
+    pm: PluginManager,
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
+) -> int:
+    ran = 0
+    waiting_since: float | None = None
+    said_waiting = False
+    while True:
+        if job.deadline is not None and time.time() >= job.deadline:
+            break
+        trial = _next_trial(job, spec, study, storage)
+        if trial is None:
+            break
+        if trial is _WAIT:
+            waiting_since = waiting_since or time.monotonic()
+            if not said_waiting and time.monotonic() - waiting_since >= SAY_WAITING_AFTER:
+                _say_waiting(study)
+                said_waiting = True
+            _wait_for_others(study, guard, on_trial)
+            continue
+        waiting_since = None
+        try:
+            # RDB storages get Optuna's heartbeat while the trial runs (it only beats by
+            # itself in optimize()); its first beat is written before the worker label.
+            with storages.heartbeat(study, trial):
+                if trial.user_attrs.get(WORKER_ATTR) != identity:
+                    # At once, so that a trial whose process dies is recognized as stale (on
+                    # the journal a new trial has it from its creation; an enqueued one not).
+                    trial.set_user_attr(WORKER_ATTR, identity)
+                with storages.batched(storage):  # the parameters in one append
+                    params = spec.space.suggest(trial)
+                guard.check()
+                # Ctrl-C stops training at once, never a storage write.
+                with guard.allowed():
+                    outcome = run_configuration(spec, params, trial=trial, pm=pm)
+        except KeyboardInterrupt:
+            with guard.deferred():
+                _interrupted(study, trial)
+            raise
+        exhausted = _finish(study, trial, outcome)
+        ran += 1
+        if on_trial is not None:
+            on_trial(study, study.get_trials(deepcopy=False)[-1])
+        guard.check()  # a Ctrl-C during the bookkeeping: the trial is safely stored
+        if exhausted:
+            break
+    return ran
+
+
+#: Returned by :func:`_next_trial` when the budget is spent but other workers' trials run.
+_WAIT: Any = object()
+
+
+def _next_trial(
+    job: WorkerJob, spec: StudySpec, study: optuna.Study, storage: BaseStorage
+) -> optuna.Trial | None:
+    """Under the budget lock: recover dead workers' trials, count, and ask for a trial."""
+    with storages.budget_lock(job.storage, spec.name, storage):
+        storages.recover_stale_trials(study)
+        if counted_trials(study) >= job.n_trials:
+            return _WAIT if storages.awaited_trials(study) else None
+        with warnings.catch_warnings():  # we beat ourselves, in storages.heartbeat
+            warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
+            return study.ask()
+
+
+def _say_waiting(study: optuna.Study) -> None:
+    running = storages.awaited_trials(study)
+    workers = sorted({t.user_attrs.get(WORKER_ATTR, "?") for t in running})
+    warnings.warn(
+        f"study {study.study_name!r} has its {len(running)} remaining trial(s) running in "
+        f"other workers ({', '.join(workers)}); waiting for them, to rerun any whose worker "
+        "dies (Ctrl-C stops waiting; nothing is lost)",
+        SweepnpWarning,
+        stacklevel=2,
+    )
+
+
+def _wait_for_others(
+    study: optuna.Study,
+    guard: _InterruptGuard,
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
+) -> None:
+    """Wait a moment for other workers' running trials (a Ctrl-C ends the wait)."""
+    with guard.allowed():
+        time.sleep(WAIT_SECONDS)
+    if on_trial is not None:
+        trials = study.get_trials(deepcopy=False)
+        if trials:
+            on_trial(study, trials[-1])
+
+
+def _finish(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> bool:
+    """Store the outcome and tell Optuna; return whether a grid sampler has run its grid.
+
+    On a journal the record, the pruning reports and the final state are one append, so a
+    finished trial is never seen without its record.
+    """
+    with storages.batched(storage_of(study)):
+        return _store_outcome(study, trial, outcome)
+
+
+def _store_outcome(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> bool:
+    for key, value in outcome.record.attrs().items():
+        trial.set_user_attr(key, value)
+    try:
+        study.tell(trial, outcome.values, state=outcome.state)
+    except RuntimeError as exc:
+        # The grid sampler calls study.stop() once every grid point has run, which only works
+        # inside study.optimize(); the trial itself is stored by then.
+        if "Study.stop" not in str(exc):
+            raise
+        return True
+    return False
+
+
+class _InterruptGuard:
+    """Ctrl-C (SIGINT) that interrupts training at once but never a storage operation.
+
+    Outside :meth:`allowed` a SIGINT only sets a flag, acted on by :meth:`check` once the storage
+    is consistent; an interrupted lock file or half-told trial is never left behind.
+    """
+
+    def __init__(self) -> None:
+        self.requested = False
+        self.interruptible = False
+
+    def _handle(self, signum: int, frame: object) -> None:
+        self.requested = True
+        if self.interruptible:
+            self.interruptible = False
+            raise KeyboardInterrupt
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        try:
+            previous = signal.signal(signal.SIGINT, self._handle)
+        except ValueError:  # not the main thread: leave signals alone
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+    @contextlib.contextmanager
+    def allowed(self) -> Iterator[None]:
+        self.check()
+        self.interruptible = True
+        try:
+            yield
+        finally:
+            self.interruptible = False
+
+    @contextlib.contextmanager
+    def deferred(self) -> Iterator[None]:
+        self.interruptible = False
+        yield
+
+    def check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+
+def _interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
+    """End a trial Ctrl-C interrupted as failed (``interrupted``) and queue its configuration."""
+    record = TrialRecord(stop_reason="interrupted", reason="interrupted")
+    with storages.batched(storage_of(study)):
+        for key, value in record.attrs().items():
+            trial.set_user_attr(key, value)
+        study.tell(trial, state=TrialState.FAIL)
+    storages.requeue(study, study.get_trials(deepcopy=False)[trial.number])
+
+
+def _worker_process(job: WorkerJob, errors: Any) -> None:
+    """A forked worker: work, and hand a user-facing error to the parent instead of printing a
+    traceback (the parent reports it once)."""
+    from threadpoolctl import threadpool_limits
+
+    try:
+        with threadpool_limits(limits=1), contextlib.suppress(KeyboardInterrupt):
+            work(job)
+    except SweepnpError as exc:
+        errors.put(str(exc))
+        sys.exit(2)
+
+
+def run_study(
+    file: str | Path | Mapping[str, Any],
+    *,
+    storage: str | None = None,
+    n_trials: int | None = None,
+    jobs: int = 1,
+    name: str | None = None,
+    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+    plugin_manager: PluginManager | None = None,
+    spec: StudySpec | None = None,
+) -> optuna.Study:
+    """Run (or continue) a study until it holds ``n_trials`` trials; return the Optuna study.
+
+    With ``jobs > 1`` this process is worker 0 and forks ``jobs - 1`` more: forked workers start
+    at once with everything imported. Each opens its own storage handle, seeds its own sampler
+    (``seed + worker``) and uses one BLAS thread, since the workers are the parallelism. When a
+    worker dies (killed, out of memory), this process collects it, fails its trial and runs the
+    trial again, so the command still ends with ``n_trials`` finished trials.
+
+    :param on_trial: called with the study and the latest trial after each trial this process
+        runs, and about twice a second while other workers finish.
+    :param plugin_manager: the plugins to build runs with (default: the installed ones).
+    :param spec: ``file`` already loaded with :func:`load_spec` (with ``name``), so that it is
+        not validated twice.
+    """
+    from threadpoolctl import threadpool_limits
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if spec is None:
+        spec = load_spec(file, name=name, plugin_manager=plugin_manager)
+    handle = storages.open_storage(storage)
+    study = create_study(spec, storage, handle)
+    total = n_trials if n_trials is not None else spec.study.n_trials
+    deadline = time.time() + spec.study.timeout if spec.study.timeout else None
+    job_file: str | dict[str, Any] = str(file) if isinstance(file, str | Path) else dict(file)
+
+    def job(worker: int) -> WorkerJob:
+        return WorkerJob(job_file, name, storage, total, deadline, worker, plugin_manager, spec)
+
+    if jobs <= 1:
+        work(job(0), on_trial=on_trial)
+        return study
+    storages.dispose_connections(handle)  # no pooled connection may be shared with a child
+    context = multiprocessing.get_context("fork")
+    errors = context.SimpleQueue()
+    children = [
+        context.Process(target=_worker_process, args=(job(w), errors)) for w in range(1, jobs)
+    ]
+    for child in children:
+        child.start()
+    try:
+        with threadpool_limits(limits=1):
+            # work() returns once the budget is spent and no child's trial is running: a child
+            # that dies meanwhile is found (a zombie is dead) and its trial run again here.
+            work(job(0), on_trial=on_trial)
+            for child in children:
+                while child.is_alive():
+                    child.join(timeout=0.5)
+                    if on_trial is not None:
+                        on_trial(study, study.get_trials(deepcopy=False)[-1])
+            work(job(0), on_trial=on_trial)  # a child that died last: its trial runs here
+    except BaseException:
+        _stop_children(children)
+        raise
+    if not errors.empty():
+        raise SweepnpError(errors.get())
+    return study
+
+
+def _stop_children(children: list[Any]) -> None:
+    """Interrupt the children as Ctrl-C would (each stores its running trial as interrupted)."""
+    for child in children:
+        if child.is_alive() and child.pid is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child.pid, signal.SIGINT)
+    for child in children:
+        child.join(timeout=30)
