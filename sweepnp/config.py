@@ -62,6 +62,72 @@ class ModelConfig(_Section):
     batch_norm: bool | dict[str, float] = False
     dtype: Literal["float64", "float32"] = "float64"
 
+    def initializer(self, source: str | None = None) -> tuple[str, dict[str, float]]:
+        """``(name, options)`` of the weight initializer (``init = "he"`` or a table)."""
+        init = self.init if isinstance(self.init, dict) else {"name": self.init}
+        name = init.get("name")
+        options = {k: v for k, v in init.items() if k != "name"}
+        if not isinstance(name, str) or name not in INITIALIZERS:
+            raise ConfigError(
+                f"unknown initializer {name!r}; valid choices: {', '.join(INITIALIZERS)}",
+                source=source,
+                key="model.init",
+            )
+        for option, value in options.items():
+            if option not in INITIALIZERS[name]:
+                allowed = ", ".join(INITIALIZERS[name]) or "(none)"
+                raise ConfigError(
+                    f"unknown option for {name!r}; valid options: {allowed}",
+                    source=source,
+                    key=f"model.init.{option}",
+                )
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigError(
+                    f"must be a number > 0, got {value!r}",
+                    source=source,
+                    key=f"model.init.{option}",
+                )
+        return name, options
+
+    def batch_norm_options(self, source: str | None = None) -> dict[str, float] | None:
+        """Batch normalization's options (``momentum``, ``eps``), or ``None`` when it is off."""
+        if self.batch_norm is False:
+            return None
+        if not self.hidden:
+            raise ConfigError(
+                "batch normalization acts on hidden layers, and model.hidden = [] has none; "
+                "set batch_norm = false, or add a hidden layer",
+                source=source,
+                key="model.batch_norm",
+            )
+        options = {} if self.batch_norm is True else dict(self.batch_norm)
+        unknown = set(options) - {"momentum", "eps"}
+        if unknown:
+            raise ConfigError("valid options: momentum, eps", source=source, key="model.batch_norm")
+        momentum, eps = options.get("momentum", 0.9), options.get("eps", 1e-5)
+        if not 0 <= momentum < 1:
+            raise ConfigError(
+                f"must lie in [0, 1), got {momentum!r}",
+                source=source,
+                key="model.batch_norm.momentum",
+            )
+        if not eps > 0:
+            raise ConfigError(
+                f"must be > 0, got {eps!r}", source=source, key="model.batch_norm.eps"
+            )
+        return options
+
+
+#: Weight initializers, and the options each takes.
+INITIALIZERS: dict[str, tuple[str, ...]] = {"zeros": (), "normal": ("std",), "he": (), "xavier": ()}
+
+
+def _check_model(model: ModelConfig, source: str | None) -> None:
+    """The parts of ``[model]`` the schema's types cannot say: the initializer's options, and
+    batch normalization's (which needs a hidden layer to act on)."""
+    model.initializer(source)
+    model.batch_norm_options(source)
+
 
 class TrainConfig(_Section):
     """``[train]``: the mini-batch loop."""
@@ -185,9 +251,11 @@ def validate(raw: Mapping[str, Any], *, source: str | None = None) -> RunConfig:
         if isinstance(table, Mapping) and "name" not in table:
             raise ConfigError("missing 'name' (the plugin to use)", source=source, key=section)
     try:
-        return RunConfig.model_validate({**raw, "source": source})
+        config = RunConfig.model_validate({**raw, "source": source})
     except ValidationError as exc:
         raise config_error(exc, source) from None
+    _check_model(config.model, source)
+    return config
 
 
 def config_error(exc: ValidationError, source: str | None) -> ConfigError:

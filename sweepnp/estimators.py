@@ -147,7 +147,7 @@ class _SweepnpEstimator(BaseEstimator):
         -------
         self
         """
-        valid = self._get_param_names()
+        valid = sorted(self.get_params(deep=False))
         nested: dict[str, list[tuple[list[str], Any]]] = {}
         for key, value in params.items():
             name, sep, rest = key.partition("__")

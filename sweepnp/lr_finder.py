@@ -89,13 +89,13 @@ class LRFinderResult:
 
     def to_json_dict(self) -> dict[str, Any]:
         """``{"suggestion", "stopped_early", "history"}`` with NaN and infinities as ``null``."""
-        from sweepnp.trainer import _json_number  # as `sweepnp train --json` writes numbers
+        from sweepnp.trainer import json_number  # as `sweepnp train --json` writes numbers
 
         return {
-            "suggestion": _json_number(self.suggestion),
+            "suggestion": json_number(self.suggestion),
             "stopped_early": self.stopped_early,
             "history": [
-                {k: _json_number(v) for k, v in row.items()}
+                {k: json_number(v) for k, v in row.items()}
                 for row in self.history.to_dict(orient="records")
             ],
         }
@@ -200,26 +200,14 @@ def find_lr(
 
     _check_arguments(start, end, num_steps, smooth, diverge_factor)
     trainer = Trainer(config)
-    network, optimizer = trainer.network, trainer.optimizer
-    params = network.params
-    X, y = trainer.data.X_train, trainer.data.y_train
-    n_rows = len(X)
-    batch_size = trainer.config.train.batch_size
-    batch_size = n_rows if batch_size == "full" else min(batch_size, n_rows)
-    shuffle = trainer.config.train.shuffle
-
-    optimizer.setup(params, network.weight_names)
-    weight_names = network.weight_names
-    penalties = [r for r in trainer.regularizers.values() if r.penalizes_weights()]
-    mask_fn = trainer._mask_function()
+    trainer.prepare_steps()
     # Gradient callbacks change the update (gradient clipping), so they belong to the test; the
     # file's epoch callbacks (early stopping, divergence guard, …) do not.
-    grad_callbacks = [c for c in trainer.callbacks if c.overrides("on_before_optimizer_step")]
-    for callback in grad_callbacks:
-        trainer._guard(lambda c=callback: c.on_train_begin({}), "callbacks")
+    trainer.begin(trainer.gradient_callbacks)
 
     as_dtype = trainer.dtype.type  # a float64 rate would promote float32 maths
     rates = start * (end / start) ** (np.arange(num_steps) / (num_steps - 1))
+    network = trainer.network
     recorder = _LossRecorder(network.task)
     network.task = recorder
     rows: list[tuple[int, float, float, float]] = []
@@ -228,17 +216,11 @@ def find_lr(
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             while not stopped_early and len(rows) < num_steps:
-                order = trainer._shuffle_rng.permutation(n_rows) if shuffle else slice(None)
-                X_epoch, y_epoch = X[order], y[order]
-                for first in range(0, n_rows, batch_size):
+                for X_batch, y_batch in trainer.batches():  # the data again, as often as needed
                     k = len(rows)
                     if k == num_steps:
                         break
-                    grads = network.gradients(
-                        X_epoch[first : first + batch_size],
-                        y_epoch[first : first + batch_size],
-                        mask_fn,
-                    )
+                    grads = trainer.gradients(X_batch, y_batch)
                     loss = recorder.loss
                     average = smooth * average + (1 - smooth) * loss
                     smoothed = average / (1 - smooth ** (k + 1))
@@ -247,12 +229,7 @@ def find_lr(
                         stopped_early = True  # no point in taking this update
                         break
                     best = min(best, smoothed)
-                    for reg in penalties:
-                        for name in weight_names:
-                            grads[name] += reg.gradient(params[name])
-                    for callback in grad_callbacks:
-                        callback.on_before_optimizer_step(grads)
-                    optimizer.step(params, grads, as_dtype(rates[k]))
+                    trainer.step(grads, as_dtype(rates[k]))
     finally:
         network.task = recorder.task
 

@@ -53,17 +53,7 @@ STOP_REASONS = (
 def load(name: str, storage: str | None = None) -> StudyResults:
     """The results of study ``name`` in ``storage`` (default: ``./sweepnp.journal``)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    handle = storages.open_storage(storage, create=False)
-    try:
-        study = optuna.load_study(study_name=name, storage=handle)
-    except KeyError:
-        names = optuna.get_all_study_names(handle)
-        raise ConfigError(
-            f"no study named {name!r} in {storages.describe(storage)}; "
-            f"studies there: {', '.join(names) or '(none)'}",
-            key="NAME",
-        ) from None
-    return StudyResults(study)
+    return StudyResults(storages.load_study(name, storage))
 
 
 def list_studies(storage: str | None = None) -> pd.DataFrame:

@@ -17,7 +17,7 @@ import functools
 import math
 import time
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -73,13 +73,15 @@ class RunResult:
         """``{"metrics", "history", "stop_reason"}`` with NaN and infinities as ``null``."""
         records = self.records
         return {
-            "metrics": {k: _json_number(v) for k, v in self.metrics.items()},
-            "history": [{k: _json_number(v) for k, v in row.items()} for row in records],
+            "metrics": {k: json_number(v) for k, v in self.metrics.items()},
+            "history": [{k: json_number(v) for k, v in row.items()} for row in records],
             "stop_reason": self.stop_reason,
         }
 
 
-def _json_number(value: Any) -> Any:
+def json_number(value: Any) -> Any:
+    """A number as JSON holds it: NumPy scalars as Python numbers, NaN and infinities as
+    ``None`` (what ``--json`` outputs print)."""
     if isinstance(value, np.generic):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -125,6 +127,10 @@ class Trainer:
         )
         self.network = self._build_network()
         self._check_batch_size()
+        rows = len(self.data.X_train)
+        batch_size = config.train.batch_size
+        #: Rows per mini-batch (``"full"``, or more than the training rows: all of them).
+        self.batch_size: int = rows if batch_size == "full" else min(batch_size, rows)
         self.model = Model(
             self.network,
             classes=self.data.classes,
@@ -170,58 +176,9 @@ class Trainer:
     def _build_network(self) -> DenseNetwork:
         cfg = self.config.model
         source = self.config.source
-        init = cfg.init if isinstance(cfg.init, dict) else {"name": cfg.init}
-        init_options = {k: v for k, v in init.items() if k != "name"}
-        init_name = init.get("name")
-        valid_init = {"zeros": (), "normal": ("std",), "he": (), "xavier": ()}
-        if not isinstance(init_name, str) or init_name not in valid_init:
-            raise ConfigError(
-                f"unknown initializer {init_name!r}; valid choices: {', '.join(valid_init)}",
-                source=source,
-                key="model.init",
-            )
-        for option, value in init_options.items():
-            if option not in valid_init[init_name]:
-                allowed = ", ".join(valid_init[init_name]) or "(none)"
-                raise ConfigError(
-                    f"unknown option for {init_name!r}; valid options: {allowed}",
-                    source=source,
-                    key=f"model.init.{option}",
-                )
-            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-                raise ConfigError(
-                    f"must be a number > 0, got {value!r}",
-                    source=source,
-                    key=f"model.init.{option}",
-                )
-        batch_norm = None
-        if cfg.batch_norm is not False:
-            if not cfg.hidden:
-                raise ConfigError(
-                    "batch normalization acts on hidden layers, and model.hidden = [] has none; "
-                    "set batch_norm = false, or add a hidden layer",
-                    source=source,
-                    key="model.batch_norm",
-                )
-            options = {} if cfg.batch_norm is True else dict(cfg.batch_norm)
-            try:
-                batch_norm = BatchNormOptions(**options)
-            except TypeError:
-                raise ConfigError(
-                    "valid options: momentum, eps", source=source, key="model.batch_norm"
-                ) from None
-            if not 0 <= batch_norm.momentum < 1:
-                raise ConfigError(
-                    f"must lie in [0, 1), got {batch_norm.momentum!r}",
-                    source=source,
-                    key="model.batch_norm.momentum",
-                )
-            if not batch_norm.eps > 0:
-                raise ConfigError(
-                    f"must be > 0, got {batch_norm.eps!r}",
-                    source=source,
-                    key="model.batch_norm.eps",
-                )
+        init_name, init_options = cfg.initializer(source)
+        options = cfg.batch_norm_options(source)
+        batch_norm = None if options is None else BatchNormOptions(**options)
         return DenseNetwork(
             self.data.n_features,
             self.data.n_outputs,
@@ -293,34 +250,76 @@ class Trainer:
 
     # -- the loop ------------------------------------------------------------------------------
 
+    # -- one step: what fit and the learning-rate finder share ----------------------------------
+
+    def prepare_steps(self) -> None:
+        """Set up the optimizer for this run's parameters and what every step uses (the masks,
+        the weight penalties, the gradient callbacks). Call once before :meth:`gradients`."""
+        network = self.network
+        self.optimizer.setup(network.params, network.weight_names)
+        self._mask = self._mask_function()
+        self._penalties = [r for r in self.regularizers.values() if r.penalizes_weights()]
+        self.gradient_callbacks = [
+            c for c in self.callbacks if c.overrides("on_before_optimizer_step")
+        ]
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """One pass over the training split in mini-batches of ``train.batch_size`` rows,
+        shuffled by this run's own generator (when ``train.shuffle``)."""
+        X, y = self.data.X_train, self.data.y_train
+        n = len(X)
+        size = self.batch_size
+        if self.config.train.shuffle:
+            order = self._shuffle_rng.permutation(n)
+            X, y = X[order], y[order]
+        for start in range(0, n, size):
+            yield X[start : start + size], y[start : start + size]
+
+    def gradients(self, X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
+        r"""The gradients of one mini-batch: backpropagation of the data loss with this run's
+        masks, plus every weight penalty's :math:`\partial R / \partial W`, then the gradient
+        callbacks (e.g. clipping), which may change them in place."""
+        grads = self.network.gradients(X, y, self._mask)
+        if self._penalties:
+            params = self.network.params
+            for reg in self._penalties:
+                for name in self.network.weight_names:
+                    grads[name] += reg.gradient(params[name])
+        for callback in self.gradient_callbacks:
+            callback.on_before_optimizer_step(grads)
+        return grads
+
+    def step(self, grads: dict[str, np.ndarray], lr: Any) -> None:
+        """Update the parameters in place with the optimizer at learning rate ``lr``."""
+        self.optimizer.step(self.network.params, grads, lr)
+
+    def begin(self, callbacks: Sequence[Callback], key: str = "callbacks") -> None:
+        """Call ``on_train_begin`` of ``callbacks``, reporting an option they refuse under
+        ``key`` (``callbacks.NAME``)."""
+        for callback in callbacks:
+            self._guard(lambda c=callback: c.on_train_begin({}), key)
+
+    # -- the loop ------------------------------------------------------------------------------
+
     def fit(self) -> RunResult:
         """Train, and return the :class:`RunResult`."""
         cfg = self.config
-        network, optimizer, schedule = self.network, self.optimizer, self.schedule
-        params = network.params
-        X, y = self.data.X_train, self.data.y_train
-        n = len(X)
-        batch_size = n if cfg.train.batch_size == "full" else min(cfg.train.batch_size, n)
-        starts = range(0, n, batch_size)
-        n_batches = len(starts)
-        shuffle = cfg.train.shuffle
+        schedule = self.schedule
+        n_batches = math.ceil(len(self.data.X_train) / self.batch_size)
         eval_every = cfg.train.eval_every
 
-        base_lr = getattr(optimizer, "lr", None)
+        base_lr = getattr(self.optimizer, "lr", None)
         if base_lr is None:
             raise ConfigError(
-                f"optimizer {type(optimizer).__name__} has no 'lr' attribute",
+                f"optimizer {type(self.optimizer).__name__} has no 'lr' attribute",
                 source=cfg.source,
                 key="optimizer",
             )
         self._guard(lambda: schedule.setup(base_lr, self.epochs), "schedule")
-        optimizer.setup(params, network.weight_names)
+        self.prepare_steps()
         per_batch_lr = schedule.interval == "batch"
 
-        penalties = [r for r in self.regularizers.values() if r.penalizes_weights()]
-        weight_names = network.weight_names
-        mask_fn = self._mask_function()
-        grad_callbacks = [c for c in self.callbacks if c.overrides("on_before_optimizer_step")]
+        gradients, step = self.gradients, self.step
         batch_callbacks = [c for c in self.callbacks if c.overrides("on_train_batch_end")]
         hook = self.pm.hook
         batch_hook = self.pm.has_impls("sweepnp_on_train_batch_end")
@@ -331,7 +330,7 @@ class Trainer:
         }
 
         for callback, key in zip(self.callbacks, self._callback_keys, strict=True):
-            self._guard(lambda c=callback: c.on_train_begin({}), key)
+            self.begin([callback], key)
         if self.pm.has_impls("sweepnp_on_train_begin"):
             hook.sweepnp_on_train_begin(trainer=self, logs={})
 
@@ -351,23 +350,10 @@ class Trainer:
                 if epoch_hooks["sweepnp_on_epoch_begin"]:
                     hook.sweepnp_on_epoch_begin(trainer=self, epoch=epoch, logs={"lr": lr})
 
-                if shuffle:
-                    order = self._shuffle_rng.permutation(n)
-                    X_epoch, y_epoch = X[order], y[order]
-                else:
-                    X_epoch, y_epoch = X, y
-                for batch, start in enumerate(starts):
-                    X_batch = X_epoch[start : start + batch_size]
-                    y_batch = y_epoch[start : start + batch_size]
+                for batch, (X_batch, y_batch) in enumerate(self.batches()):
                     if per_batch_lr:
                         lr = as_dtype(schedule.lr_at(epoch + batch / n_batches))
-                    grads = network.gradients(X_batch, y_batch, mask_fn)
-                    for reg in penalties:
-                        for name in weight_names:
-                            grads[name] += reg.gradient(params[name])
-                    for callback in grad_callbacks:
-                        callback.on_before_optimizer_step(grads)
-                    optimizer.step(params, grads, lr)
+                    step(gradients(X_batch, y_batch), lr)
                     if call_batch_end:
                         batch_logs = {"batch": batch, "size": len(X_batch), "lr": lr}
                         for callback in batch_callbacks:

@@ -19,6 +19,7 @@ import importlib
 from typing import Any
 
 __all__ = [
+    "DEFAULT_STORAGE",
     "StudyConfig",
     "StudySpec",
     "TrialOutcome",
@@ -30,6 +31,9 @@ __all__ = [
     "stored_spec",
     "trial_seed",
 ]
+
+#: The embedded default storage: a journal file in the working directory.
+DEFAULT_STORAGE = "sweepnp.journal"
 
 _HOMES = {
     "StudyConfig": "spec",

@@ -45,6 +45,7 @@ from optuna.storages.journal import JournalFileOpenLock
 from optuna.trial import FrozenTrial, TrialState
 
 from sweepnp.errors import ConfigError, SweepnpError
+from sweepnp.study import DEFAULT_STORAGE
 from sweepnp.study.journal import BufferedJournalStorage, JournalWriteError
 from sweepnp.study.optuna_adapter import heartbeat_thread, storage_of, trial_id
 from sweepnp.study.record import WORKER_ATTR, TrialRecord, retry_attrs
@@ -58,14 +59,13 @@ __all__ = [
     "heartbeat",
     "heartbeat_settings",
     "label_new_trials",
+    "load_study",
     "open_storage",
     "recover_stale_trials",
     "requeue",
     "worker_identity",
 ]
 
-#: The embedded default: a journal file in the working directory.
-DEFAULT_STORAGE = "sweepnp.journal"
 #: Seconds between RDB heartbeats, and how long a silent trial may run before it is failed;
 #: the environment variables override them (every worker of a study should agree).
 HEARTBEAT_INTERVAL = 30
@@ -213,6 +213,23 @@ def storage_failure(exc: BaseException, url: str | None) -> StorageFailure | Non
         "(the database writes each change whole); running the same command again resumes the "
         "study"
     )
+
+
+def load_study(name: str, storage: str | None) -> optuna.Study:
+    """The stored study ``name``; a :class:`ConfigError` naming the studies there if it is not.
+
+    Never creates a storage (a misspelt journal path is an error, not a new empty journal).
+    """
+    handle = open_storage(storage, create=False)
+    try:
+        return optuna.load_study(study_name=name, storage=handle)
+    except KeyError:
+        names = optuna.get_all_study_names(handle)
+        raise ConfigError(
+            f"no study named {name!r} in {describe(storage)}; studies there: "
+            f"{', '.join(names) or '(none)'}",
+            key="NAME",
+        ) from None
 
 
 def dispose_connections(storage: BaseStorage) -> None:

@@ -28,7 +28,7 @@ from sweepnp.study.spec import DataCache, Direction, StudySpec, stored_spec
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TrialOutcome", "aggregate", "rerun_trial", "run_configuration"]
+__all__ = ["TrialOutcome", "aggregate", "rerun_trial", "run_configuration", "same_curves"]
 
 
 @dataclass
@@ -170,3 +170,22 @@ def rerun_trial(study: optuna.Study, number: int) -> tuple[TrialOutcome, pd.Data
     outcome = run_configuration(stored_spec(study), decode_params(trial.params))
     stored = TrialRecord.of(trial, retried_numbers(trials.values())).curves()
     return outcome, stored
+
+
+def same_curves(rerun: pd.DataFrame | None, stored: pd.DataFrame | None) -> bool:
+    """Whether a re-run's learning curves are the stored ones, number for number (every column
+    but the wall-clock ``epoch_seconds``)."""
+    import pandas as pd
+
+    if rerun is None or stored is None:
+        return False
+    columns = [c for c in stored.columns if c != "epoch_seconds"]
+    if set(columns) - set(rerun.columns):
+        return False
+    try:
+        pd.testing.assert_frame_equal(
+            rerun[columns].reset_index(drop=True), stored[columns].reset_index(drop=True)
+        )
+    except AssertionError:
+        return False
+    return True

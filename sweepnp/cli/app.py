@@ -1,0 +1,94 @@
+"""The ``sweepnp`` command group: one line and exit status 2 for every mistake.
+
+A user mistake (any :class:`~sweepnp.SweepnpError`, and click's own usage errors) prints one line,
+``Error: <file>: <key>: <what is wrong; valid choices>``, and exits with status 2; a plugin that
+fails (:class:`~sweepnp.PluginFailure`) prints one line naming it and exits with status 1. Each
+:class:`~sweepnp.SweepnpWarning` prints once, as one ``Warning:`` line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from typing import Any
+
+import click
+
+from sweepnp.errors import SweepnpError, SweepnpWarning
+
+__all__ = ["SweepnpGroup", "UserError", "main"]
+
+
+class UserError(click.ClickException):
+    """A mistake in the user's input: one message, exit status 2, no traceback.
+
+    :param exit_code: another status, for a failure that is not a mistake (a plugin that raised).
+    """
+
+    exit_code = 2
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(_one_line(message))
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+
+def _one_line(message: str) -> str:
+    # Messages quoted from other libraries (SQLAlchemy's, a parser's) may span several lines.
+    return " ".join(line.strip() for line in message.splitlines() if line.strip())
+
+
+class SweepnpGroup(click.Group):
+    """Answers every mistake with one line and exit status 2: a :class:`SweepnpError` raised by a
+    command (with its own exit status: 1 for a :class:`~sweepnp.PluginFailure`), and click's usage
+    errors (an unknown option or command, a value out of range), which click would print with
+    the usage and a hint over three lines. Warnings of sweepnp print as one ``Warning:`` line."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        try:
+            return super().make_context(*args, **kwargs)
+        except click.UsageError as exc:
+            raise _usage_error(exc) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            with _plain_warnings():
+                return super().invoke(ctx)
+        except SweepnpError as exc:
+            raise UserError(str(exc), exit_code=exc.exit_code) from None
+        except click.UsageError as exc:
+            raise _usage_error(exc) from None
+
+
+def _usage_error(exc: click.UsageError) -> click.ClickException:
+    if isinstance(exc, click.exceptions.NoArgsIsHelpError):
+        return exc  # a bare group: its help, as click shows it
+    where = f" (see {exc.ctx.command_path} --help)" if exc.ctx is not None else ""
+    return UserError(exc.format_message() + where)
+
+
+@contextlib.contextmanager
+def _plain_warnings() -> Any:
+    """Show a :class:`SweepnpWarning` as ``Warning: <message>`` on stderr, once per message
+    (a study checks a run before its trials train it), other warnings as Python shows them."""
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("always", category=SweepnpWarning)  # counted here instead
+        default = warnings.showwarning
+        shown: set[str] = set()
+
+        def show(message: Any, category: type, *args: Any, **kwargs: Any) -> None:
+            if not issubclass(category, SweepnpWarning):
+                default(message, category, *args, **kwargs)
+            elif str(message) not in shown:
+                shown.add(str(message))
+                click.echo(f"Warning: {_one_line(str(message))}", err=True)
+
+        warnings.showwarning = show
+        yield
+
+
+@click.group(cls=SweepnpGroup)
+@click.version_option(package_name="sweepnp")
+def main() -> None:
+    """Train NumPy networks and sweep their hyperparameters with Optuna."""

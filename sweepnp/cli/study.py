@@ -1,0 +1,404 @@
+"""``sweepnp study …``: run a study, and read, export, re-run, report or delete it.
+
+Thin commands: the work is in :mod:`sweepnp.study` and :mod:`sweepnp.results`; what is printed
+is shaped in :mod:`sweepnp.cli.render`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shlex
+import sys
+from typing import Any
+
+import click
+
+from sweepnp.cli.app import SweepnpGroup, UserError, main
+from sweepnp.cli.render import (
+    TrialReporter,
+    cell,
+    frame_table,
+    json_records,
+    stderr,
+    stdout,
+)
+from sweepnp.errors import SweepnpError
+from sweepnp.study import DEFAULT_STORAGE
+
+__all__ = ["study_group"]
+
+#: The environment variable that gives the storage when --storage is not given (as Optuna's CLI
+#: reads OPTUNA_STORAGE): a URL with a password then never appears in a command line.
+STORAGE_ENV = "SWEEPNP_STORAGE"
+STORAGE_HELP = (
+    "Optuna storage: a journal file path, sqlite:///…, postgresql://… "
+    f"(default: ${STORAGE_ENV}, else ./{DEFAULT_STORAGE})."
+)
+
+
+@main.group("study", cls=SweepnpGroup)
+def study_group() -> None:
+    """Run hyperparameter studies and read their results."""
+
+
+@study_group.command("run")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
+@click.option(
+    "--n-trials",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Total trials the study should hold (default: the file's n_trials).",
+)
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes on this machine.",
+)
+@click.option(
+    "--name", default=None, help="Study name (default: [study] name, else the file name)."
+)
+@click.option("--quiet", is_flag=True, help="Print nothing but the final summary.")
+@click.option(
+    "--quick",
+    is_flag=True,
+    help="Apply the file's [study.quick] changes (fewer epochs, trials, repeats); "
+    "the study is named NAME-quick.",
+)
+def study_run(
+    file: str,
+    storage: str | None,
+    n_trials: int | None,
+    jobs: int,
+    name: str | None,
+    quiet: bool,
+    quick: bool,
+) -> None:
+    """Run a study, or continue it: finished trials are kept, n_trials counts the total."""
+    from sweepnp.study import load_spec, run_study
+    from sweepnp.study.storage import describe
+
+    spec = load_spec(file, name=name, quick=quick)
+    total = n_trials or spec.study.n_trials
+    where = describe(storage)
+    with TrialReporter(spec, total, quiet=quiet) as reporter:
+        try:
+            study = run_study(
+                file,
+                storage=storage,
+                n_trials=total,
+                jobs=jobs,
+                name=name,
+                on_trial=lambda study, trial: reporter.update(study),
+                spec=spec,
+            )
+        except KeyboardInterrupt:
+            reporter.__exit__()
+            flags = (f" --name {shlex.quote(name)}" if name else "") + (" --quick" if quick else "")
+            _interrupted_message(shlex.quote(file) + flags, spec.name, where, storage)
+            sys.exit(130)
+    _print_summary(study, spec, where, storage)
+
+
+def _storage_flag(storage: str | None) -> tuple[str, str]:
+    """The ``--storage`` flag of a command sweepnp suggests, with the URL's password masked, and
+    a note saying so when it is; nothing for the default storage or for one given by
+    $SWEEPNP_STORAGE, where the command works as printed."""
+    from sweepnp.study.storage import describe
+
+    source = click.get_current_context().get_parameter_source("storage")
+    if storage is None or source is click.core.ParameterSource.ENVIRONMENT:
+        return "", ""
+    shown = describe(storage)
+    note = ""
+    if shown != storage:
+        note = (
+            f"*** hides the password: type it in its place, or put the URL in ${STORAGE_ENV} "
+            "and leave out --storage"
+        )
+    return f" --storage {shlex.quote(shown)}", note
+
+
+def _interrupted_message(command: str, name: str, where: str, storage: str | None) -> None:
+    from sweepnp.results import load
+
+    finished = 0
+    with contextlib.suppress(SweepnpError):
+        finished = int(load(name, storage).trials["state"].isin(["complete", "pruned"]).sum())
+    flag, note = _storage_flag(storage)
+    stderr.print(
+        f"Interrupted: {finished} finished trials of study {name!r} are kept in {where}; "
+        "running trials ended as failed (interrupted) and will run again. "
+        f"Resume with: sweepnp study run {command}{flag}" + (f" ({note})" if note else ""),
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
+
+
+def _print_summary(study: Any, spec: Any, where: str, storage: str | None) -> None:
+    console = stdout()
+    states: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        states[trial.state.name.lower()] = states.get(trial.state.name.lower(), 0) + 1
+    counts = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    console.print(f"study [bold]{spec.name}[/] in {where}: {counts}", soft_wrap=True)
+    if spec.multi_objective:
+        front = study.best_trials
+        console.print(f"Pareto front: trials {', '.join(str(t.number) for t in front)}")
+    else:
+        try:
+            best = study.best_trial
+        except ValueError:
+            console.print("no completed trial yet")
+            return
+        console.print(
+            f"best {spec.metrics[0]} {best.value:.4f} at trial {best.number}:", soft_wrap=True
+        )
+        for path, value in best.params.items():
+            console.print(f"  {path} = {value!r}", soft_wrap=True, highlight=False)
+    storage_flag, note = _storage_flag(storage)
+    name = shlex.quote(spec.name)
+    console.print(
+        f"results: sweepnp study show {name}{storage_flag}\n"
+        f"report:  sweepnp study report {name}{storage_flag}" + (f"\n{note}" if note else ""),
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
+
+
+@study_group.command("list")
+@click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
+def study_list(storage: str | None) -> None:
+    """List the studies in a storage."""
+    from pathlib import Path
+
+    from sweepnp.results import list_studies
+    from sweepnp.study.storage import DEFAULT_STORAGE, describe
+
+    if storage is None and not Path(DEFAULT_STORAGE).exists():
+        stdout().print(f"no studies here (no {DEFAULT_STORAGE} in this folder)", highlight=False)
+        return
+    frame = list_studies(storage)
+    if frame.empty:
+        stdout().print(f"no studies in {describe(storage)}", highlight=False, markup=False)
+        return
+    stdout().print(frame_table(frame))
+
+
+@study_group.command("show")
+@click.argument("name")
+@click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
+def study_show(name: str, storage: str | None, limit: int) -> None:
+    """Show a study's trials (best first) and its summary across repeats."""
+    from sweepnp.results import load
+
+    results = load(name, storage)
+    trials = results.trials
+    value_columns = [c for c in trials.columns if c == "value" or c.startswith("value_")]
+    shown = ["number", "state", "stop_reason", *value_columns, *results.param_columns, "epochs"]
+    ascending = results.spec.directions[0] == "minimize"
+    ordered = trials.sort_values(value_columns[0], ascending=ascending, na_position="last")
+    console = stdout()
+    console.print(
+        frame_table(ordered[shown], title=f"study {name}: {len(trials)} trials", limit=limit)
+    )
+    summary = results.summary()
+    if not summary.empty and (summary["n"] > 1).any():
+        console.print(frame_table(summary, title="across repeats (95% CI)", limit=limit))
+
+
+@study_group.command("best")
+@click.argument("name")
+@click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the best trial (or Pareto front) as JSON."
+)
+def study_best(name: str, storage: str | None, as_json: bool) -> None:
+    """Print the best configuration (the Pareto front for several metrics)."""
+    from sweepnp.results import load
+
+    results = load(name, storage)
+    best = results.best()
+    if as_json:
+        import pandas as pd
+
+        frame = best.to_frame().T if isinstance(best, pd.Series) else best
+        sys.stdout.write(json_records(frame) + "\n")
+        return
+    console = stdout()
+    if len(results.metrics) > 1:
+        console.print(frame_table(best, title="Pareto front"))
+        return
+    console.print(f"best trial {best['number']}: {results.metrics[0]} {best['value']:.4f}")
+    for path in results.param_columns:
+        console.print(f"  {path} = {cell(best[path])}", highlight=False)
+
+
+@study_group.command("export")
+@click.argument("name")
+@click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["csv", "parquet", "json"]),
+    default="csv",
+    show_default=True,
+)
+@click.option(
+    "--table",
+    type=click.Choice(["trials", "history", "summary"]),
+    default="trials",
+    show_default=True,
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="File to write (default: stdout; parquet needs a file).",
+)
+def study_export(name: str, storage: str | None, fmt: str, table: str, output: str | None) -> None:
+    """Export a results table as CSV, Parquet or JSON."""
+    from sweepnp.results import load
+
+    if fmt == "parquet" and output is None:
+        raise UserError("--format parquet needs -o FILE")
+    if output is not None:
+        _check_writable_file(output, "--output")
+    results = load(name, storage)
+    if table == "trials":
+        frame = results.trials
+    elif table == "history":
+        frame = results.history
+    else:
+        frame = results.summary()
+    try:
+        if fmt == "parquet":
+            frame.to_parquet(output, index=False)
+        else:
+            text = frame.to_csv(index=False) if fmt == "csv" else json_records(frame)
+            if output is None:
+                sys.stdout.write(text if text.endswith("\n") else text + "\n")
+            else:
+                with open(output, "w", encoding="utf-8") as handle:
+                    handle.write(text)
+    except OSError as exc:
+        raise UserError(f"--output: cannot write {output}: {exc.strerror or exc}") from None
+    if output is not None:
+        stderr.print(f"wrote {len(frame)} rows of {table} to {output}", highlight=False)
+
+
+def _check_writable_file(path: str, option: str) -> None:
+    """Refuse, before any work, a file that cannot be written: its folder is missing or not a
+    folder, or it cannot be created there (a read-only place)."""
+    import os
+    from pathlib import Path
+
+    folder = Path(path).parent
+    if not folder.is_dir():
+        missing = "is not a folder" if folder.exists() else "does not exist"
+        raise UserError(f"{option}: cannot write {path}: the folder {str(folder)!r} {missing}")
+    if not os.access(folder, os.W_OK) and not Path(path).exists():
+        raise UserError(f"{option}: cannot write {path}: the folder {str(folder)!r} is read-only")
+
+
+@study_group.command("delete")
+@click.argument("name")
+@click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def study_delete(name: str, storage: str | None, yes: bool) -> None:
+    """Delete a study and all its trials from the storage."""
+    import optuna
+
+    from sweepnp.study.optuna_adapter import storage_of
+    from sweepnp.study.storage import describe, load_study
+
+    study = load_study(name, storage)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UserError(
+                f"not deleting study {name!r} from {describe(storage)}: standard input is not a "
+                "terminal, so there is no one to confirm; pass --yes to delete it"
+            )
+        click.confirm(f"Delete study {name!r} from {describe(storage)}?", abort=True)
+    optuna.delete_study(study_name=name, storage=storage_of(study))
+    stdout().print(f"deleted study {name!r} from {describe(storage)}")
+
+
+@study_group.command("rerun")
+@click.argument("name")
+@click.option("--trial", "number", type=int, required=True, help="The trial number to re-run.")
+@click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
+def study_rerun(name: str, number: int, storage: str | None) -> None:
+    """Train one trial again from its stored parameters and seeds, and compare."""
+    from sweepnp.study.storage import load_study
+    from sweepnp.study.trial import rerun_trial, same_curves
+
+    outcome, stored = rerun_trial(load_study(name, storage), number)
+    console = stdout()
+    console.print(f"trial {number} re-run: {outcome.stop_reason}", highlight=False)
+    if outcome.history is not None:
+        console.print(frame_table(outcome.history.tail(5), title="last epochs (re-run)"))
+    if stored is None or outcome.history is None:
+        console.print("nothing stored to compare with")
+        return
+    if not same_curves(outcome.history, stored):
+        console.print("[red]the re-run's learning curve differs from the stored one[/]")
+        sys.exit(1)
+    console.print(f"identical to the stored learning curve ({len(stored)} epochs)")
+
+
+@study_group.command("report")
+@click.argument("name")
+@click.option(
+    "-o",
+    "--output",
+    "out_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Folder for report.html and the PNG figures (default: ./reports/NAME, NAME made a safe "
+    "file name).",
+)
+@click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
+@click.option(
+    "--no-retrain",
+    is_flag=True,
+    help="Skip the figures that retrain models (weight histograms, decision boundaries).",
+)
+def study_report(name: str, out_dir: str | None, storage: str | None, no_retrain: bool) -> None:
+    """Write a self-contained HTML report of a study, and its figures as PNG files."""
+    from pathlib import Path
+
+    from sweepnp.filenames import path_in
+    from sweepnp.report import write_report  # imports matplotlib: only for this command
+    from sweepnp.results import load
+
+    try:
+        folder = Path(out_dir) if out_dir is not None else path_in("reports", name)
+    except ValueError as exc:
+        raise UserError(f"NAME: {exc}; choose the folder with -o DIR") from None
+    results = load(name, storage)
+    try:  # before anything is drawn or retrained
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / ".sweepnp-write-check").touch()
+        (folder / ".sweepnp-write-check").unlink()
+    except OSError as exc:
+        raise UserError(f"--output: cannot write into {folder}: {exc.strerror or exc}") from None
+    try:
+        report = write_report(results, folder, retrain=not no_retrain)
+    except OSError as exc:
+        raise UserError(f"--output: cannot write into {folder}: {exc.strerror or exc}") from None
+    console = stdout()
+    console.print(report.verdict, highlight=False, soft_wrap=True)
+    skipped = f", {len(report.skipped)} not drawn (see the report)" if report.skipped else ""
+    console.print(
+        f"wrote {report.html} with {len(report.figures)} figures{skipped}",
+        highlight=False,
+        soft_wrap=True,
+    )
