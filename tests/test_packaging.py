@@ -41,6 +41,17 @@ def test_every_plugin_folder_is_a_listed_package():
     assert "sweepnp" in listed
 
 
+def test_every_sweepnp_subpackage_is_listed():
+    """A folder of sweepnp missing from the list would be left out of the wheel."""
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    listed = set(pyproject["tool"]["setuptools"]["packages"])
+    folders = {
+        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "sweepnp").rglob("__init__.py")
+    }
+    assert {"sweepnp.study", "sweepnp.testing"} <= folders
+    assert folders - listed == set()
+
+
 def test_every_builtin_module_is_listed_and_every_listed_module_exists():
     modules = {
         "sweepnp_plugins." + ".".join(p.relative_to(ROOT / "plugins").with_suffix("").parts)

@@ -6,14 +6,19 @@ the check), and pass the correct plugins it is compared with.
 
 from __future__ import annotations
 
+import ast
 import copy
 import subprocess
 import sys
 import textwrap
+import unittest
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
+import sweepnp.testing
 from sweepnp import Callback, Optimizer, Regularizer, Schedule, options
 from sweepnp.testing import (
     CallbackContract,
@@ -30,6 +35,11 @@ from sweepnp.testing import (
     check_regularizer,
     check_schedule,
 )
+
+if TYPE_CHECKING:  # a name only type checkers see, as plugins often import them
+    from collections.abc import Callable as StepHook
+
+KIT = Path(sweepnp.testing.__file__).parent
 
 # -------------------------------------------------------------------------
 # Optimizers
@@ -158,9 +168,34 @@ def failure(check, factory, **options) -> str:
     return str(info.value)
 
 
+def checks_of(contract):
+    return {name for name in dir(contract) if name.startswith("test_")}
+
+
+def outcomes(contract, factory, **options) -> dict[str, str]:
+    """Each check of ``contract`` run on its own, as pytest runs it: "passed" or "skipped"."""
+    found = {}
+    for name in sorted(checks_of(contract)):
+        instance = contract()
+        instance.factory = factory
+        instance.options = options
+        try:
+            getattr(instance, name)()
+        except unittest.SkipTest:
+            found[name] = "skipped"
+        else:
+            found[name] = "passed"
+    return found
+
+
+def all_passed(contract) -> dict[str, str]:
+    return dict.fromkeys(sorted(checks_of(contract)), "passed")
+
+
 @pytest.mark.parametrize("factory", [GoodSGD, GoodMomentum])
 def test_correct_optimizers_pass(factory):
     check_optimizer(factory)
+    assert outcomes(OptimizerContract, factory) == all_passed(OptimizerContract)
 
 
 OPTIMIZER_CASES = [
@@ -219,6 +254,21 @@ def test_trial_scales_adapt_the_trial_axis_check_to_narrow_options():
     contract.factory = PickyMomentum
     contract.trial_scales = (1.0, 0.95)
     contract.test_array_hyperparameters_broadcast_over_a_trial_axis()
+
+
+class HookedFloatCallingMomentum(FloatCallingMomentum):
+    def __init__(self, lr: float = 0.02, beta: float = 0.9, on_step: StepHook | None = None):
+        super().__init__(lr, beta)
+        self.on_step = on_step
+
+
+def test_float_options_are_stacked_when_another_hint_cannot_be_resolved():
+    """``StepHook`` exists only for type checkers; ``lr`` and ``beta`` are still floats."""
+    message = failure(check_optimizer, HookedFloatCallingMomentum)
+    assert "- test_array_hyperparameters_broadcast_over_a_trial_axis: " in message
+    assert (
+        "with lr, beta stacked over a leading trial axis, trial 0 of params['w'] differs" in message
+    )
 
 
 def test_options_are_passed_and_named():
@@ -312,6 +362,19 @@ def test_correct_regularizers_pass():
     check_mask(GoodDropout)
     check_regularizer(GoodL2, lam=0.5)
     check_regularizer(GoodDropout, rate=0.5)
+
+
+def test_a_regularizer_passes_what_it_provides_and_skips_the_rest():
+    assert outcomes(PenaltyContract, GoodL2) == all_passed(PenaltyContract)
+    assert outcomes(MaskContract, GoodDropout) == all_passed(MaskContract)
+    mask_only = checks_of(MaskContract) - checks_of(PenaltyContract)
+    penalty_only = checks_of(PenaltyContract) - checks_of(MaskContract)
+    assert mask_only and penalty_only
+    for factory, skipped in [(GoodL2, mask_only), (GoodDropout, penalty_only)]:
+        expected = {
+            n: "skipped" if n in skipped else "passed" for n in all_passed(RegularizerContract)
+        }
+        assert outcomes(RegularizerContract, factory) == expected
 
 
 REGULARIZER_CASES = [
@@ -427,6 +490,7 @@ class DuckTypedSchedule:
 
 def test_a_correct_schedule_passes():
     check_schedule(GoodLinearDecay)
+    assert outcomes(ScheduleContract, GoodLinearDecay) == all_passed(ScheduleContract)
 
 
 SCHEDULE_CASES = [
@@ -499,6 +563,20 @@ class KwargsCallback(GoodEpochCounter):
 
 def test_a_correct_callback_passes():
     check_callback(GoodEpochCounter, every=2)
+    assert outcomes(CallbackContract, GoodEpochCounter, every=2) == all_passed(CallbackContract)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_callback_is_chosen_by_name_with_its_options_and_called(dtype):
+    contract = CallbackContract()
+    contract.factory = GoodEpochCounter
+    contract.options = {"every": 2}
+    result = contract.fit(dtype)
+    assert result.config.callbacks == {contract.name: {"every": 2}}
+    assert (
+        result.info["epochs_seen"] == result.epochs_run == CallbackContract.run["train"]["epochs"]
+    )
+    assert {param.dtype for param in result.model.params.values()} == {np.dtype(dtype)}
 
 
 CALLBACK_CASES = [
@@ -521,10 +599,6 @@ def test_broken_callbacks_fail_the_right_check(factory, test, says):
 def test_an_unknown_option_is_refused_as_in_a_run_file():
     message = failure(check_callback, GoodEpochCounter, evry=2)
     assert "unknown option 'evry'; valid options: every" in message
-
-
-def checks_of(contract):
-    return {name for name in dir(contract) if name.startswith("test_")}
 
 
 @pytest.mark.parametrize(
@@ -637,3 +711,86 @@ def test_the_kit_does_not_change_the_options_it_is_given():
     kept = copy.deepcopy(given)
     check_optimizer(GoodSGD, **given)
     assert given == kept
+
+
+# -------------------------------------------------------------------------
+# The kit as a package
+# -------------------------------------------------------------------------
+
+
+def test_the_kit_exports_the_same_names_as_before_its_split():
+    assert sweepnp.testing.__all__ == [
+        "CallbackContract",
+        "Contract",
+        "ContractFailure",
+        "MaskContract",
+        "OptimizerContract",
+        "PenaltyContract",
+        "Quadratic",
+        "RegularizerContract",
+        "ScheduleContract",
+        "check_callback",
+        "check_mask",
+        "check_optimizer",
+        "check_penalty",
+        "check_regularizer",
+        "check_schedule",
+    ]
+    from sweepnp.testing import DEFAULT_RUN, SHAPES, TRIAL_SHAPES, Quadratic
+
+    assert CallbackContract.run is DEFAULT_RUN
+    assert Quadratic().shapes is SHAPES
+    assert SHAPES.keys() == TRIAL_SHAPES.keys()
+
+
+@pytest.mark.parametrize(
+    ("module", "names"),
+    [
+        ("contract", {"Contract", "ContractFailure"}),
+        ("optimizers", {"OptimizerContract", "Quadratic", "check_optimizer"}),
+        (
+            "regularizers",
+            {
+                "PenaltyContract",
+                "MaskContract",
+                "RegularizerContract",
+                "check_penalty",
+                "check_mask",
+                "check_regularizer",
+            },
+        ),
+        ("schedules", {"ScheduleContract", "check_schedule"}),
+        ("callbacks", {"CallbackContract", "check_callback"}),
+    ],
+)
+def test_each_family_has_its_own_module(module, names):
+    where = {n: getattr(sweepnp.testing, n).__module__ for n in sweepnp.testing.__all__}
+    assert {n for n, m in where.items() if m == f"sweepnp.testing.{module}"} == names
+
+
+def _private_names_from_elsewhere(path: Path) -> list[str]:
+    """``from m import _x`` and ``name._x`` where ``name`` was imported from another module."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    imported, found = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            for alias in node.names:
+                if alias.name.startswith("_") and not alias.name.startswith("__"):
+                    found.append(f"from {node.module} import {alias.name}")
+                imported.add(alias.asname or alias.name)
+        elif isinstance(node, ast.Import):
+            imported |= {(alias.asname or alias.name).split(".")[0] for alias in node.names}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Attribute) or not node.attr.startswith("_"):
+            continue
+        root = node.value
+        while isinstance(root, ast.Attribute):  # sweepnp.plugins._x: the root is sweepnp
+            root = root.value
+        if not node.attr.startswith("__") and isinstance(root, ast.Name) and root.id in imported:
+            found.append(f"{ast.unparse(node.value)}.{node.attr}")
+    return found
+
+
+@pytest.mark.parametrize("path", sorted(KIT.glob("*.py")), ids=lambda p: p.name)
+def test_the_kit_uses_no_private_name_of_another_module(path):
+    assert _private_names_from_elsewhere(path) == []
