@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import fnmatch
 import tomllib
 from pathlib import Path
 
@@ -41,15 +42,25 @@ def test_every_plugin_folder_is_a_listed_package():
     assert "sweepnp" in listed
 
 
-def test_every_sweepnp_subpackage_is_listed():
-    """A folder of sweepnp missing from the list would be left out of the wheel."""
+def test_every_sweepnp_package_is_listed_and_ships_its_templates():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    listed = set(pyproject["tool"]["setuptools"]["packages"])
+    setuptools = pyproject["tool"]["setuptools"]
     folders = {
         ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "sweepnp").rglob("__init__.py")
     }
-    assert {"sweepnp.study", "sweepnp.testing"} <= folders
-    assert folders - listed == set()
+    assert folders <= set(setuptools["packages"])
+    data = setuptools["package-data"]
+    for template in (ROOT / "sweepnp").rglob("*.j2"):
+        shipped = [
+            package
+            for package, patterns in data.items()
+            for pattern in patterns
+            if template.is_relative_to(ROOT.joinpath(*package.split(".")))
+            and fnmatch.fnmatch(
+                template.relative_to(ROOT.joinpath(*package.split("."))).as_posix(), pattern
+            )
+        ]
+        assert shipped, f"{template.relative_to(ROOT)} is in no [tool.setuptools.package-data]"
 
 
 def test_every_builtin_module_is_listed_and_every_listed_module_exists():

@@ -6,6 +6,7 @@ The data flow, one module a step::
         sampler and pruner)
     StudySpec ─ worker.run_study ─▶ Optuna study in a storage (storage.py, journal.py)
         per trial: ask ─ trial.run_configuration ─▶ TrialOutcome ─ tell + record.TrialRecord
+    a stored trial ─ trial.rerun_trial (every repeat), trial.rerun_repeat (one, with its model)
 
 ``optuna_adapter.py`` is the only module that touches Optuna's private attributes. The tables
 read what this package stored through :mod:`sweepnp.results`.
@@ -20,11 +21,13 @@ from typing import Any
 
 __all__ = [
     "DEFAULT_STORAGE",
+    "RepeatRun",
     "StudyConfig",
     "StudySpec",
     "TrialOutcome",
     "TrialRecord",
     "load_spec",
+    "rerun_repeat",
     "rerun_trial",
     "run_configuration",
     "run_study",
@@ -42,7 +45,9 @@ _HOMES = {
     "stored_spec": "spec",
     "trial_seed": "spec",
     "TrialRecord": "record",
+    "RepeatRun": "trial",
     "TrialOutcome": "trial",
+    "rerun_repeat": "trial",
     "rerun_trial": "trial",
     "run_configuration": "trial",
     "run_study": "worker",

@@ -4,6 +4,10 @@
 trains it, and returns a :class:`TrialOutcome`: the state and value(s) for Optuna and the
 :class:`~sweepnp.study.record.TrialRecord` to store. It never raises for a failing run: a
 plugin's exception or an invalid combination fails the trial, not the study.
+
+:func:`rerun_trial` trains a stored trial again, every repeat; :func:`rerun_repeat` one repeat of
+it, keeping the trained model and the data (the study report draws them). All three build a
+repeat's trainer in one place, :func:`_repeat_trainer`, so a re-run is the run the study trained.
 """
 
 from __future__ import annotations
@@ -15,20 +19,32 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import optuna
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from sweepnp.config import set_path, validate
 from sweepnp.errors import ConfigError
 from sweepnp.metrics import confidence_half_width
 from sweepnp.plugins import PluginManager, get_plugin_manager
-from sweepnp.study.record import TrialRecord, retried_numbers
+from sweepnp.study.record import TrialRecord
 from sweepnp.study.space import decode_params
 from sweepnp.study.spec import DataCache, Direction, StudySpec, stored_spec
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["TrialOutcome", "aggregate", "rerun_trial", "run_configuration", "same_curves"]
+    from sweepnp.datasets import Splits
+    from sweepnp.results import StudyResults
+    from sweepnp.trainer import RunResult, Trainer
+
+__all__ = [
+    "RepeatRun",
+    "TrialOutcome",
+    "aggregate",
+    "rerun_repeat",
+    "rerun_trial",
+    "run_configuration",
+    "same_curves",
+]
 
 
 @dataclass
@@ -70,8 +86,6 @@ def run_configuration(
 
     :param trial: the Optuna trial, for the callbacks that report to its pruner (first repeat).
     """
-    from sweepnp.trainer import Trainer
-
     pm = pm or get_plugin_manager()
     cache = spec.data_cache or DataCache()
     started = time.perf_counter()
@@ -82,20 +96,10 @@ def run_configuration(
     reasons: list[str] = []
     try:
         for repeat in range(spec.study.repeats):
-            run = spec.run_file(params, repeat)
-            watched = pruning and repeat == 0
-            if watched:
-                for name, options in _trial_callbacks(spec, pm).items():
-                    set_path(run, f"callbacks.{name}", options)
-            config = validate(run, source=spec.source)
-            trainer = Trainer(
-                config,
-                plugin_manager=pm,
-                data=cache.get(config, pm),
-                context={"optuna_trial": trial} if watched else None,
-            )
+            watched = trial if pruning and repeat == 0 else None
+            trainer = _repeat_trainer(spec, params, repeat, pm=pm, cache=cache, trial=watched)
             result = trainer.fit()
-            record.seeds.append(config.train.seed)
+            record.seeds.append(trainer.config.train.seed)
             record.epochs.append(result.epochs_run)
             reasons.append(result.stop_reason)
             metrics = {**result.metrics, "train_seconds": result.seconds}
@@ -129,6 +133,37 @@ def run_configuration(
     return TrialOutcome(TrialState.COMPLETE, values, record)
 
 
+def _repeat_trainer(
+    spec: StudySpec,
+    params: Mapping[str, Any],
+    repeat: int,
+    *,
+    pm: PluginManager,
+    cache: DataCache,
+    trial: optuna.Trial | None = None,
+) -> Trainer:
+    """The trainer of one repeat of a configuration, built as every trial builds it: the run
+    file with that repeat's seed (:meth:`StudySpec.run_file`), validated as the study file, on
+    data prepared once per data section (``cache``).
+
+    :param trial: the Optuna trial whose pruner watches this repeat: the callbacks plugins turn
+        on for it are added, and it is ``trainer.context["optuna_trial"]``.
+    """
+    from sweepnp.trainer import Trainer
+
+    run = spec.run_file(params, repeat)
+    if trial is not None:
+        for name, options in _trial_callbacks(spec, pm).items():
+            set_path(run, f"callbacks.{name}", options)
+    config = validate(run, source=spec.source)
+    return Trainer(
+        config,
+        plugin_manager=pm,
+        data=cache.get(config, pm),
+        context={"optuna_trial": trial} if trial is not None else None,
+    )
+
+
 def _trial_callbacks(spec: StudySpec, pm: PluginManager) -> dict[str, Any]:
     """The callbacks plugins turn on in a run whose trial a pruner watches (name → options)."""
     start, every = spec.report_cadence()
@@ -160,16 +195,61 @@ def rerun_trial(study: optuna.Study, number: int) -> tuple[TrialOutcome, pd.Data
 
     :return: the new outcome and the stored learning curves, to compare.
     """
+    trial = _stored_trial(study, number)
+    outcome = run_configuration(stored_spec(study), decode_params(trial.params))
+    return outcome, TrialRecord.of(trial).curves()
+
+
+@dataclass
+class RepeatRun:
+    """One repeat of a stored trial, trained again by :func:`rerun_repeat`.
+
+    :ivar result: the run's :class:`~sweepnp.trainer.RunResult`: its trained ``model``, final
+        ``metrics`` and learning curve.
+    :ivar data: the data splits it was trained on, prepared as the study prepared them.
+    """
+
+    result: RunResult
+    data: Splits
+
+
+def rerun_repeat(study: optuna.Study | StudyResults, number: int, repeat: int = 0) -> RepeatRun:
+    """Train repeat ``repeat`` of trial ``number`` again, exactly as the study trained it: the
+    stored study file with the trial's parameters, that repeat's seed and the same data split.
+    No pruner watches the re-run: a repeat the study pruned trains to its end here.
+
+    :param study: the study, or its :class:`~sweepnp.results.StudyResults`, whose study file is
+        read already and which keep the data they prepare for the next re-run.
+    :raises ConfigError: for a trial or repeat the study does not have, or a run that is no
+        longer valid (a plugin it used is not installed).
+    :raises PluginFailure: when a plugin raises while the run is built or trained.
+    """
+    if isinstance(study, optuna.Study):
+        spec = stored_spec(study)
+    else:
+        study, spec = study.study, study.spec
+    trial = _stored_trial(study, number)
+    repeats = spec.study.repeats
+    if not 0 <= repeat < repeats:
+        raise ConfigError(
+            f"trial {number} has repeats 0..{repeats - 1}, not {repeat}", key="repeat"
+        )
+    pm = get_plugin_manager()
+    cache = spec.data_cache or DataCache()
+    with pm.naming_failures(source=spec.source):
+        trainer = _repeat_trainer(spec, decode_params(trial.params), repeat, pm=pm, cache=cache)
+        return RepeatRun(trainer.fit(), trainer.data)
+
+
+def _stored_trial(study: optuna.Study, number: int) -> FrozenTrial:
+    """Trial ``number`` of ``study``; a :class:`ConfigError` naming the valid numbers if none."""
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials:
         valid = f"0..{max(trials)}" if trials else "none"
         raise ConfigError(
             f"no trial {number} in study {study.study_name!r}; trials: {valid}", key="--trial"
         )
-    trial = trials[number]
-    outcome = run_configuration(stored_spec(study), decode_params(trial.params))
-    stored = TrialRecord.of(trial, retried_numbers(trials.values())).curves()
-    return outcome, stored
+    return trials[number]
 
 
 def same_curves(rerun: pd.DataFrame | None, stored: pd.DataFrame | None) -> bool:

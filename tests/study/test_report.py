@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import itertools
+import json
 import re
 import shutil
 import subprocess
@@ -17,6 +19,7 @@ from typing import Any
 import numpy as np
 import optuna
 import pytest
+from markupsafe import escape
 from PIL import Image
 
 from sweepnp import results
@@ -30,8 +33,11 @@ from sweepnp.report import (
     verdict,
     write_report,
 )
+from sweepnp.report.configurations import configurations
+from sweepnp.report.figures import curves, models, optuna_plots, parameters
 from sweepnp.study.storage import open_storage
 from sweepnp.study.worker import run_study
+from sweepnp_plugins.datasets.synthetic import moons as moons_dataset
 
 #: Two features (so a decision boundary), a 2 × 2 grid, two repeats: 4 configurations, 8 runs.
 MOONS_STUDY: dict[str, Any] = {
@@ -91,6 +97,35 @@ def moons(tmp_path_factory) -> tuple[results.StudyResults, Report]:
     return res, write_report(res, folder / "report")
 
 
+@pytest.fixture(scope="module")
+def drawn(moons) -> dict[str, Any]:
+    """Every figure of the moons report drawn again by its module, name → ``Drawn``: the
+    figure objects, whose panels, lines and labels say what the PNG files show."""
+    res, _ = moons
+    configs = configurations(res)
+    items = [
+        *curves.learning_curves(res, configs),
+        parameters.metric_by_parameter(res),
+        *optuna_plots.optuna_figures(res),
+        *models.trained_models(res, configs)[0],
+    ]
+    return {item.name: item for item in items}
+
+
+def _titles(fig) -> list[str]:
+    """The panel titles of a figure of small multiples, each on one line."""
+    return [" ".join(ax.get_title().split()) for ax in fig.axes if ax.get_title()]
+
+
+def _ranked(res: results.StudyResults) -> list[str]:
+    """``#rank label`` of every configuration, best first, as panels and tables name them."""
+    rows = res.summary().iterrows()
+    return [
+        f"#{rank} {config_label({p: row[p] for p in res.param_columns})}"
+        for rank, (_, row) in enumerate(rows, start=1)
+    ]
+
+
 def _pixels(path: Path) -> np.ndarray:
     with Image.open(path) as image:
         assert image.format == "PNG"
@@ -123,6 +158,106 @@ def test_the_html_embeds_every_figure_and_needs_no_other_file(moons):
         assert base64.b64decode(embedded[name]) == path.read_bytes(), name
     assert not re.search(r'(src|href)="(?!data:|#)', html)  # nothing to fetch
     assert report.verdict in html
+
+
+def test_the_figures_drawn_are_the_figures_written_with_their_captions(moons, drawn):
+    _, report = moons
+    html = report.html.read_text(encoding="utf-8")
+    assert list(drawn) == list(report.figures)
+    for name, item in drawn.items():
+        assert f"<figcaption>{escape(item.caption)}</figcaption>" in html, name
+
+
+@pytest.mark.parametrize("family", ["loss", "accuracy"])
+def test_learning_curves_show_each_configuration_best_first_training_against_validation(
+    moons, drawn, family
+):
+    res, _ = moons
+    item = drawn[f"learning_curves_{family}"]
+    assert "the mean over 2 repeats per epoch" in item.caption
+    assert "the min–max range across repeats (shaded band)" in item.caption
+    fig = item.figure
+    assert _titles(fig) == _ranked(res)
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    for ax in panels:
+        assert [line.get_label() for line in ax.get_lines()] == ["training", "validation"]
+        assert len(ax.collections) == 2  # a min–max band each
+    assert (panels[0].get_ylabel(), panels[-1].get_xlabel()) == (family, "epoch")
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == ["training", "validation"]
+    # The best configuration's lines: the mean of its two repeats, epoch by epoch.
+    best = res.summary().iloc[0]
+    number = res.trials.set_index(["optimizer.lr", "model.hidden"])["number"][
+        (best["optimizer.lr"], best["model.hidden"])
+    ]
+    runs = res.curves[res.curves["trial"] == number].groupby("epoch")
+    mean = runs[[family, f"val_{family}"]].mean()
+    training, validation = panels[0].get_lines()
+    np.testing.assert_array_equal(training.get_xdata(), mean.index)
+    np.testing.assert_allclose(training.get_ydata(), mean[family])
+    np.testing.assert_allclose(validation.get_ydata(), mean[f"val_{family}"])
+    band = panels[0].collections[0].get_paths()[0].vertices[:, 1]
+    assert np.isclose(band.min(), runs[family].min().min())
+    assert np.isclose(band.max(), runs[family].max().max())
+
+
+def test_metric_by_parameter_shows_every_repeat_and_each_values_mean(moons, drawn):
+    res, _ = moons
+    fig = drawn["metric_by_parameter"].figure
+    assert [ax.get_xlabel() for ax in fig.axes] == ["learning rate", "hidden layers"]
+    assert fig.axes[0].get_ylabel() == "validation accuracy"
+    table = res.repeats_table()
+    # Each parameter's choices as the tables hold them, and their tick labels, in file order.
+    choices = {
+        "optimizer.lr": ([0.05, 0.3], ["0.05", "0.3"]),
+        "model.hidden": (["[4]", "[16, 16]"], ["[4]", "[16, 16]"]),
+    }
+    for ax, (path, (values, ticks)) in zip(fig.axes, choices.items(), strict=True):
+        assert [tick.get_text() for tick in ax.get_xticklabels()] == ticks
+        # One grey dot per repeat, jittered sideways over its own value's tick.
+        dots = ax.collections[0].get_offsets()
+        shown = sorted(zip(np.round(dots[:, 0]).astype(int), dots[:, 1], strict=True))
+        position = table[path].map({value: i for i, value in enumerate(values)})
+        assert shown == sorted(zip(position, table["val_accuracy"], strict=True))
+        means = ax.containers[0].lines[0].get_ydata()  # the black markers
+        assert sorted(means) == sorted(res.summary(by=path)["val_accuracy_mean"])
+
+
+def test_optuna_figures_name_parameters_and_choices_in_the_reports_words(drawn):
+    history = drawn["optimization_history"].figure.axes[0]
+    assert history.get_ylabel() == "validation accuracy"
+    importances = drawn["param_importances"].figure.axes[0]
+    ticks = sorted(tick.get_text() for tick in importances.get_yticklabels())
+    assert ticks == ["hidden layers", "learning rate"]
+    texts = {
+        tick.get_text()
+        for ax in drawn["parallel_coordinate"].figure.axes
+        for tick in [*ax.get_xticklabels(), *ax.get_yticklabels()]
+    }
+    assert {"learning rate", "hidden layers", "[4]", "[16, 16]"} <= texts
+    assert not texts & {"optimizer.lr", "model.hidden"}
+
+
+def test_weights_and_decision_boundaries_show_each_retrained_network(moons, drawn):
+    res, _ = moons
+    weights = drawn["weights"].figure
+    assert _titles(weights) == _ranked(res)
+    for ax, (_, row) in zip(weights.axes, res.summary().iterrows(), strict=True):
+        sizes = [2, *json.loads(row["model.hidden"]), 1]  # two features in, one probability out
+        count = sum(n_in * n_out for n_in, n_out in itertools.pairwise(sizes))
+        assert sum(bar.get_height() for bar in ax.patches) == count  # every weight, no bias
+        assert ax.texts[0].get_text().startswith(f"{count} weights")
+    boundary = drawn["decision_boundary"].figure
+    assert _titles(boundary) == _ranked(res)
+    panels = [ax for ax in boundary.axes if ax.get_title()]
+    assert (panels[0].get_ylabel(), panels[-1].get_xlabel()) == ("x2", "x1")
+    assert [ax.get_ylabel() for ax in boundary.axes if ax not in panels] == ["P(class 1)"]
+    # The training points on top, in the data's own units: rows of the moons dataset.
+    data = moons_dataset(n_samples=200, noise=0.25, seed=0).X
+    for ax in panels:
+        points = ax.collections[-1].get_offsets()
+        assert 100 <= len(points) < len(data)
+        distance = np.abs(points[:, None, :] - data[None]).max(axis=2).min(axis=1)
+        assert distance.max() < 1e-9
 
 
 def test_the_verdict_names_the_best_configuration_and_its_summary_numbers(moons):
@@ -236,6 +371,10 @@ def test_a_study_without_a_completed_trial_still_gets_a_report(tmp_path, how):
     html = report.html.read_text(encoding="utf-8")
     assert "no completed trial yet" in html
     assert html.count("data:image/png;base64,") == 2
+    # Configurations that never completed are named with their fate instead of a rank.
+    assert (
+        f"<td>dropout rate 0 ({how})</td>" in html and f"<td>dropout rate 0.3 ({how})</td>" in html
+    )
     if how == "diverged":
         assert "DIVERGING" in html  # the diagnosis of their mean loss curves
 
