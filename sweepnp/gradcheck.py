@@ -87,7 +87,7 @@ def check_gradients(
     use_batch_stats = network.batch_norm is not None
 
     def objective() -> float:
-        loss = network.task.loss(network.logits(X, batch_statistics=use_batch_stats), y)
+        loss = float(network.task.loss(network.logits(X, batch_statistics=use_batch_stats), y))
         for reg in penalties:
             for name in network.weight_names:
                 loss = loss + reg.penalty(params[name])

@@ -253,7 +253,7 @@ class _LossRecorder:
         self.loss = math.nan
 
     def dlogits(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
-        self.loss = self.task.loss(z, y)
+        self.loss = float(self.task.loss(z, y))
         return self.task.dlogits(z, y)
 
     def __getattr__(self, name: str) -> Any:

@@ -12,6 +12,7 @@ cross-entropy and softmax cross-entropy numerically stable. Every loss is a mean
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -113,20 +114,28 @@ INITIALIZERS: dict[str, Callable[..., np.ndarray]] = {
 # -------------------------------------------------------------------------
 
 
+# A task's arrays are (rows, outputs), or (trials, rows, outputs) for trials stacked on a
+# leading axis: every mean and sum runs over the last two axes (or the rows, axis -2), so a
+# stacked trial gets what it would alone, bit for bit. ``loss`` and ``metrics`` return NumPy
+# numbers (one per stacked trial).
+
+_ROWS_AND_OUTPUTS = (-2, -1)
+
+
 class BinaryTask:
     """Sigmoid output, binary cross-entropy from logits: mean(log(1 + e^z) − y·z)."""
 
     name = "binary"
     metric_names = ("loss", "accuracy")
 
-    def loss(self, z: np.ndarray, y: np.ndarray) -> float:
-        return float(np.mean(np.logaddexp(0, z) - y * z))
+    def loss(self, z: np.ndarray, y: np.ndarray) -> Any:
+        return np.mean(np.logaddexp(0, z) - y * z, axis=_ROWS_AND_OUTPUTS)
 
     def dlogits(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return (expit(z) - y) / len(z)
+        return (expit(z) - y) / z.shape[-2]
 
-    def metrics(self, z: np.ndarray, y: np.ndarray) -> dict[str, float]:
-        return {"accuracy": float(np.mean((z > 0) == (y > 0.5)))}
+    def metrics(self, z: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        return {"accuracy": np.mean((z > 0) == (y > 0.5), axis=_ROWS_AND_OUTPUTS)}
 
 
 class MulticlassTask:
@@ -135,17 +144,19 @@ class MulticlassTask:
     name = "multiclass"
     metric_names = ("loss", "accuracy")
 
-    def loss(self, z: np.ndarray, y: np.ndarray) -> float:
-        return float(-np.mean(log_softmax(z, axis=1)[np.arange(len(z)), y]))
+    def loss(self, z: np.ndarray, y: np.ndarray) -> Any:
+        picked = np.take_along_axis(log_softmax(z, axis=-1), _labels(z, y), axis=-1)
+        return -np.mean(picked, axis=_ROWS_AND_OUTPUTS)
 
     def dlogits(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
-        p = softmax(z, axis=1)
-        p[np.arange(len(z)), y] -= 1
-        p /= len(z)
+        p = softmax(z, axis=-1)
+        index = _labels(z, y)
+        np.put_along_axis(p, index, np.take_along_axis(p, index, axis=-1) - 1, axis=-1)
+        p /= z.shape[-2]
         return p
 
-    def metrics(self, z: np.ndarray, y: np.ndarray) -> dict[str, float]:
-        return {"accuracy": float(np.mean(np.argmax(z, axis=1) == y))}
+    def metrics(self, z: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        return {"accuracy": np.mean(np.argmax(z, axis=-1) == y, axis=-1)}
 
 
 class RegressionTask:
@@ -154,18 +165,24 @@ class RegressionTask:
     name = "regression"
     metric_names = ("loss", "mse", "r2")
 
-    def loss(self, z: np.ndarray, y: np.ndarray) -> float:
-        return float(np.mean((z - y) ** 2))
+    def loss(self, z: np.ndarray, y: np.ndarray) -> Any:
+        return np.mean((z - y) ** 2, axis=_ROWS_AND_OUTPUTS)
 
     def dlogits(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return (2.0 / z.size) * (z - y)
+        return (2.0 / (z.shape[-2] * z.shape[-1])) * (z - y)
 
-    def metrics(self, z: np.ndarray, y: np.ndarray) -> dict[str, float]:
-        residual = np.sum((y - z) ** 2, axis=0)
-        total = np.sum((y - y.mean(axis=0)) ** 2, axis=0)
+    def metrics(self, z: np.ndarray, y: np.ndarray) -> dict[str, Any]:
+        residual = np.sum((y - z) ** 2, axis=-2)
+        total = np.sum((y - y.mean(axis=-2, keepdims=True)) ** 2, axis=-2)
         # r2 as scikit-learn's r2_score: a constant target scores 1 if fitted exactly, else 0.
         r2 = np.where(total > 0, 1 - residual / np.where(total > 0, total, 1), residual == 0)
-        return {"mse": float(np.mean((z - y) ** 2)), "r2": float(np.mean(r2))}
+        mse = np.mean((z - y) ** 2, axis=_ROWS_AND_OUTPUTS)
+        return {"mse": mse, "r2": np.mean(r2, axis=-1)}
+
+
+def _labels(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Integer labels ``y`` as indices into the last axis of ``z`` (rows → rows × 1)."""
+    return np.broadcast_to(y, z.shape[:-1])[..., None]
 
 
 TASKS = {"binary": BinaryTask, "multiclass": MulticlassTask, "regression": RegressionTask}
@@ -193,6 +210,28 @@ class BatchNormOptions:
 
 
 MaskFn = Callable[[tuple[int, ...]], np.ndarray]
+
+
+# The network's arrays are (rows, features), or (trials, rows, features) with parameters of
+# shape (trials, fan_in, fan_out) and (trials, 1, fan_out) for trials stacked on a leading axis.
+# These helpers reduce over the rows and transpose the last two axes, so one implementation
+# serves both; with keepdims a row statistic keeps the shape of a (stacked) bias.
+
+
+def _t(a: np.ndarray) -> np.ndarray:
+    return np.swapaxes(a, -1, -2)
+
+
+def _row_sum(a: np.ndarray) -> np.ndarray:
+    return a.sum(axis=-2, keepdims=a.ndim > 2)
+
+
+def _row_mean(a: np.ndarray) -> np.ndarray:
+    return a.mean(axis=-2, keepdims=a.ndim > 2)
+
+
+def _row_var(a: np.ndarray) -> np.ndarray:
+    return a.var(axis=-2, keepdims=a.ndim > 2)
 
 
 class DenseNetwork:
@@ -249,6 +288,8 @@ class DenseNetwork:
                 self.params[f"b{i}"] = np.zeros(fan_out, dtype=dtype)
         self.n_layers = n_layers
         self.weight_names = tuple(f"W{i}" for i in range(1, n_layers + 1))
+        #: How many trials are stacked on the parameters' leading axis (``None``: one, unstacked).
+        self.trials: int | None = None
 
     # -- forward passes --------------------------------------------------------------------
 
@@ -264,7 +305,7 @@ class DenseNetwork:
             z = a @ p[f"W{i}"]
             if self.batch_norm is not None:
                 if batch_statistics:
-                    mean, var = z.mean(axis=0), z.var(axis=0)
+                    mean, var = _row_mean(z), _row_var(z)
                 else:
                     mean, var = self.buffers[f"running_mean{i}"], self.buffers[f"running_var{i}"]
                 z = (z - mean) / np.sqrt(var + self.batch_norm.eps) * p[f"gamma{i}"] + p[f"beta{i}"]
@@ -277,7 +318,7 @@ class DenseNetwork:
 
     def loss(self, X: np.ndarray, y: np.ndarray) -> float:
         """The data loss (mean over rows) of the evaluation forward pass."""
-        return self.task.loss(self.logits(X), y)
+        return float(self.task.loss(self.logits(X), y))
 
     def gradients(
         self, X: np.ndarray, y: np.ndarray, mask: MaskFn | None = None
@@ -315,10 +356,10 @@ class DenseNetwork:
         dz = self.task.dlogits(a @ p[f"W{last}"] + p[f"b{last}"], y)
 
         grads: dict[str, np.ndarray] = {}
-        grads[f"W{last}"] = a.T @ dz
-        grads[f"b{last}"] = dz.sum(axis=0)
+        grads[f"W{last}"] = _t(a) @ dz
+        grads[f"b{last}"] = _row_sum(dz)
         for i in range(last - 1, 0, -1):
-            da = dz @ p[f"W{i + 1}"].T
+            da = dz @ _t(p[f"W{i + 1}"])
             z, h, m, bn_cache = cache[i - 1]
             if m is not None:
                 da *= m
@@ -326,15 +367,15 @@ class DenseNetwork:
             if bn_cache is not None:
                 dz = self._batch_norm_backward(i, dz, bn_cache, grads)
             else:
-                grads[f"b{i}"] = dz.sum(axis=0)
-            grads[f"W{i}"] = inputs[i - 1].T @ dz
+                grads[f"b{i}"] = _row_sum(dz)
+            grads[f"W{i}"] = _t(inputs[i - 1]) @ dz
         return grads
 
     def _batch_norm_train(self, i: int, z: np.ndarray) -> tuple[np.ndarray, tuple[Any, ...]]:
         bn = self.batch_norm
         assert bn is not None
-        mean = z.mean(axis=0)
-        var = z.var(axis=0)
+        mean = _row_mean(z)
+        var = _row_var(z)
         running_mean, running_var = (
             self.buffers[f"running_mean{i}"],
             self.buffers[f"running_var{i}"],
@@ -352,13 +393,23 @@ class DenseNetwork:
     ) -> np.ndarray:
         """dz = (1/B)·σ⁻¹·(B·dx̂ − Σdx̂ − x̂·Σ(dx̂·x̂)), with dx̂ = dy·γ."""
         x_hat, inv_std = bn_cache
-        grads[f"gamma{i}"] = np.sum(dy * x_hat, axis=0)
-        grads[f"beta{i}"] = dy.sum(axis=0)
+        grads[f"gamma{i}"] = _row_sum(dy * x_hat)
+        grads[f"beta{i}"] = _row_sum(dy)
         dx_hat = dy * self.params[f"gamma{i}"]
-        n = len(dy)
-        return (inv_std / n) * (
-            n * dx_hat - dx_hat.sum(axis=0) - x_hat * np.sum(dx_hat * x_hat, axis=0)
-        )
+        n = dy.shape[-2]
+        return (inv_std / n) * (n * dx_hat - _row_sum(dx_hat) - x_hat * _row_sum(dx_hat * x_hat))
+
+    # -- stacking ----------------------------------------------------------------------------
+
+    def stacked(self, trials: int) -> DenseNetwork:
+        """A network of the same structure for ``trials`` trials stacked on a leading axis:
+        parameters and running statistics of shape ``(trials, *shape)``, biases and batch-norm
+        vectors ``(trials, 1, width)``, all zero (each trial's values are copied in)."""
+        network = copy.copy(self)
+        network.params = {name: _stacked_zeros(v, trials) for name, v in self.params.items()}
+        network.buffers = {name: _stacked_zeros(v, trials) for name, v in self.buffers.items()}
+        network.trials = trials
+        return network
 
     # -- state -------------------------------------------------------------------------------
 
@@ -373,6 +424,11 @@ class DenseNetwork:
             if target is None:
                 target = self.buffers[name]
             target[...] = value
+
+
+def _stacked_zeros(value: np.ndarray, trials: int) -> np.ndarray:
+    shape = (1, *value.shape) if value.ndim == 1 else value.shape  # a vector is a row
+    return np.zeros((trials, *shape), dtype=value.dtype)
 
 
 class Model:

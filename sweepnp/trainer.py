@@ -240,10 +240,10 @@ class Trainer:
             z = network.logits(X)
             loss = task.loss(z, y)
             if prefix == "":
-                loss = float(loss + self.penalty())
-            logs[prefix + "loss"] = loss
+                loss = loss + self.penalty()
+            logs[prefix + "loss"] = float(loss)
             for metric, value in task.metrics(z, y).items():
-                logs[prefix + metric] = value
+                logs[prefix + metric] = float(value)
         for callback in self._evaluating_callbacks:
             callback.on_evaluate(logs)
         return logs
