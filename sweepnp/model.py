@@ -214,12 +214,8 @@ MaskFn = Callable[[tuple[int, ...]], np.ndarray]
 
 # The network's arrays are (rows, features), or (trials, rows, features) with parameters of
 # shape (trials, fan_in, fan_out) and (trials, 1, fan_out) for trials stacked on a leading axis.
-# These helpers reduce over the rows and transpose the last two axes, so one implementation
-# serves both; with keepdims a row statistic keeps the shape of a (stacked) bias.
-
-
-def _t(a: np.ndarray) -> np.ndarray:
-    return np.swapaxes(a, -1, -2)
+# Rows are axis -2 and ``.mT`` transposes the last two axes, so one implementation serves both;
+# a row statistic of a stack keeps the row axis, the shape of a stacked bias.
 
 
 def _row_sum(a: np.ndarray) -> np.ndarray:
@@ -355,11 +351,12 @@ class DenseNetwork:
         last = self.n_layers
         dz = self.task.dlogits(a @ p[f"W{last}"] + p[f"b{last}"], y)
 
+        keep = self.trials is not None  # a stacked bias keeps its row axis
         grads: dict[str, np.ndarray] = {}
-        grads[f"W{last}"] = _t(a) @ dz
-        grads[f"b{last}"] = _row_sum(dz)
+        grads[f"W{last}"] = a.mT @ dz
+        grads[f"b{last}"] = dz.sum(axis=-2, keepdims=keep)
         for i in range(last - 1, 0, -1):
-            da = dz @ _t(p[f"W{i + 1}"])
+            da = dz @ p[f"W{i + 1}"].mT
             z, h, m, bn_cache = cache[i - 1]
             if m is not None:
                 da *= m
@@ -367,8 +364,8 @@ class DenseNetwork:
             if bn_cache is not None:
                 dz = self._batch_norm_backward(i, dz, bn_cache, grads)
             else:
-                grads[f"b{i}"] = _row_sum(dz)
-            grads[f"W{i}"] = _t(inputs[i - 1]) @ dz
+                grads[f"b{i}"] = dz.sum(axis=-2, keepdims=keep)
+            grads[f"W{i}"] = inputs[i - 1].mT @ dz
         return grads
 
     def _batch_norm_train(self, i: int, z: np.ndarray) -> tuple[np.ndarray, tuple[Any, ...]]:

@@ -37,6 +37,9 @@ from sweepnp.schedules import Schedule
 
 __all__ = ["STOP_REASONS", "RunResult", "Trainer", "load_data", "train"]
 
+#: A split's prefix ("", "val_", "test_") → its data loss and metrics, as NumPy numbers.
+Scores = dict[str, tuple[Any, dict[str, Any]]]
+
 #: Stop reasons a run can end with (plugins may add their own).
 STOP_REASONS = ("completed", "early_stopped", "diverged", "pruned", "interrupted", "failed")
 
@@ -231,24 +234,33 @@ class Trainer:
                     total = total + reg.penalty(params[name])
         return total
 
-    def evaluate(self) -> dict[str, float]:
-        """Loss and metrics of the current model on every split present."""
+    def scores(self) -> Scores:
+        """The data loss and the metrics of the current model on every split present, as NumPy
+        numbers (what :meth:`evaluate` turns into ``logs``)."""
         network = self.network
         task = network.task
-        logs: dict[str, float] = {}
+        scores: Scores = {}
         for prefix, (X, y) in self.data.splits().items():
             z = network.logits(X)
-            loss = task.loss(z, y)
+            scores[prefix] = (task.loss(z, y), task.metrics(z, y))
+        return scores
+
+    def evaluate(self, scores: Scores | None = None) -> dict[str, float]:
+        """Loss and metrics of the current model on every split present: ``loss`` is the
+        training objective (data loss plus penalties), the others data losses and metrics.
+
+        :param scores: the splits' :meth:`scores`, when already computed (by a stack of trials).
+        """
+        logs: dict[str, float] = {}
+        for prefix, (loss, metrics) in (scores if scores is not None else self.scores()).items():
             if prefix == "":
                 loss = loss + self.penalty()
             logs[prefix + "loss"] = float(loss)
-            for metric, value in task.metrics(z, y).items():
+            for metric, value in metrics.items():
                 logs[prefix + metric] = float(value)
         for callback in self._evaluating_callbacks:
             callback.on_evaluate(logs)
         return logs
-
-    # -- the loop ------------------------------------------------------------------------------
 
     # -- one step: what fit and the learning-rate finder share ----------------------------------
 
@@ -299,15 +311,14 @@ class Trainer:
         for callback in callbacks:
             self._guard(lambda c=callback: c.on_train_begin({}), key)
 
-    # -- the loop ------------------------------------------------------------------------------
+    # -- a run, epoch by epoch: what fit and a stack of trials share ----------------------------
 
-    def fit(self) -> RunResult:
-        """Train, and return the :class:`RunResult`."""
+    def begin_training(self) -> None:
+        """Set up the schedule and the steps, and tell the callbacks and plugins that training
+        begins. Then each epoch is :meth:`begin_epoch`, the batches, :meth:`end_epoch`; and at
+        the end :meth:`finish_training`."""
         cfg = self.config
         schedule = self.schedule
-        n_batches = math.ceil(len(self.data.X_train) / self.batch_size)
-        eval_every = cfg.train.eval_every
-
         base_lr = getattr(self.optimizer, "lr", None)
         if base_lr is None:
             raise ConfigError(
@@ -317,87 +328,127 @@ class Trainer:
             )
         self._guard(lambda: schedule.setup(base_lr, self.epochs), "schedule")
         self.prepare_steps()
-        per_batch_lr = schedule.interval == "batch"
-
-        gradients, step = self.gradients, self.step
-        batch_callbacks = [c for c in self.callbacks if c.overrides("on_train_batch_end")]
-        hook = self.pm.hook
-        batch_hook = self.pm.has_impls("sweepnp_on_train_batch_end")
-        call_batch_end = bool(batch_callbacks) or batch_hook
-        epoch_hooks = {
+        #: Whether the schedule changes the rate every batch (else every epoch).
+        self.lr_per_batch = schedule.interval == "batch"
+        self.n_batches = math.ceil(len(self.data.X_train) / self.batch_size)
+        self._batch_callbacks = [c for c in self.callbacks if c.overrides("on_train_batch_end")]
+        self._batch_hook = self.pm.has_impls("sweepnp_on_train_batch_end")
+        #: Whether anything wants to hear of every batch (then :meth:`end_batch` must be called).
+        self.watches_batches = bool(self._batch_callbacks) or self._batch_hook
+        self._epoch_hooks = {
             name: self.pm.has_impls(name)
             for name in ("sweepnp_on_epoch_begin", "sweepnp_on_epoch_end")
         }
-
         for callback, key in zip(self.callbacks, self._callback_keys, strict=True):
             self.begin([callback], key)
         if self.pm.has_impls("sweepnp_on_train_begin"):
-            hook.sweepnp_on_train_begin(trainer=self, logs={})
-
+            self.pm.hook.sweepnp_on_train_begin(trainer=self, logs={})
         # The learning rate in the parameters' dtype: a float64 scalar would promote float32 maths.
-        as_dtype = self.dtype.type
-        started = time.perf_counter()
-        epochs_run = 0
-        lr = as_dtype(schedule.lr_at(0.0))
-        logs: dict[str, Any] = {}
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            for epoch in range(self.epochs):
-                epoch_started = time.perf_counter()
-                if not per_batch_lr:
-                    lr = as_dtype(schedule.lr_at(float(epoch)))
-                for callback in self.callbacks:
-                    callback.on_epoch_begin(epoch, {"lr": lr})
-                if epoch_hooks["sweepnp_on_epoch_begin"]:
-                    hook.sweepnp_on_epoch_begin(trainer=self, epoch=epoch, logs={"lr": lr})
+        self._as_dtype = self.dtype.type
+        self.lr = self._as_dtype(schedule.lr_at(0.0))
+        #: Epochs trained so far; the next epoch's number.
+        self.epochs_run = 0
+        self.logs: dict[str, Any] = {}
+        self._started = time.perf_counter()
 
-                for batch, (X_batch, y_batch) in enumerate(self.batches()):
-                    if per_batch_lr:
-                        lr = as_dtype(schedule.lr_at(epoch + batch / n_batches))
-                    step(gradients(X_batch, y_batch), lr)
-                    if call_batch_end:
-                        batch_logs = {"batch": batch, "size": len(X_batch), "lr": lr}
-                        for callback in batch_callbacks:
-                            callback.on_train_batch_end(batch, batch_logs)
-                        if batch_hook:
-                            hook.sweepnp_on_train_batch_end(
-                                trainer=self, batch=batch, logs=batch_logs
-                            )
-                epoch_seconds = time.perf_counter() - epoch_started
-                epochs_run = epoch + 1
+    def begin_epoch(self) -> None:
+        """Start epoch :attr:`epochs_run`: its learning rate, and the callbacks' epoch begin."""
+        epoch = self.epochs_run
+        if not self.lr_per_batch:
+            self.lr = self._as_dtype(self.schedule.lr_at(float(epoch)))
+        for callback in self.callbacks:
+            callback.on_epoch_begin(epoch, {"lr": self.lr})
+        if self._epoch_hooks["sweepnp_on_epoch_begin"]:
+            self.pm.hook.sweepnp_on_epoch_begin(trainer=self, epoch=epoch, logs={"lr": self.lr})
 
-                logs = {"lr": _scalar(lr)}
-                if epochs_run % eval_every == 0 or epochs_run == self.epochs:
-                    logs = {**self.evaluate(), "lr": _scalar(lr)}
-                    self.history.append({"epoch": epoch, **logs, "epoch_seconds": epoch_seconds})
-                for callback in self.callbacks:
-                    callback.on_epoch_end(epoch, logs)
-                if epoch_hooks["sweepnp_on_epoch_end"]:
-                    hook.sweepnp_on_epoch_end(trainer=self, epoch=epoch, logs=logs)
-                if self.stop_training:
-                    break
+    def batch_lr(self, batch: int) -> Any:
+        """The learning rate of batch ``batch`` of this epoch (a per-batch schedule)."""
+        position = self.epochs_run + batch / self.n_batches
+        self.lr = self._as_dtype(self.schedule.lr_at(position))
+        return self.lr
 
-            if self.history and self.history[-1]["epoch"] != epochs_run - 1:
-                # A run stopped between evaluations still records where it ended.
-                logs = {**self.evaluate(), "lr": _scalar(lr)}
-                self.history.append({"epoch": epochs_run - 1, **logs, "epoch_seconds": np.nan})
-            if self.stop_reason is None:
-                self.stop_reason = "completed"
-            for callback in self.callbacks:
-                callback.on_train_end(logs)
-            metrics = self.evaluate()
+    def end_batch(self, batch: int, size: int) -> None:
+        """Tell the callbacks and plugins that watch batches that batch ``batch`` (of ``size``
+        rows) was trained."""
+        batch_logs = {"batch": batch, "size": size, "lr": self.lr}
+        for callback in self._batch_callbacks:
+            callback.on_train_batch_end(batch, batch_logs)
+        if self._batch_hook:
+            self.pm.hook.sweepnp_on_train_batch_end(trainer=self, batch=batch, logs=batch_logs)
+
+    @property
+    def evaluation_due(self) -> bool:
+        """Whether the epoch being trained ends with an evaluation (``train.eval_every``)."""
+        epochs = self.epochs_run + 1
+        return epochs % self.config.train.eval_every == 0 or epochs == self.epochs
+
+    def end_epoch(self, epoch_seconds: float, scores: Scores | None = None) -> bool:
+        """End epoch :attr:`epochs_run`: evaluate if due (from ``scores`` when a stack computed
+        them), record it, and tell the callbacks. Return whether training goes on."""
+        epoch = self.epochs_run
+        due = self.evaluation_due
+        self.epochs_run += 1
+        logs: dict[str, Any] = {"lr": _scalar(self.lr)}
+        if due:
+            logs = {**self.evaluate(scores), "lr": _scalar(self.lr)}
+            self.history.append({"epoch": epoch, **logs, "epoch_seconds": epoch_seconds})
+        for callback in self.callbacks:
+            callback.on_epoch_end(epoch, logs)
+        if self._epoch_hooks["sweepnp_on_epoch_end"]:
+            self.pm.hook.sweepnp_on_epoch_end(trainer=self, epoch=epoch, logs=logs)
+        self.logs = logs
+        return not self.stop_training and self.epochs_run < self.epochs
+
+    def finish_training(self) -> RunResult:
+        """End the run: evaluate where it stopped if that epoch was not, tell the callbacks and
+        plugins, and return the :class:`RunResult`."""
+        epochs_run = self.epochs_run
+        if self.history and self.history[-1]["epoch"] != epochs_run - 1:
+            # A run stopped between evaluations still records where it ended.
+            self.logs = {**self.evaluate(), "lr": _scalar(self.lr)}
+            self.history.append({"epoch": epochs_run - 1, **self.logs, "epoch_seconds": np.nan})
+        if self.stop_reason is None:
+            self.stop_reason = "completed"
+        for callback in self.callbacks:
+            callback.on_train_end(self.logs)
+        metrics = self.evaluate()
         if self.pm.has_impls("sweepnp_on_train_end"):
-            hook.sweepnp_on_train_end(trainer=self, logs=metrics)
-
+            self.pm.hook.sweepnp_on_train_end(trainer=self, logs=metrics)
         return RunResult(
             records=self.history,
             metrics=metrics,
             stop_reason=self.stop_reason,
             model=self.model,
             info=self.info,
-            config=cfg,
+            config=self.config,
             epochs_run=epochs_run,
-            seconds=time.perf_counter() - started,
+            seconds=time.perf_counter() - self._started,
         )
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def fit(self) -> RunResult:
+        """Train, and return the :class:`RunResult`."""
+        self.begin_training()
+        gradients, step, batches = self.gradients, self.step, self.batches
+        per_batch = self.lr_per_batch or self.watches_batches
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            while True:
+                epoch_started = time.perf_counter()
+                self.begin_epoch()
+                if per_batch:
+                    for batch, (X_batch, y_batch) in enumerate(batches()):
+                        lr = self.batch_lr(batch) if self.lr_per_batch else self.lr
+                        step(gradients(X_batch, y_batch), lr)
+                        if self.watches_batches:
+                            self.end_batch(batch, len(X_batch))
+                else:  # the hot loop: nothing but the step
+                    lr = self.lr
+                    for X_batch, y_batch in batches():
+                        step(gradients(X_batch, y_batch), lr)
+                if not self.end_epoch(time.perf_counter() - epoch_started):
+                    break
+            return self.finish_training()
 
     def _mask_function(self) -> Any:
         maskers = [r for r in self.regularizers.values() if r.masks_activations()]
