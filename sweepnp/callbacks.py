@@ -31,8 +31,15 @@ Logs = dict[str, Any]
 
 
 class Callback:
-    """Base class of every callback; override the methods you need."""
+    """Base class of every callback; override the methods you need.
 
+    :cvar stackable: whether its trials may train stacked. Each stacked trial keeps its own
+        callbacks and trainer, whose ``model.params`` are views into the stack's arrays: a
+        callback that keeps references to parameter arrays across epochs, or uses the trainer's
+        optimizer object, needs ``False`` (its trials then train alone).
+    """
+
+    stackable: bool = True
     trainer: Trainer
     #: The metrics :meth:`on_evaluate` adds, by name; a study may optimize any of them.
     metrics: tuple[str, ...] = ()

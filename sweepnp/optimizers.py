@@ -30,9 +30,14 @@ class Optimizer(abc.ABC):
     Subclasses take the base learning rate as their first option ``lr`` and keep it as
     ``self.lr`` (the schedule starts from it), implement :meth:`update` (one parameter, in place)
     and, when they keep state, :meth:`init_state`. ``self.t`` counts the steps taken, 1 in the
-    first step.
+    first step: an int, or, when trials are stacked, an array on the trial axis (each trial
+    counts its own steps). Compute what depends on it from :attr:`steps`.
+
+    :cvar stackable: whether one object can update many trials' parameters stacked on a leading
+        axis, with array hyperparameters and state (``False``: its trials train alone).
     """
 
+    stackable: bool = True
     lr: Any
 
     t: int
@@ -49,6 +54,16 @@ class Optimizer(abc.ABC):
         self.t = 0
         self.weight_names = frozenset(weight_names)
         self.state = {name: self.init_state(param) for name, param in params.items()}
+
+    @property
+    def steps(self) -> np.ndarray:
+        """The step count as an array (``t``, at least one-dimensional).
+
+        NumPy rounds some operations on a lone number differently from the same operation on an
+        array (``np.power(0.8, 2)`` squares, an array's power does not), so a formula of the step
+        count computed from ``steps`` gives a run alone exactly what it gives the run stacked.
+        """
+        return np.atleast_1d(self.t)
 
     def init_state(self, param: np.ndarray) -> State:
         """Return the initial state of one parameter (default: none)."""

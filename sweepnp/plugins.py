@@ -487,6 +487,22 @@ def _stderr() -> Any:
     return sys.stderr
 
 
+def float_options(factory: Callable[..., Any], options: Mapping[str, Any]) -> dict[str, float]:
+    """The options of a factory hinted ``float`` that hold a number, given or default, in the
+    signature's order: what a stack of trials puts on its trial axis, one value per trial."""
+    hints = type_hints(factory)  # unresolvable hints are left out: not known to be floats
+    parameters = inspect.signature(factory).parameters  # a class: its __init__'s, no self
+    values = {n: p.default for n, p in parameters.items() if p.default is not p.empty}
+    values.update(options)
+    return {
+        name: values[name]
+        for name in parameters
+        if hints.get(name) is float
+        and isinstance(values.get(name), int | float)
+        and not isinstance(values.get(name), bool)
+    }
+
+
 def parameter_names(factory: Callable[..., Any]) -> set[str]:
     """The names of a factory's parameters (a class: its constructor's, without ``self``)."""
     return set(inspect.signature(factory).parameters)

@@ -19,7 +19,14 @@ __all__ = ["Regularizer"]
 
 
 class Regularizer:
-    """Base class of every regularizer. Override the methods of the capability you provide."""
+    """Base class of every regularizer. Override the methods of the capability you provide.
+
+    :cvar stackable: whether a penalty's :meth:`gradient` works on weights stacked on a leading
+        trial axis, with its float options arrays on that axis (``False``: its trials train
+        alone). Masks are always drawn per trial.
+    """
+
+    stackable: bool = True
 
     def penalty(self, weight: np.ndarray) -> Any:
         """The loss term contributed by one weight matrix."""

@@ -23,8 +23,13 @@ class Schedule(abc.ABC):
 
     Subclasses call ``super().__init__(interval=interval)`` and implement :meth:`lr_at`;
     ``self.base_lr`` (the optimizer's ``lr``) and ``self.epochs`` are set by :meth:`setup`.
+
+    :cvar stackable: whether its trials may train stacked. Each stacked trial keeps its own
+        schedule object, so only a schedule that reaches into its run's other parts needs
+        ``False``.
     """
 
+    stackable: bool = True
     base_lr: Any
     epochs: int
 

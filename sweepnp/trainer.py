@@ -269,29 +269,37 @@ class Trainer:
         the weight penalties, the gradient callbacks). Call once before :meth:`gradients`."""
         network = self.network
         self.optimizer.setup(network.params, network.weight_names)
-        self._mask = self._mask_function()
+        #: The masks of one hidden activation's shape (dropout), from this run's own generator;
+        #: ``None`` when no regularizer masks.
+        self.masks = self._mask_function()
         self._penalties = [r for r in self.regularizers.values() if r.penalizes_weights()]
         self.gradient_callbacks = [
             c for c in self.callbacks if c.overrides("on_before_optimizer_step")
         ]
 
+    def epoch_order(self) -> np.ndarray | None:
+        """The order of the training rows in this epoch, from this run's own generator (one
+        draw per epoch); ``None`` when ``train.shuffle`` is off."""
+        if not self.config.train.shuffle:
+            return None
+        return self._shuffle_rng.permutation(len(self.data.X_train))
+
     def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """One pass over the training split in mini-batches of ``train.batch_size`` rows,
         shuffled by this run's own generator (when ``train.shuffle``)."""
         X, y = self.data.X_train, self.data.y_train
-        n = len(X)
-        size = self.batch_size
-        if self.config.train.shuffle:
-            order = self._shuffle_rng.permutation(n)
+        order = self.epoch_order()
+        if order is not None:
             X, y = X[order], y[order]
-        for start in range(0, n, size):
+        size = self.batch_size
+        for start in range(0, len(X), size):
             yield X[start : start + size], y[start : start + size]
 
     def gradients(self, X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
         r"""The gradients of one mini-batch: backpropagation of the data loss with this run's
         masks, plus every weight penalty's :math:`\partial R / \partial W`, then the gradient
         callbacks (e.g. clipping), which may change them in place."""
-        grads = self.network.gradients(X, y, self._mask)
+        grads = self.network.gradients(X, y, self.masks)
         if self._penalties:
             params = self.network.params
             for reg in self._penalties:

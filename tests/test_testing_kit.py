@@ -198,7 +198,12 @@ def test_correct_optimizers_pass(factory):
     assert outcomes(OptimizerContract, factory) == all_passed(OptimizerContract)
 
 
+class VagueSGD(GoodSGD):
+    stackable = "yes"  # not a bool
+
+
 OPTIMIZER_CASES = [
+    (VagueSGD, "test_stackable_is_declared_as_a_bool", "must be True or False, got 'yes'"),
     (AscendingSGD, "test_reduces_a_convex_quadratic", "the loss rose"),
     (OwnLrSGD, "test_uses_the_lr_passed_to_step", "never self.lr"),
     (RebindingSGD, "test_updates_in_place_keeping_the_dtype", "replaced params['w']"),
@@ -377,7 +382,17 @@ def test_a_regularizer_passes_what_it_provides_and_skips_the_rest():
         assert outcomes(RegularizerContract, factory) == expected
 
 
+class VagueL2(GoodL2):
+    stackable = "no"  # not a bool
+
+
+class VagueDropout(GoodDropout):
+    stackable = 0  # not a bool
+
+
 REGULARIZER_CASES = [
+    (check_penalty, VagueL2, "test_stackable_is_declared_as_a_bool", "got 'no'"),
+    (check_mask, VagueDropout, "test_stackable_is_declared_as_a_bool", "got 0"),
     (check_penalty, WrongGradientL2, "test_gradient_passes_the_gradient_check", "derivative"),
     (check_regularizer, WrongGradientL2, "test_gradient_passes_the_gradient_check", "error"),
     (
@@ -493,7 +508,12 @@ def test_a_correct_schedule_passes():
     assert outcomes(ScheduleContract, GoodLinearDecay) == all_passed(ScheduleContract)
 
 
+class VagueSchedule(GoodLinearDecay):
+    stackable = 1  # not a bool
+
+
 SCHEDULE_CASES = [
+    (VagueSchedule, "test_stackable_is_declared_as_a_bool", "got 1"),
     (OvershootingDecay, "test_finite_and_positive_during_training", "lr_at(50) = 0"),
     (OvershootingDecay, "test_finite_and_positive_during_training", "lr_at(51) = -0.002"),
     (NaNSchedule, "test_finite_and_positive_during_training", "lr_at(10) = nan"),
@@ -579,7 +599,12 @@ def test_the_callback_is_chosen_by_name_with_its_options_and_called(dtype):
     assert {param.dtype for param in result.model.params.values()} == {np.dtype(dtype)}
 
 
+class VagueCallback(GoodEpochCounter):
+    stackable = None  # not a bool
+
+
 CALLBACK_CASES = [
+    (VagueCallback, "test_stackable_is_declared_as_a_bool", "got None"),
     (FailingCallback, "test_trains_a_short_run", "raised RuntimeError: the disk is full"),
     (NoisyGradients, "test_runs_are_reproducible", "different learning curves"),
     (UpcastingGradients, "test_trains_a_short_run", "is float64 for float32 parameters"),
@@ -794,3 +819,20 @@ def _private_names_from_elsewhere(path: Path) -> list[str]:
 @pytest.mark.parametrize("path", sorted(KIT.glob("*.py")), ids=lambda p: p.name)
 def test_the_kit_uses_no_private_name_of_another_module(path):
     assert _private_names_from_elsewhere(path) == []
+
+
+class FloatCastingSGD(GoodSGD):
+    """Calls float() on its learning rate: it cannot take an array of them (one per trial)."""
+
+    def update(self, param, grad, state, lr):
+        param -= float(np.mean(lr)) * grad
+
+
+def test_an_optimizer_that_cannot_stack_passes_only_by_saying_so():
+    message = failure(check_optimizer, FloatCastingSGD)
+    assert "- test_array_hyperparameters_broadcast_over_a_trial_axis: " in message
+
+    class DeclaredAlone(FloatCastingSGD):
+        stackable = False
+
+    check_optimizer(DeclaredAlone)  # the stacking check is skipped: its trials train alone

@@ -61,9 +61,11 @@ class Adam(Optimizer):
         return {"m": np.zeros_like(param), "v": np.zeros_like(param)}
 
     def begin_step(self, lr: Any) -> None:
-        # The bias corrections depend on t only: compute them once per step, not per parameter.
-        self._correction1 = 1 - self.beta1**self.t
-        self._correction2 = 1 - self.beta2**self.t
+        # The bias corrections depend on t only: compute them once per step, not per parameter,
+        # from the step count as an array (``steps``), so that a run alone and the same run in
+        # a stack of trials (each with its own count) get the same bits.
+        self._correction1 = 1 - np.power(self.beta1, self.steps)
+        self._correction2 = 1 - np.power(self.beta2, self.steps)
 
     def update(
         self, param: np.ndarray, grad: np.ndarray, state: dict[str, np.ndarray], lr: Any

@@ -41,6 +41,23 @@ def study_group() -> None:
     """Run hyperparameter studies and read their results."""
 
 
+class StackSize(click.ParamType):
+    """``--stack``: a whole number >= 1, or ``auto``."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param: Any, ctx: Any) -> int | str:
+        if isinstance(value, int) or value == "auto":
+            return value
+        try:
+            number = int(value)
+        except ValueError:
+            number = 0
+        if number < 1:
+            self.fail(f'{value!r} is not a whole number >= 1 nor "auto"', param, ctx)
+        return number
+
+
 @study_group.command("run")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
@@ -59,6 +76,13 @@ def study_group() -> None:
     help="Worker processes on this machine.",
 )
 @click.option(
+    "--stack",
+    type=StackSize(),
+    default=None,
+    help="Runs each worker trains at once, as one array program (stacked trials): a number, "
+    'or "auto" (default: the file\'s [study] stack, else auto); 1 trains one trial at a time.',
+)
+@click.option(
     "--name", default=None, help="Study name (default: [study] name, else the file name)."
 )
 @click.option("--quiet", is_flag=True, help="Print nothing but the final summary.")
@@ -73,6 +97,7 @@ def study_run(
     storage: str | None,
     n_trials: int | None,
     jobs: int,
+    stack: int | str | None,
     name: str | None,
     quiet: bool,
     quick: bool,
@@ -91,6 +116,7 @@ def study_run(
                 storage=storage,
                 n_trials=total,
                 jobs=jobs,
+                stack=stack,
                 name=name,
                 on_trial=lambda study, trial: reporter.update(study),
                 spec=spec,

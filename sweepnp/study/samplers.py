@@ -176,12 +176,16 @@ def make_sampler(
     grid: Callable[[], dict[str, list[Any]]],
     seed: int,
     worker: int = 0,
+    batch: bool = False,
     source: str | None = None,
 ) -> optuna.samplers.BaseSampler:
     """The sampler ``[study] sampler`` names; worker ``w`` of a parallel study gets ``seed + w``.
 
     :param grid: the search space as the grid sampler takes it (called only for ``grid``).
     :param seed: the study seed, the default of a seeded sampler.
+    :param batch: several trials are asked before they are told (stacked trials): TPE then
+        assumes the worst value for the running ones (``constant_liar``, unless the file sets
+        it), so that it does not propose the same configuration for each of them.
     """
     name, options = named(spec, "study.sampler", source)
     if name not in SAMPLERS:
@@ -201,6 +205,8 @@ def make_sampler(
                 key="study.sampler",
             ) from None
     factory = SAMPLERS[name]
+    if batch and name == "tpe":
+        options.setdefault("constant_liar", True)
     if name == "grid" and "search_space" not in options:
         try:
             options["search_space"] = grid()

@@ -62,6 +62,8 @@ class StudyConfig(BaseModel):
     params: dict[str, Any] = {}
     #: Dotted path → value: what ``--quick`` changes (fewer epochs, trials, repeats).
     quick: dict[str, Any] = {}
+    #: Runs trained at once per worker (stacked trials); ``"auto"`` picks from the network.
+    stack: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
 
 
 @dataclass
@@ -94,13 +96,15 @@ class StudySpec:
     def multi_objective(self) -> bool:
         return len(self.metrics) > 1
 
-    def sampler(self, worker: int = 0) -> optuna.samplers.BaseSampler:
-        """The sampler; worker ``w`` of a parallel study gets seed ``seed + w``."""
+    def sampler(self, worker: int = 0, *, batch: bool = False) -> optuna.samplers.BaseSampler:
+        """The sampler; worker ``w`` of a parallel study gets seed ``seed + w``; ``batch``: it
+        is asked for several trials at once (:func:`~sweepnp.study.samplers.make_sampler`)."""
         return make_sampler(
             self.study.sampler,
             grid=self.space.grid,
             seed=self.study.seed,
             worker=worker,
+            batch=batch,
             source=self.source,
         )
 
@@ -120,9 +124,9 @@ class StudySpec:
 
     def fingerprint(self) -> str:
         """What may not change between runs of the same study: all of the file but ``name``,
-        ``n_trials`` and ``timeout``."""
+        ``n_trials``, ``timeout`` and ``stack`` (how it runs, not what)."""
         raw = copy.deepcopy(self.raw)
-        for key in ("n_trials", "timeout", "name"):
+        for key in ("n_trials", "timeout", "name", "stack"):
             raw.get("study", {}).pop(key, None)
         return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
 

@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 __all__ = [
     "RepeatRun",
     "TrialOutcome",
+    "TrialRun",
     "aggregate",
+    "repeat_trainer",
     "rerun_repeat",
     "rerun_trial",
     "run_configuration",
@@ -75,6 +77,80 @@ def aggregate(values: Sequence[float], how: str, direction: Direction) -> float:
     return mean - half if direction == "maximize" else mean + half
 
 
+class TrialRun:
+    """The repeats of one configuration, taken in repeat order as they end, and the outcome they
+    make (what Optuna is told and what is stored). Shared by the one-at-a-time loop and the
+    stacked one, whose repeats may end in any order.
+
+    :param spec: the study.
+    :param started: when the trial started (``time.perf_counter()``), for its record's seconds.
+    """
+
+    def __init__(self, spec: StudySpec, started: float | None = None) -> None:
+        self.spec = spec
+        self.started = time.perf_counter() if started is None else started
+        self.record = TrialRecord(stop_reason="completed", rows=[])
+        self.per_repeat: dict[str, list[float]] = {m: [] for m in spec.metrics}
+        self.reasons: list[str] = []
+        self.failure: TrialOutcome | None = None
+
+    @property
+    def repeats_needed(self) -> int:
+        """How many repeats still matter: none once one was pruned, diverged or failed."""
+        if self.failure is not None or self.reasons[-1:] in (["pruned"], ["diverged"]):
+            return 0
+        return self.spec.study.repeats - len(self.reasons)
+
+    def add(self, seed: int, result: RunResult) -> None:
+        """Take the next repeat's result (trained with training seed ``seed``)."""
+        record = self.record
+        record.seeds.append(seed)
+        record.epochs.append(result.epochs_run)
+        self.reasons.append(result.stop_reason)
+        metrics = {**result.metrics, "train_seconds": result.seconds}
+        metrics["epochs"] = result.epochs_run
+        record.final.append({k: float(v) for k, v in metrics.items()})
+        for metric in self.spec.metrics:
+            self.per_repeat[metric].append(float(metrics[metric]))
+        assert record.rows is not None
+        repeat = len(self.reasons) - 1
+        record.rows.extend({**row, "repeat": repeat} for row in result.records)
+
+    def fail(self, exc: BaseException, pm: PluginManager) -> None:
+        """A repeat could not be built or trained: the trial fails with the reason (a plugin's
+        exception names the plugin), not the study."""
+        if isinstance(exc, ConfigError):
+            reason = f"invalid: {exc}"
+        else:
+            found = pm.culprit(exc)
+            where = f"plugin {found[0]!r}: " if found else ""
+            reason = f"failed: {where}{type(exc).__name__}: {exc}"
+        record = self.record
+        record.stop_reason, record.reason = "failed", reason
+        record.seconds = time.perf_counter() - self.started
+        record.final, record.epochs = [], []
+        self.failure = TrialOutcome(TrialState.FAIL, None, record)
+
+    def outcome(self) -> TrialOutcome:
+        """What the repeats taken so far make."""
+        if self.failure is not None:
+            return self.failure
+        record = self.record
+        record.seconds = time.perf_counter() - self.started
+        record.stop_reason = _stop_reason(self.reasons)
+        if record.stop_reason == "pruned":
+            return TrialOutcome(TrialState.PRUNED, None, record)
+        spec = self.spec
+        values = [
+            aggregate(self.per_repeat[m], spec.study.aggregate, d)
+            for m, d in zip(spec.metrics, spec.directions, strict=True)
+        ]
+        if record.stop_reason == "diverged" or not all(math.isfinite(v) for v in values):
+            record.stop_reason = "diverged"
+            return TrialOutcome(TrialState.FAIL, None, record)
+        return TrialOutcome(TrialState.COMPLETE, values, record)
+
+
 def run_configuration(
     spec: StudySpec,
     params: Mapping[str, Any],
@@ -82,58 +158,27 @@ def run_configuration(
     trial: optuna.Trial | None = None,
     pm: PluginManager | None = None,
 ) -> TrialOutcome:
-    """Train ``params`` ``repeats`` times and aggregate; never raises for a failing run.
+    """Train ``params`` ``repeats`` times, one after the other, and aggregate; never raises for
+    a failing run.
 
     :param trial: the Optuna trial, for the callbacks that report to its pruner (first repeat).
     """
     pm = pm or get_plugin_manager()
     cache = spec.data_cache or DataCache()
-    started = time.perf_counter()
-    pruning = trial is not None and spec.prunes
-
-    per_repeat: dict[str, list[float]] = {m: [] for m in spec.metrics}
-    record = TrialRecord(stop_reason="completed", rows=[])
-    reasons: list[str] = []
+    run = TrialRun(spec)
     try:
-        for repeat in range(spec.study.repeats):
-            watched = trial if pruning and repeat == 0 else None
-            trainer = _repeat_trainer(spec, params, repeat, pm=pm, cache=cache, trial=watched)
-            result = trainer.fit()
-            record.seeds.append(trainer.config.train.seed)
-            record.epochs.append(result.epochs_run)
-            reasons.append(result.stop_reason)
-            metrics = {**result.metrics, "train_seconds": result.seconds}
-            metrics["epochs"] = result.epochs_run
-            record.final.append({k: float(v) for k, v in metrics.items()})
-            for metric in spec.metrics:
-                per_repeat[metric].append(float(metrics[metric]))
-            record.rows.extend({**row, "repeat": repeat} for row in result.records)
-            if result.stop_reason in ("pruned", "diverged"):
-                break
+        while run.repeats_needed:
+            repeat = len(run.reasons)
+            trainer = repeat_trainer(spec, params, repeat, pm=pm, cache=cache, trial=trial)
+            run.add(trainer.config.train.seed, trainer.fit())
     except KeyboardInterrupt:
         raise
-    except ConfigError as exc:
-        return _failed(record, f"invalid: {exc}", started)
     except Exception as exc:  # a plugin or numeric failure ends this trial, not the study
-        found = pm.culprit(exc)
-        where = f"plugin {found[0]!r}: " if found else ""
-        return _failed(record, f"failed: {where}{type(exc).__name__}: {exc}", started)
-
-    record.seconds = time.perf_counter() - started
-    record.stop_reason = _stop_reason(reasons)
-    if record.stop_reason == "pruned":
-        return TrialOutcome(TrialState.PRUNED, None, record)
-    values = [
-        aggregate(per_repeat[m], spec.study.aggregate, d)
-        for m, d in zip(spec.metrics, spec.directions, strict=True)
-    ]
-    if record.stop_reason == "diverged" or not all(math.isfinite(v) for v in values):
-        record.stop_reason = "diverged"
-        return TrialOutcome(TrialState.FAIL, None, record)
-    return TrialOutcome(TrialState.COMPLETE, values, record)
+        run.fail(exc, pm)
+    return run.outcome()
 
 
-def _repeat_trainer(
+def repeat_trainer(
     spec: StudySpec,
     params: Mapping[str, Any],
     repeat: int,
@@ -146,12 +191,15 @@ def _repeat_trainer(
     file with that repeat's seed (:meth:`StudySpec.run_file`), validated as the study file, on
     data prepared once per data section (``cache``).
 
-    :param trial: the Optuna trial whose pruner watches this repeat: the callbacks plugins turn
-        on for it are added, and it is ``trainer.context["optuna_trial"]``.
+    :param trial: the Optuna trial; when the study prunes, its pruner watches the first repeat:
+        the callbacks plugins turn on for it are added, and it is
+        ``trainer.context["optuna_trial"]``.
     """
     from sweepnp.trainer import Trainer
 
     run = spec.run_file(params, repeat)
+    if trial is not None and (not spec.prunes or repeat != 0):
+        trial = None
     if trial is not None:
         for name, options in _trial_callbacks(spec, pm).items():
             set_path(run, f"callbacks.{name}", options)
@@ -180,14 +228,6 @@ def _stop_reason(reasons: list[str]) -> str:
     if reasons[-1] in ("pruned", "diverged"):
         return reasons[-1]
     return "early_stopped" if "early_stopped" in reasons else reasons[-1]
-
-
-def _failed(record: TrialRecord, reason: str, started: float) -> TrialOutcome:
-    record.stop_reason = "failed"
-    record.reason = reason
-    record.seconds = time.perf_counter() - started
-    record.final, record.epochs = [], []
-    return TrialOutcome(TrialState.FAIL, None, record)
 
 
 def rerun_trial(study: optuna.Study, number: int) -> tuple[TrialOutcome, pd.DataFrame | None]:
@@ -237,7 +277,7 @@ def rerun_repeat(study: optuna.Study | StudyResults, number: int, repeat: int = 
     pm = get_plugin_manager()
     cache = spec.data_cache or DataCache()
     with pm.naming_failures(source=spec.source):
-        trainer = _repeat_trainer(spec, decode_params(trial.params), repeat, pm=pm, cache=cache)
+        trainer = repeat_trainer(spec, decode_params(trial.params), repeat, pm=pm, cache=cache)
         return RepeatRun(trainer.fit(), trainer.data)
 
 

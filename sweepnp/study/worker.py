@@ -100,6 +100,8 @@ class WorkerJob:
     worker: int
     plugin_manager: PluginManager | None = None  # default: the process-wide one
     spec: StudySpec | None = None  # already loaded (forked workers inherit it)
+    #: Runs trained at once (stacked trials); 1: one trial at a time, its repeats in turn.
+    stack: int = 1
 
 
 def work(
@@ -121,15 +123,18 @@ def work(
     study = optuna.load_study(
         study_name=spec.name,
         storage=storage,
-        sampler=spec.sampler(job.worker),
+        sampler=spec.sampler(job.worker, batch=job.stack > 1),
         pruner=spec.pruner(),
     )
     identity = storages.worker_identity()
     storages.label_new_trials(storage, {WORKER_ATTR: identity})
     guard = _InterruptGuard()
+    loop = _work_loop
+    if job.stack > 1:
+        from sweepnp.study.stacked import stacked_loop as loop
     with guard.installed():
         try:
-            return _work_loop(job, spec, study, storage, guard, identity, pm, on_trial)
+            return loop(job, spec, study, storage, guard, identity, pm, on_trial)
         except Exception as exc:
             failure = storages.storage_failure(exc, job.storage)
             if failure is not None:
@@ -153,15 +158,15 @@ def _work_loop(
     while True:
         if job.deadline is not None and time.time() >= job.deadline:
             break
-        trial = _next_trial(job, spec, study, storage)
+        trial = next_trial(job, spec, study, storage)
         if trial is None:
             break
-        if trial is _WAIT:
+        if trial is WAIT:
             waiting_since = waiting_since or time.monotonic()
             if not said_waiting and time.monotonic() - waiting_since >= SAY_WAITING_AFTER:
-                _say_waiting(study)
+                say_waiting(study)
                 said_waiting = True
-            _wait_for_others(study, guard, on_trial)
+            wait_for_others(study, guard, on_trial)
             continue
         waiting_since = None
         try:
@@ -180,9 +185,9 @@ def _work_loop(
                     outcome = run_configuration(spec, params, trial=trial, pm=pm)
         except KeyboardInterrupt:
             with guard.deferred():
-                _interrupted(study, trial)
+                interrupt_trial(study, trial)
             raise
-        exhausted = _finish(study, trial, outcome)
+        exhausted = finish_trial(study, trial, outcome)
         ran += 1
         if on_trial is not None:
             on_trial(study, study.get_trials(deepcopy=False)[-1])
@@ -192,24 +197,24 @@ def _work_loop(
     return ran
 
 
-#: Returned by :func:`_next_trial` when the budget is spent but other workers' trials run.
-_WAIT: Any = object()
+#: Returned by :func:`next_trial` when the budget is spent but other workers' trials run.
+WAIT: Any = object()
 
 
-def _next_trial(
+def next_trial(
     job: WorkerJob, spec: StudySpec, study: optuna.Study, storage: BaseStorage
 ) -> optuna.Trial | None:
     """Under the budget lock: recover dead workers' trials, count, and ask for a trial."""
     with storages.budget_lock(job.storage, spec.name, storage):
         storages.recover_stale_trials(study)
         if counted_trials(study) >= job.n_trials:
-            return _WAIT if storages.awaited_trials(study) else None
+            return WAIT if storages.awaited_trials(study) else None
         with warnings.catch_warnings():  # we beat ourselves, in storages.heartbeat
             warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
             return study.ask()
 
 
-def _say_waiting(study: optuna.Study) -> None:
+def say_waiting(study: optuna.Study) -> None:
     running = storages.awaited_trials(study)
     workers = sorted({t.user_attrs.get(WORKER_ATTR, "?") for t in running})
     warnings.warn(
@@ -221,7 +226,7 @@ def _say_waiting(study: optuna.Study) -> None:
     )
 
 
-def _wait_for_others(
+def wait_for_others(
     study: optuna.Study,
     guard: _InterruptGuard,
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
@@ -235,7 +240,7 @@ def _wait_for_others(
             on_trial(study, trials[-1])
 
 
-def _finish(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> bool:
+def finish_trial(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> bool:
     """Store the outcome and tell Optuna; return whether a grid sampler has run its grid.
 
     On a journal the record, the pruning reports and the final state are one append, so a
@@ -307,7 +312,7 @@ class _InterruptGuard:
             raise KeyboardInterrupt
 
 
-def _interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
+def interrupt_trial(study: optuna.Study, trial: optuna.Trial) -> None:
     """End a trial Ctrl-C interrupted as failed (``interrupted``) and queue its configuration."""
     record = TrialRecord(stop_reason="interrupted", reason="interrupted")
     with storages.batched(storage_of(study)):
@@ -315,6 +320,21 @@ def _interrupted(study: optuna.Study, trial: optuna.Trial) -> None:
             trial.set_user_attr(key, value)
         study.tell(trial, state=TrialState.FAIL)
     storages.requeue(study, study.get_trials(deepcopy=False)[trial.number])
+
+
+#: What ``stack = "auto"`` trains at once.
+AUTO_STACK = 16
+
+
+def resolve_stack(spec: StudySpec, stack: int | str | None = None) -> int:
+    """How many runs a worker trains at once: ``stack`` (an argument, ``--stack``), else the
+    file's ``[study] stack``; ``"auto"`` is :data:`AUTO_STACK`."""
+    setting = spec.study.stack if stack is None else stack
+    if setting == "auto":
+        return AUTO_STACK
+    if isinstance(setting, bool) or not isinstance(setting, int) or setting < 1:
+        raise ConfigError(f'must be a whole number >= 1 or "auto", got {setting!r}', key="--stack")
+    return setting
 
 
 def _worker_process(job: WorkerJob, errors: Any) -> None:
@@ -336,6 +356,7 @@ def run_study(
     storage: str | None = None,
     n_trials: int | None = None,
     jobs: int = 1,
+    stack: int | str | None = None,
     name: str | None = None,
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
     plugin_manager: PluginManager | None = None,
@@ -349,6 +370,8 @@ def run_study(
     worker dies (killed, out of memory), this process collects it, fails its trial and runs the
     trial again, so the command still ends with ``n_trials`` finished trials.
 
+    :param stack: runs each worker trains at once (stacked trials, :mod:`sweepnp.stack`), or
+        ``"auto"``; default: the file's ``[study] stack``. 1 trains one trial at a time.
     :param on_trial: called with the study and the latest trial after each trial this process
         runs, and about twice a second while other workers finish.
     :param plugin_manager: the plugins to build runs with (default: the installed ones).
@@ -366,8 +389,12 @@ def run_study(
     deadline = time.time() + spec.study.timeout if spec.study.timeout else None
     job_file: str | dict[str, Any] = str(file) if isinstance(file, str | Path) else dict(file)
 
+    runs_at_once = resolve_stack(spec, stack)
+
     def job(worker: int) -> WorkerJob:
-        return WorkerJob(job_file, name, storage, total, deadline, worker, plugin_manager, spec)
+        return WorkerJob(
+            job_file, name, storage, total, deadline, worker, plugin_manager, spec, runs_at_once
+        )
 
     if jobs <= 1:
         work(job(0), on_trial=on_trial)

@@ -63,22 +63,22 @@ class Contract:
         raise ContractFailure(f"{self.subject}: {message}")
 
     def _float_options(self) -> dict[str, float]:
-        """The options hinted ``float`` with a number, given or default: what a sweep may stack.
+        """The options hinted ``float`` with a number, given or default: what a stack of trials
+        puts on its trial axis (:func:`sweepnp.plugins.float_options`), in signature order."""
+        from sweepnp.plugins import float_options
 
-        In the factory's parameter order, so that messages list them as its signature does.
-        """
-        from sweepnp.plugins import type_hints
+        return float_options(self._factory(), self.options)
 
-        factory = self._factory()
-        hints = type_hints(factory)  # unresolvable hints are left out: not known to be floats
-        parameters = inspect.signature(factory).parameters  # a class: its __init__'s, no self
-        values = {n: p.default for n, p in parameters.items() if p.default is not p.empty}
-        values.update(self.options)
-        return {
-            n: values[n]
-            for n in parameters
-            if hints.get(n) is float and isinstance(values.get(n), int | float)
-        }
+    @staticmethod
+    def _skip(reason: str) -> typing.NoReturn:
+        raise unittest.SkipTest(reason)
+
+    def test_stackable_is_declared_as_a_bool(self) -> None:
+        """``stackable`` (inherited ``True``, or the plugin's own) is a bool: whether its trials
+        may train stacked."""
+        stackable = getattr(self._factory(), "stackable", True)
+        if not isinstance(stackable, bool):
+            self._fail(f"stackable must be True or False, got {stackable!r}")
 
     def make(self, **overrides: Any) -> Any:
         """Call the factory with :attr:`options`, updated by ``overrides``."""

@@ -1,0 +1,370 @@
+"""Stacked training: many runs of one structure trained as one array program.
+
+A study of small networks is bound by Python's per-call overhead, not by arithmetic: one
+mini-batch step of a 30-16-1 network is a few dozen small NumPy calls. A :class:`Stack` trains up
+to ``capacity`` runs ("slots") at once: the parameters of every slot lie on a leading axis of one
+array per parameter, and each NumPy call of the step — forward, backward, penalties, the
+optimizer's update — does the work of all of them.
+
+Each slot stays the run it would be alone, bit for bit (float64; see ``docs/studies.md``):
+
+* **its own** :class:`~sweepnp.trainer.Trainer` — built exactly as for a run alone, with its
+  initial weights, callbacks, schedule and history — whose network's parameters become views into
+  the stack's arrays; its callbacks, schedule, evaluation records and stop reason work unchanged;
+* its own shuffle and dropout masks, from its own generators;
+* its own hyperparameters: the optimizer's and the weight penalties' float options become arrays
+  on the trial axis; the learning rate comes from each slot's own schedule;
+* its own epoch counter: slots join and leave at epoch boundaries (continuous batching), so a
+  stack never waits for its slowest member and never carries a finished run.
+
+What a stack shares — the data, the network's shape, the batch size, the dtype, the optimizer and
+the penalties and their non-float options — is its :func:`stack_key`. A run whose plugins declare
+``stackable = False`` has no key, and trains alone.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sweepnp.model import DenseNetwork
+from sweepnp.optimizers import Optimizer
+from sweepnp.plugins import PluginManager, float_options
+from sweepnp.trainer import RunResult, Trainer
+
+__all__ = ["Slot", "Stack", "StackKey", "stack_key"]
+
+StackKey = tuple[Any, ...]
+
+
+def _split_options(factory: Any, given: Mapping[str, Any]) -> tuple[dict[str, float], dict]:
+    """A plugin's options: the floats a stack puts on its trial axis (given or default), and
+    the others, which stack-mates must share."""
+    floats = float_options(factory, given)
+    others = {k: v for k, v in given.items() if k not in floats}
+    return floats, others
+
+
+def _plugin_parts(trainer: Trainer) -> tuple[Any, ...] | None:
+    """The optimizer's and the penalties' factories and shared options; ``None`` when a plugin
+    of the run cannot run stacked."""
+    pm = trainer.pm
+    optimizer = dict(trainer.config.optimizer)
+    name = optimizer.pop("name")
+    factory = pm.registry["optimizers"][name].factory
+    if not getattr(trainer.optimizer, "stackable", True):
+        return None
+    _, shared = _split_options(factory, optimizer)
+    parts: list[Any] = [("optimizer", name, _frozen(shared))]
+    for reg_name, reg in trainer.regularizers.items():  # in order: penalties add up in order
+        if not getattr(reg, "stackable", True):
+            return None
+        if reg.penalizes_weights():
+            reg_factory = pm.registry["regularizers"][reg_name].factory
+            _, shared = _split_options(reg_factory, trainer.config.regularizers[reg_name])
+            parts.append(("penalty", reg_name, _frozen(shared)))
+    if not all(getattr(c, "stackable", True) for c in trainer.callbacks):
+        return None
+    if not getattr(trainer.schedule, "stackable", True):
+        return None
+    return tuple(parts)
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+def stack_key(trainer: Trainer) -> StackKey | None:
+    """What runs must share to train in one stack; ``None`` when this run cannot be stacked.
+
+    Runs with equal keys have the same data (the same prepared splits), network shape, batch
+    size and dtype, and the same optimizer and weight penalties up to their float options.
+    """
+    parts = _plugin_parts(trainer)
+    if parts is None:
+        return None
+    network = trainer.network
+    return (
+        id(trainer.data),
+        tuple(v.shape for v in network.params.values()),
+        network.task.name,
+        network.activation,
+        network.batch_norm,
+        trainer.dtype.str,
+        trainer.batch_size,
+        tuple(network.params),
+        parts,
+    )
+
+
+@dataclass
+class Slot:
+    """One run of a stack: its own trainer, and what the caller tags it with."""
+
+    trainer: Trainer
+    tag: Any
+    #: The alone shapes of its parameters and buffers (views into the stack keep them).
+    shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+class Stack:
+    """Up to ``capacity`` runs of one :func:`stack_key`, trained epoch by epoch as one program.
+
+    :param capacity: the most slots at once.
+    :param plugin_manager: the manager the runs' plugins come from.
+    """
+
+    def __init__(self, capacity: int, plugin_manager: PluginManager) -> None:
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
+        self.capacity = capacity
+        self.pm = plugin_manager
+        self.slots: list[Slot] = []
+        self._joining: list[Slot] = []
+        self._leaving: set[int] = set()
+        self.network: DenseNetwork | None = None
+        self.optimizer: Optimizer | None = None
+        self.penalties: list[Any] = []
+
+    # -- membership --------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self.slots) + len(self._joining) - len(self._leaving)
+
+    @property
+    def free(self) -> int:
+        """Slots free for runs to join at the next epoch boundary."""
+        return self.capacity - len(self)
+
+    def add(self, trainer: Trainer, tag: Any) -> None:
+        """Let a run join at the next epoch boundary. ``trainer`` is built, not begun; its
+        :meth:`~sweepnp.trainer.Trainer.begin_training` is called here (its callbacks begin)."""
+        if self.free < 1:
+            raise ValueError("the stack is full")
+        trainer.begin_training()
+        self._joining.append(Slot(trainer, tag))
+
+    def remove(self, tag: Any) -> None:
+        """Drop a run at the next epoch boundary without finishing it (a repeat no longer
+        needed)."""
+        self._joining = [s for s in self._joining if s.tag != tag]
+        self._leaving |= {id(s) for s in self.slots if s.tag == tag}
+
+    @property
+    def tags(self) -> list[Any]:
+        return [s.tag for s in self.slots if id(s) not in self._leaving] + [
+            s.tag for s in self._joining
+        ]
+
+    # -- the arrays --------------------------------------------------------------------------
+
+    def _rebuild(self) -> None:
+        """Lay the current slots' parameters, buffers and optimizer state out on a new trial
+        axis, and point each slot's network at its views."""
+        old_slots, old_optimizer = self.slots, self.optimizer
+        kept = [s for s in old_slots if id(s) not in self._leaving]
+        self.slots = kept + self._joining
+        self._joining, self._leaving = [], set()
+        if not self.slots:
+            self.network = self.optimizer = None
+            self.penalties = []
+            return
+        first = self.slots[0].trainer
+        trials = len(self.slots)
+        network = first.network.stacked(trials)
+        for k, slot in enumerate(self.slots):
+            alone = slot.trainer.network
+            for group, stacked in (("params", network.params), ("buffers", network.buffers)):
+                values = getattr(alone, group)
+                for name, value in values.items():
+                    slot.shapes.setdefault(name, value.shape)
+                    stacked[name][k] = value.reshape(stacked[name][k].shape)
+                    values[name] = stacked[name][k].reshape(slot.shapes[name])
+        self.network = network
+        self.optimizer = self._stacked_optimizer(network)
+        if old_optimizer is not None:
+            old_index = {id(s): i for i, s in enumerate(old_slots)}
+            for k, slot in enumerate(self.slots):
+                i = old_index.get(id(slot))
+                if i is None:
+                    continue
+                self.optimizer.t[k] = old_optimizer.t[i]
+                for name, state in self.optimizer.state.items():
+                    for key, value in state.items():
+                        value[k] = old_optimizer.state[name][key][i]
+        self.penalties = self._stacked_penalties()
+
+    def _stacked_options(self, factory: Any, options_of: list[Mapping[str, Any]]) -> dict:
+        dtype = self.slots[0].trainer.dtype
+        floats = [_split_options(factory, options) for options in options_of]
+        stacked = dict(floats[0][1])
+        for name in floats[0][0]:
+            values = [f[0][name] for f in floats]
+            stacked[name] = np.asarray(values, dtype=dtype).reshape(-1, 1, 1)
+        return stacked
+
+    def _stacked_optimizer(self, network: DenseNetwork) -> Optimizer:
+        configs = [dict(s.trainer.config.optimizer) for s in self.slots]
+        name = configs[0].pop("name")
+        for config in configs[1:]:
+            config.pop("name")
+        factory = self.pm.registry["optimizers"][name].factory
+        optimizer = factory(**self._stacked_options(factory, configs))
+        optimizer.setup(network.params, network.weight_names)
+        # Each slot counts its own steps (a slot that joined later is at an earlier step).
+        optimizer.t = np.zeros((len(self.slots), 1, 1), dtype=np.int64)
+        return optimizer
+
+    def _stacked_penalties(self) -> list[Any]:
+        penalties = []
+        for name, reg in self.slots[0].trainer.regularizers.items():
+            if not reg.penalizes_weights():
+                continue
+            factory = self.pm.registry["regularizers"][name].factory
+            options = [s.trainer.config.regularizers[name] for s in self.slots]
+            penalties.append(factory(**self._stacked_options(factory, options)))
+        return penalties
+
+    # -- one epoch ---------------------------------------------------------------------------
+
+    def run_epoch(self) -> list[tuple[Any, RunResult | BaseException]]:
+        """Train every slot one epoch; return the runs that ended, with their results (or the
+        exception a run's plugin raised, which ends that run only)."""
+        if self._joining or self._leaving or self.network is None:
+            self._rebuild()
+        if not self.slots:
+            return []
+        started = time.perf_counter()
+        ended: list[tuple[Any, RunResult | BaseException]] = []
+        failed: dict[int, BaseException] = {}
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+            for slot in self.slots:
+                try:
+                    slot.trainer.begin_epoch()
+                except Exception as exc:
+                    failed[id(slot)] = exc
+            self._train_batches(failed)
+            seconds = (time.perf_counter() - started) / len(self.slots)
+            scores = self._scores() if any(s.trainer.evaluation_due for s in self.slots) else None
+            for k, slot in enumerate(self.slots):
+                if id(slot) in failed:
+                    ended.append((slot.tag, failed[id(slot)]))
+                    self._leaving.add(id(slot))
+                    continue
+                trainer = slot.trainer
+                try:
+                    slot_scores = None
+                    if scores is not None and trainer.evaluation_due:
+                        slot_scores = {
+                            prefix: (loss[k], {m: v[k] for m, v in metrics.items()})
+                            for prefix, (loss, metrics) in scores.items()
+                        }
+                    if trainer.end_epoch(seconds, slot_scores):
+                        continue
+                    self._detach(slot)
+                    ended.append((slot.tag, trainer.finish_training()))
+                except Exception as exc:
+                    ended.append((slot.tag, exc))
+                self._leaving.add(id(slot))
+        return ended
+
+    def _train_batches(self, failed: dict[int, BaseException]) -> None:
+        slots = self.slots
+        network, optimizer = self.network, self.optimizer
+        assert network is not None and optimizer is not None
+        first = slots[0].trainer
+        X, y = first.data.X_train, first.data.y_train
+        n = len(X)
+        orders = [s.trainer.epoch_order() for s in slots]
+        if all(order is None for order in orders):
+            X_epoch, y_epoch = X[None], y[None]  # one copy of the data, broadcast to every slot
+        else:
+            index = np.stack([np.arange(n) if o is None else o for o in orders])
+            X_epoch, y_epoch = X[index], y[index]
+        dtype = first.dtype
+        lr = np.array([s.trainer.lr for s in slots], dtype=dtype).reshape(-1, 1, 1)
+        per_batch_lr = any(s.trainer.lr_per_batch for s in slots)
+        masks = self._mask_function()
+        watched = [s for s in slots if s.trainer.gradient_callbacks]
+        watching = [s for s in slots if s.trainer.watches_batches]
+        weight_names = network.weight_names
+        params = network.params
+        size = first.batch_size
+        for batch, start in enumerate(range(0, n, size)):
+            X_batch = X_epoch[:, start : start + size]
+            y_batch = y_epoch[:, start : start + size]
+            if X_batch.shape[0] == 1 and len(slots) > 1:
+                X_batch = np.broadcast_to(X_batch, (len(slots), *X_batch.shape[1:]))
+                y_batch = np.broadcast_to(y_batch, (len(slots), *y_batch.shape[1:]))
+            if per_batch_lr:
+                lr = np.array(
+                    [s.trainer.batch_lr(batch) if s.trainer.lr_per_batch else s.trainer.lr
+                     for s in slots],
+                    dtype=dtype,
+                ).reshape(-1, 1, 1)  # fmt: skip
+            grads = network.gradients(X_batch, y_batch, masks)
+            for penalty in self.penalties:
+                for name in weight_names:
+                    grads[name] += penalty.gradient(params[name])
+            for slot in watched:
+                k = slots.index(slot)
+                views = {name: g[k].reshape(slot.shapes[name]) for name, g in grads.items()}
+                self._per_slot(slot, failed, _before_step, views)
+            optimizer.step(params, grads, lr)
+            for slot in watching:
+                self._per_slot(slot, failed, Trainer.end_batch, batch, X_batch.shape[1])
+
+    @staticmethod
+    def _per_slot(slot: Slot, failed: dict[int, BaseException], call: Any, *args: Any) -> None:
+        if id(slot) in failed:
+            return
+        try:
+            call(slot.trainer, *args)
+        except Exception as exc:
+            failed[id(slot)] = exc
+
+    def _mask_function(self) -> Any:
+        """Each slot's masks from its own generator, stacked: the masks it would draw alone."""
+        makers = [s.trainer.masks for s in self.slots]
+        if all(maker is None for maker in makers):
+            return None
+        dtype = self.slots[0].trainer.dtype
+
+        def masks(shape: tuple[int, ...]) -> np.ndarray:
+            alone = shape[1:]
+            return np.stack(
+                [np.ones(alone, dtype=dtype) if m is None else m(alone) for m in makers]
+            )
+
+        return masks
+
+    def _scores(self) -> dict[str, tuple[Any, dict[str, Any]]]:
+        """Every split's data loss and metrics for every slot at once (arrays on the trial
+        axis)."""
+        network = self.network
+        assert network is not None
+        scores = {}
+        for prefix, (X, y) in self.slots[0].trainer.data.splits().items():
+            z = network.logits(X)
+            scores[prefix] = (network.task.loss(z, y), network.task.metrics(z, y))
+        return scores
+
+    @staticmethod
+    def _detach(slot: Slot) -> None:
+        """Give a leaving run its own copies of its parameters (its result keeps them)."""
+        network = slot.trainer.network
+        network.params = {name: value.copy() for name, value in network.params.items()}
+        network.buffers = {name: value.copy() for name, value in network.buffers.items()}
+
+
+def _before_step(trainer: Trainer, grads: dict[str, np.ndarray]) -> None:
+    for callback in trainer.gradient_callbacks:
+        callback.on_before_optimizer_step(grads)
