@@ -11,6 +11,7 @@ calls only what a regularizer overrides, so an unused capability costs nothing p
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -39,6 +40,17 @@ class Regularizer:
     def mask(self, shape: tuple[int, ...], rng: np.random.Generator, dtype: Any) -> np.ndarray:
         """A multiplicative mask for a hidden activation of ``shape`` in training."""
         raise NotImplementedError
+
+    def masks(
+        self, shapes: Sequence[tuple[int, ...]], rng: np.random.Generator, dtype: Any
+    ) -> list[np.ndarray]:
+        """The masks that :meth:`mask` gives for ``shapes``, called in turn with ``rng``.
+
+        A stack of trials asks each trial for a whole epoch's masks at once; a regularizer may
+        override this to draw them in fewer calls, as long as it returns exactly the masks the
+        calls in turn would (the built-in dropout draws all its numbers in one call).
+        """
+        return [self.mask(shape, rng, dtype) for shape in shapes]
 
     @classmethod
     def penalizes_weights(cls) -> bool:

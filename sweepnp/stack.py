@@ -253,7 +253,8 @@ class Stack:
                     failed[id(slot)] = exc
             self._train_batches(failed)
             seconds = (time.perf_counter() - started) / len(self.slots)
-            scores = self._scores() if any(s.trainer.evaluation_due for s in self.slots) else None
+            due = any(s.trainer.evaluation_due for s in self.slots)
+            scores, penalty = self._scores() if due else (None, None)
             for k, slot in enumerate(self.slots):
                 if id(slot) in failed:
                     ended.append((slot.tag, failed[id(slot)]))
@@ -261,13 +262,14 @@ class Stack:
                     continue
                 trainer = slot.trainer
                 try:
-                    slot_scores = None
+                    slot_scores, slot_penalty = None, None
                     if scores is not None and trainer.evaluation_due:
                         slot_scores = {
                             prefix: (loss[k], {m: v[k] for m, v in metrics.items()})
                             for prefix, (loss, metrics) in scores.items()
                         }
-                    if trainer.end_epoch(seconds, slot_scores):
+                        slot_penalty = penalty if np.ndim(penalty) == 0 else penalty[k]
+                    if trainer.end_epoch(seconds, slot_scores, slot_penalty):
                         continue
                     self._detach(slot)
                     ended.append((slot.tag, trainer.finish_training()))
@@ -332,30 +334,52 @@ class Stack:
             failed[id(slot)] = exc
 
     def _mask_function(self) -> Any:
-        """Each slot's masks from its own generator, stacked: the masks it would draw alone."""
-        makers = [s.trainer.masks for s in self.slots]
-        if all(maker is None for maker in makers):
+        """Every slot's masks for this epoch, drawn at once per slot from its own generator
+        (the masks it would draw batch by batch alone), laid out per hidden layer as
+        ``(slots, rows, width)``; the function hands the network each batch's slice in turn."""
+        first = self.slots[0].trainer
+        widths = first.network.hidden
+        rows = len(first.data.X_train)
+        size = first.batch_size
+        batches = [(start, min(start + size, rows)) for start in range(0, rows, size)]
+        shapes = [(end - start, width) for start, end in batches for width in widths]
+        drawn = [s.trainer.epoch_masks(shapes) for s in self.slots]
+        if all(d is None for d in drawn):
             return None
-        dtype = self.slots[0].trainer.dtype
+        dtype = first.dtype
+        layers = []
+        for layer, width in enumerate(widths):
+            per_slot = [
+                np.ones((rows, width), dtype=dtype)
+                if d is None
+                else np.concatenate(d[layer :: len(widths)])
+                for d in drawn
+            ]
+            layers.append(np.stack(per_slot))
+        calls = iter(
+            [(layer, start, end) for start, end in batches for layer in range(len(widths))]
+        )
 
         def masks(shape: tuple[int, ...]) -> np.ndarray:
-            alone = shape[1:]
-            return np.stack(
-                [np.ones(alone, dtype=dtype) if m is None else m(alone) for m in makers]
-            )
+            layer, start, end = next(calls)
+            return layers[layer][:, start:end]
 
         return masks
 
-    def _scores(self) -> dict[str, tuple[Any, dict[str, Any]]]:
+    def _scores(self) -> tuple[dict[str, tuple[Any, dict[str, Any]]], Any]:
         """Every split's data loss and metrics for every slot at once (arrays on the trial
-        axis)."""
+        axis), and every slot's weight penalty (added up as :meth:`Trainer.penalty` does)."""
         network = self.network
         assert network is not None
         scores = {}
         for prefix, (X, y) in self.slots[0].trainer.data.splits().items():
             z = network.logits(X)
             scores[prefix] = (network.task.loss(z, y), network.task.metrics(z, y))
-        return scores
+        penalty: Any = 0.0
+        for reg in self.penalties:
+            for name in network.weight_names:
+                penalty = penalty + reg.penalty(network.params[name])
+        return scores, penalty
 
     @staticmethod
     def _detach(slot: Slot) -> None:

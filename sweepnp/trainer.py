@@ -245,16 +245,17 @@ class Trainer:
             scores[prefix] = (task.loss(z, y), task.metrics(z, y))
         return scores
 
-    def evaluate(self, scores: Scores | None = None) -> dict[str, float]:
+    def evaluate(self, scores: Scores | None = None, penalty: Any = None) -> dict[str, float]:
         """Loss and metrics of the current model on every split present: ``loss`` is the
         training objective (data loss plus penalties), the others data losses and metrics.
 
         :param scores: the splits' :meth:`scores`, when already computed (by a stack of trials).
+        :param penalty: the weight :meth:`penalty`, when already computed.
         """
         logs: dict[str, float] = {}
         for prefix, (loss, metrics) in (scores if scores is not None else self.scores()).items():
             if prefix == "":
-                loss = loss + self.penalty()
+                loss = loss + (self.penalty() if penalty is None else penalty)
             logs[prefix + "loss"] = float(loss)
             for metric, value in metrics.items():
                 logs[prefix + metric] = float(value)
@@ -390,15 +391,18 @@ class Trainer:
         epochs = self.epochs_run + 1
         return epochs % self.config.train.eval_every == 0 or epochs == self.epochs
 
-    def end_epoch(self, epoch_seconds: float, scores: Scores | None = None) -> bool:
-        """End epoch :attr:`epochs_run`: evaluate if due (from ``scores`` when a stack computed
-        them), record it, and tell the callbacks. Return whether training goes on."""
+    def end_epoch(
+        self, epoch_seconds: float, scores: Scores | None = None, penalty: Any = None
+    ) -> bool:
+        """End epoch :attr:`epochs_run`: evaluate if due (from ``scores`` and ``penalty`` when a
+        stack computed them), record it, and tell the callbacks. Return whether training goes
+        on."""
         epoch = self.epochs_run
         due = self.evaluation_due
         self.epochs_run += 1
         logs: dict[str, Any] = {"lr": _scalar(self.lr)}
         if due:
-            logs = {**self.evaluate(scores), "lr": _scalar(self.lr)}
+            logs = {**self.evaluate(scores, penalty), "lr": _scalar(self.lr)}
             self.history.append({"epoch": epoch, **logs, "epoch_seconds": epoch_seconds})
         for callback in self.callbacks:
             callback.on_epoch_end(epoch, logs)
@@ -457,6 +461,16 @@ class Trainer:
                 if not self.end_epoch(time.perf_counter() - epoch_started):
                     break
             return self.finish_training()
+
+    def epoch_masks(self, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray] | None:
+        """The masks this run draws for ``shapes`` in turn (an epoch's hidden activations, in
+        the order training asks for them), from its own generator; ``None`` without masks."""
+        maskers = [r for r in self.regularizers.values() if r.masks_activations()]
+        if not maskers:
+            return None
+        if len(maskers) == 1:  # its draws in one go (several maskers interleave theirs)
+            return maskers[0].masks(shapes, self._mask_rng, self.dtype)
+        return [self.masks(shape) for shape in shapes]
 
     def _mask_function(self) -> Any:
         maskers = [r for r in self.regularizers.values() if r.masks_activations()]

@@ -317,3 +317,18 @@ def test_a_plugin_raising_in_one_run_ends_that_run_only():
     assert isinstance(ended[1], RuntimeError)
     assert ended[0].stop_reason == ended[2].stop_reason == "completed"
     assert ended[0].epochs_run == 6
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dropout_draws_an_epochs_masks_at_once_exactly_as_in_turn(dtype):
+    """A stack asks each trial for an epoch's masks in one go: they must be the masks the
+    batch-by-batch calls give, and leave the generator where those calls leave it."""
+    dropout = PM.registry["regularizers"]["dropout"].factory(rate=0.3)
+    shapes = [(32, 16), (32, 8)] * 10 + [(21, 16), (21, 8)]
+    in_turn, at_once = np.random.default_rng(7), np.random.default_rng(7)
+    expected = [dropout.mask(shape, in_turn, dtype) for shape in shapes]
+    got = dropout.masks(shapes, at_once, dtype)
+    assert len(got) == len(expected)
+    for a, b in zip(expected, got, strict=True):
+        assert a.dtype == b.dtype == dtype and np.array_equal(a, b)
+    assert in_turn.random() == at_once.random()

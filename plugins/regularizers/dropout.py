@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -42,6 +44,20 @@ class Dropout(Regularizer):
         """A mask of ``shape`` and ``dtype`` (float32 or float64) holding 0 and ``1/(1-rate)``."""
         keep = rng.random(shape, dtype=dtype) >= self.rate
         return np.multiply(keep, self._scale, dtype=dtype)
+
+    def masks(
+        self, shapes: Sequence[tuple[int, ...]], rng: np.random.Generator, dtype: Any
+    ) -> list[np.ndarray]:
+        """The masks of :meth:`mask` for ``shapes`` in turn, drawn in one call: a generator
+        gives the same numbers in one draw as in several (an epoch of a stacked trial)."""
+        sizes = [math.prod(shape) for shape in shapes]
+        keep = rng.random(sum(sizes), dtype=dtype) >= self.rate
+        flat = np.multiply(keep, self._scale, dtype=dtype)
+        ends = np.cumsum(sizes)
+        return [
+            flat[end - size : end].reshape(shape)
+            for shape, size, end in zip(shapes, sizes, ends, strict=True)
+        ]
 
 
 @hookimpl
