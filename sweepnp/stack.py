@@ -342,22 +342,29 @@ class Stack:
         rows = len(first.data.X_train)
         size = first.batch_size
         batches = [(start, min(start + size, rows)) for start in range(0, rows, size)]
-        shapes = [(end - start, width) for start, end in batches for width in widths]
+        if len(widths) == 1:  # an epoch's masks, batch after batch: one (rows, width) draw
+            shapes = [(rows, widths[0])]
+        else:  # layer after layer within each batch: the order the batches draw them
+            shapes = [(end - start, width) for start, end in batches for width in widths]
         drawn = [s.trainer.epoch_masks(shapes) for s in self.slots]
         if all(d is None for d in drawn):
             return None
         dtype = first.dtype
-        layers = []
-        for layer, width in enumerate(widths):
-            per_slot = [
-                np.ones((rows, width), dtype=dtype)
-                if d is None
-                else np.concatenate(d[layer :: len(widths)])
-                for d in drawn
-            ]
-            layers.append(np.stack(per_slot))
+        layers = [np.empty((len(self.slots), rows, width), dtype=dtype) for width in widths]
+        for k, masks_of_slot in enumerate(drawn):
+            if masks_of_slot is None:  # a run without dropout: a mask of ones changes nothing
+                for layer in layers:
+                    layer[k] = 1
+                continue
+            if len(widths) == 1:
+                layers[0][k] = masks_of_slot[0]
+                continue
+            pieces = iter(masks_of_slot)
+            for start, end in batches:
+                for layer in layers:
+                    layer[k, start:end] = next(pieces)
         calls = iter(
-            [(layer, start, end) for start, end in batches for layer in range(len(widths))]
+            [(layer, start, end) for start, end in batches for layer in range(len(layers))]
         )
 
         def masks(shape: tuple[int, ...]) -> np.ndarray:
