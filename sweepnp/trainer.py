@@ -20,10 +20,9 @@ import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from sweepnp.callbacks import Callback
 from sweepnp.config import RunConfig, parse
@@ -34,6 +33,9 @@ from sweepnp.optimizers import Optimizer
 from sweepnp.plugins import PluginManager, get_plugin_manager
 from sweepnp.regularizers import Regularizer
 from sweepnp.schedules import Schedule
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["STOP_REASONS", "RunResult", "Trainer", "load_data", "train"]
 
@@ -70,6 +72,8 @@ class RunResult:
     @functools.cached_property
     def history(self) -> pd.DataFrame:
         """The learning curve as a DataFrame, one row per evaluated epoch (built on first use)."""
+        import pandas as pd  # imported on use: a run needs no pandas, and it takes 0.3 s
+
         return pd.DataFrame(self.records)
 
     def to_json_dict(self) -> dict[str, Any]:
