@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import gzip
 import importlib.util
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,7 +72,9 @@ def _labelled_csv(file: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """A file in the format of scikit-learn's ``load_csv_data``: a header ``n_samples,
     n_features,target names…``, then one row per sample, its features and an integer label."""
     with (data_folder() / file).open(encoding="utf-8") as lines:
-        header = next(csv.reader([lines.readline()]))
+        header = next(csv.reader([lines.readline()]), [])
+        if len(header) < 2:
+            raise NotAsExpected(f"{file}: no header of n_samples, n_features, target names")
         n_samples, n_features, target_names = int(header[0]), int(header[1]), header[2:]
         table = np.loadtxt(lines, delimiter=",", dtype=np.float64, ndmin=2)
     if table.shape != (n_samples, n_features + 1):
@@ -150,7 +153,7 @@ def read(name: str) -> Arrays:
     its files, or from the loader itself when the files are not as expected."""
     try:
         return _READERS[name]()
-    except (OSError, ValueError, StopIteration, NotAsExpected):
+    except (OSError, EOFError, zlib.error, ValueError, NotAsExpected):
         return read_with_sklearn(name)
 
 

@@ -71,6 +71,8 @@ def copy_data_folder(tmp_path):
         ("iris", "text"),  # a value that is not a number
         ("digits", "missing"),
         ("digits", "shape"),
+        ("digits", "truncated"),  # a gzip stream that ends early
+        ("iris", "empty"),
         ("diabetes", "missing"),
     ],
 )
@@ -91,6 +93,10 @@ def test_files_not_as_expected_fall_back_to_scikit_learn(tmp_path, monkeypatch, 
         path.write_text(path.read_text().replace(",0\n", ",0.5\n", 1))
     elif damage == "text":
         path.write_text(path.read_text().replace("5.1", "five", 1))
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:1000])
+    elif damage == "empty":
+        path.write_text("")
     elif damage == "shape":
         rows = gzip.decompress(path.read_bytes()).decode().splitlines()
         path.write_bytes(gzip.compress("\n".join(rows[:-1]).encode()))
