@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.special import expit, log_softmax, softmax
 
 __all__ = [
     "ACTIVATIONS",
@@ -31,6 +30,43 @@ __all__ = [
 ]
 
 LEAKY_SLOPE = 0.01
+
+# -------------------------------------------------------------------------
+# The logistic and softmax functions (SciPy's ``scipy.special`` ones, in NumPy: importing
+# ``scipy.special`` takes about 0.3 s, which every command that loads sweepnp would pay)
+# -------------------------------------------------------------------------
+
+
+def expit(z: np.ndarray) -> np.ndarray:
+    """The logistic sigmoid 1 / (1 + e^−z), elementwise.
+
+    Stable for large |z|: for z → +∞ e^−z → 0 and the result → 1; for z → −∞ e^−z overflows to
+    inf and the result is 0, its limit, with no NaN. That overflow (z below about −709 in
+    float64, −88 in float32) would raise NumPy's overflow warning; the training loops run under
+    ``np.errstate(over="ignore")``, and :class:`Model` sets it around its predictions.
+    """
+    e = np.exp(-z)
+    e += 1
+    return np.reciprocal(e, out=e)
+
+
+def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """exp(z) / Σ exp(z) along ``axis``, shifted by the maximum so that nothing overflows
+    (the same operations as ``scipy.special.softmax``)."""
+    shifted = np.exp(z - np.max(z, axis=axis, keepdims=True))
+    return shifted / np.sum(shifted, axis=axis, keepdims=True)
+
+
+def log_softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    """log(softmax(z)) along ``axis``, computed as z − max − log Σ exp(z − max), accurate where
+    softmax saturates (the same operations as ``scipy.special.log_softmax``)."""
+    z_max = np.max(z, axis=axis, keepdims=True)
+    z_max[~np.isfinite(z_max)] = 0  # all −inf (or an inf) along the axis: shift by nothing
+    shifted = z - z_max
+    with np.errstate(divide="ignore"):  # log(0) = −inf when every entry is −inf
+        log_sum = np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    return shifted - log_sum
+
 
 # -------------------------------------------------------------------------
 # Activations: name → (forward, derivative given pre-activation z and output h)
@@ -314,7 +350,8 @@ class DenseNetwork:
 
     def loss(self, X: np.ndarray, y: np.ndarray) -> float:
         """The data loss (mean over rows) of the evaluation forward pass."""
-        return float(self.task.loss(self.logits(X), y))
+        with np.errstate(over="ignore"):  # a sigmoid layer's e^−z may overflow: see expit
+            return float(self.task.loss(self.logits(X), y))
 
     def gradients(
         self, X: np.ndarray, y: np.ndarray, mask: MaskFn | None = None
@@ -478,13 +515,15 @@ class Model:
     def decision_function(self, X: Any) -> np.ndarray:
         """The network's outputs for raw features: logits for classification; for regression
         the predictions on the scale trained on (standardized with ``data.scale_target``)."""
-        return self.network.logits(self._prepare(X))
+        with np.errstate(over="ignore"):  # a sigmoid layer's e^−z may overflow: see expit
+            return self.network.logits(self._prepare(X))
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Class probabilities, shape ``(n_samples, n_classes)``, for classification."""
         z = self.decision_function(X)
         if self.task == "binary":
-            p = expit(z[:, 0])
+            with np.errstate(over="ignore"):
+                p = expit(z[:, 0])
             return np.column_stack([1 - p, p])
         if self.task == "multiclass":
             return softmax(z, axis=1)

@@ -17,13 +17,12 @@ import functools
 import math
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from sweepnp.callbacks import Callback
 from sweepnp.config import RunConfig, parse
@@ -34,6 +33,9 @@ from sweepnp.optimizers import Optimizer
 from sweepnp.plugins import PluginManager, get_plugin_manager
 from sweepnp.regularizers import Regularizer
 from sweepnp.schedules import Schedule
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["STOP_REASONS", "RunResult", "Trainer", "load_data", "train"]
 
@@ -70,6 +72,8 @@ class RunResult:
     @functools.cached_property
     def history(self) -> pd.DataFrame:
         """The learning curve as a DataFrame, one row per evaluated epoch (built on first use)."""
+        import pandas as pd  # imported on use: a run needs no pandas, and it takes 0.3 s
+
         return pd.DataFrame(self.records)
 
     def to_json_dict(self) -> dict[str, Any]:
@@ -119,7 +123,6 @@ class Trainer:
     ) -> None:
         self.config = config = parse(config)
         self.pm = pm = plugin_manager or get_plugin_manager()
-        source = config.source
         self.dtype = np.dtype(config.model.dtype)
         self.data: Splits = data if data is not None else load_data(config, pm, X, y)
         self.context: Mapping[str, Any] = context or {}
@@ -143,24 +146,12 @@ class Trainer:
             target_scale=self.data.target_scale,
         )
 
-        opt = dict(config.optimizer)
-        self.optimizer: Optimizer = pm.build(
-            "optimizers", opt.pop("name"), opt, key="optimizer", source=source
-        )
-        self.regularizers: dict[str, Regularizer] = {
-            name: pm.build("regularizers", name, options, key=f"regularizers.{name}", source=source)
-            for name, options in config.regularizers.items()
-        }
-        sched = dict(config.schedule)
-        self.schedule: Schedule = pm.build(
-            "schedules", sched.pop("name"), sched, key="schedule", source=source
-        )
-        active = config.active_callbacks(pm.default_callbacks())
-        self.callbacks: list[Callback] = [
-            pm.build("callbacks", name, options, key=f"callbacks.{name}", source=source)
-            for name, options in active.items()
-        ]
-        self._callback_keys = [f"callbacks.{name}" for name in active]
+        self.optimizer: Optimizer = build_optimizer(config, pm)
+        self.regularizers: dict[str, Regularizer] = build_regularizers(config, pm)
+        self.schedule: Schedule = build_schedule(config, pm)
+        built = build_callbacks(config, pm)
+        self.callbacks: list[Callback] = list(built.values())
+        self._callback_keys = [f"callbacks.{name}" for name in built]
         self.callbacks.extend(callbacks)
         self._callback_keys.extend("callbacks" for _ in callbacks)
         for callback in self.callbacks:
@@ -195,16 +186,7 @@ class Trainer:
         )
 
     def _check_batch_size(self) -> None:
-        batch_size, rows = self.config.train.batch_size, len(self.data.X_train)
-        if batch_size != "full" and batch_size > rows:
-            where = f"{self.config.source}: " if self.config.source else ""
-            warnings.warn(
-                f"{where}train.batch_size: {batch_size} is more than the {rows} training rows; "
-                "every batch is the whole training split (full-batch gradient descent, as with "
-                'batch_size = "full")',
-                SweepnpWarning,
-                stacklevel=3,
-            )
+        check_batch_size(self.config, len(self.data.X_train), stacklevel=3)  # Trainer()'s caller
 
     def _metric_names(self) -> tuple[str, ...]:
         names = []
@@ -497,6 +479,69 @@ class Trainer:
             raise ConfigError(
                 exc.reason, source=self.config.source, key=f"{key}.{exc.option}"
             ) from None
+
+
+# -------------------------------------------------------------------------
+# Building a run's parts (a Trainer builds them all; a study's search space is checked by
+# building only what each searched value reaches)
+# -------------------------------------------------------------------------
+
+
+def build_optimizer(config: RunConfig, pm: PluginManager) -> Optimizer:
+    """The run's optimizer, from ``[optimizer]``."""
+    options = dict(config.optimizer)
+    return pm.build(
+        "optimizers", options.pop("name"), options, key="optimizer", source=config.source
+    )
+
+
+def build_regularizers(
+    config: RunConfig, pm: PluginManager, names: Iterable[str] | None = None
+) -> dict[str, Regularizer]:
+    """The run's regularizers by name, from ``[regularizers]`` (only ``names``, when given)."""
+    return {
+        name: pm.build(
+            "regularizers", name, options, key=f"regularizers.{name}", source=config.source
+        )
+        for name, options in config.regularizers.items()
+        if names is None or name in names
+    }
+
+
+def build_schedule(config: RunConfig, pm: PluginManager) -> Schedule:
+    """The run's learning-rate schedule, from ``[schedule]`` (not yet set up)."""
+    options = dict(config.schedule)
+    return pm.build("schedules", options.pop("name"), options, key="schedule", source=config.source)
+
+
+def build_callbacks(
+    config: RunConfig, pm: PluginManager, names: Iterable[str] | None = None
+) -> dict[str, Callback]:
+    """The run's callbacks by name: those plugins turn on in every run, then the file's (only
+    ``names``, when given); not yet given their trainer."""
+    active = config.active_callbacks(pm.default_callbacks())
+    return {
+        name: pm.build("callbacks", name, options, key=f"callbacks.{name}", source=config.source)
+        for name, options in active.items()
+        if names is None or name in names
+    }
+
+
+def check_batch_size(config: RunConfig, rows: int, *, stacklevel: int = 1) -> None:
+    """Warn when ``train.batch_size`` is more than the ``rows`` of the training split.
+
+    :param stacklevel: as for :func:`warnings.warn`, counted from the call of this function.
+    """
+    batch_size = config.train.batch_size
+    if batch_size != "full" and batch_size > rows:
+        where = f"{config.source}: " if config.source else ""
+        warnings.warn(
+            f"{where}train.batch_size: {batch_size} is more than the {rows} training rows; "
+            "every batch is the whole training split (full-batch gradient descent, as with "
+            'batch_size = "full")',
+            SweepnpWarning,
+            stacklevel=stacklevel + 1,
+        )
 
 
 def load_data(

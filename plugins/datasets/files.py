@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import pandas as pd
 
 from sweepnp import DataError, Dataset, OptionError, hookimpl
 
@@ -118,6 +117,8 @@ def _check_exists(path: Path) -> None:
 
 
 def _read_table(path: Path, kind: str, target: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    import pandas as pd  # imported here: pandas takes 0.3 s, which runs on other data skip
+
     _check_exists(path)
     try:
         frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.datasets import make_moons
 
 from sweepnp import Dataset, OptionError, hookimpl, options
 
@@ -53,6 +52,9 @@ def moons(n_samples: int = 200, noise: float = 0.2, seed: int = 0) -> Dataset:
     options.positive_int("n_samples", n_samples)
     options.non_negative("noise", noise)
     _check_seed(seed)
+    # Imported here: sklearn.datasets takes more than a second, which runs on other data skip.
+    from sklearn.datasets import make_moons
+
     X, y = make_moons(n_samples=n_samples, noise=float(noise), random_state=int(seed))
     return Dataset(
         X=X.astype(np.float64),

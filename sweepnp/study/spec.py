@@ -22,7 +22,7 @@ import optuna
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sweepnp.config import RunConfig, config_error, load_file, set_path, validate
-from sweepnp.errors import ConfigError, SweepnpError
+from sweepnp.errors import ConfigError, OptionError, SweepnpError
 from sweepnp.metrics import metric_direction
 from sweepnp.plugins import PluginManager, get_plugin_manager
 from sweepnp.study.record import CONFIG_ATTR
@@ -304,8 +304,7 @@ def _check_metrics(spec: StudySpec, config: RunConfig, pm: PluginManager) -> Non
 
 
 def _check_space(spec: StudySpec, pm: PluginManager) -> None:
-    from sweepnp.trainer import Trainer
-
+    """Check every searched value (both ends of a range, every choice) in the run it gives."""
     for param in spec.space.params:
         for value in param.values_for_validation():
             raw = copy.deepcopy(spec.base)
@@ -314,9 +313,7 @@ def _check_space(spec: StudySpec, pm: PluginManager) -> None:
             set_path(raw, param.path, value)
             try:
                 config = validate(raw, source=spec.source)
-                data = spec.data_cache.get(config, pm)
-                trainer = Trainer(config, plugin_manager=pm, data=data)
-                trainer.schedule.setup(trainer.optimizer.lr, trainer.epochs)
+                _build_reached(config, [param.path, *param.when], spec, pm)
             except ConfigError as exc:
                 raise ConfigError(
                     f"{param.path} = {value!r} gives an invalid run: {exc.key}: {exc.reason}",
@@ -327,6 +324,73 @@ def _check_space(spec: StudySpec, pm: PluginManager) -> None:
                 raise ConfigError(
                     str(exc), source=spec.source, key=f'study.params."{param.path}"'
                 ) from None
+
+
+def _build_reached(config: RunConfig, paths: list[str], spec: StudySpec, pm: PluginManager) -> None:
+    """Build the parts of a run that the values at ``paths`` reach, and only those.
+
+    ``validate`` has already checked the whole run file against the schema, and ``[model]``
+    beyond it (the initializer's options, batch normalization's): all that building the network
+    would check. What is left:
+
+    * ``data.*``, ``model.task``, ``model.dtype`` (or a path naming no section below): the data
+      decide the network's shape and the run's metrics, so the whole run is built, as a trial
+      builds it (the prepared data are shared between values that do not change them);
+    * ``optimizer.*``, ``schedule.*``, ``train.epochs``: the optimizer and the schedule, set up
+      with the optimizer's learning rate and the run's epochs;
+    * ``regularizers.NAME…``, ``callbacks.NAME…``: that regularizer or callback (every one for
+      the whole table); a callback is not given a trainer;
+    * ``train.batch_size``: compared with the training rows (a warning when it exceeds them);
+    * the rest of ``[model]`` and ``[train]``: nothing more.
+    """
+    from sweepnp import trainer as run
+
+    parts = [path.split(".") for path in paths]
+    if any(_reaches_data(p) for p in parts):
+        built = run.Trainer(config, plugin_manager=pm, data=spec.data_cache.get(config, pm))
+        _set_up_schedule(built.schedule, built.optimizer.lr, config)
+        return
+    sections = {p[0] for p in parts}
+    # In the order a Trainer builds them, so that the first refusal is the one a trial would meet.
+    schedule_reached = bool(sections & {"optimizer", "schedule"}) or _reaches(parts, "epochs")
+    optimizer = run.build_optimizer(config, pm) if schedule_reached else None
+    if "regularizers" in sections:
+        run.build_regularizers(config, pm, _names(parts, "regularizers"))
+    schedule = run.build_schedule(config, pm) if schedule_reached else None
+    if "callbacks" in sections:
+        run.build_callbacks(config, pm, _names(parts, "callbacks"))
+    if optimizer is not None and schedule is not None:
+        _set_up_schedule(schedule, optimizer.lr, config)
+    if _reaches(parts, "batch_size"):
+        rows = len(spec.data_cache.get(config, pm).X_train)
+        run.check_batch_size(config, rows, stacklevel=4)  # load_spec's caller
+
+
+def _reaches(parts: list[list[str]], train_key: str) -> bool:
+    """Whether a path is ``train.<train_key>`` or the whole ``[train]`` table."""
+    return any(p[0] == "train" and (len(p) == 1 or p[1] == train_key) for p in parts)
+
+
+def _reaches_data(path: list[str]) -> bool:
+    if path[0] == "model":
+        return len(path) == 1 or path[1] in ("task", "dtype")
+    return path[0] not in ("train", "optimizer", "schedule", "regularizers", "callbacks")
+
+
+def _names(parts: list[list[str]], section: str) -> set[str] | None:
+    """The plugins of ``section`` the paths address; ``None`` (all) for the whole table."""
+    paths = [p for p in parts if p[0] == section]
+    if any(len(p) == 1 for p in paths):
+        return None
+    return {p[1] for p in paths}
+
+
+def _set_up_schedule(schedule: Any, lr: Any, config: RunConfig) -> None:
+    """What a run does with its schedule first; a refused option is reported under its key."""
+    try:
+        schedule.setup(lr, config.train.epochs)
+    except OptionError as exc:
+        raise ConfigError(exc.reason, source=config.source, key=f"schedule.{exc.option}") from None
 
 
 def stored_spec(study: optuna.Study, *, validate_runs: bool = True) -> StudySpec:
