@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from hypothesis import settings
+from threadpoolctl import threadpool_limits
 
 # On CI the property tests draw the same examples every run (a red CI is then reproducible);
 # on a developer's machine they explore new ones each time. Nothing is stored in the tree.
@@ -25,6 +26,14 @@ settings.register_profile("dev", database=None)
 settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# One BLAS thread, here and in every process the tests start (as in sweepnp's forked workers and
+# its benchmarks): on the tests' small matrices OpenBLAS's threads only wait for each other, and
+# on a shared machine they made training several times slower. Results do not depend on it.
+_ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+for _name, _value in _ONE_THREAD.items():
+    os.environ.setdefault(_name, _value)
+threadpool_limits(limits=1)
 
 #: A small, fast binary run: breast cancer, 30-8-1, 5 epochs.
 SMALL_RUN: dict[str, Any] = {
