@@ -1,9 +1,12 @@
-"""Shared fixtures: small run configs and a real `sweepnp` subprocess."""
+"""Shared fixtures: small run configs, the command line in this process (``invoke``) and as a
+real process (``cli``, ``on_a_terminal``), a PostgreSQL server."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import glob
+import importlib
 import os
 import shutil
 import socket
@@ -50,8 +53,124 @@ def small_run() -> dict[str, Any]:
     return copy.deepcopy(SMALL_RUN)
 
 
+# -------------------------------------------------------------------------
+# The command line
+# -------------------------------------------------------------------------
+
+
+def forget_plugin_manager() -> None:
+    """Drop the process-wide plugin manager: the next one is built from the environment and the
+    distributions on sys.path as they are then (as a new process would)."""
+    import sweepnp.plugins
+
+    # get_plugin_manager() caches its manager in _default_manager (functools.cache).
+    sweepnp.plugins._default_manager.cache_clear()
+
+
+@contextlib.contextmanager
+def plugins_installed(*sites: Path):
+    """Distributions in the folders ``sites`` installed, as for a process with them on PYTHONPATH:
+    on sys.path, found by entry point, with a fresh plugin manager. All undone on exit (their
+    modules too)."""
+    folders = [str(site) for site in sites]
+    sys.path[:0] = folders
+    importlib.invalidate_caches()
+    forget_plugin_manager()
+    try:
+        yield
+    finally:
+        for folder in folders:
+            sys.path.remove(folder)
+        for name, module in list(sys.modules.items()):
+            file = getattr(module, "__file__", None) or ""
+            if any(file.startswith(folder + os.sep) for folder in folders):
+                del sys.modules[name]
+        importlib.invalidate_caches()
+        forget_plugin_manager()
+
+
+def run_in_process(
+    *args: object,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    sites: tuple[Path, ...] = (),
+    input: str | None = None,
+):
+    """Run ``sweepnp ARGS`` in this process (click's CliRunner against ``sweepnp.cli.main``) as a
+    new process would: in ``cwd``, with ``env`` added to the environment and the distributions in
+    ``sites`` installed, a plugin manager built for the call, Optuna's log level restored after,
+    and what loggers write to this process's stdout and stderr (Optuna's handler, say) in the
+    command's output, as in a real process. An exception the command does not handle propagates
+    (a real process would print its traceback). Returns click's Result: ``exit_code``,
+    ``stdout``, ``stderr``."""
+    import optuna
+    from click.testing import CliRunner
+
+    verbosity = optuna.logging.get_verbosity()
+    outer = _Command((sys.stdout, sys.__stdout__), (sys.stderr, sys.__stderr__))
+    with contextlib.ExitStack() as undo:
+        if cwd is not None:
+            undo.enter_context(contextlib.chdir(cwd))
+        undo.enter_context(plugins_installed(*sites))
+        undo.callback(optuna.logging.set_verbosity, verbosity)
+        return CliRunner().invoke(
+            outer,  # type: ignore[arg-type]  # CliRunner calls its main() as a command's
+            [str(arg) for arg in args],
+            input=input,
+            env=env,
+            prog_name="sweepnp",
+            catch_exceptions=False,
+        )
+
+
+class _Command:
+    """``sweepnp.cli.main`` with every logging handler that writes to this process's standard
+    streams (``stdouts``, ``stderrs``: the ones before CliRunner replaced them) writing to the
+    command's captured ones meanwhile; and, as logging's last resort does in a process whose root
+    logger has no handler (pytest's has its own), warnings of loggers without a handler on the
+    command's stderr."""
+
+    def __init__(self, stdouts: tuple[Any, ...], stderrs: tuple[Any, ...]) -> None:
+        self.stdouts, self.stderrs = stdouts, stderrs
+
+    def main(self, **kwargs: Any) -> Any:
+        import logging
+
+        from sweepnp.cli import main
+
+        loggers = [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+        handlers = {
+            handler
+            for logger in loggers
+            if isinstance(logger, logging.Logger)
+            for handler in logger.handlers
+            if type(handler) is logging.StreamHandler
+        }
+        moved = []
+        for handler in handlers:
+            for streams, captured in ((self.stdouts, sys.stdout), (self.stderrs, sys.stderr)):
+                if any(handler.stream is stream for stream in streams):
+                    moved.append((handler, handler.stream))
+                    handler.setStream(captured)
+        last_resort = logging.StreamHandler(sys.stderr)
+        last_resort.setLevel(logging.WARNING)
+        logging.getLogger().addHandler(last_resort)
+        try:
+            return main.main(**kwargs)
+        finally:
+            logging.getLogger().removeHandler(last_resort)
+            for handler, stream in moved:
+                handler.setStream(stream)
+
+
+@pytest.fixture(scope="session")
+def invoke():
+    """``invoke(*args, cwd=, env=, sites=, input=)``: ``sweepnp ARGS`` in this process."""
+    return run_in_process
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None):
-    """Run the installed ``sweepnp`` command for real; returns the CompletedProcess."""
+    """Run the installed ``sweepnp`` command as a real process; returns the CompletedProcess."""
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [sys.executable, "-m", "sweepnp.cli", *args],
@@ -187,3 +306,10 @@ def postgres_server():
 def postgres_url(postgres_server: PostgresServer) -> str:
     """The URL of a fresh database on the session's PostgreSQL server."""
     return postgres_server.new_database()
+
+
+@pytest.fixture(scope="session")
+def installed():
+    """``with installed(*sites):`` the distributions in ``sites`` installed in this process
+    (see :func:`plugins_installed`)."""
+    return plugins_installed

@@ -97,14 +97,15 @@ def test_autoload_can_be_switched_off(monkeypatch):
     assert set(pm.pm.list_name_plugin()) == {(n, pm.pm.get_plugin(n)) for n in BUILTIN_PLUGINS}
 
 
-def test_hook_calls_can_be_traced(cli, tmp_path):
+def test_hook_calls_can_be_traced(invoke, tmp_path):
     run = tmp_path / "run.toml"
     run.write_text('[data]\ndataset = "iris"\n[train]\nepochs = 1\n')
-    done = cli("train", str(run), env={"SWEEPNP_TRACE_HOOKS": "1"})
-    assert done.returncode == 0, done.stderr
+    done = invoke("train", run, env={"SWEEPNP_TRACE_HOOKS": "1"})
+    assert done.exit_code == 0, done.stderr
     assert "sweepnp_register_optimizers" in done.stderr
     assert "'sgd'" in done.stderr
-    quiet = cli("train", str(run))
+    quiet = invoke("train", run)
+    assert quiet.exit_code == 0, quiet.stderr
     assert "sweepnp_register_optimizers" not in quiet.stderr
 
 
