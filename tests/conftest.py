@@ -1,5 +1,11 @@
 """Shared fixtures: small run configs, the command line in this process (``invoke``) and as a
-real process (``cli``, ``on_a_terminal``), a PostgreSQL server."""
+real process (``cli``, ``on_a_terminal``), a PostgreSQL server.
+
+Tests that start a real process, a server or a fresh environment, or that take seconds, carry the
+marker ``slow`` (and ``postgres``); ``pytest -m "not slow"`` is the fast subset
+(docs/contributing.md). Tests using the fixtures ``cli``, ``on_a_terminal`` or
+``postgres_server`` must carry their marker: collection fails otherwise.
+"""
 
 from __future__ import annotations
 
@@ -37,6 +43,28 @@ _ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THR
 for _name, _value in _ONE_THREAD.items():
     os.environ.setdefault(_name, _value)
 threadpool_limits(limits=1)
+
+#: Fixtures that make a test slow (a real process, a server), and the markers such a test carries.
+MARKERS_OF_FIXTURES = {
+    "cli": ("slow",),
+    "on_a_terminal": ("slow",),
+    "postgres_server": ("slow", "postgres"),
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Fail collection when a test using a slow fixture lacks its marker (so that the fast subset,
+    ``-m "not slow"``, never starts a process or a server by accident)."""
+    missing = [
+        f"{item.nodeid}: uses {fixture}, mark it {', '.join(markers)}"
+        for item in items
+        for fixture, markers in MARKERS_OF_FIXTURES.items()
+        if fixture in getattr(item, "fixturenames", ())
+        and not all(item.get_closest_marker(marker) for marker in markers)
+    ]
+    if missing:
+        raise pytest.UsageError("tests without their markers:\n" + "\n".join(missing))
+
 
 #: A small, fast binary run: breast cancer, 30-8-1, 5 epochs.
 SMALL_RUN: dict[str, Any] = {

@@ -64,6 +64,7 @@ def test_set_overrides_by_dotted_key(invoke, run_file):
 # User mistakes, for every command: tests/test_mistakes.py.
 
 
+@pytest.mark.slow
 def test_progress_shows_on_a_terminal_and_not_in_a_pipe(cli, tmp_path, on_a_terminal):
     run_file = write_toml(tmp_path / "run.toml", BASE.replace("epochs = 3", "epochs = 300"))
     status, screen = on_a_terminal(["train", str(run_file)], tmp_path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,16 @@ def test_the_plugin_guide_example_trains(small_run):
     small_run["train"]["epochs"] = 10
     result = sweepnp.Trainer(small_run, plugin_manager=pm).fit()
     assert result.history["loss"].iloc[-1] < result.history["loss"].iloc[0]
+
+
+def test_the_contributing_guide_documents_every_marker_and_the_fast_subset():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    markers = [line.split(":")[0] for line in pyproject["tool"]["pytest"]["ini_options"]["markers"]]
+    assert sorted(markers) == ["postgres", "slow"]
+    guide = (ROOT / "docs" / "contributing.md").read_text()
+    for marker in markers:
+        assert f"\n- `{marker}`: " in guide, marker
+    fast = '.venv/bin/python -m pytest -m "not slow"'
+    assert fast in guide
+    readme = (ROOT / "README.md").read_text()
+    assert fast in readme and "(docs/contributing.md)" in readme

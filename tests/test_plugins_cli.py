@@ -241,6 +241,7 @@ def test_an_unknown_option_is_a_usage_error(invoke):
     assert "No such option: --bogus" in done.stderr or "No such option '--bogus'" in done.stderr
 
 
+@pytest.mark.slow
 def test_python_dash_m_sweepnp_is_the_same_command(site):
     """A real process: ``python -m sweepnp``, and its plugins found through PYTHONPATH."""
     done = subprocess.run(

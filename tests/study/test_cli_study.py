@@ -145,6 +145,7 @@ def test_a_bad_study_file_exits_2_with_one_line(invoke, study_dict, tmp_path, wr
     assert not Path(journal).exists() or _finished(journal) == 0
 
 
+@pytest.mark.slow
 def test_parallel_workers_hit_n_trials_exactly_and_rerun_reproduces(
     cli, invoke, study_dict, tmp_path, write_study, journal
 ):
@@ -166,6 +167,7 @@ def test_parallel_workers_hit_n_trials_exactly_and_rerun_reproduces(
         assert "identical to the stored learning curve" in rerun.stdout
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_trials_and_the_study_resumes(
     invoke, study_dict, tmp_path, write_study, journal
 ):
@@ -197,6 +199,7 @@ def test_ctrl_c_keeps_finished_trials_and_the_study_resumes(
     assert {t.number for t in finished_before} <= {t.number for t in done}
 
 
+@pytest.mark.slow
 def test_a_killed_workers_trial_is_recovered_and_retried(
     invoke, study_dict, tmp_path, write_study, journal
 ):
@@ -234,6 +237,7 @@ def test_a_killed_workers_trial_is_recovered_and_retried(
     assert recovered.params in [t.params for t in done]  # retried with the same configuration
 
 
+@pytest.mark.slow
 def test_a_killed_forked_worker_is_collected_and_its_trial_rerun_in_the_same_command(
     study_dict, tmp_path, write_study, journal
 ):
@@ -274,6 +278,7 @@ def test_a_killed_forked_worker_is_collected_and_its_trial_rerun_in_the_same_com
     assert len(retry) == 1 and retry[0].params == killed[0].params
 
 
+@pytest.mark.slow
 def test_progress_bar_on_a_terminal(study_file, journal, tmp_path, on_a_terminal):
     status, screen = on_a_terminal(
         ["study", "run", str(study_file), "--storage", journal], tmp_path
@@ -283,6 +288,7 @@ def test_progress_bar_on_a_terminal(study_file, journal, tmp_path, on_a_terminal
     assert "trial 0 " not in screen  # the bar replaces the per-trial lines
 
 
+@pytest.mark.slow
 def test_ctrl_c_with_two_workers_interrupts_both_cleanly(
     study_dict, tmp_path, write_study, journal
 ):
@@ -302,6 +308,7 @@ def test_ctrl_c_with_two_workers_interrupts_both_cleanly(
     assert not list(tmp_path.glob("*.lock"))  # no lock left behind
 
 
+@pytest.mark.slow
 def test_a_worker_waits_for_the_trials_other_workers_run_and_says_so(
     study_dict, tmp_path, write_study, journal, monkeypatch
 ):

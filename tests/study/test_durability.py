@@ -230,6 +230,7 @@ def _fill(folder: Path) -> None:
             handle.write(b"\0" * 4096)
 
 
+@pytest.mark.slow  # real processes: the one the full disk ends must exit cleanly
 def test_a_full_disk_ends_the_run_cleanly_and_the_study_resumes(small_disk, tmp_path):
     point, resize = small_disk
     journal = point / "tiny.journal"
@@ -290,6 +291,7 @@ def test_a_torn_tail_on_a_full_disk_is_never_glued_to(small_disk):
     assert path.read_bytes().endswith(b'{"op_co')  # nothing was glued to it
 
 
+@pytest.mark.slow  # real processes: the one the full disk ends must exit cleanly
 def test_sqlite_on_a_full_disk_ends_cleanly_and_resumes(small_disk, tmp_path):
     point, resize = small_disk
     resize("144k")  # room for the tables and some trials, not for all

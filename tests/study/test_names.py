@@ -28,6 +28,7 @@ def tiny_study(tmp_path, study_dict, write_study) -> Path:
     return write_study(tmp_path / "tiny.toml", study_dict)
 
 
+@pytest.mark.slow  # five reports: seconds of drawing
 def test_a_report_named_after_any_study_stays_in_the_reports_folder(invoke, tmp_path, tiny_study):
     work = tmp_path / "work"
     work.mkdir()

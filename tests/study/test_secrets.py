@@ -42,6 +42,8 @@ def tiny_study(tmp_path, study_dict, write_study) -> Path:
     return write_study(tmp_path / "tiny.toml", study_dict)
 
 
+@pytest.mark.slow
+@pytest.mark.postgres
 def test_no_command_prints_the_password(
     postgres_server, postgres_url, cli, invoke, tmp_path, tiny_study
 ):
@@ -115,6 +117,8 @@ def test_no_command_prints_the_password(
         assert not any(form in output for output in outputs.values())
 
 
+@pytest.mark.slow
+@pytest.mark.postgres
 def test_ctrl_c_of_a_study_run_resumes_without_printing_the_password(
     postgres_server, postgres_url, tmp_path, study_dict, write_study
 ):
@@ -158,6 +162,8 @@ def _a_trial_runs(storage: optuna.storages.BaseStorage) -> bool:
     return any(t.state == optuna.trial.TrialState.RUNNING for t in study.get_trials())
 
 
+@pytest.mark.slow
+@pytest.mark.postgres
 def test_a_storage_from_the_environment_is_left_out_of_the_suggested_commands(
     postgres_server, postgres_url, invoke, tmp_path, tiny_study
 ):
