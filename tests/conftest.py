@@ -336,6 +336,31 @@ def postgres_url(postgres_server: PostgresServer) -> str:
     return postgres_server.new_database()
 
 
+# -------------------------------------------------------------------------
+# What an optimizer does, step by step
+# -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def step_recorder():
+    """A callback (a new one per call) recording each optimizer step of a run: the parameters
+    before it, the gradients it was given and the parameters after it, as copies."""
+    import sweepnp
+
+    class StepRecorder(sweepnp.Callback):
+        def __init__(self) -> None:
+            self.steps: list[tuple[dict, dict, dict]] = []
+
+        def on_before_optimizer_step(self, grads):
+            before = {k: v.copy() for k, v in self.trainer.model.params.items()}
+            self.steps.append((before, {k: g.copy() for k, g in grads.items()}, {}))
+
+        def on_train_batch_end(self, batch, logs):
+            self.steps[-1][2].update({k: v.copy() for k, v in self.trainer.model.params.items()})
+
+    return StepRecorder
+
+
 @pytest.fixture(scope="session")
 def installed():
     """``with installed(*sites):`` the distributions in ``sites`` installed in this process

@@ -139,6 +139,20 @@ def test_schedules_follow_their_formulas(journal):
     assert cosine.is_monotonic_decreasing and cosine.iloc[-1] < 0.01
     warmup = lr[key(name="warmup_cosine", warmup_epochs=5)]
     assert warmup[0] == pytest.approx(0.02) and warmup.idxmax() == 4
+    # every epoch of the quick mode's 25, at the value of its formula (docs/run-files.md)
+    t = np.arange(25)
+    assert list(lr.index) == list(t)
+    expected = {
+        key(name="constant"): np.full(25, 0.1),
+        key(name="step", step_size=20, gamma=0.5): 0.1 * 0.5 ** (t // 20),
+        key(name="cosine"): 0.05 * (1 + np.cos(np.pi * t / 25)),  # lr_min 0, over the run
+        key(name="warmup_cosine", warmup_epochs=5): np.where(
+            t < 5, 0.1 * (t + 1) / 5, 0.05 * (1 + np.cos(np.pi * (t - 5) / 20))
+        ),
+    }
+    assert sorted(lr.columns) == sorted(expected)
+    for schedule, values in expected.items():
+        np.testing.assert_allclose(lr[schedule], values, rtol=1e-12, err_msg=schedule)
 
 
 @pytest.mark.slow
