@@ -65,12 +65,13 @@ def test_set_overrides_by_dotted_key(invoke, run_file):
 
 
 @pytest.mark.slow
-def test_progress_shows_on_a_terminal_and_not_in_a_pipe(cli, tmp_path, on_a_terminal):
+def test_progress_shows_on_a_terminal_and_not_in_a_pipe(invoke, tmp_path, on_a_terminal):
     run_file = write_toml(tmp_path / "run.toml", BASE.replace("epochs = 3", "epochs = 300"))
     status, screen = on_a_terminal(["train", str(run_file)], tmp_path)
     assert status == 0, screen
     assert "training" in screen and "300/300" in screen  # the rich progress bar
-    piped = cli("train", str(run_file))
+    piped = invoke("train", run_file)  # output that is not a terminal, as a pipe's
+    assert piped.exit_code == 0, piped.stderr
     assert "300/300" not in piped.stdout + piped.stderr
     assert "completed after 300 epochs" in piped.stdout
 

@@ -242,7 +242,7 @@ def test_a_killed_forked_worker_is_collected_and_its_trial_rerun_in_the_same_com
     study_dict, tmp_path, write_study, journal
 ):
     _slow(study_dict)
-    study_dict["study"]["n_trials"] = 5
+    study_dict["study"]["n_trials"] = 3
     path = write_study(tmp_path / "slow.toml", study_dict)
     process = _start(["study", "run", str(path), "--storage", journal, "--jobs", "2",
                       "--quiet"], tmp_path)  # fmt: skip
@@ -273,7 +273,7 @@ def test_a_killed_forked_worker_is_collected_and_its_trial_rerun_in_the_same_com
     assert killed[0].user_attrs["sweepnp_reason"] == "stale"
     assert [t for t in trials if t.state == TrialState.RUNNING] == []
     done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(done) == 5  # exactly n_trials, in the same command
+    assert len(done) == 3  # exactly n_trials, in the same command
     retry = [t for t in done if t.user_attrs.get("sweepnp_retry_of") == killed[0].number]
     assert len(retry) == 1 and retry[0].params == killed[0].params
 

@@ -230,8 +230,8 @@ def _fill(folder: Path) -> None:
             handle.write(b"\0" * 4096)
 
 
-@pytest.mark.slow  # real processes: the one the full disk ends must exit cleanly
-def test_a_full_disk_ends_the_run_cleanly_and_the_study_resumes(small_disk, tmp_path):
+@pytest.mark.slow  # a real process: the one the full disk ends must exit cleanly
+def test_a_full_disk_ends_the_run_cleanly_and_the_study_resumes(invoke, small_disk, tmp_path):
     point, resize = small_disk
     journal = point / "tiny.journal"
     study_file = tmp_path / "tiny.toml"
@@ -250,9 +250,9 @@ def test_a_full_disk_ends_the_run_cleanly_and_the_study_resumes(small_disk, tmp_
     before = _plain_optuna(journal).get_trials()
     assert 1 <= sum(t.state == TrialState.COMPLETE for t in before) < 60
 
-    resize("8m")  # space returns
-    resumed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
+    resize("8m")  # space returns; the study resumes (in this process)
+    resumed = invoke(*command[3:], cwd=tmp_path)
+    assert resumed.exit_code == 0, resumed.stderr
     trials = _plain_optuna(journal).get_trials()
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 60
     for old in before:
@@ -291,8 +291,8 @@ def test_a_torn_tail_on_a_full_disk_is_never_glued_to(small_disk):
     assert path.read_bytes().endswith(b'{"op_co')  # nothing was glued to it
 
 
-@pytest.mark.slow  # real processes: the one the full disk ends must exit cleanly
-def test_sqlite_on_a_full_disk_ends_cleanly_and_resumes(small_disk, tmp_path):
+@pytest.mark.slow  # a real process: the one the full disk ends must exit cleanly
+def test_sqlite_on_a_full_disk_ends_cleanly_and_resumes(invoke, small_disk, tmp_path):
     point, resize = small_disk
     resize("144k")  # room for the tables and some trials, not for all
     url = f"sqlite:///{point / 'tiny.db'}"
@@ -307,9 +307,9 @@ def test_sqlite_on_a_full_disk_ends_cleanly_and_resumes(small_disk, tmp_path):
     (line,) = full.stderr.strip().splitlines()
     assert line.startswith(f"Error: the storage {url} failed: ") and "full" in line
 
-    resize("16m")
-    resumed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
+    resize("16m")  # space returns; the study resumes (in this process)
+    resumed = invoke(*command[3:], cwd=tmp_path)
+    assert resumed.exit_code == 0, resumed.stderr
     storage = optuna.storages.RDBStorage(url)
     trials = optuna.load_study(study_name="tiny", storage=storage).get_trials()
     storage.engine.dispose()
