@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -54,8 +55,10 @@ def test_every_argument_is_described_on_its_own_line():
             assert f"- `{arg}`:" in section, (hook, arg)
 
 
-def test_the_plugin_guide_example_trains(small_run):
+def test_the_plugin_guide_example_trains_with_lions_update_rule(small_run, step_recorder):
     import types
+
+    import numpy as np
 
     import sweepnp
     from sweepnp.plugins import PluginManager
@@ -67,5 +70,29 @@ def test_the_plugin_guide_example_trains(small_run):
     pm = PluginManager(load_entrypoints=False, extra=(module,))
     small_run["optimizer"] = {"name": "lion", "lr": 3e-4}
     small_run["train"]["epochs"] = 10
-    result = sweepnp.Trainer(small_run, plugin_manager=pm).fit()
+    recorder = step_recorder()
+    result = sweepnp.Trainer(small_run, callbacks=[recorder], plugin_manager=pm).fit()
+    # every step follows the guide's rule with its defaults (β1 = 0.9, β2 = 0.99):
+    # c = β1 m + (1 − β1) g;  θ ← θ − η sign(c);  m ← β2 m + (1 − β2) g, from m = 0
+    assert len(recorder.steps) == 10 * 11  # 341 training rows in batches of 32
+    momentum = {name: np.zeros_like(value) for name, value in recorder.steps[0][0].items()}
+    for before, grads, after in recorder.steps:
+        for name, grad in grads.items():
+            m = momentum[name]
+            expected = before[name] - 3e-4 * np.sign(0.9 * m + (1 - 0.9) * grad)
+            np.testing.assert_array_equal(after[name], expected)
+            momentum[name] = m * 0.99 + (1 - 0.99) * grad
     assert result.history["loss"].iloc[-1] < result.history["loss"].iloc[0]
+
+
+def test_the_contributing_guide_documents_every_marker_and_the_fast_subset():
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    markers = [line.split(":")[0] for line in pyproject["tool"]["pytest"]["ini_options"]["markers"]]
+    assert sorted(markers) == ["postgres", "slow"]
+    guide = (ROOT / "docs" / "contributing.md").read_text()
+    for marker in markers:
+        assert f"\n- `{marker}`: " in guide, marker
+    fast = '.venv/bin/python -m pytest -m "not slow"'
+    assert fast in guide
+    readme = (ROOT / "README.md").read_text()
+    assert fast in readme and "(docs/contributing.md)" in readme

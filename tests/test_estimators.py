@@ -405,7 +405,9 @@ def test_a_standardized_target_trains_where_the_raw_one_diverges():
 # -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_estimators_are_lazy_attributes_of_the_package():
+    """A new interpreter: what importing sweepnp alone imports."""
     code = (
         "import sys, sweepnp\n"
         "assert 'sklearn' not in sys.modules and 'sweepnp.estimators' not in sys.modules\n"

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # builds two wheels and a fresh virtual environment
+
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "sweepnp-lion"
 PYPROJECT = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())

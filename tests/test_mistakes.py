@@ -804,6 +804,7 @@ def test_the_table_covers_every_kind_of_mistake():
     assert all(len(rows) >= 5 for rows in [*CATEGORIES.values(), PYTHON_API])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "mistake",
     [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import types
 
+import numpy as np
 import pytest
 
 import sweepnp
@@ -54,7 +55,7 @@ def test_a_misspelled_hook_is_an_error_at_start_up():
         PluginManager(load_entrypoints=False, extra=(typo,))
 
 
-def test_a_plugin_can_add_an_optimizer_usable_from_a_run(small_run):
+def test_a_plugin_can_add_an_optimizer_usable_from_a_run(small_run, step_recorder):
     class SignSGD(sweepnp.Optimizer):
         def __init__(self, lr: float):
             self.lr = lr
@@ -65,7 +66,14 @@ def test_a_plugin_can_add_an_optimizer_usable_from_a_run(small_run):
     plugin = _plugin_module("signsgd", sweepnp_register_optimizers=lambda: {"signsgd": SignSGD})
     pm = PluginManager(load_entrypoints=False, extra=(plugin,))
     small_run["optimizer"] = {"name": "signsgd", "lr": 0.01}
-    result = sweepnp.Trainer(small_run, plugin_manager=pm).fit()
+    recorder = step_recorder()
+    result = sweepnp.Trainer(small_run, callbacks=[recorder], plugin_manager=pm).fit()
+    # every step of the run is the plugin's: each parameter moves by exactly lr against the
+    # sign of its gradient (plain SGD's steps would be proportional to the gradient)
+    assert len(recorder.steps) == 5 * 11  # 5 epochs of 341 training rows in batches of 32
+    for before, grads, after in recorder.steps:
+        for name, grad in grads.items():
+            np.testing.assert_array_equal(after[name], before[name] - 0.01 * np.sign(grad))
     assert result.history["loss"].iloc[-1] < result.history["loss"].iloc[0]
 
 
@@ -97,14 +105,15 @@ def test_autoload_can_be_switched_off(monkeypatch):
     assert set(pm.pm.list_name_plugin()) == {(n, pm.pm.get_plugin(n)) for n in BUILTIN_PLUGINS}
 
 
-def test_hook_calls_can_be_traced(cli, tmp_path):
+def test_hook_calls_can_be_traced(invoke, tmp_path):
     run = tmp_path / "run.toml"
     run.write_text('[data]\ndataset = "iris"\n[train]\nepochs = 1\n')
-    done = cli("train", str(run), env={"SWEEPNP_TRACE_HOOKS": "1"})
-    assert done.returncode == 0, done.stderr
+    done = invoke("train", run, env={"SWEEPNP_TRACE_HOOKS": "1"})
+    assert done.exit_code == 0, done.stderr
     assert "sweepnp_register_optimizers" in done.stderr
     assert "'sgd'" in done.stderr
-    quiet = cli("train", str(run))
+    quiet = invoke("train", run)
+    assert quiet.exit_code == 0, quiet.stderr
     assert "sweepnp_register_optimizers" not in quiet.stderr
 
 

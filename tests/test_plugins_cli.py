@@ -1,8 +1,10 @@
-"""`sweepnp plugins list` through the real command, with real distributions on disk.
+"""`sweepnp plugins list` and third-party plugins in use, with real distributions on disk.
 
 Each third-party plugin here is an installed distribution in the layout pip leaves behind: a
 ``*.dist-info`` directory (METADATA, entry_points.txt) next to the plugin's module, in a directory
-on PYTHONPATH. One of them raises on import.
+on sys.path (``invoke(..., sites=...)`` puts it there for one command run in this process, as
+PYTHONPATH does for a process; ``python -m sweepnp`` runs as a real process). One of them raises on
+import.
 """
 
 from __future__ import annotations
@@ -83,20 +85,19 @@ def site(tmp_path_factory) -> Path:
 
 
 @pytest.fixture
-def with_plugins(site) -> dict[str, str]:
-    """The environment of a process that has both distributions installed."""
-    path = os.pathsep.join(p for p in (str(site), os.environ.get("PYTHONPATH")) if p)
-    return {"PYTHONPATH": path}
+def with_plugins(site) -> tuple[Path, ...]:
+    """Where both distributions are installed."""
+    return (site,)
 
 
-def plugins_json(cli, *args: str, env: dict[str, str]) -> list[dict]:
-    done = cli("plugins", "list", "--json", *args, env=env)
-    assert done.returncode == 0, done.stderr
+def plugins_json(invoke, *args: str, sites: tuple[Path, ...] = (), env=None) -> list[dict]:
+    done = invoke("plugins", "list", "--json", *args, sites=sites, env=env)
+    assert done.exit_code == 0, done.stderr
     return json.loads(done.stdout)  # fails on anything but one JSON document
 
 
-def test_json_lists_each_third_party_plugin_and_nothing_built_in(cli, with_plugins):
-    plugins = {p["name"]: p for p in plugins_json(cli, env=with_plugins)}
+def test_json_lists_each_third_party_plugin_and_nothing_built_in(invoke, with_plugins):
+    plugins = {p["name"]: p for p in plugins_json(invoke, sites=with_plugins)}
     assert {"signsgd", "broken"} <= set(plugins)
     assert not any(p["builtin"] for p in plugins.values())
     assert plugins["signsgd"] == {
@@ -128,9 +129,9 @@ def test_json_lists_each_third_party_plugin_and_nothing_built_in(cli, with_plugi
     }
 
 
-def test_the_table_shows_what_each_plugin_provides_and_why_one_is_broken(cli, with_plugins):
-    done = cli("plugins", "list", env=with_plugins)
-    assert done.returncode == 0, done.stderr
+def test_the_table_shows_what_each_plugin_provides_and_why_one_is_broken(invoke, with_plugins):
+    done = invoke("plugins", "list", sites=with_plugins)
+    assert done.exit_code == 0, done.stderr
     rows = {line.split("│")[1].strip(): line for line in done.stdout.splitlines() if "│" in line}
     signsgd = [cell.strip() for cell in rows["signsgd"].split("│")[1:-1]]
     assert signsgd == [
@@ -147,8 +148,8 @@ def test_the_table_shows_what_each_plugin_provides_and_why_one_is_broken(cli, wi
     assert "sweepnp_plugins" not in done.stdout
 
 
-def test_all_adds_every_built_in_plugin_as_part_of_sweepnp(cli):
-    plugins = plugins_json(cli, "--all", env={})
+def test_all_adds_every_built_in_plugin_as_part_of_sweepnp(invoke):
+    plugins = plugins_json(invoke, "--all")
     builtins = [p for p in plugins if p["builtin"]]
     reference = PluginManager(load_entrypoints=False)
     assert [p["name"] for p in builtins] == reference.builtin_names
@@ -163,7 +164,7 @@ def test_all_adds_every_built_in_plugin_as_part_of_sweepnp(cli):
     assert adam["hooks"] == ["sweepnp_register_optimizers"]
 
 
-def test_a_broken_plugin_leaves_train_and_study_working(cli, with_plugins, tmp_path):
+def test_a_broken_plugin_leaves_train_and_study_working(invoke, with_plugins, tmp_path):
     run = tmp_path / "run.toml"
     run.write_text(
         textwrap.dedent(
@@ -184,8 +185,8 @@ def test_a_broken_plugin_leaves_train_and_study_working(cli, with_plugins, tmp_p
             """
         )
     )
-    done = cli("train", str(run), "--json", env=with_plugins)
-    assert done.returncode == 0, done.stderr
+    done = invoke("train", run, "--json", sites=with_plugins)
+    assert done.exit_code == 0, done.stderr
     assert json.loads(done.stdout)["stop_reason"] == "completed"
 
     study = tmp_path / "study.toml"
@@ -203,16 +204,16 @@ def test_a_broken_plugin_leaves_train_and_study_working(cli, with_plugins, tmp_p
         )
     )
     journal = tmp_path / "study.journal"
-    done = cli("study", "run", str(study), "--storage", str(journal), "--quiet", env=with_plugins)
-    assert done.returncode == 0, done.stderr
+    done = invoke("study", "run", study, "--storage", journal, "--quiet", sites=with_plugins)
+    assert done.exit_code == 0, done.stderr
     assert "2 complete" in done.stdout
 
 
-def test_a_name_from_a_broken_plugin_is_explained(cli, with_plugins, tmp_path):
+def test_a_name_from_a_broken_plugin_is_explained(invoke, with_plugins, tmp_path):
     run = tmp_path / "run.toml"
     run.write_text('[data]\ndataset = "iris"\n[optimizer]\nname = "broken_optimizer"\n')
-    done = cli("train", str(run), env=with_plugins)
-    assert done.returncode == 2
+    done = invoke("train", run, sites=with_plugins)
+    assert done.exit_code == 2
     message = done.stderr.strip()
     assert len(message.splitlines()) == 1
     assert "unknown optimizer 'broken_optimizer'; valid choices: adagrad" in message
@@ -223,27 +224,29 @@ def test_a_name_from_a_broken_plugin_is_explained(cli, with_plugins, tmp_path):
     )
 
 
-def test_autoload_off_lists_no_third_party_plugin(cli, with_plugins):
-    env = {**with_plugins, "SWEEPNP_DISABLE_PLUGIN_AUTOLOAD": "1"}
-    assert plugins_json(cli, env=env) == []
-    done = cli("plugins", "list", env=env)
-    assert done.returncode == 0, done.stderr
+def test_autoload_off_lists_no_third_party_plugin(invoke, with_plugins):
+    env = {"SWEEPNP_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    assert plugins_json(invoke, sites=with_plugins, env=env) == []
+    done = invoke("plugins", "list", sites=with_plugins, env=env)
+    assert done.exit_code == 0, done.stderr
     assert "SWEEPNP_DISABLE_PLUGIN_AUTOLOAD is set" in done.stderr
     assert "no third-party plugins installed (--all lists the built-in ones)" in done.stdout
-    everything = plugins_json(cli, "--all", env=env)
+    everything = plugins_json(invoke, "--all", sites=with_plugins, env=env)
     assert everything and all(p["builtin"] for p in everything)
 
 
-def test_an_unknown_option_is_a_usage_error(cli):
-    done = cli("plugins", "list", "--bogus")
-    assert done.returncode == 2
+def test_an_unknown_option_is_a_usage_error(invoke):
+    done = invoke("plugins", "list", "--bogus")
+    assert done.exit_code == 2
     assert "No such option: --bogus" in done.stderr or "No such option '--bogus'" in done.stderr
 
 
-def test_python_dash_m_sweepnp_is_the_same_command(with_plugins):
+@pytest.mark.slow
+def test_python_dash_m_sweepnp_is_the_same_command(site):
+    """A real process: ``python -m sweepnp``, and its plugins found through PYTHONPATH."""
     done = subprocess.run(
         [sys.executable, "-m", "sweepnp", "plugins", "list", "--json"],
-        env={**os.environ, **with_plugins},
+        env={**os.environ, **_env(site)},
         capture_output=True,
         text=True,
         timeout=300,
@@ -285,12 +288,12 @@ def _env(*sites: Path) -> dict[str, str]:
     return {"PYTHONPATH": os.pathsep.join(p for p in paths if p)}
 
 
-def test_two_distributions_providing_one_name_is_an_error_naming_both(cli, site, tmp_path):
+def test_two_distributions_providing_one_name_is_an_error_naming_both(invoke, site, tmp_path):
     second = tmp_path / "site"
     second.mkdir()
     install(second, "other-signsgd", "2.0", {"other_signsgd": "other_signsgd"}, ANOTHER_SIGNSGD)
-    done = cli("plugins", "list", env=_env(site, second))
-    assert done.returncode == 2
+    done = invoke("plugins", "list", sites=(site, second))
+    assert done.exit_code == 2
     message = done.stderr.strip()
     assert len(message.splitlines()) == 1 and "Traceback" not in message
     assert "two plugins provide the optimizer 'signsgd'" in message
@@ -298,24 +301,24 @@ def test_two_distributions_providing_one_name_is_an_error_naming_both(cli, site,
     assert "(distribution other-signsgd)" in message
 
 
-def test_two_distributions_using_one_plugin_name_is_an_error_naming_both(cli, site, tmp_path):
+def test_two_distributions_using_one_plugin_name_is_an_error_naming_both(invoke, site, tmp_path):
     second = tmp_path / "site"
     second.mkdir()
     # the same entry-point name as sweepnp-signsgd's, from another distribution
     install(second, "signsgd-fork", "0.9", {"signsgd": "signsgd_fork"}, ANOTHER_SIGNSGD)
-    done = cli("plugins", "list", env=_env(site, second))
-    assert done.returncode == 2
+    done = invoke("plugins", "list", sites=(site, second))
+    assert done.exit_code == 2
     assert done.stderr.strip().endswith(
         "two distributions register the plugin name 'signsgd': sweepnp-signsgd 1.2.3 and "
         "signsgd-fork 0.9; uninstall one of them"
     )
 
 
-def test_a_plugin_whose_registration_raises_is_listed_broken_and_the_rest_works(cli, tmp_path):
+def test_a_plugin_whose_registration_raises_is_listed_broken_and_the_rest_works(invoke, tmp_path):
     site = tmp_path / "site"
     site.mkdir()
     install(site, "bad-schedules", "0.1", {"bad_schedules": "bad_schedules"}, RAISING_REGISTRATION)
-    listed = {p["name"]: p for p in plugins_json(cli, env=_env(site))}
+    listed = {p["name"]: p for p in plugins_json(invoke, sites=(site,))}
     assert listed["bad_schedules"]["state"] == "broken"
     assert listed["bad_schedules"]["distribution"] == "bad-schedules"
     assert listed["bad_schedules"]["error"] == (
@@ -323,8 +326,8 @@ def test_a_plugin_whose_registration_raises_is_listed_broken_and_the_rest_works(
     )
     run = tmp_path / "run.toml"
     run.write_text('[data]\ndataset = "iris"\n[train]\nepochs = 2\n[schedule]\nname = "cosine"\n')
-    done = cli("train", str(run), "--json", env=_env(site))
-    assert done.returncode == 0, done.stderr
+    done = invoke("train", run, "--json", sites=(site,))
+    assert done.exit_code == 0, done.stderr
     assert json.loads(done.stdout)["stop_reason"] == "completed"
 
 
@@ -384,48 +387,38 @@ def flaky_site(tmp_path_factory) -> Path:
     ids=["in-a-callback", "in-a-lifecycle-hook"],
 )
 def test_a_plugin_that_raises_in_train_is_named_in_one_line_with_exit_status_1(
-    cli, flaky_site, tmp_path, overrides, line
+    invoke, flaky_site, tmp_path, overrides, line
 ):
     run = tmp_path / "run.toml"
     run.write_text(FLAKY_RUN)
     sets = [arg for override in overrides for arg in ("--set", override)]
-    done = cli("train", str(run), *sets, env=_env(flaky_site))
-    assert done.returncode == 1, done.stderr  # a failure, not a mistake in the run file (2)
+    done = invoke("train", run, *sets, sites=(flaky_site,))
+    assert done.exit_code == 1, done.stderr  # a failure, not a mistake in the run file (2)
     assert done.stderr.splitlines() == [f"Error: {run}: {line} (--traceback shows where)"]
     assert done.stdout == ""
 
-    shown = cli("train", str(run), *sets, "--traceback", env=_env(flaky_site))
-    assert shown.returncode == 1
+    shown = invoke("train", run, *sets, "--traceback", sites=(flaky_site,))
+    assert shown.exit_code == 1
     assert shown.stderr.startswith("Traceback (most recent call last):")
     assert "sweepnp_flaky.py" in shown.stderr  # where the plugin raised
     assert shown.stderr.splitlines()[-1] == f"Error: {run}: {line}"
 
 
 def test_sweepnp_train_raises_a_plugin_failure_chained_to_the_plugins_exception(
-    flaky_site, tmp_path
+    installed, flaky_site, tmp_path
 ):
     run = tmp_path / "run.toml"
     run.write_text(FLAKY_RUN + "[callbacks]\nexplodes = {}\n")
-    program = textwrap.dedent(
-        f"""
-        import json, sys
-        import sweepnp
-        try:
-            sweepnp.train({str(run)!r})
-        except sweepnp.SweepnpError as exc:
-            json.dump({{"type": type(exc).__name__, "message": str(exc), "plugin": exc.plugin,
-                       "function": exc.function, "cause": repr(exc.__cause__)}}, sys.stdout)
-        """
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", program],
-        env={**os.environ, **_env(flaky_site)},
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {
+    with installed(flaky_site), pytest.raises(sweepnp.SweepnpError) as raised:
+        sweepnp.train(str(run))
+    exc = raised.value
+    assert {
+        "type": type(exc).__name__,
+        "message": str(exc),
+        "plugin": exc.plugin,
+        "function": exc.function,
+        "cause": repr(exc.__cause__),
+    } == {
         "type": "PluginFailure",
         "message": f"{run}: plugin 'flaky' failed in on_epoch_end: RuntimeError: boom at epoch 0",
         "plugin": "flaky",

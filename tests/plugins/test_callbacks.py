@@ -353,12 +353,35 @@ def test_unclipped_high_learning_rate_diverges():
 @pytest.mark.parametrize(
     "clipping", [{"by": "norm", "threshold": 1.0}, {"by": "value", "threshold": 0.1}]
 )
-def test_gradient_clipping_keeps_a_high_learning_rate_finite(clipping):
-    result = sweepnp.train(_linear_run(0.5, {"gradient_clipping": clipping}))
+def test_gradient_clipping_keeps_a_high_learning_rate_finite(clipping, step_recorder):
+    recorder = step_recorder()  # runs after the run file's callbacks: it sees what SGD is given
+    trainer = sweepnp.Trainer(
+        _linear_run(0.5, {"gradient_clipping": clipping}), callbacks=[recorder]
+    )
+    result = trainer.fit()
     assert result.stop_reason == "completed"
     assert result.epochs_run == 50
     assert np.all(np.isfinite(result.history["loss"]))
     assert result.metrics["val_r2"] > 0.8
+    # every step: the gradients within the threshold, and SGD's step taken with them
+    threshold = clipping["threshold"]
+    assert len(recorder.steps) == 50 * 4  # 128 training rows in batches of 32
+    for before, grads, after in recorder.steps:
+        if clipping["by"] == "norm":
+            assert _norm(grads) <= threshold * (1 + 1e-12)
+        else:
+            assert max(float(np.abs(g).max()) for g in grads.values()) <= threshold
+        for name, grad in grads.items():
+            np.testing.assert_array_equal(after[name], before[name] - 0.5 * grad)
+    # and clipping acted: in most steps the norm, or some entry, was cut down to the threshold
+    if clipping["by"] == "norm":
+        at_threshold = [_norm(grads) == pytest.approx(threshold) for _, grads, _ in recorder.steps]
+    else:
+        at_threshold = [
+            any(np.abs(g).max() == threshold for g in grads.values())
+            for _, grads, _ in recorder.steps
+        ]
+    assert sum(at_threshold) > len(recorder.steps) / 2
 
 
 def test_without_the_guard_a_diverged_run_goes_on_to_the_end():

@@ -106,6 +106,20 @@ def test_xor_repeats_and_jitter():
     assert np.abs(jitter).max() < 0.5
 
 
+def test_xor_jitter_is_gaussian_with_noise_as_its_std_and_seeded():
+    from scipy import stats
+
+    corners = np.tile([[0, 0], [0, 1], [1, 0], [1, 1]], (2500, 1))
+    jitter = synthetic.xor(n_repeats=2500, noise=0.05, seed=3).X - corners  # 10 000 values
+    assert jitter.std() == pytest.approx(0.05, rel=0.03)
+    assert abs(jitter.mean()) < 0.003  # six standard errors
+    assert stats.kstest(jitter.ravel() / 0.05, "norm").pvalue > 1e-3  # N(0, 1) once scaled
+    again = synthetic.xor(n_repeats=2500, noise=0.05, seed=3).X - corners
+    np.testing.assert_array_equal(again, jitter)
+    other = synthetic.xor(n_repeats=2500, noise=0.05, seed=4).X - corners
+    assert not np.any(other == jitter)
+
+
 def _seed_004_data():
     """Seed 004's generator, verbatim (global state), for comparison."""
     state = np.random.get_state()  # noqa: NPY002

@@ -1,8 +1,10 @@
-"""Fixtures for study tests: a small, fast study file and a storage in a temporary folder."""
+"""Fixtures for study tests: a small, fast study file, a storage in a temporary folder, and a
+finished run of the small study to read."""
 
 from __future__ import annotations
 
 import copy
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,26 @@ def study_file(tmp_path: Path) -> Path:
 @pytest.fixture
 def journal(tmp_path: Path) -> str:
     return str(tmp_path / "studies.journal")
+
+
+@pytest.fixture(scope="session")
+def finished_small_study(tmp_path_factory) -> Path:
+    """A journal holding the small study, run to its end (6 trials) once for the session; tests
+    read copies of it (:func:`small_journal`)."""
+    from sweepnp.study.worker import run_study
+
+    folder = tmp_path_factory.mktemp("finished")
+    (folder / "small.toml").write_text(SMALL_STUDY_TOML)
+    run_study(folder / "small.toml", storage=str(folder / "studies.journal"))
+    return folder / "studies.journal"
+
+
+@pytest.fixture
+def small_journal(tmp_path: Path, finished_small_study: Path) -> str:
+    """A copy, in this test's folder, of a journal holding the finished small study (6 trials)."""
+    path = tmp_path / "studies.journal"
+    shutil.copyfile(finished_small_study, path)
+    return str(path)
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""`sweepnp study …` through real subprocesses: output, parallel workers, Ctrl-C, dead workers."""
+"""`sweepnp study …`: output and the results commands in this process; parallel workers, Ctrl-C,
+dead workers and the progress bar through real processes (marked slow)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import optuna
 import pandas as pd
+import pytest
 from optuna.trial import TrialState
 
 from sweepnp.study.storage import open_storage
@@ -44,13 +46,6 @@ def _start(args: list[str], cwd: Path) -> subprocess.Popen:
     )
 
 
-def _resume(path: Path, journal: str) -> subprocess.CompletedProcess:
-    command = ["study", "run", str(path), "--storage", journal, "--quiet"]
-    return subprocess.run(
-        [sys.executable, "-m", "sweepnp.cli", *command], capture_output=True, text=True, timeout=300
-    )
-
-
 def _wait_for(condition, timeout: float = 120.0) -> None:
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -76,74 +71,73 @@ def _finished(journal: str) -> int:
         return 0
 
 
-def test_run_logs_one_line_per_trial_when_not_on_a_terminal(cli, study_file, journal):
-    done = cli("study", "run", str(study_file), "--storage", journal)
-    assert done.returncode == 0, done.stderr
+def test_run_logs_one_line_per_trial_when_not_on_a_terminal(invoke, study_file, journal):
+    done = invoke("study", "run", study_file, "--storage", journal)
+    assert done.exit_code == 0, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.startswith("trial ")]
     assert len(lines) == 6
     assert all("best val_accuracy" in line for line in lines)
     assert "best val_accuracy" in done.stdout and "sweepnp study show small" in done.stdout
 
 
-def test_quiet_prints_only_the_summary(cli, study_file, journal):
-    done = cli("study", "run", str(study_file), "--storage", journal, "--quiet")
-    assert done.returncode == 0, done.stderr
+def test_quiet_prints_only_the_summary(invoke, study_file, journal):
+    done = invoke("study", "run", study_file, "--storage", journal, "--quiet")
+    assert done.exit_code == 0, done.stderr
     assert done.stderr == ""
     assert done.stdout.startswith("study small in")
 
 
-def test_results_commands(cli, study_file, journal, tmp_path):
-    assert cli("study", "run", str(study_file), "--storage", journal, "--quiet").returncode == 0
-    listed = cli("study", "list", "--storage", journal)
+def test_results_commands(invoke, small_journal, tmp_path):
+    journal = small_journal  # the small study, finished: 6 trials
+    listed = invoke("study", "list", "--storage", journal)
     assert "small" in listed.stdout and "maximize" in listed.stdout
-    shown = cli("study", "show", "small", "--storage", journal)
-    assert shown.returncode == 0 and "regularizers.l2.lam" in shown.stdout
-    best = cli("study", "best", "small", "--storage", journal, "--json")
+    shown = invoke("study", "show", "small", "--storage", journal)
+    assert shown.exit_code == 0 and "regularizers.l2.lam" in shown.stdout
+    best = invoke("study", "best", "small", "--storage", journal, "--json")
+    assert best.exit_code == 0, best.stderr
     best_row = json.loads(best.stdout)[0]
     best_trial = _study(journal).best_trial
     assert best_row["value"] == best_trial.value  # exact: JSON keeps every digit
     assert best_row["regularizers.l2.lam"] == best_trial.params["regularizers.l2.lam"]
     for fmt in ("csv", "parquet", "json"):
         out = tmp_path / f"trials.{fmt}"
-        done = cli(
-            "study", "export", "small", "--storage", journal, "--format", fmt, "-o", str(out)
-        )
-        assert done.returncode == 0, done.stderr
+        done = invoke("study", "export", "small", "--storage", journal, "--format", fmt, "-o", out)
+        assert done.exit_code == 0, done.stderr
         frame = {"csv": pd.read_csv, "parquet": pd.read_parquet, "json": pd.read_json}[fmt](out)
         assert len(frame) == 6 and "regularizers.dropout.rate" in frame.columns
     exported = json.loads((tmp_path / "trials.json").read_text())
     stored = {t.number: t.params["regularizers.l2.lam"] for t in _study(journal).trials}
     assert {row["number"]: row["regularizers.l2.lam"] for row in exported} == stored
-    history = cli("study", "export", "small", "--storage", journal, "--table", "history")
+    history = invoke("study", "export", "small", "--storage", journal, "--table", "history")
     assert history.stdout.startswith("trial,repeat,epoch,metric,value")
-    deleted = cli("study", "delete", "small", "--storage", journal, "--yes")
-    assert deleted.returncode == 0
-    assert "small" not in cli("study", "list", "--storage", journal).stdout
-    missing = cli("study", "show", "small", "--storage", journal)
-    assert missing.returncode == 2 and "no study named 'small'" in missing.stderr
+    deleted = invoke("study", "delete", "small", "--storage", journal, "--yes")
+    assert deleted.exit_code == 0
+    assert "small" not in invoke("study", "list", "--storage", journal).stdout
+    missing = invoke("study", "show", "small", "--storage", journal)
+    assert missing.exit_code == 2 and "no study named 'small'" in missing.stderr
 
 
-def test_quick_runs_the_files_quick_mode_beside_the_full_study(cli, journal):
+def test_quick_runs_the_files_quick_mode_beside_the_full_study(invoke, journal):
     studies = Path(__file__).resolve().parents[2] / "studies"
-    quick = cli("study", "run", str(studies / "digits01.toml"), "--storage", journal, "--quick")
-    assert quick.returncode == 0, quick.stderr
+    quick = invoke("study", "run", studies / "digits01.toml", "--storage", journal, "--quick")
+    assert quick.exit_code == 0, quick.stderr
     assert "study digits01-quick in" in quick.stdout
     stored = _study(journal, "digits01-quick")
     assert len(stored.trials) == 4  # the whole grid
     epochs = {t.user_attrs["sweepnp"]["epochs"][0] for t in stored.trials}
     assert epochs == {5}  # [study.quick] "train.epochs" = 5, not the file's 20
-    full = cli("study", "run", str(studies / "digits01.toml"), "--storage", journal, "--quiet")
-    assert full.returncode == 0, full.stderr  # a different study: no name clash
+    full = invoke("study", "run", studies / "digits01.toml", "--storage", journal, "--quiet")
+    assert full.exit_code == 0, full.stderr  # a different study: no name clash
     assert {t.user_attrs["sweepnp"]["epochs"][0] for t in _study(journal, "digits01").trials} == {
         20
     }
 
 
-def test_a_bad_study_file_exits_2_with_one_line(cli, study_dict, tmp_path, write_study, journal):
+def test_a_bad_study_file_exits_2_with_one_line(invoke, study_dict, tmp_path, write_study, journal):
     study_dict["study"]["sampler"] = "bayes"
     path = write_study(tmp_path / "bad.toml", study_dict)
-    done = cli("study", "run", str(path), "--storage", journal)
-    assert done.returncode == 2
+    done = invoke("study", "run", path, "--storage", journal)
+    assert done.exit_code == 2
     assert done.stderr.strip().splitlines() == [
         f"Error: {path}: study.sampler: unknown sampler 'bayes'; valid choices: tpe, random, "
         "grid, qmc, cmaes, gp, nsgaii"
@@ -151,9 +145,11 @@ def test_a_bad_study_file_exits_2_with_one_line(cli, study_dict, tmp_path, write
     assert not Path(journal).exists() or _finished(journal) == 0
 
 
+@pytest.mark.slow
 def test_parallel_workers_hit_n_trials_exactly_and_rerun_reproduces(
-    cli, study_dict, tmp_path, write_study, journal
+    cli, invoke, study_dict, tmp_path, write_study, journal
 ):
+    """A real process: --jobs 2 forks a worker."""
     study_dict["study"]["n_trials"] = 9
     study_dict["study"]["sampler"] = {"name": "random", "seed": 0}
     path = write_study(tmp_path / "p.toml", study_dict)
@@ -166,16 +162,17 @@ def test_parallel_workers_hit_n_trials_exactly_and_rerun_reproduces(
     params = [json.dumps(t.params, sort_keys=True) for t in trials]
     assert len(set(params)) == 9  # each worker has its own sampler seed
     for number in (0, 5):
-        rerun = cli("study", "rerun", "small", "--trial", str(number), "--storage", journal)
-        assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+        rerun = invoke("study", "rerun", "small", "--trial", number, "--storage", journal)
+        assert rerun.exit_code == 0, rerun.stdout + rerun.stderr
         assert "identical to the stored learning curve" in rerun.stdout
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_finished_trials_and_the_study_resumes(
-    study_dict, tmp_path, write_study, journal
+    invoke, study_dict, tmp_path, write_study, journal
 ):
     _slow(study_dict)
-    study_dict["study"]["n_trials"] = 4
+    study_dict["study"]["n_trials"] = 3
     path = write_study(tmp_path / "slow.toml", study_dict)
     process = _start(["study", "run", str(path), "--storage", journal], tmp_path)
     _wait_for(lambda: _finished(journal) >= 1 and _training(journal))
@@ -193,17 +190,18 @@ def test_ctrl_c_keeps_finished_trials_and_the_study_resumes(
     queued = [t.system_attrs["fixed_params"] for t in waiting]
     assert queued == [interrupted[0].params]  # queued to run again
 
-    resumed = _resume(path, journal)
-    assert resumed.returncode == 0, resumed.stderr
+    resumed = invoke("study", "run", path, "--storage", journal, "--quiet")  # here, not killed
+    assert resumed.exit_code == 0, resumed.stderr
     trials = _study(journal).get_trials()
     done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(done) == 4  # n_trials counts the total; the interrupted trial is not counted
+    assert len(done) == 3  # n_trials counts the total; the interrupted trial is not counted
     assert interrupted[0].params in [t.params for t in done]
     assert {t.number for t in finished_before} <= {t.number for t in done}
 
 
+@pytest.mark.slow
 def test_a_killed_workers_trial_is_recovered_and_retried(
-    study_dict, tmp_path, write_study, journal
+    invoke, study_dict, tmp_path, write_study, journal
 ):
     _slow(study_dict)
     study_dict["study"]["n_trials"] = 3
@@ -228,8 +226,8 @@ def test_a_killed_workers_trial_is_recovered_and_retried(
     stale = [t for t in _study(journal).get_trials() if t.state == TrialState.RUNNING]
     assert len(stale) == 1
 
-    resumed = _resume(path, journal)
-    assert resumed.returncode == 0, resumed.stderr
+    resumed = invoke("study", "run", path, "--storage", journal, "--quiet")  # here, not killed
+    assert resumed.exit_code == 0, resumed.stderr
     trials = _study(journal).get_trials()
     recovered = trials[stale[0].number]
     assert recovered.state == TrialState.FAIL
@@ -239,11 +237,12 @@ def test_a_killed_workers_trial_is_recovered_and_retried(
     assert recovered.params in [t.params for t in done]  # retried with the same configuration
 
 
+@pytest.mark.slow
 def test_a_killed_forked_worker_is_collected_and_its_trial_rerun_in_the_same_command(
     study_dict, tmp_path, write_study, journal
 ):
     _slow(study_dict)
-    study_dict["study"]["n_trials"] = 5
+    study_dict["study"]["n_trials"] = 3
     path = write_study(tmp_path / "slow.toml", study_dict)
     process = _start(["study", "run", str(path), "--storage", journal, "--jobs", "2",
                       "--quiet"], tmp_path)  # fmt: skip
@@ -274,11 +273,12 @@ def test_a_killed_forked_worker_is_collected_and_its_trial_rerun_in_the_same_com
     assert killed[0].user_attrs["sweepnp_reason"] == "stale"
     assert [t for t in trials if t.state == TrialState.RUNNING] == []
     done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(done) == 5  # exactly n_trials, in the same command
+    assert len(done) == 3  # exactly n_trials, in the same command
     retry = [t for t in done if t.user_attrs.get("sweepnp_retry_of") == killed[0].number]
     assert len(retry) == 1 and retry[0].params == killed[0].params
 
 
+@pytest.mark.slow
 def test_progress_bar_on_a_terminal(study_file, journal, tmp_path, on_a_terminal):
     status, screen = on_a_terminal(
         ["study", "run", str(study_file), "--storage", journal], tmp_path
@@ -288,6 +288,7 @@ def test_progress_bar_on_a_terminal(study_file, journal, tmp_path, on_a_terminal
     assert "trial 0 " not in screen  # the bar replaces the per-trial lines
 
 
+@pytest.mark.slow
 def test_ctrl_c_with_two_workers_interrupts_both_cleanly(
     study_dict, tmp_path, write_study, journal
 ):
@@ -307,11 +308,10 @@ def test_ctrl_c_with_two_workers_interrupts_both_cleanly(
     assert not list(tmp_path.glob("*.lock"))  # no lock left behind
 
 
+@pytest.mark.slow
 def test_a_worker_waits_for_the_trials_other_workers_run_and_says_so(
     study_dict, tmp_path, write_study, journal, monkeypatch
 ):
-    import pytest
-
     import sweepnp.study.worker
     from sweepnp.errors import SweepnpWarning
     from sweepnp.study.spec import load_spec

@@ -4,13 +4,15 @@ A crash or power loss during an append leaves the journal ending in part of a li
 make that state for real — a real study's journal cut at every byte offset inside its last three
 records — and check that sweepnp sets the partial bytes aside instead of gluing the next record
 to them, that every complete record stays readable by sweepnp and by plain Optuna, and that
-``sweepnp study run`` resumes such a study to exactly ``n_trials``.
+``sweepnp study run`` resumes such a study to exactly ``n_trials``. A real full disk (a small
+tmpfs) ends a real ``sweepnp study run`` process, which must exit cleanly, and the study resumes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import multiprocessing
 import os
 import shutil
 import subprocess
@@ -65,17 +67,23 @@ def _plain_optuna(path: Path) -> optuna.Study:
 
 
 @pytest.fixture(scope="module")
-def real_journal(tmp_path_factory) -> bytes:
-    """The bytes of a real study's journal, written by ``sweepnp study run`` (in a process that
-    has ended, as a crashed one would have)."""
+def real_journal(tmp_path_factory, invoke) -> bytes:
+    """The bytes of a real study's journal, written by ``sweepnp study run`` in a process that
+    has ended, as a crashed one would have: a trial the cut leaves running belongs to a dead
+    worker (one of this process would be taken for a live one, and waited for). The process is
+    a fork of this one, so that it starts with everything imported."""
     folder = tmp_path_factory.mktemp("real")
     (folder / "tiny.toml").write_text(TINY)
     journal = folder / "tiny.journal"
-    subprocess.run(
-        [sys.executable, "-m", "sweepnp.cli", "study", "run", "tiny.toml",
-         "--storage", str(journal), "--quiet"],
-        cwd=folder, check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+
+    def study_run() -> None:
+        done = invoke("study", "run", "tiny.toml", "--storage", journal, "--quiet", cwd=folder)
+        sys.exit(done.exit_code)
+
+    process = multiprocessing.get_context("fork").Process(target=study_run)
+    process.start()
+    process.join(timeout=300)
+    assert process.exitcode == 0
     return journal.read_bytes()
 
 
@@ -139,7 +147,7 @@ def _trial_records_before(journal: bytes, cut: int) -> set[int]:
 
 
 @pytest.mark.parametrize("back", [1, 40, 200, 500])
-def test_study_run_resumes_a_torn_journal_to_exactly_n_trials(real_journal, tmp_path, back):
+def test_study_run_resumes_a_torn_journal_to_exactly_n_trials(invoke, real_journal, tmp_path, back):
     lines = _lines(real_journal)
     cut = len(real_journal) - sum(map(len, lines[-3:])) + back  # inside the last three records
     journal = tmp_path / "tiny.journal"
@@ -147,12 +155,8 @@ def test_study_run_resumes_a_torn_journal_to_exactly_n_trials(real_journal, tmp_
     finished_before = _trial_records_before(real_journal, cut)
     (tmp_path / "tiny.toml").write_text(TINY)
 
-    done = subprocess.run(
-        [sys.executable, "-m", "sweepnp.cli", "study", "run", "tiny.toml",
-         "--storage", str(journal), "--quiet"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr
+    done = invoke("study", "run", "tiny.toml", "--storage", journal, "--quiet", cwd=tmp_path)
+    assert done.exit_code == 0, done.stderr
     assert "Traceback" not in done.stderr
     warning_lines = [line for line in done.stderr.splitlines() if "unfinished write" in line]
     assert len(warning_lines) == 1, done.stderr  # one line: how many bytes, and where
@@ -226,7 +230,8 @@ def _fill(folder: Path) -> None:
             handle.write(b"\0" * 4096)
 
 
-def test_a_full_disk_ends_the_run_cleanly_and_the_study_resumes(small_disk, tmp_path):
+@pytest.mark.slow  # a real process: the one the full disk ends must exit cleanly
+def test_a_full_disk_ends_the_run_cleanly_and_the_study_resumes(invoke, small_disk, tmp_path):
     point, resize = small_disk
     journal = point / "tiny.journal"
     study_file = tmp_path / "tiny.toml"
@@ -245,9 +250,9 @@ def test_a_full_disk_ends_the_run_cleanly_and_the_study_resumes(small_disk, tmp_
     before = _plain_optuna(journal).get_trials()
     assert 1 <= sum(t.state == TrialState.COMPLETE for t in before) < 60
 
-    resize("8m")  # space returns
-    resumed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
+    resize("8m")  # space returns; the study resumes (in this process)
+    resumed = invoke(*command[3:], cwd=tmp_path)
+    assert resumed.exit_code == 0, resumed.stderr
     trials = _plain_optuna(journal).get_trials()
     assert sum(t.state in (TrialState.COMPLETE, TrialState.PRUNED) for t in trials) == 60
     for old in before:
@@ -286,7 +291,8 @@ def test_a_torn_tail_on_a_full_disk_is_never_glued_to(small_disk):
     assert path.read_bytes().endswith(b'{"op_co')  # nothing was glued to it
 
 
-def test_sqlite_on_a_full_disk_ends_cleanly_and_resumes(small_disk, tmp_path):
+@pytest.mark.slow  # a real process: the one the full disk ends must exit cleanly
+def test_sqlite_on_a_full_disk_ends_cleanly_and_resumes(invoke, small_disk, tmp_path):
     point, resize = small_disk
     resize("144k")  # room for the tables and some trials, not for all
     url = f"sqlite:///{point / 'tiny.db'}"
@@ -301,9 +307,9 @@ def test_sqlite_on_a_full_disk_ends_cleanly_and_resumes(small_disk, tmp_path):
     (line,) = full.stderr.strip().splitlines()
     assert line.startswith(f"Error: the storage {url} failed: ") and "full" in line
 
-    resize("16m")
-    resumed = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert resumed.returncode == 0, resumed.stderr
+    resize("16m")  # space returns; the study resumes (in this process)
+    resumed = invoke(*command[3:], cwd=tmp_path)
+    assert resumed.exit_code == 0, resumed.stderr
     storage = optuna.storages.RDBStorage(url)
     trials = optuna.load_study(study_name="tiny", storage=storage).get_trials()
     storage.engine.dispose()

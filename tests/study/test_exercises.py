@@ -1,7 +1,8 @@
 """Every study in studies/ runs in its quick mode, and shows the direction of its finding.
 
 Each test runs one study file exactly as ``sweepnp study run FILE --quick`` does (into a journal in
-a temporary folder) and reads the results through ``sweepnp.results``, as a user would.
+a temporary folder) and reads the results through ``sweepnp.results``, as a user would. Those are
+whole studies (up to 42 trials): marked slow.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def test_docs_exercises_has_a_section_for_every_study():
             assert f"sweepnp study run studies/{file.name}" in docs, file.name
 
 
+@pytest.mark.slow
 def test_minibatch_small_batches_learn_more_per_epoch_and_take_longer(journal):
     res = run_quick("minibatch", journal)
     assert (res.trials["state"] == "complete").all()
@@ -71,12 +73,14 @@ def test_minibatch_small_batches_learn_more_per_epoch_and_take_longer(journal):
     assert seconds[1] > 5 * seconds["full"]
 
 
+@pytest.mark.slow
 def test_l2_shrinks_the_weights(journal):
     res = run_quick("l2", journal)
     norm = final(res, "weight_l2", "regularizers")
     assert norm[key(l2={"lam": 0.1})] < norm[key(l2={"lam": 0.01})] < norm[key()]
 
 
+@pytest.mark.slow
 def test_l2_linear_reproduces_seed_004(journal):
     res = run_quick("l2_linear", journal)
     loss = final(res, "loss", "regularizers.l2.lam")
@@ -85,6 +89,7 @@ def test_l2_linear_reproduces_seed_004(journal):
     assert weights.sort_index(key=lambda s: s.astype(float)).is_monotonic_decreasing
 
 
+@pytest.mark.slow
 def test_overfitting_without_regularization_fits_the_training_set_and_l2_closes_the_gap(journal):
     res = run_quick("overfitting", journal)
     train = final(res, "accuracy", "regularizers")
@@ -95,6 +100,7 @@ def test_overfitting_without_regularization_fits_the_training_set_and_l2_closes_
     assert gap[key(l2={"lam": 0.2})] < gap[key()]
 
 
+@pytest.mark.slow
 def test_dropout_rates_training_accuracy_falls_as_the_rate_rises(journal):
     res = run_quick("dropout_rates", journal)
     summary = res.summary(by="regularizers.dropout.rate", metrics=["accuracy", "val_accuracy"])
@@ -104,6 +110,7 @@ def test_dropout_rates_training_accuracy_falls_as_the_rate_rises(journal):
     assert train.idxmin() == 0.7
 
 
+@pytest.mark.slow
 def test_optimizers_adam_beats_sgd_after_10_epochs_at_the_same_learning_rate(journal):
     res = run_quick("optimizers", journal)
     trials = res.trials.set_index(["optimizer.name", "optimizer.lr"])["number"]
@@ -116,6 +123,7 @@ def test_optimizers_adam_beats_sgd_after_10_epochs_at_the_same_learning_rate(jou
     assert (best > 0.9).all()
 
 
+@pytest.mark.slow
 def test_schedules_follow_their_formulas(journal):
     res = run_quick("schedules", journal)
     lr = (
@@ -131,8 +139,23 @@ def test_schedules_follow_their_formulas(journal):
     assert cosine.is_monotonic_decreasing and cosine.iloc[-1] < 0.01
     warmup = lr[key(name="warmup_cosine", warmup_epochs=5)]
     assert warmup[0] == pytest.approx(0.02) and warmup.idxmax() == 4
+    # every epoch of the quick mode's 25, at the value of its formula (docs/run-files.md)
+    t = np.arange(25)
+    assert list(lr.index) == list(t)
+    expected = {
+        key(name="constant"): np.full(25, 0.1),
+        key(name="step", step_size=20, gamma=0.5): 0.1 * 0.5 ** (t // 20),
+        key(name="cosine"): 0.05 * (1 + np.cos(np.pi * t / 25)),  # lr_min 0, over the run
+        key(name="warmup_cosine", warmup_epochs=5): np.where(
+            t < 5, 0.1 * (t + 1) / 5, 0.05 * (1 + np.cos(np.pi * (t - 5) / 20))
+        ),
+    }
+    assert sorted(lr.columns) == sorted(expected)
+    for schedule, values in expected.items():
+        np.testing.assert_allclose(lr[schedule], values, rtol=1e-12, err_msg=schedule)
 
 
+@pytest.mark.slow
 def test_early_stopping_smaller_patience_stops_no_later_and_lowers_the_test_loss(journal):
     res = run_quick("early_stopping", journal)
     trials = res.trials.set_index(res.trials["callbacks.early_stopping"].astype(str))
@@ -147,6 +170,7 @@ def test_early_stopping_smaller_patience_stops_no_later_and_lowers_the_test_loss
     assert trials.loc[patience(5), "final_test_loss"] < trials.loc["False", "final_test_loss"]
 
 
+@pytest.mark.slow
 def test_l1_leaves_more_near_zero_weights_than_l2_at_equal_lambda(journal):
     res = run_quick("l1_vs_l2", journal)
     near_zero = final(res, "near_zero_weights", "regularizers")
@@ -155,6 +179,7 @@ def test_l1_leaves_more_near_zero_weights_than_l2_at_equal_lambda(journal):
         assert l1 > l2
 
 
+@pytest.mark.slow
 def test_batchnorm_makes_training_less_sensitive_to_learning_rate_and_init(journal):
     res = run_quick("batchnorm", journal)
     trials = res.trials
@@ -165,12 +190,14 @@ def test_batchnorm_makes_training_less_sensitive_to_learning_rate_and_init(journ
     assert not (trials["model.batch_norm"].astype(bool) & (trials["state"] == "fail")).any()
 
 
+@pytest.mark.slow
 def test_digits01_every_batch_size_and_shuffling_separates_0_from_1(journal):
     res = run_quick("digits01", journal)
     assert len(res.trials) == 4
     assert (res.trials["final_test_accuracy"] >= 0.99).all()
 
 
+@pytest.mark.slow
 def test_clipping_keeps_a_run_finite_where_the_unclipped_one_diverges(journal):
     res = run_quick("clipping", journal)
     trials = res.trials.set_index(
@@ -184,6 +211,7 @@ def test_clipping_keeps_a_run_finite_where_the_unclipped_one_diverges(journal):
     assert trials.loc[(0.1, "False"), "state"] == "complete"
 
 
+@pytest.mark.slow
 def test_xor_a_2_4_1_tanh_network_solves_it(journal):
     res = run_quick("xor", journal)
     accuracy = final(res, "accuracy", "model.activation")

@@ -28,7 +28,8 @@ def tiny_study(tmp_path, study_dict, write_study) -> Path:
     return write_study(tmp_path / "tiny.toml", study_dict)
 
 
-def test_a_report_named_after_any_study_stays_in_the_reports_folder(cli, tmp_path, tiny_study):
+@pytest.mark.slow  # five reports: seconds of drawing
+def test_a_report_named_after_any_study_stays_in_the_reports_folder(invoke, tmp_path, tiny_study):
     work = tmp_path / "work"
     work.mkdir()
     journal = str(tmp_path / "studies.journal")
@@ -37,7 +38,8 @@ def test_a_report_named_after_any_study_stays_in_the_reports_folder(cli, tmp_pat
     for name in names:
         run_study(str(tiny_study), storage=journal, name=name)
     # the summary's report command works as printed, quoted for the shell
-    done = cli("study", "run", str(tiny_study), "--name", "two words", "--storage", journal)
+    done = invoke("study", "run", tiny_study, "--name", "two words", "--storage", journal)
+    assert done.exit_code == 0, done.stderr
     hint = re.search(r"^report:  sweepnp (.*)$", done.stdout, re.MULTILINE)
     assert hint is not None and hint.group(1).startswith("study report 'two words' --storage")
     names.append("two words")
@@ -47,8 +49,8 @@ def test_a_report_named_after_any_study_stays_in_the_reports_folder(cli, tmp_pat
         args = ["study", "report", name, "--storage", journal]
         if name == "two words":
             args = shlex.split(hint.group(1))
-        done = cli(*args, "--no-retrain", cwd=work)
-        assert done.returncode == 0, (name, done.stderr)
+        done = invoke(*args, "--no-retrain", cwd=work)
+        assert done.exit_code == 0, (name, done.stderr)
         folder = work / "reports" / safe_filename(name)
         assert f"wrote {Path('reports') / safe_filename(name) / 'report.html'}" in done.stdout
         assert (folder / "report.html").stat().st_size > 0
@@ -60,12 +62,14 @@ def test_a_report_named_after_any_study_stays_in_the_reports_folder(cli, tmp_pat
 
 
 @pytest.mark.parametrize("name", ["..", ".", ""])
-def test_a_name_that_cannot_be_a_folder_is_refused_with_the_rule(cli, tmp_path, tiny_study, name):
+def test_a_name_that_cannot_be_a_folder_is_refused_with_the_rule(
+    invoke, tmp_path, tiny_study, name
+):
     journal = str(tmp_path / "studies.journal")
     run_study(str(tiny_study), storage=journal, name=name)
     before = files_under(tmp_path)
-    done = cli("study", "report", name, "--storage", journal, cwd=tmp_path)
-    assert done.returncode == 2, done.stderr
+    done = invoke("study", "report", name, "--storage", journal, cwd=tmp_path)
+    assert done.exit_code == 2, done.stderr
     assert done.stderr.strip() == (
         f"Error: NAME: cannot make a file name of {name!r}: nothing is left once characters "
         "other than A-Z, a-z, 0-9, '.', '_' and '-' become '_' and leading dots are dropped; "

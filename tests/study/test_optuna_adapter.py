@@ -46,6 +46,7 @@ def test_trial_id_addresses_the_same_trial_as_its_number(tmp_path):
         assert storage_of(study).get_trial(trial_id(frozen)).number == frozen.number
 
 
+@pytest.mark.slow  # heartbeats are whole seconds apart: it waits 3.7 s
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
 def test_the_heartbeat_thread_beats_and_a_silent_trial_is_failed_and_retried(tmp_path, monkeypatch):
     monkeypatch.setenv("SWEEPNP_HEARTBEAT_INTERVAL", "1")

@@ -12,9 +12,12 @@ import sys
 import time
 
 import optuna
+import pytest
 from optuna.trial import TrialState
 
 from sweepnp import results
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
 
 def test_two_machines_share_one_study_on_postgresql(

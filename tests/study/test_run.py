@@ -191,9 +191,9 @@ def test_seeds_derive_from_study_seed_params_and_repeat():
                 trial_seed(0, {**params, "train.batch_size": 64}, 0)}) == 4  # fmt: skip
 
 
-def test_rerun_reproduces_a_trial_exactly(study_file, journal):
-    study = run_study(study_file, storage=journal, n_trials=3)
-    for number in range(3):
+def test_rerun_reproduces_a_trial_exactly(small_journal):
+    study = optuna.load_study(study_name="small", storage=open_storage(small_journal))
+    for number in range(6):
         outcome, stored = rerun_trial(study, number)
         columns = [c for c in stored.columns if c != "epoch_seconds"]
         assert outcome.history[columns].equals(stored[columns])
@@ -231,11 +231,10 @@ def test_diverging_trials_fail_as_diverged_and_the_study_goes_on(
     assert table.loc[0.01, "state"] == "complete"
 
 
-def test_a_storage_is_readable_by_plain_optuna(study_file, journal):
-    run_study(study_file, storage=journal, n_trials=4)
-    backend = optuna.storages.journal.JournalFileBackend(journal)
+def test_a_storage_is_readable_by_plain_optuna(small_journal):
+    backend = optuna.storages.journal.JournalFileBackend(small_journal)
     study = optuna.load_study(study_name="small", storage=optuna.storages.JournalStorage(backend))
-    assert len(study.trials) == 4
+    assert len(study.trials) == 6
     for trial in study.trials:
         assert set(trial.params) == {
             "train.batch_size",

@@ -1,6 +1,9 @@
 """No command prints the password of a storage URL: every command that takes ``--storage``, run
-for real against a real PostgreSQL server with password authentication (``postgres_server``
-in tests/conftest.py), including its mistakes and a Ctrl-C."""
+against a real PostgreSQL server with password authentication (``postgres_server`` in
+tests/conftest.py), including its mistakes and a Ctrl-C. Most commands run in this process
+(``invoke``: their output includes what loggers print, as a process's would); a study run, a
+failed one and the Ctrl-C run as real processes, so that everything a process prints up to its
+exit is seen too."""
 
 from __future__ import annotations
 
@@ -39,21 +42,29 @@ def tiny_study(tmp_path, study_dict, write_study) -> Path:
     return write_study(tmp_path / "tiny.toml", study_dict)
 
 
-def test_no_command_prints_the_password(postgres_server, postgres_url, cli, tmp_path, tiny_study):
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_no_command_prints_the_password(
+    postgres_server, postgres_url, cli, invoke, tmp_path, tiny_study
+):
     secret = postgres_server.password
     shown = masked(postgres_url, secret)
     outputs: dict[str, str] = {}
 
-    def run(label: str, *args: str, status: int = 0) -> str:
-        done = cli(*args, cwd=tmp_path)
-        output = done.stdout + done.stderr
+    def run(label: str, *args: str, status: int = 0, real: bool = False) -> str:
+        if real:
+            process = cli(*args, cwd=tmp_path)
+            output, exit_code = process.stdout + process.stderr, process.returncode
+        else:
+            done = invoke(*args, cwd=tmp_path)
+            output, exit_code = done.stdout + done.stderr, done.exit_code
         outputs[label] = output
-        assert done.returncode == status, (label, output)
+        assert exit_code == status, (label, output)
         assert "Traceback" not in output, (label, output)
         return output
 
     url = ("--storage", postgres_url)
-    summary = run("run", "study", "run", str(tiny_study), *url)  # a line per trial, a summary
+    summary = run("run", "study", "run", str(tiny_study), *url, real=True)  # a line per trial
     assert f"study small in {shown}:" in summary
     assert f"results: sweepnp study show small --storage {shlex.quote(shown)}" in summary
     assert "*** hides the password: type it in its place" in summary
@@ -90,7 +101,10 @@ def test_no_command_prints_the_password(postgres_server, postgres_url, cli, tmp_
     commands = {"list": ["study", "list"], "run": ["study", "run", str(tiny_study)]}
     for case, (storage, password) in bad.items():
         for name in ("list", "run") if case == "wrong password" else ("list",):
-            output = run(f"{case} {name}", *commands[name], "--storage", storage, status=2)
+            real = case == "wrong password" and name == "run"
+            output = run(
+                f"{case} {name}", *commands[name], "--storage", storage, status=2, real=real
+            )
             assert len(output.strip().splitlines()) == 1, output
             assert output.startswith("Error: --storage: "), output
             assert masked(storage, password) in output, output
@@ -103,6 +117,8 @@ def test_no_command_prints_the_password(postgres_server, postgres_url, cli, tmp_
         assert not any(form in output for output in outputs.values())
 
 
+@pytest.mark.slow
+@pytest.mark.postgres
 def test_ctrl_c_of_a_study_run_resumes_without_printing_the_password(
     postgres_server, postgres_url, tmp_path, study_dict, write_study
 ):
@@ -146,24 +162,26 @@ def _a_trial_runs(storage: optuna.storages.BaseStorage) -> bool:
     return any(t.state == optuna.trial.TrialState.RUNNING for t in study.get_trials())
 
 
+@pytest.mark.slow
+@pytest.mark.postgres
 def test_a_storage_from_the_environment_is_left_out_of_the_suggested_commands(
-    postgres_server, postgres_url, cli, tmp_path, tiny_study
+    postgres_server, postgres_url, invoke, tmp_path, tiny_study
 ):
     env = {"SWEEPNP_STORAGE": postgres_url}
-    done = cli("study", "run", str(tiny_study), "--quiet", cwd=tmp_path, env=env)
-    assert done.returncode == 0, done.stderr
+    done = invoke("study", "run", tiny_study, "--quiet", cwd=tmp_path, env=env)
+    assert done.exit_code == 0, done.stderr
     assert f"in {masked(postgres_url, postgres_server.password)}:" in done.stdout
     hint = re.search(r"^results: (.*)$", done.stdout, re.MULTILINE)
     assert hint is not None and hint.group(1) == "sweepnp study show small"
     assert "***" not in done.stdout.split("results:")[1]
-    shown = cli(*shlex.split(hint.group(1))[1:], cwd=tmp_path, env=env)  # works as printed
-    assert shown.returncode == 0 and "study small: 2 trials" in shown.stdout
+    shown = invoke(*shlex.split(hint.group(1))[1:], cwd=tmp_path, env=env)  # works as printed
+    assert shown.exit_code == 0 and "study small: 2 trials" in shown.stdout
     assert not (tmp_path / "sweepnp.journal").exists()
     # or the password alone in the environment, where libpq finds it (docs/studies.md)
     no_password = postgres_url.replace(f":{postgres_server.password}@", "@")
-    listed = cli("study", "list", "--storage", no_password, cwd=tmp_path,
-                 env={"PGPASSWORD": postgres_server.password})  # fmt: skip
-    assert listed.returncode == 0 and "small" in listed.stdout, listed.stderr
+    listed = invoke("study", "list", "--storage", no_password, cwd=tmp_path,
+                    env={"PGPASSWORD": postgres_server.password})  # fmt: skip
+    assert listed.exit_code == 0 and "small" in listed.stdout, listed.stderr
 
 
 @pytest.mark.parametrize(

@@ -136,6 +136,7 @@ def test_new_trials_carry_their_label_from_the_append_that_creates_them(tmp_path
     assert stored.number == 0 and stored.state == TrialState.COMPLETE
 
 
+@pytest.mark.slow  # the shortest grace period is two seconds: it waits 2.2 s
 def test_a_trial_left_unlabelled_is_stale_after_the_grace_period(tmp_path, monkeypatch):
     """A worker that dies between creating a trial and labelling it leaves a running trial
     nobody can judge by its process; once older than the grace period it is recovered."""
