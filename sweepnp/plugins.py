@@ -625,3 +625,9 @@ def _default_manager() -> PluginManager:
 def get_plugin_manager() -> PluginManager:
     """The process-wide plugin manager, built on first use."""
     return _default_manager()
+
+
+def reset_plugin_manager() -> None:
+    """Forget the process-wide plugin manager: the next :func:`get_plugin_manager` builds one
+    anew (after installing a plugin, or setting ``SWEEPNP_DISABLE_PLUGIN_AUTOLOAD``)."""
+    _default_manager.cache_clear()

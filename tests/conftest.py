@@ -91,8 +91,7 @@ def forget_plugin_manager() -> None:
     distributions on sys.path as they are then (as a new process would)."""
     import sweepnp.plugins
 
-    # get_plugin_manager() caches its manager in _default_manager (functools.cache).
-    sweepnp.plugins._default_manager.cache_clear()
+    sweepnp.plugins.reset_plugin_manager()
 
 
 @contextlib.contextmanager

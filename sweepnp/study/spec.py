@@ -63,7 +63,7 @@ class StudyConfig(BaseModel):
     #: Dotted path → value: what ``--quick`` changes (fewer epochs, trials, repeats).
     quick: dict[str, Any] = {}
     #: Runs trained at once per worker (stacked trials); ``"auto"`` picks from the network.
-    stack: Annotated[int, Field(ge=1)] | Literal["auto"] = 1
+    stack: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
 
 
 @dataclass

@@ -31,7 +31,6 @@ import contextlib
 import datetime
 import hashlib
 import os
-import socket
 import sys
 import tempfile
 import warnings
@@ -48,6 +47,7 @@ from sweepnp.errors import ConfigError, SweepnpError
 from sweepnp.study import DEFAULT_STORAGE
 from sweepnp.study.journal import BufferedJournalStorage, JournalWriteError
 from sweepnp.study.optuna_adapter import heartbeat_thread, storage_of, trial_id
+from sweepnp.study.processes import on_this_host, process_alive, worker_identity
 from sweepnp.study.record import WORKER_ATTR, TrialRecord, retry_attrs
 
 __all__ = [
@@ -243,51 +243,6 @@ def dispose_connections(storage: BaseStorage) -> None:
 # -------------------------------------------------------------------------
 
 
-def _start_time(pid: int) -> str | None:
-    """The process's start time in clock ticks since boot (Linux), to tell reused pids apart."""
-    fields = _proc_stat(pid)
-    return fields[19] if fields else None
-
-
-def _proc_stat(pid: int) -> list[str] | None:
-    """The fields of ``/proc/PID/stat`` after the command name (state first), or ``None``."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()
-
-
-def worker_identity() -> str:
-    """``host:pid:start-time`` of this process."""
-    pid = os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or ''}"
-
-
-def _on_this_host(identity: str) -> bool:
-    return identity.partition(":")[0] == socket.gethostname()
-
-
-def _alive(identity: str) -> bool:
-    """Whether the worker process is alive; a process of another machine is taken to be."""
-    if not _on_this_host(identity):
-        return True  # another machine's worker: nothing to check from here
-    pid_text, _, started = identity.partition(":")[2].partition(":")
-    try:
-        pid = int(pid_text)
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (ValueError, PermissionError):
-        return True
-    fields = _proc_stat(pid)
-    if fields is None:
-        return True  # no /proc (not Linux): the pid exists, which is all there is to know
-    if fields[0] in ("Z", "X"):
-        return False  # a zombie: dead, waiting for its parent to collect its exit status
-    return not started or fields[19] == started
-
-
 def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     """Queue the configuration of a trial that did not really finish (interrupted, stale) to run
     again, at most :data:`~sweepnp.study.record.MAX_RETRY` times."""
@@ -336,7 +291,7 @@ def recover_stale_trials(study: optuna.Study) -> list[int]:
         recovered += [t.number for t in failed if t.number not in before]
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         identity = trial.user_attrs.get(WORKER_ATTR)
-        dead = (identity is not None and not _alive(identity)) or _unlabelled_for_long(trial)
+        dead = (identity is not None and not process_alive(identity)) or _unlabelled_for_long(trial)
         if dead and _fail_as_stale(study, trial):
             recovered.append(trial.number)
     return recovered
@@ -355,7 +310,7 @@ def awaited_trials(study: optuna.Study) -> list[FrozenTrial]:
     return [
         t
         for t in running
-        if WORKER_ATTR not in t.user_attrs or _on_this_host(t.user_attrs[WORKER_ATTR])
+        if WORKER_ATTR not in t.user_attrs or on_this_host(t.user_attrs[WORKER_ATTR])
     ]
 
 

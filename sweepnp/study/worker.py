@@ -366,7 +366,7 @@ def run_study(
 
     With ``jobs > 1`` this process is worker 0 and forks ``jobs - 1`` more: forked workers start
     at once with everything imported. Each opens its own storage handle, seeds its own sampler
-    (``seed + worker``) and uses one BLAS thread, since the workers are the parallelism. When a
+    (``seed + worker``) and uses one BLAS thread (with one job too: the networks are small). When a
     worker dies (killed, out of memory), this process collects it, fails its trial and runs the
     trial again, so the command still ends with ``n_trials`` finished trials.
 
@@ -397,7 +397,10 @@ def run_study(
         )
 
     if jobs <= 1:
-        work(job(0), on_trial=on_trial)
+        # One BLAS thread: a study's networks are small, and a second thread only waits (and
+        # takes the core another worker or stack would use).
+        with threadpool_limits(limits=1):
+            work(job(0), on_trial=on_trial)
         return study
     storages.dispose_connections(handle)  # no pooled connection may be shared with a child
     context = multiprocessing.get_context("fork")

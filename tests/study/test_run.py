@@ -18,10 +18,10 @@ from sweepnp import results
 from sweepnp.errors import ConfigError
 from sweepnp.plugins import PluginManager
 from sweepnp.study.record import RECORD_ATTR
-from sweepnp.study.spec import trial_seed
+from sweepnp.study.spec import load_spec, trial_seed
 from sweepnp.study.storage import open_storage
 from sweepnp.study.trial import aggregate, rerun_trial
-from sweepnp.study.worker import run_study
+from sweepnp.study.worker import create_study, run_study
 
 
 def _trials(journal, name="small"):
@@ -420,3 +420,56 @@ def test_a_plugins_own_stop_reason_reaches_the_tables(study_dict, journal, tmp_p
     assert trials["stop_reason"].tolist() == ["plateau", "plateau"]
     assert "plateau" in trials["stop_reason"].cat.categories
     assert trials["epochs"].tolist() == [2, 2]
+
+
+def test_a_stacked_study_trains_every_trial_as_the_one_at_a_time_loop_does(
+    study_dict, journal, tmp_path, write_study
+):
+    """The same grid points with their repeats, stacked and one at a time: the same learning
+    curves number for number, the same values, stop reasons and seeds."""
+    study_dict["train"]["epochs"] = 6
+    study_dict["callbacks"] = {"early_stopping": {"monitor": "val_loss", "patience": 2}}
+    study_dict["study"].update(sampler="grid", repeats=2)
+    study_dict["study"]["params"] = {
+        "regularizers.dropout.rate": {"choices": [0.0, 0.3]},
+        "optimizer.lr": {"choices": [0.05, 0.5]},
+    }
+    path = write_study(tmp_path / "grid.toml", study_dict)
+    run_study(path, storage=journal, stack=8, name="stacked")
+    run_study(path, storage=journal, stack=1, name="alone")
+    keys = ["regularizers.dropout.rate", "optimizer.lr"]
+    stacked, alone = results.load("stacked", journal), results.load("alone", journal)
+    a, b = stacked.trials.set_index(keys), alone.trials.set_index(keys)
+    assert len(a) == len(b) == 4
+    for config, row in a.iterrows():
+        other = b.loc[config]
+        for column in ("value", "stop_reason", "epochs", "seeds"):
+            assert row[column] == other[column], (config, column)
+        curves = [
+            res.curves[res.curves["trial"] == number].drop(columns=["trial", "epoch_seconds"])
+            for res, number in ((stacked, row["number"]), (alone, other["number"]))
+        ]
+        assert curves[0].reset_index(drop=True).equals(curves[1].reset_index(drop=True))
+
+
+def test_a_stack_refills_a_slot_as_soon_as_its_trial_ends(
+    study_dict, journal, tmp_path, write_study
+):
+    """A long trial and short ones in a stack of two: the short ones follow one another in the
+    other slot while the long one trains (continuous batching), told as each ends."""
+    study_dict["callbacks"] = {}
+    study_dict["study"].update(sampler={"name": "random", "seed": 0}, n_trials=4)
+    study_dict["study"]["params"] = {"train.epochs": {"choices": [2, 3, 80]}}
+    path = write_study(tmp_path / "refill.toml", study_dict)
+    spec = load_spec(path)
+    study = create_study(spec, journal)
+    for epochs in (80, 2, 3, 2):  # trial 0: the long one
+        study.enqueue_trial({"train.epochs": epochs})
+    run_study(path, storage=journal, stack=2, spec=spec)
+    trials = {t["number"]: t for _, t in results.load("small", journal).trials.iterrows()}
+    long = trials[0]
+    assert long["epochs"] == 80 and all(trials[n]["epochs"] in (2, 3) for n in (1, 2, 3))
+    for number in (2, 3):  # asked and trained while the long trial was still training
+        assert long["datetime_start"] < trials[number]["datetime_start"]
+        assert trials[number]["datetime_complete"] < long["datetime_complete"]
+    assert trials[1]["datetime_complete"] <= trials[2]["datetime_start"]
