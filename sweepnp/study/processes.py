@@ -58,5 +58,3 @@ def process_alive(identity: str) -> bool:
     if fields[0] in ("Z", "X"):
         return False  # a zombie: dead, waiting for its parent to collect its exit status
     return not started or fields[19] == started
-
-
