@@ -286,11 +286,11 @@ class Stack:
         X, y = first.data.X_train, first.data.y_train
         n = len(X)
         orders = [s.trainer.epoch_order() for s in slots]
-        if all(order is None for order in orders):
-            X_epoch, y_epoch = X[None], y[None]  # one copy of the data, broadcast to every slot
-        else:
+        # Each slot's rows in its own order, gathered batch by batch: a batch's rows of every
+        # slot stay in the cache (an epoch's would not, for a large stack).
+        index = None
+        if any(order is not None for order in orders):
             index = np.stack([np.arange(n) if o is None else o for o in orders])
-            X_epoch, y_epoch = X[index], y[index]
         dtype = first.dtype
         lr = np.array([s.trainer.lr for s in slots], dtype=dtype).reshape(-1, 1, 1)
         per_batch_lr = any(s.trainer.lr_per_batch for s in slots)
@@ -301,11 +301,16 @@ class Stack:
         params = network.params
         size = first.batch_size
         for batch, start in enumerate(range(0, n, size)):
-            X_batch = X_epoch[:, start : start + size]
-            y_batch = y_epoch[:, start : start + size]
-            if X_batch.shape[0] == 1 and len(slots) > 1:
-                X_batch = np.broadcast_to(X_batch, (len(slots), *X_batch.shape[1:]))
-                y_batch = np.broadcast_to(y_batch, (len(slots), *y_batch.shape[1:]))
+            if index is None:  # no shuffle: one copy of the rows, broadcast to every slot
+                X_batch = np.broadcast_to(
+                    X[start : start + size], (len(slots), *X[start : start + size].shape)
+                )
+                y_batch = np.broadcast_to(
+                    y[start : start + size], (len(slots), *y[start : start + size].shape)
+                )
+            else:
+                rows = index[:, start : start + size]
+                X_batch, y_batch = X[rows], y[rows]
             if per_batch_lr:
                 lr = np.array(
                     [s.trainer.batch_lr(batch) if s.trainer.lr_per_batch else s.trainer.lr
