@@ -254,17 +254,6 @@ MaskFn = Callable[[tuple[int, ...]], np.ndarray]
 # a row statistic of a stack keeps the row axis, the shape of a stacked bias.
 
 
-def _shared_rows_matmul(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """``a @ w``; for the same rows against a stack of matrices (``a`` 2-D, ``w`` 3-D: every
-    trial evaluates one split) as one product with the matrices side by side, one BLAS call
-    instead of one per trial (each output element is the same dot product)."""
-    if a.ndim == 2 and w.ndim == 3:
-        trials, fan_in, fan_out = w.shape
-        side_by_side = w.transpose(1, 0, 2).reshape(fan_in, trials * fan_out)
-        return (a @ side_by_side).reshape(len(a), trials, fan_out).transpose(1, 0, 2)
-    return a @ w
-
-
 def _row_sum(a: np.ndarray) -> np.ndarray:
     return a.sum(axis=-2, keepdims=a.ndim > 2)
 
@@ -345,7 +334,7 @@ class DenseNetwork:
         p = self.params
         a = X
         for i in range(1, self.n_layers):
-            z = _shared_rows_matmul(a, p[f"W{i}"])
+            z = a @ p[f"W{i}"]
             if self.batch_norm is not None:
                 if batch_statistics:
                     mean, var = _row_mean(z), _row_var(z)
@@ -355,7 +344,7 @@ class DenseNetwork:
             else:
                 z += p[f"b{i}"]
             a = self._act(z)
-        out = _shared_rows_matmul(a, p[f"W{self.n_layers}"])
+        out = a @ p[f"W{self.n_layers}"]
         out += p[f"b{self.n_layers}"]
         return out
 

@@ -11,6 +11,12 @@ per :func:`~sweepnp.stack.stack_key`, and trains every stack one epoch at a time
 * **Batched asking.** Up to ``stack`` runs are in flight, so several trials are asked before any
   is told: TPE then lies constantly about running trials (``constant_liar``) so that it does not
   ask for the same configuration twice (see :func:`sweepnp.study.samplers.make_sampler`).
+* **A slow start where finished trials steer.** A sampler that learns from finished trials
+  (TPE, GP, CMA-ES, NSGA-II) or a pruner that compares with them learns nothing from trials
+  still in flight: sixteen trials asked at once are sixteen random, unpruned trials. So such a
+  study starts with one trial in flight and lets in one more for every trial finished (about
+  doubling each round, as TCP's slow start), up to the stack; grid, random and QMC sampling
+  without a pruner fill the stack at once (:func:`trials_in_flight`).
 * **The same trials.** Each run is built as the one-at-a-time loop builds it
   (:func:`~sweepnp.study.trial.repeat_trainer`) and trains exactly as it would alone; its
   repeats are taken in order (:class:`~sweepnp.study.trial.TrialRun`), so a trial's outcome and
@@ -35,6 +41,7 @@ from sweepnp.plugins import PluginManager
 from sweepnp.stack import Stack, StackKey, stack_key
 from sweepnp.study import storage as storages
 from sweepnp.study.record import WORKER_ATTR
+from sweepnp.study.samplers import named
 from sweepnp.study.spec import DataCache, StudySpec
 from sweepnp.study.trial import TrialRun, repeat_trainer
 from sweepnp.trainer import RunResult, Trainer
@@ -65,6 +72,22 @@ class _Flight:
         self.running.clear()
 
 
+#: Samplers whose next trial does not depend on the finished ones.
+BLIND_SAMPLERS = frozenset({"grid", "random", "qmc"})
+
+
+def trials_in_flight(spec: StudySpec, capacity: int, finished: int) -> int:
+    """At most how many trials a worker keeps in flight once ``finished`` trials of the study are
+    done (the stack's ``capacity`` runs bound them too).
+
+    A study steered by finished trials (an adaptive sampler or any pruner) starts slowly with
+    ``finished + 1``; the others are not bound beyond the stack."""
+    sampler = named(spec.study.sampler, "study.sampler", spec.source)[0]
+    if sampler in BLIND_SAMPLERS and not spec.prunes:
+        return capacity
+    return min(capacity, finished + 1)
+
+
 def stacked_loop(
     job: Any,
     spec: StudySpec,
@@ -80,6 +103,7 @@ def stacked_loop(
     from sweepnp.study import worker
 
     capacity = max(job.stack, spec.study.repeats)
+    finished_before = _finished_trials(study)
     cache = spec.data_cache or DataCache()
     stacks: dict[StackKey, Stack] = {}
     flights: dict[int, _Flight] = {}
@@ -114,6 +138,9 @@ def stacked_loop(
         if flight.done:
             finish(flight)
 
+    def in_flight() -> int:
+        return sum(len(f.running) for f in flights.values())
+
     def start(trial: optuna.Trial) -> None:
         # In flight (so its heartbeat stops, whatever fails) before anything is written.
         flight = flights[trial.number] = _Flight(trial, TrialRun(spec), contextlib.ExitStack())
@@ -143,13 +170,14 @@ def stacked_loop(
                 take(flight, repeat, exc)
                 return
 
-    def in_flight() -> int:
-        return sum(len(f.running) for f in flights.values())
-
     try:
         while True:
             answer = None
-            while asking and capacity - in_flight() >= spec.study.repeats:
+            while (
+                asking
+                and capacity - in_flight() >= spec.study.repeats
+                and len(flights) < trials_in_flight(spec, capacity, finished_before + ran)
+            ):
                 if job.deadline is not None and time.time() >= job.deadline:
                     asking = False
                     break
@@ -197,6 +225,12 @@ def stacked_loop(
         for flight in flights.values():
             flight.heartbeat.close()
     return ran
+
+
+def _finished_trials(study: optuna.Study) -> int:
+    """Trials of the study already finished (complete or pruned), by any worker."""
+    states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    return len(study.get_trials(deepcopy=False, states=states))
 
 
 def _train_alone(trainer: Trainer, guard: Any) -> RunResult | BaseException:

@@ -173,7 +173,9 @@ def test_ctrl_c_keeps_finished_trials_and_the_study_resumes(
     invoke, study_dict, tmp_path, write_study, journal, stack
 ):
     _slow(study_dict)
-    study_dict["study"]["n_trials"] = 3  # with --stack 2: trials 0 and 1 together, then 2
+    # TPE learns from finished trials: with --stack 2, trial 0 alone, then 1 and 2 together.
+    study_dict["study"]["n_trials"] = 3
+    in_flight = int(stack)
     path = write_study(tmp_path / "slow.toml", study_dict)
     command = ["study", "run", str(path), "--storage", journal, "--stack", stack]
     process = _start(command, tmp_path)
@@ -185,19 +187,20 @@ def test_ctrl_c_keeps_finished_trials_and_the_study_resumes(
     assert "Resume with: sweepnp study run" in stderr
     trials = _study(journal).get_trials()
     interrupted = [t for t in trials if t.user_attrs.get("sweepnp_reason") == "interrupted"]
-    assert len(interrupted) == 1 and interrupted[0].state == TrialState.FAIL
+    assert len(interrupted) == in_flight
+    assert all(t.state == TrialState.FAIL for t in interrupted)
     finished_before = [t for t in trials if t.state == TrialState.COMPLETE]
     assert finished_before
     waiting = [t for t in trials if t.state == TrialState.WAITING]
     queued = [t.system_attrs["fixed_params"] for t in waiting]
-    assert queued == [interrupted[0].params]  # queued to run again
+    assert queued == [t.params for t in interrupted]  # queued to run again
 
     resumed = invoke("study", "run", path, "--storage", journal, "--quiet")  # here, not killed
     assert resumed.exit_code == 0, resumed.stderr
     trials = _study(journal).get_trials()
     done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(done) == 3  # n_trials counts the total; the interrupted trial is not counted
-    assert interrupted[0].params in [t.params for t in done]
+    assert len(done) == 3  # n_trials counts the total; interrupted trials are not counted
+    assert all(t.params in [d.params for d in done] for t in interrupted)
     assert {t.number for t in finished_before} <= {t.number for t in done}
 
 
@@ -207,7 +210,7 @@ def test_a_killed_workers_trial_is_recovered_and_retried(
     invoke, study_dict, tmp_path, write_study, journal, stack
 ):
     _slow(study_dict)
-    study_dict["study"]["n_trials"] = 3
+    study_dict["study"]["n_trials"] = 3  # with --stack 2: trial 0 alone, then 1 and 2 together
     path = write_study(tmp_path / "slow.toml", study_dict)
     command = ["study", "run", str(path), "--storage", journal, "--quiet", "--stack", stack]
     process = _start(command, tmp_path)
@@ -228,14 +231,15 @@ def test_a_killed_workers_trial_is_recovered_and_retried(
     os.killpg(process.pid, signal.SIGKILL)  # a crash: no chance to clean up
     process.communicate(timeout=30)
     stale = [t for t in _study(journal).get_trials() if t.state == TrialState.RUNNING]
-    assert len(stale) == 1
+    assert 1 <= len(stale) <= int(stack)  # the second of a pair may not have been asked yet
 
     resumed = invoke("study", "run", path, "--storage", journal, "--quiet")  # here, not killed
     assert resumed.exit_code == 0, resumed.stderr
     trials = _study(journal).get_trials()
-    recovered = trials[stale[0].number]
-    assert recovered.state == TrialState.FAIL
-    assert recovered.user_attrs["sweepnp_reason"] == "stale"
+    for trial in stale:
+        recovered = trials[trial.number]
+        assert recovered.state == TrialState.FAIL
+        assert recovered.user_attrs["sweepnp_reason"] == "stale"
     done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(done) == 3
     assert recovered.params in [t.params for t in done]  # retried with the same configuration

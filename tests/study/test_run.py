@@ -473,3 +473,27 @@ def test_a_stack_refills_a_slot_as_soon_as_its_trial_ends(
         assert long["datetime_start"] < trials[number]["datetime_start"]
         assert trials[number]["datetime_complete"] < long["datetime_complete"]
     assert trials[1]["datetime_complete"] <= trials[2]["datetime_start"]
+
+
+@pytest.mark.parametrize(
+    ("sampler", "pruner", "slow_start"),
+    [("tpe", "none", True), ("random", "median", True), ("random", "none", False)],
+)
+def test_a_study_steered_by_finished_trials_starts_its_stack_slowly(
+    study_dict, journal, tmp_path, write_study, sampler, pruner, slow_start
+):
+    """TPE, or any pruner, learns only from finished trials: the first trial trains alone, then
+    one more is let in per finished trial. Random sampling without a pruner fills the stack."""
+    study_dict["callbacks"] = {}
+    study_dict["train"]["epochs"] = 3
+    study_dict["study"].update(sampler={"name": sampler, "seed": 0}, pruner=pruner, n_trials=6)
+    path = write_study(tmp_path / "slow.toml", study_dict)
+    run_study(path, storage=journal, stack=4)
+    trials = results.load("small", journal).trials.set_index("number")
+    start, end = trials["datetime_start"], trials["datetime_complete"]
+    if slow_start:
+        assert end[0] <= start[1]  # trial 0 alone
+        first_of_two = min(end[1], end[2])
+        assert start[2] < first_of_two <= start[3]  # then two at once, a third when one ends
+    else:
+        assert max(start[:4]) < end[0]  # four at once
