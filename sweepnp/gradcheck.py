@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from sweepnp.config import RunConfig
     from sweepnp.plugins import PluginManager
 
-__all__ = ["GradientCheck", "check_gradients", "check_penalty", "check_run"]
+__all__ = ["GradientCheck", "check_gradients", "check_penalty_gradient", "check_run"]
 
 #: Below this combined norm a gradient counts as zero and its absolute error is reported.
 ZERO_GRADIENT = 1e-7
@@ -133,7 +133,7 @@ def check_gradients(
     return errors
 
 
-def check_penalty(
+def check_penalty_gradient(
     regularizer: Regularizer, weights: Mapping[str, np.ndarray], *, eps: float = 1e-6
 ) -> dict[str, float]:
     """Relative error between a penalty's ``gradient(W)`` and central differences of its
@@ -237,7 +237,7 @@ def check_run(
     weights = {name: network.params[name] for name in network.weight_names}
     for name, regularizer in trainer.regularizers.items():
         if regularizer.penalizes_weights():
-            errors[f"regularizers.{name}"] = check_penalty(regularizer, weights, eps=eps)
+            errors[f"regularizers.{name}"] = check_penalty_gradient(regularizer, weights, eps=eps)
     return GradientCheck(
         errors,
         masked_by=maskers,

@@ -288,30 +288,11 @@ def test_a_surface_plugins_option_is_checked_like_any_plugins(invoke, site):
 
 
 # -------------------------------------------------------------------------
-# The built-in surfaces
+# The built-in surfaces (tests/contract/test_surface_contract.py checks their gradients)
 # -------------------------------------------------------------------------
 
 BUILTIN = PluginManager(load_entrypoints=False)
 SURFACES = BUILTIN.names("surfaces")
-
-
-@pytest.mark.parametrize("name", SURFACES)
-def test_each_builtin_surface_has_the_gradient_of_its_value(name):
-    surface = BUILTIN.build("surfaces", name, {}, key="surface")
-    rng = np.random.default_rng(0)
-    (x_low, x_high), (y_low, y_high) = surface.bounds
-    eps = 1e-6
-    for x, y in zip(rng.uniform(x_low, x_high, 20), rng.uniform(y_low, y_high, 20), strict=True):
-        numeric = [
-            (surface.value(x + eps, y) - surface.value(x - eps, y)) / (2 * eps),
-            (surface.value(x, y + eps) - surface.value(x, y - eps)) / (2 * eps),
-        ]
-        analytic = surface.gradient(x, y)
-        assert np.allclose(analytic, numeric, rtol=1e-6, atol=1e-5), (x, y)
-    assert surface.value(*surface.minimum) == pytest.approx(0, abs=1e-12)
-    assert np.allclose(surface.gradient(*surface.minimum), 0, atol=1e-9)
-    mesh = np.meshgrid(np.linspace(x_low, x_high, 4), np.linspace(y_low, y_high, 3))
-    assert np.asarray(surface.value(*mesh)).shape == (3, 4)  # whole-array, for the contours
 
 
 @pytest.mark.parametrize("name", SURFACES)
