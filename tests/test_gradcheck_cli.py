@@ -103,9 +103,14 @@ WRONG = """
             raise RuntimeError("gradient not implemented yet")
 
 
+    class NanL2(WrongL2):
+        def gradient(self, weight):
+            return weight * np.nan
+
+
     @hookimpl
     def sweepnp_register_regularizers():
-        return {"wrong_l2": WrongL2, "broken_l2": BrokenL2}
+        return {"wrong_l2": WrongL2, "broken_l2": BrokenL2, "nan_l2": NanL2}
 """
 
 
@@ -144,3 +149,12 @@ def test_a_regularizer_that_raises_is_named_with_exit_1(invoke, tmp_path, site):
     assert done.exit_code == 1
     assert "plugin 'wrong' failed in gradient: RuntimeError" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_gradient_that_is_not_a_number_is_wrong_too(invoke, tmp_path, site):
+    path = run_file(tmp_path, "nan_l2 = { lam = 0.1 }")
+    done = invoke("gradcheck", path, "--json", sites=(site,))
+    assert done.exit_code == 1
+    report = json.loads(done.stdout)  # strict JSON: NaN as null
+    assert report["failed"] == ["regularizers.nan_l2"]
+    assert set(report["errors"]["regularizers.nan_l2"].values()) == {None}

@@ -42,7 +42,7 @@ __all__ = ["gradcheck_command"]
 def gradcheck_command(
     file: str, overrides: tuple[str, ...], rows: int, tolerance: float, as_json: bool
 ) -> None:
-    """Check the run file's gradients against central differences; exit 1 if one is wrong.
+    """Check a run file's gradients against central differences (exit 1: one is wrong).
 
     In float64 whatever model.dtype says: the backward pass of the run's own network and loss
     (on its data and initial weights, dropout's masks held fixed), and each weight penalty's
@@ -53,6 +53,7 @@ def gradcheck_command(
     from sweepnp.errors import PluginFailure
     from sweepnp.gradcheck import check_run
     from sweepnp.plugins import get_plugin_manager
+    from sweepnp.trainer import json_number
 
     config = parse(file, overrides=overrides)
     pm = get_plugin_manager()
@@ -70,11 +71,15 @@ def gradcheck_command(
                 "rows": report.rows,
                 "tolerance": tolerance,
                 "masked_by": report.masked_by,
-                "errors": report.errors,
+                "errors": {
+                    part: {name: json_number(error) for name, error in errors.items()}
+                    for part, errors in report.errors.items()
+                },
                 "failed": sorted(report.failed),
                 "ok": report.ok,
             },
             sys.stdout,
+            allow_nan=False,
         )
         sys.stdout.write("\n")
     else:

@@ -86,17 +86,19 @@ def surface_command(
     plot_path: str | None,
     as_json: bool,
 ) -> None:
-    """Run optimizers on a 2-D test surface and compare where they end.
+    """Run optimizers on a 2-D test surface and print where each ends.
 
     Each --optimizer is built by name with its options, exactly as a run file's [optimizer]
-    table builds it, and takes STEPS steps from the start point with the same step() a training
-    run calls (built-in and third-party optimizers alike). Surfaces are plugins too:
-    `sweepnp plugins list --all` shows them (built in: rosenbrock, quadratic, beale, himmelblau).
+    table builds it, and takes STEPS steps at its own lr from the start point, through the same
+    step() a training run calls (built-in and third-party optimizers alike). Surfaces are plugins
+    too; built in: rosenbrock, quadratic (a x² + b y²), beale, himmelblau.
 
     Example (source exercise 002, section 4.4):
 
-        sweepnp surface rosenbrock --start -1,1 --steps 1000 --optimizer sgd:lr=1e-4
-        --optimizer momentum:lr=1e-4,beta=0.9 --optimizer adam:lr=0.01 -o rosenbrock.png
+    \b
+        sweepnp surface rosenbrock --start -1,1 --steps 1000 \\
+            --optimizer sgd:lr=1e-4 --optimizer momentum:lr=1e-4,beta=0.9 \\
+            --optimizer adam:lr=0.01 -o rosenbrock.png
     """
     from sweepnp.plugins import get_plugin_manager
     from sweepnp.surfaces import descend
