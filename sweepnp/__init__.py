@@ -4,7 +4,7 @@ The public API, what plugins and users import:
 
 * :data:`hookimpl` — mark a plugin's hook implementations.
 * :class:`Optimizer`, :class:`Regularizer`, :class:`Schedule`, :class:`Callback`,
-  :class:`Dataset` — the base classes of each plugin family.
+  :class:`Dataset`, :class:`Surface` — the base classes of each plugin family.
 * :func:`train` and :class:`RunResult` — train one run from a run file, a dict or a config.
 * :func:`check_gradients` — central-difference gradient check, for plugin authors.
 * :class:`SweepnpClassifier`, :class:`SweepnpRegressor` — scikit-learn estimators taking the
@@ -29,6 +29,7 @@ from sweepnp.hookspecs import hookimpl
 from sweepnp.optimizers import Optimizer
 from sweepnp.regularizers import Regularizer
 from sweepnp.schedules import Schedule
+from sweepnp.surfaces import Surface
 
 __version__ = "0.1.0"
 
@@ -44,6 +45,7 @@ __all__ = [
     "Regularizer",
     "RunResult",
     "Schedule",
+    "Surface",
     "SweepnpClassifier",
     "SweepnpError",
     "SweepnpRegressor",

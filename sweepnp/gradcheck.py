@@ -19,15 +19,20 @@ Example, checking a third-party regularizer::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sweepnp.model import BatchNormOptions, DenseNetwork
 from sweepnp.regularizers import Regularizer
 
-__all__ = ["check_gradients"]
+if TYPE_CHECKING:
+    from sweepnp.config import RunConfig
+    from sweepnp.plugins import PluginManager
+
+__all__ = ["GradientCheck", "check_gradients", "check_penalty_gradient", "check_run"]
 
 #: Below this combined norm a gradient counts as zero and its absolute error is reported.
 ZERO_GRADIENT = 1e-7
@@ -54,14 +59,18 @@ def check_gradients(
     batch_norm: bool = False,
     eps: float = 1e-6,
     seed: int = 0,
+    masks: Sequence[np.ndarray] | None = None,
 ) -> dict[str, float]:
     """Relative error between analytic and central-difference gradients, per parameter.
 
     Without ``network``, a small float64 network of ``task``, ``hidden`` and ``activation``
     (with batch norm if asked) is built on random data; with one, ``X`` and ``y`` must be given
-    in the network's prepared form. Masks (dropout) are not applied: they make the loss random.
+    in the network's prepared form. Random masks (dropout) are not drawn: they would make the
+    loss random; ``masks`` drawn beforehand are held fixed instead.
 
     :param regularizers: weight penalties included in the objective.
+    :param masks: one mask per hidden layer, multiplying its activation in the forward pass of
+        the objective and in the backward pass (how dropout's masks are checked).
     :return: parameter name → relative error.
     """
     rng = np.random.default_rng(seed)
@@ -86,15 +95,23 @@ def check_gradients(
     params = network.params
     use_batch_stats = network.batch_norm is not None
 
+    def mask() -> Any:
+        """A mask function handing out ``masks`` in layer order, afresh for each pass."""
+        if masks is None:
+            return None
+        layers = iter(masks)
+        return lambda shape: next(layers)
+
     def objective() -> float:
-        loss = float(network.task.loss(network.logits(X, batch_statistics=use_batch_stats), y))
+        z = network.logits(X, batch_statistics=use_batch_stats, mask=mask())
+        loss = float(network.task.loss(z, y))
         for reg in penalties:
             for name in network.weight_names:
                 loss = loss + reg.penalty(params[name])
         return float(loss)
 
     saved = network.get_params()
-    analytic = network.gradients(X, y)
+    analytic = network.gradients(X, y, mask())
     network.set_params(saved)  # the training pass moved batch-norm running statistics
     for reg in penalties:
         for name in network.weight_names:
@@ -114,6 +131,120 @@ def check_gradients(
             grad[k] = (upper - lower) / (2 * eps)
         errors[name] = _relative_error(analytic[name], numeric)
     return errors
+
+
+def check_penalty_gradient(
+    regularizer: Regularizer, weights: Mapping[str, np.ndarray], *, eps: float = 1e-6
+) -> dict[str, float]:
+    """Relative error between a penalty's ``gradient(W)`` and central differences of its
+    ``penalty(W)``, per weight matrix: the regularizer alone, so a wrong one is named.
+
+    :param weights: weight name → matrix (copied; the originals are not changed).
+    :return: weight name → relative error.
+    """
+    errors: dict[str, float] = {}
+    for name, original in weights.items():
+        weight = np.array(original, dtype=np.float64)
+        analytic = np.asarray(regularizer.gradient(weight.copy()), dtype=np.float64)
+        numeric = np.zeros_like(weight)
+        flat, grad = weight.reshape(-1), numeric.reshape(-1)
+        for k in range(flat.size):
+            value = flat[k]
+            flat[k] = value + eps
+            upper = float(np.sum(regularizer.penalty(weight)))
+            flat[k] = value - eps
+            lower = float(np.sum(regularizer.penalty(weight)))
+            flat[k] = value
+            grad[k] = (upper - lower) / (2 * eps)
+        errors[name] = _relative_error(analytic, numeric)
+    return errors
+
+
+#: What each task's loss is called in the report.
+LOSSES = {
+    "binary": "binary cross-entropy",
+    "multiclass": "softmax cross-entropy",
+    "regression": "mean squared error",
+}
+
+#: A relative error above this fails ``sweepnp gradcheck`` (float64, ε = 1e-6).
+TOLERANCE = 1e-6
+
+
+@dataclass
+class GradientCheck:
+    """The gradient check of one run file: what :func:`check_run` returns.
+
+    :ivar errors: part → parameter → relative error. The parts are ``network`` (the network's
+        backward pass and the loss, with every mask regularizer's masks held fixed) and
+        ``regularizers.NAME`` for each weight penalty (its ``gradient`` against its
+        ``penalty``, on each weight matrix).
+    :ivar masked_by: the mask regularizers (dropout) whose masks the network part held fixed.
+    :ivar rows: the training rows the network part used.
+    :ivar tolerance: the largest relative error that passes.
+    :ivar loss: the loss the network part differentiated, in words.
+    """
+
+    errors: dict[str, dict[str, float]]
+    masked_by: list[str]
+    rows: int
+    tolerance: float = TOLERANCE
+    loss: str = ""
+    failed: dict[str, dict[str, float]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.failed = {
+            part: {name: e for name, e in errors.items() if not e <= self.tolerance}
+            for part, errors in self.errors.items()
+        }
+        self.failed = {part: errors for part, errors in self.failed.items() if errors}
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def check_run(
+    config: str | Mapping[str, Any] | RunConfig,
+    *,
+    rows: int = 32,
+    eps: float = 1e-6,
+    tolerance: float = TOLERANCE,
+    plugin_manager: PluginManager | None = None,
+) -> GradientCheck:
+    """Check the analytic gradients of a run file's network, loss and every active regularizer
+    against central differences, in float64 whatever the file's ``model.dtype``.
+
+    The network is the run's own (its data, architecture and initial weights, built as
+    training builds it), on the first ``rows`` rows of the training split. Its masks (dropout)
+    are drawn once from the run's generator and held fixed, so that the loss is a function of
+    the parameters alone; each weight penalty is then checked on its own.
+    """
+    from sweepnp.config import parse
+    from sweepnp.trainer import Trainer
+
+    config = parse(config)
+    as_float64 = config.to_dict()
+    as_float64["model"] = {**as_float64.get("model", {}), "dtype": "float64"}
+    config = parse(as_float64, source=config.source)
+    trainer = Trainer(config, plugin_manager=plugin_manager)
+    network = trainer.network
+    X, y = trainer.data.X_train[:rows], trainer.data.y_train[:rows]
+    shapes = [(len(X), width) for width in network.hidden]
+    masks = trainer.epoch_masks(shapes)
+    maskers = [name for name, r in trainer.regularizers.items() if r.masks_activations()]
+    errors = {"network": check_gradients(network, X, y, eps=eps, masks=masks)}
+    weights = {name: network.params[name] for name in network.weight_names}
+    for name, regularizer in trainer.regularizers.items():
+        if regularizer.penalizes_weights():
+            errors[f"regularizers.{name}"] = check_penalty_gradient(regularizer, weights, eps=eps)
+    return GradientCheck(
+        errors,
+        masked_by=maskers,
+        rows=len(X),
+        tolerance=tolerance,
+        loss=LOSSES.get(network.task.name, network.task.name),
+    )
 
 
 def _relative_error(a: Any, b: Any) -> float:

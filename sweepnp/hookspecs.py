@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from sweepnp.optimizers import Optimizer
     from sweepnp.regularizers import Regularizer
     from sweepnp.schedules import Schedule
+    from sweepnp.surfaces import Surface
     from sweepnp.trainer import Trainer
 
 hookspec = pluggy.HookspecMarker("sweepnp")
@@ -84,6 +85,18 @@ def sweepnp_register_datasets() -> Mapping[str, Callable[..., Dataset]]:
     splits, scales and checks it.
 
     :return: a mapping of dataset name → loader returning a :class:`~sweepnp.Dataset`.
+    """
+
+
+@hookspec
+def sweepnp_register_surfaces() -> Mapping[str, Callable[..., Surface]]:
+    """Provide test surfaces by name, for ``sweepnp surface NAME[:option=value,...]``.
+
+    A surface is a two-dimensional function with its analytic gradient, on which ``sweepnp
+    surface`` runs optimizers through the same ``setup`` and ``step`` as training.
+
+    :return: a mapping of surface name → factory (usually a :class:`~sweepnp.Surface`
+        subclass) taking the options as keyword arguments.
     """
 
 

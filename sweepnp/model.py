@@ -325,11 +325,16 @@ class DenseNetwork:
 
     # -- forward passes --------------------------------------------------------------------
 
-    def logits(self, X: np.ndarray, *, batch_statistics: bool = False) -> np.ndarray:
-        """Forward pass without masks, batch norm on running statistics.
+    def logits(
+        self, X: np.ndarray, *, batch_statistics: bool = False, mask: MaskFn | None = None
+    ) -> np.ndarray:
+        """Forward pass, by default as evaluation makes it: no masks, batch norm on running
+        statistics.
 
         :param batch_statistics: normalize with the batch's own statistics, as in training
             (without updating the running ones); used by the gradient check.
+        :param mask: multiply each hidden activation by ``mask(shape)``, as :meth:`gradients`
+            does in training; the gradient check passes the masks it holds fixed.
         """
         p = self.params
         a = X
@@ -344,6 +349,8 @@ class DenseNetwork:
             else:
                 z += p[f"b{i}"]
             a = self._act(z)
+            if mask is not None:
+                a = a * mask(a.shape)
         out = a @ p[f"W{self.n_layers}"]
         out += p[f"b{self.n_layers}"]
         return out

@@ -47,7 +47,7 @@ DISABLE_AUTOLOAD_ENV = "SWEEPNP_DISABLE_PLUGIN_AUTOLOAD"
 TRACE_ENV = "SWEEPNP_TRACE_HOOKS"
 
 #: The kinds of thing plugins provide, each with its registration hook ``sweepnp_register_<kind>``.
-KINDS = ("optimizers", "regularizers", "schedules", "callbacks", "datasets")
+KINDS = ("optimizers", "regularizers", "schedules", "callbacks", "datasets", "surfaces")
 
 #: What one thing of each kind is called in messages.
 KIND_KEYS = {
@@ -56,6 +56,7 @@ KIND_KEYS = {
     "schedules": "schedule",
     "callbacks": "callback",
     "datasets": "dataset",
+    "surfaces": "surface",
 }
 
 #: Every hook, in the order hookspecs.py defines them (lifecycle order).
@@ -88,6 +89,10 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "sweepnp_plugins.datasets.bundled",
     "sweepnp_plugins.datasets.synthetic",
     "sweepnp_plugins.datasets.files",
+    "sweepnp_plugins.surfaces.rosenbrock",
+    "sweepnp_plugins.surfaces.quadratic",
+    "sweepnp_plugins.surfaces.beale",
+    "sweepnp_plugins.surfaces.himmelblau",
 )
 
 

@@ -679,6 +679,38 @@ COMMAND_LINE = {
         words=["--end", "above the start rate"],
         run_toml=RUN,
     ),
+    "surface: unknown surface": command(
+        "surface rosenbrok --optimizer sgd",
+        words=["rosenbrok", "unknown surface", "valid choices", "beale", "rosenbrock"],
+    ),
+    "surface: unknown surface option": command(
+        "surface quadratic:c=3 --optimizer sgd",
+        words=["quadratic:c=3", "surface.c", "valid options: a, b"],
+    ),
+    "surface: unknown optimizer": command(
+        "surface rosenbrock --optimizer adamx:lr=0.01",
+        words=["--optimizer adamx:lr=0.01", "unknown optimizer 'adamx'", "valid choices", "adam"],
+    ),
+    "surface: optimizer option misspelt": command(
+        "surface rosenbrock --optimizer momentum:lr=1e-4,momentum=0.9",
+        words=["optimizer.momentum", "valid options", "beta"],
+    ),
+    "surface: option without a value": command(
+        "surface rosenbrock --optimizer sgd:lr",
+        words=["--optimizer 'sgd:lr'", "'lr' is not option=value"],
+    ),
+    "surface: start point of one number": command(
+        "surface rosenbrock --optimizer sgd --start 1", words=["--start '1'", "two numbers x,y"]
+    ),
+    "surface: no optimizer": command("surface rosenbrock", words=["--optimizer"]),
+    "gradcheck: unknown regularizer": command(
+        "gradcheck run.toml",
+        words=["run.toml", "regularizers.l3", "valid choices", "elastic_net, l1, l2"],
+        run_toml=RUN + "[regularizers]\nl3 = { lam = 0.1 }\n",
+    ),
+    "gradcheck: --rows 0": command(
+        "gradcheck run.toml --rows 0", words=["'--rows'", "x>=1"], run_toml=RUN
+    ),
 }
 
 STORAGE_URL = {

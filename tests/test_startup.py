@@ -69,8 +69,10 @@ def imported_modules(args: list[str], cwd) -> set[str]:
     [
         ("one.toml", STUDY, ["study", "run", "one.toml", "--storage", "one.journal", "--quiet"]),
         ("run.toml", RUN, ["train", "run.toml"]),
+        ("run.toml", RUN, ["gradcheck", "run.toml"]),
+        ("run.toml", RUN, ["surface", "rosenbrock", "--optimizer", "adam:lr=0.01"]),
     ],
-    ids=["study run", "train"],
+    ids=["study run", "train", "gradcheck", "surface"],
 )
 def test_a_run_on_a_bundled_data_set_imports_no_heavy_library(tmp_path, file, text, args):
     (tmp_path / file).write_text(text)

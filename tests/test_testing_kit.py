@@ -744,6 +744,7 @@ def test_the_kit_does_not_change_the_options_it_is_given():
 
 
 def test_the_kit_exports_the_same_names_as_before_its_split():
+    # ... plus the surface contract, added with the surface family
     assert sweepnp.testing.__all__ == [
         "CallbackContract",
         "Contract",
@@ -754,12 +755,14 @@ def test_the_kit_exports_the_same_names_as_before_its_split():
         "Quadratic",
         "RegularizerContract",
         "ScheduleContract",
+        "SurfaceContract",
         "check_callback",
         "check_mask",
         "check_optimizer",
         "check_penalty",
         "check_regularizer",
         "check_schedule",
+        "check_surface",
     ]
     from sweepnp.testing import DEFAULT_RUN, SHAPES, TRIAL_SHAPES, Quadratic
 
@@ -786,6 +789,7 @@ def test_the_kit_exports_the_same_names_as_before_its_split():
         ),
         ("schedules", {"ScheduleContract", "check_schedule"}),
         ("callbacks", {"CallbackContract", "check_callback"}),
+        ("surfaces", {"SurfaceContract", "check_surface"}),
     ],
 )
 def test_each_family_has_its_own_module(module, names):

@@ -1,4 +1,5 @@
-"""The plugin contract kit: the checks every optimizer, regularizer, schedule and callback passes.
+"""The plugin contract kit: the checks every optimizer, regularizer, schedule, callback and surface
+passes.
 
 sweepnp runs its own built-in plugins through these classes (``tests/contract``); a plugin author
 runs their plugin through the same ones, by subclassing a contract in their own test file::
@@ -28,6 +29,7 @@ One module per plugin family; import from ``sweepnp.testing`` itself:
   :func:`check_penalty`, :func:`check_mask`, :func:`check_regularizer`.
 * :mod:`~sweepnp.testing.schedules` — :class:`ScheduleContract` and :func:`check_schedule`.
 * :mod:`~sweepnp.testing.callbacks` — :class:`CallbackContract` and :func:`check_callback`.
+* :mod:`~sweepnp.testing.surfaces` — :class:`SurfaceContract` and :func:`check_surface`.
 """
 
 from sweepnp.testing.callbacks import DEFAULT_RUN as DEFAULT_RUN
@@ -45,6 +47,7 @@ from sweepnp.testing.regularizers import (
     check_regularizer,
 )
 from sweepnp.testing.schedules import ScheduleContract, check_schedule
+from sweepnp.testing.surfaces import SurfaceContract, check_surface
 
 # DEFAULT_RUN, SHAPES and TRIAL_SHAPES stay importable from here, as before the split, but are
 # not part of `import *`.
@@ -58,10 +61,12 @@ __all__ = [
     "Quadratic",
     "RegularizerContract",
     "ScheduleContract",
+    "SurfaceContract",
     "check_callback",
     "check_mask",
     "check_optimizer",
     "check_penalty",
     "check_regularizer",
     "check_schedule",
+    "check_surface",
 ]

@@ -1,0 +1,1 @@
+"""Built-in test surfaces for ``sweepnp surface``: one plugin per module."""
