@@ -21,6 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sweepnp.errors import ConfigError
+from sweepnp.model import LOSSES
 
 __all__ = [
     "DataConfig",
@@ -56,6 +57,7 @@ class ModelConfig(_Section):
     """``[model]``: the network."""
 
     task: Literal["auto", "binary", "multiclass", "regression"] = "auto"
+    loss: Literal["bce", "cross_entropy", "mse", "half_mse"] | None = None
     hidden: list[Annotated[int, Field(ge=1)]] = [16]
     activation: Literal["relu", "leaky_relu", "tanh", "sigmoid", "identity"] = "relu"
     init: Literal["zeros", "normal", "he", "xavier"] | dict[str, Any] = "he"
@@ -88,6 +90,18 @@ class ModelConfig(_Section):
                     key=f"model.init.{option}",
                 )
         return name, options
+
+    def task_loss(self, task: str, source: str | None = None) -> str | None:
+        """The loss ``task`` trains on: ``loss`` when it is one of that task's, else an error;
+        ``None`` (the task's default) when ``loss`` is not set."""
+        if self.loss is not None and self.loss not in LOSSES[task]:
+            raise ConfigError(
+                f"{self.loss!r} is not a loss of a {task} task; valid choices: "
+                + ", ".join(LOSSES[task]),
+                source=source,
+                key="model.loss",
+            )
+        return self.loss
 
     def batch_norm_options(self, source: str | None = None) -> dict[str, float] | None:
         """Batch normalization's options (``momentum``, ``eps``), or ``None`` when it is off."""

@@ -22,6 +22,7 @@ import numpy as np
 __all__ = [
     "ACTIVATIONS",
     "INITIALIZERS",
+    "LOSSES",
     "TASKS",
     "BatchNormOptions",
     "DenseNetwork",
@@ -162,6 +163,7 @@ class BinaryTask:
     """Sigmoid output, binary cross-entropy from logits: mean(log(1 + e^z) − y·z)."""
 
     name = "binary"
+    loss_name = "bce"
     metric_names = ("loss", "accuracy")
 
     def loss(self, z: np.ndarray, y: np.ndarray) -> Any:
@@ -178,6 +180,7 @@ class MulticlassTask:
     """Softmax output, cross-entropy with log-sum-exp; integer labels."""
 
     name = "multiclass"
+    loss_name = "cross_entropy"
     metric_names = ("loss", "accuracy")
 
     def loss(self, z: np.ndarray, y: np.ndarray) -> Any:
@@ -196,16 +199,28 @@ class MulticlassTask:
 
 
 class RegressionTask:
-    """Identity output, MSE = mean((ŷ − y)²) with gradient 2/N·(ŷ − y) (seed 004)."""
+    """Identity output, MSE = mean((ŷ − y)²) with gradient 2/N·(ŷ − y) (seed 004).
+
+    ``loss = "half_mse"`` trains on ½·mean((ŷ − y)²) instead, whose gradient (ŷ − y)/N is the
+    one many texts write, seed 001 among them: there a learning rate takes the steps it takes
+    in the text, where with ``mse`` it takes steps twice as long. The ``mse`` metric is
+    mean((ŷ − y)²) either way.
+    """
 
     name = "regression"
     metric_names = ("loss", "mse", "r2")
 
+    def __init__(self, loss: str = "mse") -> None:
+        self.loss_name = loss
+        # d/dŷ of the loss is factor/N·(ŷ − y): 2 for the mean squared error, 1 for half of it
+        self._factor = 1.0 if loss == "half_mse" else 2.0
+
     def loss(self, z: np.ndarray, y: np.ndarray) -> Any:
-        return np.mean((z - y) ** 2, axis=_ROWS_AND_OUTPUTS)
+        mse = np.mean((z - y) ** 2, axis=_ROWS_AND_OUTPUTS)
+        return 0.5 * mse if self.loss_name == "half_mse" else mse
 
     def dlogits(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return (2.0 / (z.shape[-2] * z.shape[-1])) * (z - y)
+        return (self._factor / (z.shape[-2] * z.shape[-1])) * (z - y)
 
     def metrics(self, z: np.ndarray, y: np.ndarray) -> dict[str, Any]:
         residual = np.sum((y - z) ** 2, axis=-2)
@@ -223,8 +238,14 @@ def _labels(z: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 TASKS = {"binary": BinaryTask, "multiclass": MulticlassTask, "regression": RegressionTask}
 
+#: The losses a task can train on (``model.loss``); the first is its default.
+LOSSES = {"binary": ("bce",), "multiclass": ("cross_entropy",), "regression": ("mse", "half_mse")}
 
-def make_task(name: str) -> BinaryTask | MulticlassTask | RegressionTask:
+
+def make_task(name: str, loss: str | None = None) -> BinaryTask | MulticlassTask | RegressionTask:
+    """The task ``name``, training on ``loss`` (one of :data:`LOSSES`; ``None``: its default)."""
+    if name == "regression":
+        return RegressionTask(loss or "mse")
     return TASKS[name]()
 
 
@@ -273,6 +294,7 @@ class DenseNetwork:
     :param n_outputs: number of outputs (1 for binary, classes for multiclass, targets for
         regression).
     :param task: ``binary``, ``multiclass`` or ``regression``.
+    :param loss: the loss the task trains on (:data:`LOSSES`); ``None``: the task's default.
     :param hidden: the width of each hidden layer; empty for a linear model.
     :param activation: one of :data:`ACTIVATIONS`.
     :param init: initializer name and its options, e.g. ``("normal", {"std": 0.01})``.
@@ -287,6 +309,7 @@ class DenseNetwork:
         n_outputs: int,
         *,
         task: str,
+        loss: str | None = None,
         hidden: Sequence[int] = (),
         activation: str = "relu",
         init: tuple[str, Mapping[str, Any]] = ("normal", {"std": 0.01}),
@@ -295,7 +318,7 @@ class DenseNetwork:
         rng: np.random.Generator | None = None,
     ) -> None:
         rng = rng if rng is not None else np.random.default_rng()
-        self.task = make_task(task)
+        self.task = make_task(task, loss)
         self.hidden = tuple(hidden)
         self.activation = activation
         self._act, self._act_grad = ACTIVATIONS[activation]

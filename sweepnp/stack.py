@@ -96,6 +96,7 @@ def stack_key(trainer: Trainer) -> StackKey | None:
         id(trainer.data),
         tuple(v.shape for v in network.params.values()),
         network.task.name,
+        network.task.loss_name,
         network.activation,
         network.batch_norm,
         trainer.dtype.str,

@@ -177,6 +177,7 @@ class Trainer:
             self.data.n_features,
             self.data.n_outputs,
             task=self.data.task,
+            loss=cfg.task_loss(self.data.task, source),
             hidden=cfg.hidden,
             activation=cfg.activation,
             init=(init_name, init_options),

@@ -43,6 +43,28 @@ def test_gradient_check(task, activation, variant, plugins):
     assert max(errors.values()) < 1e-6, errors
 
 
+def test_half_mse_is_half_the_mse_and_its_gradient_checks():
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((12, 5)), rng.standard_normal((12, 2))
+    half = DenseNetwork(5, 2, task="regression", loss="half_mse", hidden=[4], rng=rng)
+    full = DenseNetwork(5, 2, task="regression", hidden=[4], rng=np.random.default_rng(3))
+    full.params = {name: value.copy() for name, value in half.params.items()}
+    assert half.loss(X, y) == pytest.approx(0.5 * full.loss(X, y), rel=1e-15)
+    z = half.logits(X)
+    np.testing.assert_allclose(half.task.dlogits(z, y), 0.5 * full.task.dlogits(z, y), rtol=1e-15)
+    # the mse metric stays mean((ŷ − y)²), whichever loss trains
+    assert half.task.metrics(z, y)["mse"] == full.task.metrics(z, y)["mse"]
+    errors = sweepnp.check_gradients(half, X, y)
+    assert max(errors.values()) < 1e-6, errors
+
+
+def test_model_loss_must_be_one_of_the_tasks_losses(small_run):
+    with pytest.raises(sweepnp.ConfigError) as error:
+        sweepnp.train({**small_run, "model": {**small_run["model"], "loss": "half_mse"}})
+    assert error.value.key == "model.loss"
+    assert "not a loss of a binary task; valid choices: bce" in str(error.value)
+
+
 def test_gradient_check_detects_a_wrong_gradient():
     class WrongL2(sweepnp.Regularizer):
         def penalty(self, weight):

@@ -170,6 +170,20 @@ def test_every_callback_stacked_sees_its_own_run(callbacks, variants):
     _assert_identical(_runs(base, runs), joins=[0, 0, 3, 5])
 
 
+def test_half_mse_runs_stack_together_and_never_with_mse_runs():
+    base = {
+        **BASE,
+        "data": {"dataset": "diabetes", "seed": 0, "scale_target": "standard"},
+        "model": {"task": "regression", "hidden": [8], "loss": "half_mse"},
+    }
+    runs = _runs(base, [{"optimizer.lr": lr} for lr in (0.01, 0.05, 0.1)])
+    _assert_identical(runs, joins=[0, 1, 2])
+    data = load_data(runs[0], PM)
+    mse = validate({**base, "model": {**base["model"], "loss": "mse"}})
+    half = Trainer(runs[0], plugin_manager=PM, data=data)
+    assert stack_key(Trainer(mse, plugin_manager=PM, data=data)) != stack_key(half)
+
+
 def test_a_diverged_run_stops_alone_and_its_stack_mates_go_on():
     runs = _runs(BASE, [{"optimizer.lr": lr} for lr in (0.05, 1e300, 0.01)])
     results = _stacked(runs, [0, 0, 0])
