@@ -88,6 +88,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "sweepnp_plugins.callbacks.weight_stats",
     "sweepnp_plugins.datasets.bundled",
     "sweepnp_plugins.datasets.synthetic",
+    "sweepnp_plugins.datasets.points",
     "sweepnp_plugins.datasets.files",
     "sweepnp_plugins.surfaces.rosenbrock",
     "sweepnp_plugins.surfaces.quadratic",

@@ -11,7 +11,7 @@ from sweepnp import Dataset
 from sweepnp.datasets import infer_task
 from sweepnp.errors import ConfigError, DataError, OptionError
 from sweepnp.plugins import PluginManager
-from sweepnp_plugins.datasets import bundled, files, synthetic
+from sweepnp_plugins.datasets import bundled, files, points, synthetic
 
 # -------------------------------------------------------------------------
 # Registration
@@ -29,6 +29,7 @@ def test_every_dataset_is_registered_by_name():
         "moons",
         "xor",
         "linear",
+        "points",
         "file",
     } <= set(pm.names("datasets"))
 
@@ -196,6 +197,54 @@ def test_synthetic_bad_options_name_the_option(loader, kwargs, option):
     with pytest.raises(OptionError) as info:
         loader(**kwargs)
     assert info.value.option == option
+
+
+def test_points_are_the_rows_as_written_in_their_order():
+    data = points.points(X=[[1, 2.5], [3.0, -4.0], [0.0, 0.5]], y=[2.0, 4, 6.5], task="regression")
+    np.testing.assert_array_equal(data.X, [[1.0, 2.5], [3.0, -4.0], [0.0, 0.5]])
+    assert data.X.dtype == np.float64
+    np.testing.assert_array_equal(data.y, [2.0, 4.0, 6.5])
+    assert (data.task, data.feature_names) == ("regression", ["x1", "x2"])
+    assert points.points(X=[[0.0], [1.0]], y=[0, 1]).task is None  # inferred by sweepnp
+
+
+def test_points_in_a_run_file_train_on_every_row_unchanged():
+    config = {
+        "data": {
+            "dataset": {"name": "points", "X": [[0.5], [1.5], [2.0], [3.0]], "y": [0, 0, 1, 1]},
+            "test_size": 0.0,
+            "val_size": 0.0,
+            "scale": "none",
+        },
+        "model": {"hidden": []},
+        "train": {"epochs": 1, "batch_size": "full"},
+    }
+    trainer = sweepnp.Trainer(config)
+    assert trainer.data.task == "binary"
+    np.testing.assert_array_equal(trainer.data.X_train.ravel(), [0.5, 1.5, 2.0, 3.0])
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "option", "message"),
+    [
+        ({"X": [], "y": []}, "X", "at least one row"),
+        ({"X": [[1.0], [2.0, 3.0]], "y": [1, 2]}, "X", "the same number"),
+        ({"X": [[], []], "y": [1, 2]}, "X", "the same number"),
+        ({"X": [[1.0], [2.0]], "y": [1.0]}, "y", "one target per row of X (2), got 1"),
+    ],
+)
+def test_points_mistakes_name_the_option(kwargs, option, message):
+    with pytest.raises(OptionError) as info:
+        points.points(**kwargs)
+    assert info.value.option == option
+    assert message in info.value.reason
+
+
+def test_points_of_the_wrong_type_are_refused_under_their_key():
+    config = {"data": {"dataset": {"name": "points", "X": [["a"]], "y": [1.0]}}}
+    with pytest.raises(ConfigError) as info:
+        sweepnp.train(config)
+    assert info.value.key == "data.dataset.X"
 
 
 def test_bad_dataset_option_in_a_run_is_reported_under_its_key():
