@@ -86,6 +86,7 @@ BUILTIN_PLUGINS: tuple[str, ...] = (
     "sweepnp_plugins.callbacks.diagnosis",
     "sweepnp_plugins.callbacks.pruning",
     "sweepnp_plugins.callbacks.weight_stats",
+    "sweepnp_plugins.callbacks.parameters",
     "sweepnp_plugins.datasets.bundled",
     "sweepnp_plugins.datasets.synthetic",
     "sweepnp_plugins.datasets.points",

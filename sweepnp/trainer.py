@@ -154,8 +154,8 @@ class Trainer:
         self._callback_keys = [f"callbacks.{name}" for name in built]
         self.callbacks.extend(callbacks)
         self._callback_keys.extend("callbacks" for _ in callbacks)
-        for callback in self.callbacks:
-            callback.set_trainer(self)
+        for callback, key in zip(self.callbacks, self._callback_keys, strict=True):
+            self._guard(lambda callback=callback: callback.set_trainer(self), key)
         self._evaluating_callbacks = [c for c in self.callbacks if c.overrides("on_evaluate")]
 
         self.epochs = config.train.epochs

@@ -161,8 +161,16 @@ def test_every_schedule_stacked_trains_each_run_as_alone(schedule, path, values)
         ),
         ({"weight_stats": {}}, {"optimizer.lr": [0.01, 0.05, 0.1, 0.2]}),
         ({"divergence_guard": {}}, {"optimizer.lr": [0.01, 1e3, 1e5, 0.1]}),
+        ({"parameters": {"names": ["W3", "b2"]}}, {"optimizer.lr": [0.01, 0.05, 0.1, 0.2]}),
     ],
-    ids=["early_stopping", "clipping-norm", "clipping-value", "weight_stats", "divergence"],
+    ids=[
+        "early_stopping",
+        "clipping-norm",
+        "clipping-value",
+        "weight_stats",
+        "divergence",
+        "parameters",
+    ],
 )
 def test_every_callback_stacked_sees_its_own_run(callbacks, variants):
     base = {**BASE, "train": {"epochs": 12, "batch_size": 32}, "callbacks": callbacks}

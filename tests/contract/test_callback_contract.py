@@ -12,8 +12,11 @@ from sweepnp.testing import CallbackContract
 
 REGISTRY = PluginManager(load_entrypoints=False).registry["callbacks"]
 
-#: Options for the runs; every built-in callback works with its defaults.
-OPTIONS: dict[str, dict] = {"gradient_clipping": {"threshold": 0.5}}
+#: Options for the runs, where a built-in callback needs them.
+OPTIONS: dict[str, dict] = {
+    "gradient_clipping": {"threshold": 0.5},
+    "parameters": {"names": ["W2", "b2"]},  # the output layer of the kit's 30-8-1 network
+}
 
 
 class TestBuiltinCallbacks(CallbackContract):

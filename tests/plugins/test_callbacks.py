@@ -476,3 +476,60 @@ def test_weight_stats_threshold_must_be_positive():
     with pytest.raises(sweepnp.ConfigError) as info:
         _weight_stats_run(threshold=0)
     assert info.value.key == "callbacks.weight_stats.threshold"
+
+
+# -------------------------------------------------------------------------
+# Parameters
+# -------------------------------------------------------------------------
+
+
+def _parameters_run(names, hidden=(), epochs=3):
+    return sweepnp.train(
+        {
+            "data": {"dataset": "iris", "seed": 0},
+            "model": {"hidden": list(hidden)},
+            "train": {"epochs": epochs, "seed": 0},
+            "callbacks": {"parameters": {"names": names}},
+        }
+    )
+
+
+def test_parameters_records_each_entry_as_the_returned_model_holds_it():
+    result = _parameters_run(["b1", "W1"], epochs=4)
+    b1, W1 = result.model.params["b1"], result.model.params["W1"]  # iris: 4 features, 3 classes
+    names = [f"b1_{i}" for i in range(3)] + [f"W1_{i}" for i in range(12)]
+    assert [m for m in result.metrics if m.startswith(("W1", "b1"))] == names
+    np.testing.assert_array_equal([result.metrics[n] for n in names], [*b1, *W1.ravel()])
+    # every evaluated epoch has them: the weights' path, not only their end
+    assert result.history["W1_0"].notna().all() and result.history["W1_0"].nunique() == 4
+
+
+def test_a_one_entry_parameter_is_recorded_under_its_own_name():
+    X = np.arange(1.0, 9.0).reshape(-1, 1)
+    result = sweepnp.train(
+        {
+            "data": {"test_size": 0.0, "val_size": 0.0, "scale": "none"},
+            "model": {"task": "regression", "hidden": []},
+            "train": {"epochs": 2, "batch_size": 2},
+            "callbacks": {"parameters": {"names": ["W1", "b1"]}},
+        },
+        X=X,
+        y=2 * X.ravel(),
+    )
+    assert result.metrics["W1"] == result.model.params["W1"].item()
+    assert result.metrics["b1"] == result.model.params["b1"].item()
+
+
+@pytest.mark.parametrize(
+    ("names", "hidden", "message"),
+    [
+        (["W3"], (), "no parameter 'W3' in this network; valid choices: W1, b1"),
+        (["W1"], (16,), "these parameters hold 64 entries; at most 32 are recorded"),
+        ([], (), "must name at least one parameter"),
+    ],
+)
+def test_parameters_mistakes_name_the_option(names, hidden, message):
+    with pytest.raises(ConfigError) as info:
+        _parameters_run(names, hidden)
+    assert info.value.key == "callbacks.parameters.names"
+    assert message in str(info.value)
