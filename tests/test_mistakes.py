@@ -157,6 +157,13 @@ RUN_FILE = {
         "model.batch_norm={epsilon=1e-3}", words=["model.batch_norm", "momentum, eps"]
     ),
     "task misspelt": run_file("model.task=binry", words=["model.task", "'binary'", "'multiclass'"]),
+    "loss of another task": run_file(
+        "model.loss=half_mse", words=["model.loss", "not a loss of a binary task", "bce"]
+    ),
+    "unknown parameter to record": run_file(
+        'callbacks.parameters.names=["W3"]',
+        words=["callbacks.parameters.names", "'W3'", "valid choices: W1, b1, W2, b2"],
+    ),
     "dtype float16": run_file("model.dtype=float16", words=["model.dtype", "'float32'"]),
     "scale minmax": run_file("data.scale=minmax", words=["data.scale", "'standard' or 'none'"]),
     "momentum form": run_file(
