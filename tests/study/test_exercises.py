@@ -212,8 +212,19 @@ def test_clipping_keeps_a_run_finite_where_the_unclipped_one_diverges(journal):
 
 
 @pytest.mark.slow
-def test_xor_a_2_4_1_tanh_network_solves_it(journal):
+def test_xor_a_hidden_layer_solves_it_and_a_linear_model_cannot(journal):
     res = run_quick("xor", journal)
-    accuracy = final(res, "accuracy", "model.activation")
+    hidden = res.trials[res.trials["model.hidden"] == "[4]"]
+    accuracy = hidden.set_index("model.activation")["final_accuracy"]
     assert accuracy["tanh"] == 1.0
     assert res.best()["model.activation"] == "tanh"
+    # No line separates XOR: every seed of the linear model gets at most 3 of the 4 points, and
+    # its loss stays at ln 2, that of calling every point 0.5.
+    linear = res.trials.loc[res.trials["model.hidden"] == "[]", "number"]
+    assert len(linear) > 0
+    last = res.history.query("metric == 'accuracy' and trial in @linear")
+    last = last[last["epoch"] == last["epoch"].max()]
+    assert len(last) == len(linear) * 3  # every repeat of the quick mode's 3
+    assert (last["value"] <= 0.75).all()
+    loss = res.trials.loc[res.trials["model.hidden"] == "[]", "final_loss"]
+    assert (loss > np.log(2) - 0.01).all()
