@@ -81,16 +81,29 @@ def test_seed_001_digits_0_vs_1_logistic_regression():
     assert result.metrics["test_accuracy"] >= 0.99
 
 
-def _seed_001_loop(X, y, lr, epochs, batch_size, activation=lambda z: z):
-    """Seed 001's gradient_descent_no_shuffle (exercise 4), verbatim in substance."""
+def _seed_001_loop(X, y, lr, epochs, batch_size, activation=lambda z: z, loss=None):
+    """Seed 001's gradient_descent_no_shuffle (exercise 4), verbatim in substance: the final W
+    and b, and the loss it prints after every epoch (``loss(ŷ, y)`` on every row)."""
     W, b = np.zeros((1, 1)), np.zeros((1, 1))
+    history = []
     for _ in range(epochs):
         for start in range(0, len(X), batch_size):
             X_batch, y_batch = X[start : start + batch_size], y[start : start + batch_size]
             error = activation(X_batch @ W + b) - y_batch
             W = W - lr * (X_batch.T @ error) / len(X_batch)
             b = b - lr * np.mean(error)
-    return W.item(), b.item()
+        if loss is not None:
+            history.append(loss(activation(X @ W + b), y))
+    return W.item(), b.item(), history
+
+
+def _mse_loss(y_pred, y):
+    return np.mean((y_pred - y) ** 2)  # seed 001's mse_loss
+
+
+def _binary_cross_entropy(A, y):
+    epsilon = 1e-15  # seed 001's binary_cross_entropy
+    return -np.mean(y * np.log(A + epsilon) + (1 - y) * np.log(1 - A + epsilon))
 
 
 LINEAR_RUN = {
@@ -100,24 +113,61 @@ LINEAR_RUN = {
     "optimizer": {"name": "sgd"},
 }
 
+#: What seed 001's exercises 1, 2 and 4 print without shuffling (its loop, run): W, b, losses.
+SEED_001_Y_EQUALS_2X = {
+    2: (1.9436, 0.3571, [5.9820, 0.3447, 0.0377, 0.0266, 0.0274]),
+    4: (1.8760, 0.3302, [26.4605, 6.8527, 1.7754, 0.4669, 0.1327]),
+}
+
 
 @pytest.mark.parametrize("batch_size", [2, 4])
 def test_seed_001_exercises_1_2_4_y_equals_2x_without_shuffling(batch_size):
-    # Seed 001 writes the MSE gradient without the factor 2 of d/dŷ mean((ŷ-y)²); sweepnp keeps
-    # seed 004's exact 2/N, so its lr 0.005 takes the very steps of the exercise's lr 0.01.
+    # Seed 001's update uses (ŷ − y)/N, the gradient of ½·mean((ŷ − y)²): with loss = "half_mse"
+    # its own lr 0.01 takes its very steps, and the `mse` metric is the loss it prints.
     X = np.arange(1, 9, dtype=float).reshape(-1, 1)
     y = 2 * X
     config = {
         **LINEAR_RUN,
+        "model": {**LINEAR_RUN["model"], "loss": "half_mse"},
         "train": {**LINEAR_RUN["train"], "batch_size": batch_size},
-        "optimizer": {"name": "sgd", "lr": 0.005},
+        "optimizer": {"name": "sgd", "lr": 0.01},
     }
     result = sweepnp.train(config, X=X, y=y.ravel())
-    expected_W, expected_b = _seed_001_loop(X, y, lr=0.01, epochs=5, batch_size=batch_size)
+    expected_W, expected_b, losses = _seed_001_loop(X, y, 0.01, 5, batch_size, loss=_mse_loss)
     assert result.model.params["W1"].item() == pytest.approx(expected_W, rel=1e-12)
     assert result.model.params["b1"].item() == pytest.approx(expected_b, rel=1e-12)
-    # and the fit heads for w = 2: the loss ends far below where the first epoch left it
-    assert result.history["loss"].iloc[-1] < 0.01 * result.history["loss"].iloc[0]
+    np.testing.assert_allclose(result.history["mse"], losses, rtol=1e-12)
+    np.testing.assert_allclose(result.history["loss"], np.multiply(losses, 0.5), rtol=1e-12)
+    # the numbers the exercise prints, to the 4 decimals it prints them with
+    W, b, printed = SEED_001_Y_EQUALS_2X[batch_size]
+    assert round(expected_W, 4) == W and round(expected_b, 4) == b
+    assert [round(v, 4) for v in losses] == printed
+
+
+@pytest.mark.parametrize("batch_size", [2, 4])
+def test_seed_001_lr_0_01_under_half_mse_is_lr_0_005_under_mse(batch_size):
+    # The default loss, mean((ŷ − y)²), has gradient 2/N·(ŷ − y): half the rate takes the same
+    # steps. (The last bit may differ: 2·0.005 and 0.01 round differently.)
+    X = np.arange(1, 9, dtype=float).reshape(-1, 1)
+    train = {**LINEAR_RUN["train"], "batch_size": batch_size}
+    half = sweepnp.train(
+        {
+            **LINEAR_RUN,
+            "model": {**LINEAR_RUN["model"], "loss": "half_mse"},
+            "train": train,
+            "optimizer": {"name": "sgd", "lr": 0.01},
+        },
+        X=X,
+        y=2 * X.ravel(),
+    )
+    full = sweepnp.train(
+        {**LINEAR_RUN, "train": train, "optimizer": {"name": "sgd", "lr": 0.005}},
+        X=X,
+        y=2 * X.ravel(),
+    )
+    for name in ("W1", "b1"):
+        np.testing.assert_allclose(full.model.params[name], half.model.params[name], rtol=1e-12)
+    np.testing.assert_allclose(full.history["loss"], half.history["mse"], rtol=1e-12)
 
 
 def test_seed_001_exercise_3_logistic_regression_without_shuffling():
@@ -131,9 +181,18 @@ def test_seed_001_exercise_3_logistic_regression_without_shuffling():
     }
     result = sweepnp.train(config, X=X, y=y.ravel())
     sigmoid = lambda z: 1 / (1 + np.exp(-z))  # noqa: E731
-    expected_W, expected_b = _seed_001_loop(X, y, 0.01, 10, 2, activation=sigmoid)
+    expected_W, expected_b, losses = _seed_001_loop(
+        X, y, 0.01, 10, 2, activation=sigmoid, loss=_binary_cross_entropy
+    )
     assert result.model.params["W1"].item() == pytest.approx(expected_W, rel=1e-12)
     assert result.model.params["b1"].item() == pytest.approx(expected_b, rel=1e-12)
+    # sweepnp's cross-entropy from logits has no ε = 1e-15 inside the log: equal to ~1e-14
+    np.testing.assert_allclose(result.history["loss"], losses, rtol=1e-12)
+    assert (round(expected_W, 4), round(expected_b, 4), round(losses[-1], 4)) == (
+        0.1006,
+        -0.0055,
+        0.6600,
+    )
 
 
 def test_seed_003_xor_with_a_2_4_1_network():

@@ -228,3 +228,67 @@ def test_xor_a_hidden_layer_solves_it_and_a_linear_model_cannot(journal):
     assert (last["value"] <= 0.75).all()
     loss = res.trials.loc[res.trials["model.hidden"] == "[]", "final_loss"]
     assert (loss > np.log(2) - 0.01).all()
+
+
+def _seed_001_loop(X, y, lr, epochs, batch_size, activation, loss):
+    """Seed 001's loop without shuffling (exercise 4): the final W, b and the loss per epoch."""
+    W, b = np.zeros((1, 1)), np.zeros((1, 1))
+    history = []
+    for _ in range(epochs):
+        for start in range(0, len(X), batch_size):
+            X_batch, y_batch = X[start : start + batch_size], y[start : start + batch_size]
+            error = activation(X_batch @ W + b) - y_batch
+            W = W - lr * (X_batch.T @ error) / len(X_batch)
+            b = b - lr * np.mean(error)
+        history.append(loss(activation(X @ W + b), y))
+    return W.item(), b.item(), history
+
+
+def _curve(res: sweepnp.results.StudyResults, trial: int, metric: str) -> np.ndarray:
+    rows = res.history.query("trial == @trial and repeat == 0 and metric == @metric")
+    return rows.sort_values("epoch")["value"].to_numpy()
+
+
+@pytest.mark.slow
+def test_y2x_reproduces_seed_001_exercises_1_2_and_4(journal):
+    res = run_quick("y2x", journal)
+    trials = res.trials.set_index(["train.batch_size", "train.shuffle"])
+    X = np.arange(1.0, 9.0).reshape(-1, 1)
+    for batch_size in (2, 4):
+        W, b, losses = _seed_001_loop(
+            X, 2 * X, 0.01, 5, batch_size, lambda z: z, lambda p, y: np.mean((p - y) ** 2)
+        )
+        seed = trials.loc[(batch_size, False)]
+        assert seed["final_W1"] == pytest.approx(W, rel=1e-12)
+        assert seed["final_b1"] == pytest.approx(b, rel=1e-12)
+        np.testing.assert_allclose(_curve(res, seed["number"], "mse"), losses, rtol=1e-12)
+    # the numbers the docs and the study file quote
+    assert round(trials.loc[(2, False), "final_mse"], 4) == 0.0274
+    assert round(trials.loc[(4, False), "final_mse"], 4) == 0.1327
+    # batch size 2 makes twice the updates per epoch: lower loss after 5 epochs, shuffled or not
+    mse = trials["final_mse"]
+    assert mse[(2, False)] < mse[(4, False)] and mse[(2, True)] < mse[(4, True)]
+
+
+@pytest.mark.slow
+def test_logistic1d_reproduces_seed_001_exercise_3(journal):
+    res = run_quick("logistic1d", journal)
+    trials = res.trials.set_index(["optimizer.lr", "train.shuffle"])
+    X = np.array([[0.5], [1.5], [1.0], [2.0], [3.0], [2.5]])
+    y = np.array([[0.0], [0.0], [0.0], [1.0], [1.0], [1.0]])
+
+    def bce(A, y):  # seed 001's binary_cross_entropy
+        return -np.mean(y * np.log(A + 1e-15) + (1 - y) * np.log(1 - A + 1e-15))
+
+    W, b, losses = _seed_001_loop(X, y, 0.01, 10, 2, lambda z: 1 / (1 + np.exp(-z)), bce)
+    seed = trials.loc[(0.01, False)]
+    assert seed["final_W1"] == pytest.approx(W, rel=1e-12)
+    assert seed["final_b1"] == pytest.approx(b, rel=1e-12)
+    np.testing.assert_allclose(_curve(res, seed["number"], "loss"), losses, rtol=1e-12)
+    assert (round(W, 4), round(b, 4), round(losses[-1], 4)) == (0.1006, -0.0055, 0.6600)
+    # at the seed's rate 10 epochs leave every point on the same side: accuracy 0.5
+    assert seed["final_accuracy"] == 0.5
+    # a larger rate learns more in the same 10 epochs, shuffled or not
+    loss = trials["final_loss"]
+    for shuffle in (False, True):
+        assert loss[(1.0, shuffle)] < loss[(0.1, shuffle)] < loss[(0.01, shuffle)]
