@@ -195,6 +195,33 @@ def test_seed_001_exercise_3_logistic_regression_without_shuffling():
     )
 
 
+#: Seed 003 §4.1's learning_rate_demo: f(x) = x² from x = 10, 20 steps of x ← x − lr·2x.
+SEED_003_RATES = {0.01: 44.5700, 0.1: 0.0133, 0.5: 0.0, 1.1: 146977.1568}
+
+
+@pytest.mark.parametrize("lr", SEED_003_RATES)
+def test_seed_003_learning_rate_demo_on_x_squared(lr):
+    # One row x = 1 with target −10: the residual ŷ − y starts at 10, and a full-batch step of
+    # half_mse (gradient: the residual, for W and for b) multiplies it by 1 − 2·lr.
+    config = {
+        **LINEAR_RUN,
+        "data": {
+            **LINEAR_RUN["data"],
+            "dataset": {"name": "points", "X": [[1.0]], "y": [-10.0], "task": "regression"},
+        },
+        "model": {**LINEAR_RUN["model"], "loss": "half_mse"},
+        "train": {"epochs": 20, "batch_size": "full", "shuffle": False},
+        "optimizer": {"name": "sgd", "lr": lr},
+    }
+    result = sweepnp.train(config)
+    x, history = 10.0, []
+    for _ in range(20):
+        x = x - lr * 2 * x
+        history.append(x**2)
+    np.testing.assert_allclose(result.history["mse"], history, rtol=1e-12, atol=1e-300)
+    assert round(result.metrics["mse"], 4) == SEED_003_RATES[lr]  # the seed's "Final loss"
+
+
 def test_seed_003_xor_with_a_2_4_1_network():
     config = {
         "data": {"dataset": "xor", "test_size": 0.0, "val_size": 0.0, "scale": "none"},

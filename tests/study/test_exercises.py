@@ -292,3 +292,42 @@ def test_logistic1d_reproduces_seed_001_exercise_3(journal):
     loss = trials["final_loss"]
     for shuffle in (False, True):
         assert loss[(1.0, shuffle)] < loss[(0.1, shuffle)] < loss[(0.01, shuffle)]
+
+
+@pytest.mark.slow
+def test_x_squared_reproduces_seed_003_learning_rate_demo(journal):
+    res = run_quick("x_squared", journal)
+    final_mse = res.trials.set_index("optimizer.lr")["final_mse"]
+    for lr, printed in {0.01: 44.5700, 0.1: 0.0133, 0.5: 0.0, 1.1: 146977.1568}.items():
+        x = 10.0
+        for _ in range(20):
+            x = x - lr * 2 * x  # seed 003's learning_rate_demo
+        assert final_mse[lr] == pytest.approx(x**2, rel=1e-12, abs=1e-300)
+        assert round(final_mse[lr], 4) == printed
+
+
+@pytest.mark.slow
+def test_learning_rates_too_small_right_too_large_and_divergent(journal):
+    res = run_quick("learning_rates", journal)
+    trials = res.trials.set_index("optimizer.lr")
+    loss = res.history.query("metric == 'loss'")
+
+    def curves(lr: float) -> list[np.ndarray]:
+        rows = loss[loss["trial"] == trials.loc[lr, "number"]]
+        return [g.sort_values("epoch")["value"].to_numpy() for _, g in rows.groupby("repeat")]
+
+    # too small: after every epoch the loss is still within 0.01 of where it started (≈ ln 2)
+    for curve in curves(0.001):
+        assert np.all(np.diff(curve) < 0) and curve[0] - curve[-1] < 0.01
+    # right: it falls every epoch, by more than 5×
+    for curve in curves(0.05):
+        assert np.all(np.diff(curve) < 0) and curve[-1] < curve[0] / 5
+    # too large: it still ends low, but rises again in some epochs: it oscillates
+    for curve in curves(2.0):
+        assert np.sum(np.diff(curve) > 0) >= 1 and curve[-1] < curve[0]
+    # divergent: the guard stops it when its loss overflows, and the curve up to then is kept
+    assert trials.loc[10.0, "state"] == "fail"
+    assert trials.loc[10.0, "stop_reason"] == "diverged"
+    (curve,) = curves(10.0)
+    epochs = res.trials["epochs"].max()  # per trial, summed over repeats
+    assert 1 < len(curve) < epochs and curve[0] > 1e6 and not np.isfinite(curve[-1])
