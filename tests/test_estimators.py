@@ -6,6 +6,7 @@ import pickle
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -371,26 +372,79 @@ def test_a_diverging_classifier_is_not_told_to_scale_its_target(breast_cancer):
 def test_divergence_warns(breast_cancer):
     X, y = breast_cancer
     y_far = 1e3 * (y - 0.5)
-    reg = SweepnpRegressor(optimizer={"name": "sgd", "lr": 1.0}, random_state=0)
+    reg = SweepnpRegressor(
+        optimizer={"name": "sgd", "lr": 1.0}, data={"scale_target": "none"}, random_state=0
+    )
     with pytest.warns(ConvergenceWarning, match="diverged"):
         reg.fit(X, y_far)
     assert reg.stop_reason_ == "diverged"
     assert reg.n_iter_ < 100
 
 
-def test_a_standardized_target_trains_where_the_raw_one_diverges():
+@pytest.fixture(scope="module")
+def diabetes():
     from sklearn.datasets import load_diabetes
-    from sklearn.linear_model import LinearRegression
-    from sklearn.model_selection import train_test_split
 
-    X, y = load_diabetes(return_X_y=True)  # targets 25..346
+    return load_diabetes(return_X_y=True)  # targets 25..346
+
+
+def test_the_default_regressor_is_finite_on_diabetes_where_mlp_regressor_is(diabetes):
+    from sklearn.neural_network import MLPRegressor
+
+    X, y = diabetes
     X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
-    raw = SweepnpRegressor(train={"epochs": 40}, random_state=0)  # 16 hidden units
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # no divergence, no NaN predictions
+        reg = SweepnpRegressor().fit(X_train, y_train)
+        predictions = reg.predict(X_test)
+    assert reg.stop_reason_ == "completed"
+    assert reg.config_["data"]["scale_target"] == "standard"
+    assert np.isfinite(predictions).all()
+    with warnings.catch_warnings():  # its 200 iterations of Adam have not converged
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp = MLPRegressor(random_state=0).fit(X_train, y_train)
+    assert np.isfinite(mlp.predict(X_test)).all()
+    # in the target's units, as the MLP answers, and explaining much of it
+    assert abs(predictions.mean() - y_test.mean()) < y_test.std()
+    assert reg.score(X_test, y_test) > 0.2
+    assert reg.get_params()["data"] is None  # the default is not written into the parameters
+
+
+def test_cross_val_score_with_the_default_regressor_is_finite_on_diabetes(diabetes):
+    X, y = diabetes
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        scores = cross_val_score(SweepnpRegressor(train={"epochs": 30}), X, y, cv=3)
+    assert np.isfinite(scores).all()
+
+
+def test_a_nan_cross_val_score_comes_with_a_warning_naming_the_cause(diabetes):
+    X, y = diabetes
+    raw = SweepnpRegressor(data={"scale_target": "none"}, train={"epochs": 5})
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scores = cross_val_score(raw, X, y, cv=2)
+    assert np.isnan(scores).all()
+    ours = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert ours
+    assert all("SweepnpRegressor" in text for text in ours)
+    assert any("training diverged" in text and "scale_target" in text for text in ours)
+    assert any("predictions are not all finite: training diverged" in text for text in ours)
+
+
+def test_a_standardized_target_trains_where_the_raw_one_diverges(diabetes):
+    from sklearn.linear_model import LinearRegression
+
+    X, y = diabetes
+    X_train, X_test, y_train, y_test = train_test_split(X, y, random_state=0)
+    raw = SweepnpRegressor(train={"epochs": 40}, data={"scale_target": "none"}, random_state=0)
     with pytest.warns(ConvergenceWarning, match="scale_target"):
         raw.fit(X_train, y_train)
     assert raw.stop_reason_ == "diverged"
+    with pytest.warns(ConvergenceWarning, match="not all finite: training diverged at epoch"):
+        assert not np.isfinite(raw.predict(X_test)).all()
     linear = {"model": {"hidden": []}, "train": {"epochs": 40}, "random_state": 0}
-    scaled = SweepnpRegressor(**linear, data={"scale_target": "standard"}).fit(X_train, y_train)
+    scaled = SweepnpRegressor(**linear).fit(X_train, y_train)  # standardized by default
     assert scaled.stop_reason_ == "completed"
     # a linear network on the standardized target nearly matches least squares, scored (R²)
     # on the target's own units
@@ -398,11 +452,6 @@ def test_a_standardized_target_trains_where_the_raw_one_diverges():
     assert scaled.score(X_test, y_test) > least_squares - 0.05
     column = scaled.fit(X_train, y_train.reshape(-1, 1)).predict(X_test)
     assert column.shape == (len(X_test), 1)
-
-
-# -------------------------------------------------------------------------
-# Packaging and docs
-# -------------------------------------------------------------------------
 
 
 @pytest.mark.slow
