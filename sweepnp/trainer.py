@@ -36,6 +36,7 @@ from sweepnp.schedules import Schedule
 
 if TYPE_CHECKING:
     import pandas as pd
+    from matplotlib.figure import Figure
 
 __all__ = ["STOP_REASONS", "RunResult", "Trainer", "load_data", "train"]
 
@@ -75,6 +76,30 @@ class RunResult:
         import pandas as pd  # imported on use: a run needs no pandas, and it takes 0.3 s
 
         return pd.DataFrame(self.records)
+
+    def __repr__(self) -> str:
+        # One line: the generated repr would print every epoch's record and the whole config.
+        from sweepnp.run_views import run_repr
+
+        return run_repr(self)
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: how the run ended, its diagnosis and its final metrics."""
+        from sweepnp.run_views import run_html
+
+        return run_html(self)
+
+    def plot(self, path: str | Path | None = None) -> Figure:
+        """Draw the learning curves: one panel per metric (loss first), training, validation
+        and test per evaluated epoch; a run that stopped early has its last epoch marked.
+
+        :param path: also save the figure to this file (``.png``, ``.svg``, ``.pdf``, …).
+        :return: a matplotlib ``Figure`` (outside pyplot: a notebook shows it, nothing to
+            close).
+        """
+        from sweepnp.run_views import plot_run
+
+        return plot_run(self, path)
 
     def to_json_dict(self) -> dict[str, Any]:
         """``{"metrics", "history", "stop_reason"}`` with NaN and infinities as ``null``."""

@@ -61,6 +61,19 @@ def test_set_overrides_by_dotted_key(invoke, run_file):
     assert payload["history"][0]["lr"] == 0.1
 
 
+def test_plot_draws_the_runs_learning_curves(invoke, run_file, tmp_path):
+    import matplotlib.image
+
+    png = tmp_path / "curves.png"
+    done = invoke("train", run_file, "--plot", png, "--json")
+    assert done.exit_code == 0, done.stderr
+    assert f"wrote the learning curves to {png}" in done.stderr
+    json.loads(done.stdout)  # --json still prints one object, and only it
+    pixels = matplotlib.image.imread(png)
+    assert pixels.ndim == 3 and pixels.shape[0] > 200 and pixels.shape[1] > 600
+    assert pixels[..., :3].std() > 0.05  # not a blank canvas
+
+
 # User mistakes, for every command: tests/test_mistakes.py.
 
 

@@ -678,6 +678,16 @@ COMMAND_LINE = {
     "--limit 0": command(
         "study show small --storage store.journal --limit 0", words=["'--limit'", "x>=1"]
     ),
+    "train --plot into a missing folder": command(
+        "train run.toml --plot missing/curves.png",
+        words=["--plot", "the folder 'missing' does not exist"],
+        run_toml=RUN,
+    ),
+    "train --plot with no image suffix": command(
+        "train run.toml --plot curves.txt",
+        words=["--plot", "suffix '.txt'", ".png", ".svg"],
+        run_toml=RUN,
+    ),
     "lr-find with too few steps": command(
         "lr-find run.toml --steps 3", words=["--steps", ">= 10"], run_toml=RUN
     ),

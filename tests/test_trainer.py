@@ -297,3 +297,67 @@ def test_only_a_regression_target_can_be_scaled():
         sweepnp.Trainer({"data": {"dataset": "iris", "scale_target": "standard"}})
     assert info.value.key == "data.scale_target"
     assert "only a regression target can be scaled" in str(info.value)
+
+
+# -------------------------------------------------------------------------
+# How a result shows itself: repr, a notebook's HTML, its learning curves
+# -------------------------------------------------------------------------
+
+
+def test_a_results_repr_is_one_short_line_of_its_ending_and_metrics(small_run):
+    result = sweepnp.train(small_run)
+    text = repr(result)
+    assert "\n" not in text and len(text) < 300  # not every epoch's record
+    assert text.startswith(f"RunResult({result.stop_reason} after {result.epochs_run} epochs")
+    for name, value in result.metrics.items():
+        assert f"{name}={value:.4g}" in text
+
+
+def test_a_results_html_tables_the_final_metrics_by_split(small_run):
+    result = sweepnp.train(small_run)
+    page = result._repr_html_()
+    assert f"{result.stop_reason} after {result.epochs_run} epochs" in page
+    header, *rows = page.split("<tr>")[1:]
+    assert "<th>loss</th>" in header and "<th>accuracy</th>" in header
+    by_split = {row.split("</th>")[0].removeprefix("<th>"): row for row in rows}
+    assert set(by_split) == {"training", "validation", "test"}
+    assert f"<td>{result.metrics['val_accuracy']:.4g}</td>" in by_split["validation"]
+    assert f"<td>{result.metrics['loss']:.4g}</td>" in by_split["training"]
+    assert result.info["diagnosis"]["message"] in page
+
+
+def test_plot_draws_a_panel_per_metric_with_a_line_per_split(small_run, tmp_path):
+    small_run["train"]["epochs"] = 7
+    small_run["callbacks"] = {"early_stopping": {"monitor": "loss", "patience": 0}}
+    small_run["optimizer"]["lr"] = 5.0  # the training loss rises soon: stops early
+    result = sweepnp.train(small_run)
+    fig = result.plot(tmp_path / "curves.svg")
+    assert (tmp_path / "curves.svg").read_text().startswith("<?xml")
+    loss, accuracy = fig.axes
+    assert (loss.get_ylabel(), accuracy.get_ylabel()) == ("loss", "accuracy")
+    lines = {line.get_label(): line for line in loss.get_lines() if line.get_label()[0] != "_"}
+    assert list(lines) == ["training", "validation", "test"]
+    history = result.history
+    np.testing.assert_array_equal(lines["validation"].get_xdata(), history["epoch"])
+    np.testing.assert_array_equal(lines["validation"].get_ydata(), history["val_loss"])
+    accuracy_lines = [line.get_label() for line in accuracy.get_lines()]
+    assert "training" in accuracy_lines
+    np.testing.assert_array_equal(
+        accuracy.get_lines()[0].get_ydata(), history["accuracy"].to_numpy()
+    )
+    if result.stop_reason != "completed":  # the last epoch is marked
+        marks = [line for line in loss.get_lines() if line.get_label().startswith("_")]
+        assert marks and marks[0].get_xdata()[0] == result.epochs_run - 1
+    assert fig.get_suptitle().startswith(result.stop_reason.replace("_", " "))
+
+
+def test_plot_of_a_diverged_run_says_where_there_is_nothing_finite():
+    # SGD at lr 0.05 on diabetes' raw target (25..346): NaN from the first epoch
+    result = sweepnp.train({"data": {"dataset": "diabetes"}, "model": {"task": "regression"}})
+    assert result.stop_reason == "diverged"
+    fig = result.plot()
+    for ax in fig.axes:
+        metric = ax.get_ylabel()
+        finite = np.isfinite(result.history[metric].to_numpy(dtype=float)).any()
+        assert ("no finite values" in [t.get_text() for t in ax.texts]) == (not finite)
+    assert not np.isfinite(result.history["loss"].to_numpy(dtype=float)).any()

@@ -16,7 +16,7 @@ import click
 
 from sweepnp.errors import SweepnpError, SweepnpWarning
 
-__all__ = ["SweepnpGroup", "UserError", "main"]
+__all__ = ["SweepnpGroup", "UserError", "check_writable_file", "main"]
 
 
 class UserError(click.ClickException):
@@ -31,6 +31,20 @@ class UserError(click.ClickException):
         super().__init__(_one_line(message))
         if exit_code is not None:
             self.exit_code = exit_code
+
+
+def check_writable_file(path: str, option: str) -> None:
+    """Refuse, before any work, a file that cannot be written: its folder is missing or not a
+    folder, or it cannot be created there (a read-only place)."""
+    import os
+    from pathlib import Path
+
+    folder = Path(path).parent
+    if not folder.is_dir():
+        missing = "is not a folder" if folder.exists() else "does not exist"
+        raise UserError(f"{option}: cannot write {path}: the folder {str(folder)!r} {missing}")
+    if not os.access(folder, os.W_OK) and not Path(path).exists():
+        raise UserError(f"{option}: cannot write {path}: the folder {str(folder)!r} is read-only")
 
 
 def _one_line(message: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from sweepnp.cli.app import SweepnpGroup, UserError, main
+from sweepnp.cli.app import SweepnpGroup, UserError, check_writable_file, main
 from sweepnp.cli.render import (
     TrialReporter,
     cell,
@@ -296,7 +296,7 @@ def study_export(name: str, storage: str | None, fmt: str, table: str, output: s
     if fmt == "parquet" and output is None:
         raise UserError("--format parquet needs -o FILE")
     if output is not None:
-        _check_writable_file(output, "--output")
+        check_writable_file(output, "--output")
     results = load(name, storage)
     if table == "trials":
         frame = results.trials
@@ -318,20 +318,6 @@ def study_export(name: str, storage: str | None, fmt: str, table: str, output: s
         raise UserError(f"--output: cannot write {output}: {exc.strerror or exc}") from None
     if output is not None:
         stderr.print(f"wrote {len(frame)} rows of {table} to {output}", highlight=False)
-
-
-def _check_writable_file(path: str, option: str) -> None:
-    """Refuse, before any work, a file that cannot be written: its folder is missing or not a
-    folder, or it cannot be created there (a read-only place)."""
-    import os
-    from pathlib import Path
-
-    folder = Path(path).parent
-    if not folder.is_dir():
-        missing = "is not a folder" if folder.exists() else "does not exist"
-        raise UserError(f"{option}: cannot write {path}: the folder {str(folder)!r} {missing}")
-    if not os.access(folder, os.W_OK) and not Path(path).exists():
-        raise UserError(f"{option}: cannot write {path}: the folder {str(folder)!r} is read-only")
 
 
 @study_group.command("delete")

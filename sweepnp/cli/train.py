@@ -10,7 +10,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from sweepnp.cli.app import UserError, main
+from sweepnp.cli.app import UserError, check_writable_file, main
 from sweepnp.cli.render import epoch_bar, metrics_table, stderr, stdout
 
 __all__ = ["lr_find_command", "train_command"]
@@ -37,13 +37,25 @@ def _fit(config: Any, pm: Any, *, progress: bool) -> Any:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.option(
+    "--plot",
+    "plot_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="Draw the learning curves to this image file (.png, .svg, .pdf, ...).",
+)
+@click.option(
     "--traceback",
     "show_traceback",
     is_flag=True,
     help="When a plugin fails, also print its traceback.",
 )
 def train_command(
-    file: str, overrides: tuple[str, ...], as_json: bool, quiet: bool, show_traceback: bool
+    file: str,
+    overrides: tuple[str, ...],
+    as_json: bool,
+    quiet: bool,
+    plot_path: str | None,
+    show_traceback: bool,
 ) -> None:
     """Train once from a run file (a study file trains its base configuration).
 
@@ -55,6 +67,8 @@ def train_command(
     from sweepnp.plugins import get_plugin_manager
 
     config = parse(file, overrides=overrides)
+    if plot_path is not None:
+        _check_plot_path(plot_path)
     pm = get_plugin_manager()
     try:
         with pm.naming_failures(source=file):
@@ -67,6 +81,14 @@ def train_command(
             raise UserError(str(exc), exit_code=exc.exit_code) from None
         raise UserError(f"{exc} (--traceback shows where)", exit_code=exc.exit_code) from None
 
+    if plot_path is not None:
+        try:
+            result.plot(plot_path)
+        except OSError as exc:
+            raise UserError(f"--plot: cannot write {plot_path}: {exc.strerror or exc}") from None
+        stderr.print(
+            f"wrote the learning curves to {escape(plot_path)}", highlight=False, soft_wrap=True
+        )
     if as_json:
         json.dump(result.to_json_dict(), sys.stdout, allow_nan=False)
         sys.stdout.write("\n")
@@ -91,6 +113,24 @@ def train_command(
             'set data.scale_target = "standard" (predictions stay in the target\'s units)',
             soft_wrap=True,
             highlight=False,
+        )
+
+
+def _check_plot_path(path: str) -> None:
+    """Refuse, before training, a --plot file that cannot be written or whose suffix names no
+    image format matplotlib writes."""
+    from pathlib import Path
+
+    from matplotlib.figure import Figure
+
+    check_writable_file(path, "--plot")
+    formats = Figure().canvas.get_supported_filetypes()
+    suffix = Path(path).suffix.lower().removeprefix(".")
+    if suffix not in formats:
+        given = f"suffix '.{suffix}'" if suffix else "no suffix"
+        raise UserError(
+            f"--plot: {path} has {given}; valid image suffixes: "
+            + ", ".join(f".{name}" for name in sorted(formats))
         )
 
 
