@@ -1,11 +1,14 @@
 """A trial's record: every key sweepnp stores with a trial or a study, written and read here alone.
 
-Optuna keeps a trial's parameters, state, value(s) and pruning reports. Everything else sweepnp
-knows about a trial lives in its user attributes, under these keys:
+Optuna keeps a trial's parameters, state, value(s) and intermediate values (the pruning reports,
+and once the trial ends the study metric's mean curve over repeats, :meth:`TrialRecord.mean_curve`).
+Everything else sweepnp knows about a trial lives in its user attributes, under these keys:
 
 ============================  ==================================================================
 ``sweepnp``                   the :class:`TrialRecord`: stop reason, seeds, epochs and final
                               metrics of each repeat, seconds, the learning curves (compressed)
+``stop_reason``               the record's stop reason again, on its own, for Optuna's tools
+                              (optuna-dashboard lists user attributes; the record is one blob)
 ``sweepnp_reason``            why a failed trial failed (also ``interrupted``, ``stale``)
 ``sweepnp_worker``            ``host:pid:start-time`` of the process that runs the trial
 ``sweepnp_retry_of``          a retry: the number of the trial whose configuration it runs again
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -37,6 +41,7 @@ __all__ = [
     "REASON_ATTR",
     "RECORD_ATTR",
     "RETRY_ATTR",
+    "STOP_REASON_ATTR",
     "WORKER_ATTR",
     "TrialRecord",
     "counts_toward_budget",
@@ -45,6 +50,7 @@ __all__ = [
 ]
 
 RECORD_ATTR = "sweepnp"
+STOP_REASON_ATTR = "stop_reason"
 REASON_ATTR = "sweepnp_reason"
 WORKER_ATTR = "sweepnp_worker"
 RETRY_ATTR = "sweepnp_retry_of"
@@ -100,10 +106,23 @@ class TrialRecord:
             record["reason"] = self.reason
         if self.rows:
             record["history"] = _encode_rows(self.rows)
-        attrs = {RECORD_ATTR: record}
+        attrs: dict[str, Any] = {RECORD_ATTR: record, STOP_REASON_ATTR: self.stop_reason}
         if self.reason is not None:
             attrs[REASON_ATTR] = self.reason
         return attrs
+
+    def mean_curve(self, metric: str) -> dict[int, float]:
+        """Per evaluated epoch, the mean of ``metric`` over the repeats that evaluated it — the
+        line the report draws for a configuration of one trial — without the epochs where it is
+        not finite (a diverged run). Stored as the trial's intermediate values, so that
+        optuna-dashboard's curves are the report's."""
+        values: dict[int, list[float]] = {}
+        for row in self.rows or ():
+            value = row.get(metric)
+            if value is not None and not math.isnan(value):  # NaN is skipped, as pandas does
+                values.setdefault(int(row["epoch"]), []).append(float(value))
+        means = {epoch: sum(v) / len(v) for epoch, v in sorted(values.items())}
+        return {epoch: mean for epoch, mean in means.items() if math.isfinite(mean)}
 
     # -- reading -----------------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import optuna
@@ -57,6 +57,9 @@ class TrialOutcome:
     state: TrialState
     values: list[float] | None
     record: TrialRecord
+    #: The intermediate values to store (epoch → value): the study metric's mean curve over
+    #: repeats (:meth:`TrialRecord.mean_curve`); none for a multi-objective study.
+    intermediate: dict[int, float] = field(default_factory=dict)
 
     @property
     def stop_reason(self) -> str:
@@ -133,6 +136,12 @@ class TrialRun:
 
     def outcome(self) -> TrialOutcome:
         """What the repeats taken so far make."""
+        outcome = self._outcome()
+        if len(self.spec.metrics) == 1:  # Optuna has intermediate values for one objective
+            outcome.intermediate = outcome.record.mean_curve(self.spec.metrics[0])
+        return outcome
+
+    def _outcome(self) -> TrialOutcome:
         if self.failure is not None:
             return self.failure
         record = self.record

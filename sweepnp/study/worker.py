@@ -27,7 +27,7 @@ from optuna.trial import TrialState
 from sweepnp.errors import ConfigError, SweepnpError, SweepnpWarning
 from sweepnp.plugins import PluginManager, get_plugin_manager
 from sweepnp.study import storage as storages
-from sweepnp.study.optuna_adapter import storage_of
+from sweepnp.study.optuna_adapter import set_intermediate_values, storage_of, trial_id
 from sweepnp.study.record import (
     CONFIG_ATTR,
     FINGERPRINT_ATTR,
@@ -75,6 +75,7 @@ def create_study(
         )
         study.set_user_attr(CONFIG_ATTR, spec.raw)
         study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
+        _name_metrics(study, spec)
         return study
     stored = study.user_attrs.get(FINGERPRINT_ATTR)
     if stored is not None and stored != fingerprint:
@@ -85,7 +86,17 @@ def create_study(
             source=spec.source,
             key="study.name",
         )
+    if study.metric_names is None:  # a study created before sweepnp named them
+        _name_metrics(study, spec)
     return study
+
+
+def _name_metrics(study: optuna.Study, spec: StudySpec) -> None:
+    """Name the study's objectives after its metrics (``val_accuracy``, not "Objective 0"), as
+    optuna-dashboard, ``trials_dataframe`` and Optuna's plots show them."""
+    with warnings.catch_warnings():  # experimental since Optuna 3.2, and unchanged since
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(list(spec.metrics))
 
 
 @dataclass
@@ -253,6 +264,7 @@ def finish_trial(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome
 def _store_outcome(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> bool:
     for key, value in outcome.record.attrs().items():
         trial.set_user_attr(key, value)
+    store_intermediate_values(study, trial, outcome.intermediate)
     try:
         study.tell(trial, outcome.values, state=outcome.state)
     except RuntimeError as exc:
@@ -262,6 +274,26 @@ def _store_outcome(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutco
             raise
         return True
     return False
+
+
+def store_intermediate_values(
+    study: optuna.Study, trial: optuna.Trial, curve: Mapping[int, float]
+) -> None:
+    """Make the trial's intermediate values ``curve``: every evaluated epoch's mean over repeats
+    of the study metric, so that optuna-dashboard draws the report's curve.
+
+    While the trial ran, the pruning callback reported the first repeat's values at the
+    pruner's cadence; ``trial.report`` refuses a step twice, so the curve is written through the
+    storage, which overwrites a step (every Optuna storage does). Only steps whose value
+    differs are written (with one repeat, the epochs the pruner did not watch), all in one
+    write: the trial's final append on the journal, one transaction on an RDB storage.
+    """
+    if not curve:
+        return
+    stored = storage_of(study).get_trial(trial_id(trial)).intermediate_values
+    changed = {step: value for step, value in curve.items() if stored.get(step) != value}
+    if changed:
+        set_intermediate_values(study, trial, changed)
 
 
 class _InterruptGuard:

@@ -149,7 +149,10 @@ def _trial_records_before(journal: bytes, cut: int) -> set[int]:
 @pytest.mark.parametrize("back", [1, 40, 200, 500])
 def test_study_run_resumes_a_torn_journal_to_exactly_n_trials(invoke, real_journal, tmp_path, back):
     lines = _lines(real_journal)
-    cut = len(real_journal) - sum(map(len, lines[-3:])) + back  # inside the last three records
+    # inside the last trial's final append: its record, stop reason, curve and state
+    records = [i for i, line in enumerate(lines) if b'{"sweepnp":{"stop_reason"' in line]
+    cut = sum(map(len, lines[: records[-1]])) + back
+    assert cut < len(real_journal)
     journal = tmp_path / "tiny.journal"
     journal.write_bytes(real_journal[:cut])
     finished_before = _trial_records_before(real_journal, cut)

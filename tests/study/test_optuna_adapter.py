@@ -13,7 +13,12 @@ import pytest
 from optuna.trial import TrialState
 
 from sweepnp.study.journal import BufferedJournalStorage
-from sweepnp.study.optuna_adapter import heartbeat_thread, storage_of, trial_id
+from sweepnp.study.optuna_adapter import (
+    heartbeat_thread,
+    set_intermediate_values,
+    storage_of,
+    trial_id,
+)
 from sweepnp.study.storage import open_storage, recover_stale_trials
 
 
@@ -83,3 +88,33 @@ def test_no_heartbeat_on_a_journal(tmp_path):
     with heartbeat_thread(study, trial):  # a no-op, and no error
         pass
     assert study.get_trials()[0].state == TrialState.RUNNING
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+@pytest.mark.parametrize("kind", ["journal", "sqlite"])
+def test_set_intermediate_values_overwrites_reported_steps_and_adds_new_ones(tmp_path, kind):
+    url = str(tmp_path / "s.journal") if kind == "journal" else f"sqlite:///{tmp_path / 's.db'}"
+    optuna.create_study(study_name="s", storage=open_storage(url))
+    study = optuna.load_study(study_name="s", storage=open_storage(url))  # wrapped, as in use
+    trial = study.ask()
+    trial.report(1.0, step=2)  # as the pruning callback does
+    set_intermediate_values(study, trial, {0: 0.5, 1: 0.25, 2: 0.75})
+    study.tell(trial, 0.75)
+    stored = optuna.load_study(study_name="s", storage=open_storage(url)).trials[0]
+    assert stored.intermediate_values == {0: 0.5, 1: 0.25, 2: 0.75}
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_set_intermediate_values_is_one_transaction_on_an_rdb_storage(tmp_path):
+    import sqlalchemy
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    optuna.create_study(study_name="s", storage=open_storage(url))
+    study = optuna.load_study(study_name="s", storage=open_storage(url))
+    trial = study.ask()
+    engine = storage_of(study)._backend.engine  # the RDBStorage behind Optuna's cache
+    commits = []
+    sqlalchemy.event.listen(engine, "commit", lambda connection: commits.append(connection))
+    set_intermediate_values(study, trial, {step: step / 10 for step in range(50)})
+    assert len(commits) == 1
+    assert study.trials[0].intermediate_values == {step: step / 10 for step in range(50)}

@@ -237,6 +237,22 @@ def test_optuna_figures_name_parameters_and_choices_in_the_reports_words(drawn):
     assert not texts & {"optimizer.lr", "model.hidden"}
 
 
+def test_the_importances_are_fanovas_and_the_caption_says_so_and_what_the_dashboard_uses(
+    moons, drawn
+):
+    from optuna.importance import FanovaImportanceEvaluator, get_param_importances
+
+    res, _ = moons
+    figure = drawn["param_importances"]
+    assert "(fANOVA, seed 0)" in figure.caption
+    assert "optuna-dashboard (and Optuna's own default) ranks parameters with PED-ANOVA" in (
+        figure.caption
+    )
+    bars = sorted(patch.get_width() for patch in figure.figure.axes[0].patches)
+    expected = get_param_importances(res.study, evaluator=FanovaImportanceEvaluator(seed=0))
+    assert bars == pytest.approx(sorted(expected.values()))
+
+
 def test_weights_and_decision_boundaries_show_each_retrained_network(moons, drawn):
     res, _ = moons
     weights = drawn["weights"].figure

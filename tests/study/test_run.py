@@ -109,15 +109,28 @@ def test_every_pruner_runs(study_dict, journal, tmp_path, write_study, pruner):
         assert (trial.state == TrialState.PRUNED) == (record["stop_reason"] == "pruned")
 
 
-def test_pruning_reports_only_at_the_pruners_cadence(study_dict, journal, tmp_path, write_study):
+def test_pruning_reports_only_at_the_pruners_cadence_and_the_trial_keeps_every_epoch(
+    study_dict, journal, tmp_path, write_study
+):
     study_dict["study"]["pruner"] = PRUNERS["median"]  # warm-up 2, interval 2
-    study_dict["callbacks"] = {}
-    run_study(write_study(tmp_path / "p.toml", study_dict), storage=journal, n_trials=4)
-    for trial in _trials(journal):
-        steps = sorted(trial.intermediate_values)
-        assert steps and all(step >= 2 and (step - 2) % 2 == 0 for step in steps)
+    study_dict["callbacks"] = {"journal_watcher": {"path": journal}}
+    pm = PluginManager(load_entrypoints=False, extra=(JournalWatcher(),))
+    JournalWatcher.reported.clear()
+    run_study(
+        write_study(tmp_path / "p.toml", study_dict), storage=journal, n_trials=4, plugin_manager=pm
+    )
+    trials = _trials(journal)
+    curves = results.load("small", journal).curves
+    assert sorted(JournalWatcher.reported) == [t.number for t in trials]
+    for trial in trials:
+        reported = JournalWatcher.reported[trial.number]
+        # while it trained, the pruner was told only the epochs it looks at
+        assert reported and all(step >= 2 and (step - 2) % 2 == 0 for step in reported)
         if trial.state == TrialState.COMPLETE:
-            assert steps == [2, 4, 6]
+            assert reported == [2, 4, 6]
+        # once it ended, every evaluated epoch is stored (for optuna-dashboard's curves)
+        epochs = curves.loc[curves["trial"] == trial.number, "epoch"].tolist()
+        assert sorted(trial.intermediate_values) == epochs
 
 
 def test_the_brief_and_more_are_searchable_with_conditions(
@@ -243,29 +256,37 @@ def test_a_storage_is_readable_by_plain_optuna(small_journal):
             "callbacks.early_stopping.patience",
         }
         assert trial.value is not None and 0 <= trial.value <= 1
-    assert study.trials_dataframe()["value"].notna().all()
+    assert study.metric_names == ["val_accuracy"]  # the objective, named as sweepnp names it
+    assert study.trials_dataframe()["value_val_accuracy"].notna().all()
 
 
-def _journal_ops_per_trial(journal: str) -> dict[int, int]:
+def _journal_ops_per_trial(journal: str, leave_out: int | None = None) -> dict[int, int]:
     counts: dict[int, int] = {}
     with open(journal) as handle:
         for line in handle:
             op = json.loads(line)
-            if "trial_id" in op:
+            if "trial_id" in op and op["op_code"] != leave_out:
                 counts[op["trial_id"]] = counts.get(op["trial_id"], 0) + 1
     return counts
 
 
 def test_the_learning_curve_costs_no_write_per_epoch(study_dict, tmp_path, write_study):
+    from optuna.storages.journal._storage import JournalOperation
+
+    intermediate = JournalOperation.SET_TRIAL_INTERMEDIATE_VALUE
     study_dict["callbacks"] = {}
     per_trial = {}
     for epochs in (5, 40):
         study_dict["train"]["epochs"] = epochs
         journal = str(tmp_path / f"e{epochs}.journal")
         run_study(write_study(tmp_path / "w.toml", study_dict), storage=journal, n_trials=3)
-        per_trial[epochs] = set(_journal_ops_per_trial(journal).values())
+        per_trial[epochs] = set(_journal_ops_per_trial(journal, leave_out=intermediate).values())
         history = results.load("small", journal).history
         assert history.groupby("trial")["epoch"].nunique().tolist() == [epochs] * 3
+        # every epoch's intermediate value: one line each, in the trial's final append
+        curves = _journal_ops_per_trial(journal)
+        others = _journal_ops_per_trial(journal, leave_out=intermediate)
+        assert [curves[t] - others[t] for t in sorted(curves)] == [epochs] * 3
     # create, four params, the worker, the record, the result: not one write per epoch
     assert per_trial[5] == per_trial[40]
     assert max(per_trial[40]) <= 8
@@ -276,6 +297,8 @@ class JournalWatcher:
 
     #: (reports of the running trial in the file, and in this process), per trial
     seen: ClassVar[list[tuple[int, int]]] = []
+    #: trial number → the steps reported to the pruner while it trained
+    reported: ClassVar[dict[int, list[int]]] = {}
 
     class Callback(sweepnp.Callback):
         def __init__(self, path: str) -> None:
@@ -287,6 +310,7 @@ class JournalWatcher:
             in_file = on_disk.get_trial(trial._trial_id).intermediate_values
             in_process = trial.study._storage.get_trial(trial._trial_id).intermediate_values
             JournalWatcher.seen.append((len(in_file), len(in_process)))
+            JournalWatcher.reported[trial.number] = sorted(in_process)
 
     @sweepnp.hookimpl
     def sweepnp_register_callbacks(self):
@@ -307,7 +331,8 @@ def test_reports_reach_the_journal_when_the_trial_ends_and_the_pruner_sees_them(
     )
     trials = _trials(journal)
     assert [t.state for t in trials] == [TrialState.PRUNED] * 2
-    assert [sorted(t.intermediate_values) for t in trials] == [[2], [2]]  # written at the end
+    # written at the end: the report at step 2, and the curve's epochs before it
+    assert [sorted(t.intermediate_values) for t in trials] == [[0, 1, 2], [0, 1, 2]]
     # while a trial ran, its report was in this process but not yet in the file
     assert JournalWatcher.seen == [(0, 1), (0, 1)]
 

@@ -35,7 +35,10 @@ def optuna_figures(res: StudyResults) -> list[Drawn | Skipped]:
     objective = _objective_words(res)
 
     def importances(study: Any, **options: Any) -> Any:
-        # fANOVA with a fixed seed: the same study always gives the same importances.
+        # fANOVA with a fixed seed: the same study always gives the same importances. It answers
+        # the report's question, which parameter moves the metric across the search, also for
+        # the few trials of a small study, where PED-ANOVA's best 10% is a trial or two. The
+        # caption names the evaluator optuna-dashboard uses (PED-ANOVA), whose bars differ.
         evaluator = FanovaImportanceEvaluator(seed=0)
         return optuna_plots.plot_param_importances(study, evaluator=evaluator, **options)
 
@@ -49,8 +52,11 @@ def optuna_figures(res: StudyResults) -> list[Drawn | Skipped]:
         (
             "param_importances",
             importances,
-            f"Optuna's parameter importances (fANOVA): the share of the variance of "
-            f"{objective} across completed trials that each parameter explains.",
+            f"Optuna's parameter importances (fANOVA, seed 0): the share of the variance of "
+            f"{objective} across completed trials that each parameter explains. "
+            "optuna-dashboard (and Optuna's own default) ranks parameters with PED-ANOVA "
+            "instead (how much each matters for reaching the best 10% of trials), so its bars "
+            "may differ.",
         ),
         (
             "parallel_coordinate",
