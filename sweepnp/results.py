@@ -100,6 +100,63 @@ class StudyResults:
         retried = retried_numbers(self._trials)
         self._records = {t.number: TrialRecord.of(t, retried) for t in self._trials}
 
+    # -- how the results show themselves ------------------------------------------------------
+
+    def _counts(self) -> str:
+        """``6 trials (4 complete, 2 pruned)``: the trials by state, in the order of STATES."""
+        states = [t.state.name.lower() for t in self._trials]
+        by_state = ", ".join(f"{states.count(s)} {s}" for s in STATES if s in states)
+        count = len(states)
+        return f"{count} trial{'s' * (count != 1)}" + (f" ({by_state})" if by_state else "")
+
+    def _objective(self) -> str:
+        """``val_accuracy (maximize), 2 repeats``: what the study optimizes."""
+        goals = ", ".join(
+            f"{m} ({d})" for m, d in zip(self.metrics, self.spec.directions, strict=True)
+        )
+        repeats = self.spec.study.repeats
+        return f"{goals}, {repeats} repeat{'s' * (repeats != 1)}"
+
+    def __repr__(self) -> str:
+        # What a notebook cell or a REPL shows first: which study, how far along, of what.
+        return f"StudyResults({self.name!r}: {self._counts()}; {self._objective()})"
+
+    def _repr_html_(self) -> str:
+        """A notebook's view: the study, the report's verdict, and the best configurations of
+        :meth:`summary` with each study metric as the report writes it (mean ± 95% half-width)."""
+        import html
+
+        from sweepnp.report.words import config_label, estimate, metric_words, verdict
+
+        shown = 10  # the best configurations; summary() holds the rest
+        summary = self.summary()
+        head = (
+            f"<p><b>StudyResults</b> {html.escape(repr(self.name))}: "
+            f"{html.escape(self._counts())}; {html.escape(self._objective())}</p>"
+            f"<p><b>{html.escape(verdict(self))}</b></p>"
+        )
+        if summary.empty:
+            return f"<div>{head}</div>"
+        rows = [row for _, row in summary.head(shown).iterrows()]
+        table = pd.DataFrame(
+            {
+                "#": range(1, len(rows) + 1),
+                "configuration": [
+                    config_label({p: row[p] for p in self.param_columns}) for row in rows
+                ],
+                "n": [int(row["n"]) for row in rows],
+                **{metric_words(m): [estimate(row, m) for row in rows] for m in self.metrics},
+            }
+        )
+        more = len(summary) - shown
+        tail = (
+            f"<p>… and {more} more configuration{'s' * (more != 1)}: "
+            "<code>.summary()</code> holds them all.</p>"
+            if more > 0
+            else ""
+        )
+        return f"<div>{head}{table.to_html(index=False, escape=True)}{tail}</div>"
+
     @property
     def config(self) -> dict[str, Any]:
         """The study file, as stored when the study was created."""
