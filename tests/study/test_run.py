@@ -217,6 +217,9 @@ def test_multi_objective_studies_give_a_pareto_front(study_dict, journal, tmp_pa
     run_study(write_study(tmp_path / "m.toml", study_dict), storage=journal)
     res = results.load("small", journal)
     assert {"value_val_accuracy", "value_train_seconds"} <= set(res.trials.columns)
+    assert res.study.metric_names == ["val_accuracy", "train_seconds"]  # optuna-dashboard's
+    # Optuna's intermediate values are for one objective: none for a study of two
+    assert all(not t.intermediate_values for t in res.study.trials)
     front = res.best()
     assert 1 <= len(front) <= 5
     # no trial on the front is dominated by another finished trial
@@ -475,6 +478,10 @@ def test_a_stacked_study_trains_every_trial_as_the_one_at_a_time_loop_does(
             for res, number in ((stacked, row["number"]), (alone, other["number"]))
         ]
         assert curves[0].reset_index(drop=True).equals(curves[1].reset_index(drop=True))
+        # and the same mean curve over repeats as Optuna's intermediate values
+        (first,) = [t for t in stacked.study.trials if t.number == row["number"]]
+        (second,) = [t for t in alone.study.trials if t.number == other["number"]]
+        assert first.intermediate_values == second.intermediate_values != {}
 
 
 def test_a_stack_refills_a_slot_as_soon_as_its_trial_ends(
