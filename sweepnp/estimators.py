@@ -287,12 +287,12 @@ class _SweepnpEstimator(BaseEstimator):
         """Say why an answer holds NaN or infinities, so that a score computed from it (NaN in
         ``cross_val_score``) is never silent about its cause."""
         why = (
-            f"training diverged at epoch {self.n_iter_ - 1}"
+            f"training diverged at epoch {self.n_iter_ - 1} (stop_reason_)"
             if self.stop_reason_ == "diverged"
-            else "the network's outputs overflow on these inputs"
+            else "the network's outputs overflow on these inputs, far from the training data"
         )
         warnings.warn(
-            f"{type(self).__name__}: {what} are not all finite: {why} (see stop_reason_)",
+            f"{type(self).__name__}: {what} are not all finite: {why}",
             ConvergenceWarning,
             stacklevel=3,
         )

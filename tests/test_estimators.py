@@ -429,7 +429,21 @@ def test_a_nan_cross_val_score_comes_with_a_warning_naming_the_cause(diabetes):
     assert ours
     assert all("SweepnpRegressor" in text for text in ours)
     assert any("training diverged" in text and "scale_target" in text for text in ours)
-    assert any("predictions are not all finite: training diverged" in text for text in ours)
+    assert any(
+        "predictions are not all finite: training diverged at epoch" in text for text in ours
+    )
+
+
+def test_predictions_that_overflow_warn_naming_the_cause(diabetes):
+    X, y = diabetes
+    reg = SweepnpRegressor(train={"epochs": 3}, random_state=0).fit(X, y)
+    far = np.full((2, X.shape[1]), 1e306)
+    with np.errstate(over="ignore"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert not np.isfinite(reg.predict(far)).any()
+    (ours,) = [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
+    assert ours.startswith("SweepnpRegressor: predictions are not all finite: the network's")
+    assert "overflow" in ours
 
 
 def test_a_standardized_target_trains_where_the_raw_one_diverges(diabetes):
