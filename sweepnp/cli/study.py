@@ -221,7 +221,7 @@ def study_list(storage: str | None) -> None:
 @click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 def study_show(name: str, storage: str | None, limit: int) -> None:
-    """Show a study's trials (best first) and its summary across repeats."""
+    """Show a study's trials (best first), its summary across repeats, and the verdict."""
     from sweepnp.results import load
 
     results = load(name, storage)
@@ -237,6 +237,8 @@ def study_show(name: str, storage: str | None, limit: int) -> None:
     summary = results.summary()
     if not summary.empty and (summary["n"] > 1).any():
         console.print(frame_table(summary, title="across repeats (95% CI)", limit=limit))
+    if not results.spec.multi_objective:
+        console.print(str(results.verdict()), highlight=False, soft_wrap=True, markup=False)
 
 
 @study_group.command("best")
