@@ -14,7 +14,8 @@ stronger than the data:
   spread (``spread``, a standard deviation measured elsewhere), names the configurations within
   the 95% range of the difference between two seeds of one configuration (1.96·√2·spread);
 * a best configuration whose learning curve the diagnosis flags (diverging, underfitting,
-  overfitting: :func:`sweepnp.diagnosis.diagnose` on its mean loss curves) is said to be so.
+  overfitting — unless early stopping ended every run of it: :func:`sweepnp.diagnosis.diagnose`
+  on its mean loss curves) is said to be so.
 
 ``str(verdict(res))`` is the sentence the report and ``sweepnp study show`` print.
 """
@@ -299,7 +300,11 @@ def _test(best: pd.Series, other: pd.Series, paired: bool) -> tuple[str, float]:
 
 
 def _flagged(res: StudyResults, key: tuple, paths: list[str]) -> tuple[str, str] | None:
-    """The best configuration's learning-curve diagnosis, when it doubts the claim."""
+    """The best configuration's learning-curve diagnosis, when it doubts the claim.
+
+    Overfitting is not flagged when every run of it stopped early: its validation loss rose
+    after the best epoch, which is what stopped it (and the model it ends with is, with
+    ``restore_best``, the one of that epoch)."""
     from sweepnp.diagnosis import diagnose_runs
 
     trials = res.trials
@@ -316,5 +321,10 @@ def _flagged(res: StudyResults, key: tuple, paths: list[str]) -> tuple[str, str]
     curves = res.curves
     found = diagnose_runs(curves[curves["trial"].isin(numbers)])
     if found is None or found[0] not in FLAGGED:
+        return None
+    stopped_early = (
+        completed.set_index("number").loc[numbers, "stop_reason"] == "early_stopped"
+    ).all()
+    if found[0] == "overfitting" and stopped_early:
         return None
     return found

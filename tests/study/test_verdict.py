@@ -50,14 +50,23 @@ def _study_file(repeats: int, seeds: str, metric: str) -> dict[str, Any]:
     }
 
 
-def _curve(final_loss: float, repeat: int, *, diverging: bool = False) -> list[dict[str, Any]]:
-    """Five epochs of a falling loss curve ending at ``final_loss`` (a rising one: diverging)."""
-    losses = np.linspace(final_loss * 3, final_loss, 5)
-    if diverging:
-        losses = losses[::-1]
+#: Ten epochs of training and validation loss: "falling" converges, "diverging" rises,
+#: "overfitting" has its validation loss turn upward at epoch 2, far above the training loss.
+CURVES = {
+    "falling": (np.linspace(0.6, 0.2, 10), np.linspace(0.63, 0.21, 10)),
+    "diverging": (np.linspace(0.2, 0.6, 10), np.linspace(0.21, 0.63, 10)),
+    "overfitting": (
+        np.linspace(0.6, 0.05, 10),
+        np.array([0.5, 0.4, 0.35, 0.36, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65]),
+    ),
+}
+
+
+def _curve(shape: str, repeat: int) -> list[dict[str, Any]]:
+    train, val = CURVES[shape]
     return [
-        {"repeat": repeat, "epoch": e, "loss": float(v), "val_loss": float(v) * 1.05}
-        for e, v in enumerate(losses)
+        {"repeat": repeat, "epoch": e, "loss": float(t), "val_loss": float(v)}
+        for e, (t, v) in enumerate(zip(train, val, strict=True))
     ]
 
 
@@ -67,7 +76,8 @@ def constructed(
     *,
     seeds: str = "paired",
     metric: str = "val_accuracy",
-    diverging: tuple[float, ...] = (),
+    shapes: dict[float, str] | None = None,
+    stop_reason: str = "completed",
 ) -> results.StudyResults:
     """A study whose configuration ``rate`` ended repeat r with ``finals[rate][r]``, each repeat
     recorded with the seed the study's scheme gives it."""
@@ -76,12 +86,13 @@ def constructed(
     study = create_study(spec, journal)
     for rate, values in finals.items():
         params = {PATH: rate}
-        rows = [row for r in range(repeats) for row in _curve(0.2, r, diverging=rate in diverging)]
+        shape = (shapes or {}).get(rate, "falling")
+        rows = [row for r in range(repeats) for row in _curve(shape, r)]
         record = TrialRecord(
-            stop_reason="completed",
+            stop_reason=stop_reason,
             seeds=[trial_seed(0, params, r, spec.seed_scheme) for r in range(repeats)],
-            epochs=[5] * repeats,
-            final=[{metric: v, "loss": 0.2, "epochs": 5.0} for v in values],
+            epochs=[10] * repeats,
+            final=[{metric: v, "loss": 0.2, "epochs": 10.0} for v in values],
             rows=rows,
         )
         study.add_trial(
@@ -228,7 +239,7 @@ def test_holm_multiplies_the_smallest_p_value_by_the_number_of_tests():
 
 def test_a_best_configuration_diagnosed_diverging_is_said_to_be(journal):
     finals = {0.0: [0.9, 0.91], 0.1: [0.8, 0.81], 0.2: [0.7, 0.7], 0.3: [0.6, 0.6]}
-    res = constructed(journal, finals, diverging=(0.0,))
+    res = constructed(journal, finals, shapes={0.0: "diverging"})
     claim = res.verdict()
     assert claim.diagnosis is not None and claim.diagnosis[0] == "diverging"
     assert str(claim).endswith(
@@ -238,8 +249,17 @@ def test_a_best_configuration_diagnosed_diverging_is_said_to_be(journal):
 
 def test_a_sound_best_configuration_gets_no_diagnosis(journal, tmp_path):
     finals = {0.0: [0.9, 0.91], 0.1: [0.8, 0.81], 0.2: [0.7, 0.7], 0.3: [0.6, 0.6]}
-    res = constructed(journal, finals, diverging=(0.1,))  # not the best
+    res = constructed(journal, finals, shapes={0.1: "diverging"})  # not the best
     assert res.verdict().diagnosis is None and "diagnosed" not in str(res.verdict())
+
+
+@pytest.mark.parametrize(
+    ("stop_reason", "flagged"), [("completed", True), ("early_stopped", False)]
+)
+def test_overfitting_is_flagged_unless_early_stopping_ended_the_runs(journal, stop_reason, flagged):
+    finals = {0.0: [0.9, 0.91], 0.1: [0.8, 0.81], 0.2: [0.7, 0.7], 0.3: [0.6, 0.6]}
+    res = constructed(journal, finals, shapes={0.0: "overfitting"}, stop_reason=stop_reason)
+    assert ("diagnosed overfitting (OVERFITTING: Best epoch was 2" in str(res.verdict())) is flagged
 
 
 # -- intervals inside the metric's range ----------------------------------------------------------
