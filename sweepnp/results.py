@@ -324,18 +324,19 @@ class StudyResults:
             ) from None
         return trials.loc[number]
 
-    def verdict(self, spread: float | None = None) -> Verdict:
+    def verdict(self, spread: float | None = None, spread_source: str | None = None) -> Verdict:
         """What the study can claim about its best configuration by its first metric: the
         configurations tied with it, and those the data cannot tell from it at 95% (paired
         t-tests on the shared seeds, Holm-corrected: :func:`sweepnp.verdict.verdict`).
         ``str()`` of it is the report's sentence.
 
         :param spread: for a study of one repeat, the run-to-run standard deviation of the
-            metric measured elsewhere, to name the configurations within it.
+            metric measured elsewhere (:func:`sweepnp.verdict.measure_spread`), to name the
+            configurations within it; ``spread_source``: where, in words.
         """
         from sweepnp.verdict import verdict
 
-        return verdict(self, spread)
+        return verdict(self, spread, spread_source)
 
     def best_config(self) -> dict[str, Any]:
         """The run file of the best trial (single objective): the base with its params set."""

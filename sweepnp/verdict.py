@@ -36,7 +36,7 @@ from sweepnp.report.words import config_label, estimate, is_missing, metric_word
 if TYPE_CHECKING:
     from sweepnp.results import StudyResults
 
-__all__ = ["FLAGGED", "LEVEL", "Comparison", "Verdict", "holm", "verdict"]
+__all__ = ["FLAGGED", "LEVEL", "Comparison", "Verdict", "holm", "measure_spread", "verdict"]
 
 #: The confidence of "distinguishable": a corrected p-value below 1 − LEVEL.
 LEVEL = 0.95
@@ -87,7 +87,8 @@ class Verdict:
     :ivar n: its repeats.
     :ivar comparisons: every other completed configuration, best first.
     :ivar test: how the others were compared (``None`` for one repeat and no spread).
-    :ivar spread: the run-to-run standard deviation used for one repeat, if given.
+    :ivar spread: the run-to-run standard deviation used for one repeat, if given;
+        ``spread_source``: where it was measured, in words.
     :ivar diagnosis: the best configuration's learning-curve diagnosis when it is one of
         :data:`FLAGGED`, with its message.
     """
@@ -101,6 +102,7 @@ class Verdict:
     comparisons: list[Comparison] = field(default_factory=list)
     test: str | None = None
     spread: float | None = None
+    spread_source: str | None = None
     diagnosis: tuple[str, str] | None = None
 
     @property
@@ -146,7 +148,9 @@ class Verdict:
             within = 1.96 * math.sqrt(2) * self.spread
             parts.append(
                 "one seed per configuration cannot separate configurations that differ by less "
-                f"than the run-to-run spread (sd {self.spread:.2g}: a difference below "
+                f"than the run-to-run spread (sd {self.spread:.2g}"
+                + (f" {self.spread_source}" if self.spread_source else "")
+                + f": a difference below "
                 f"1.96·√2·sd = {within:.2g})"
                 + (f"; within it of the best: {close}" if close else "")
             )
@@ -154,6 +158,11 @@ class Verdict:
             how = f"{self.test}, Holm-corrected"
             if close:
                 parts.append(f"not distinguishable from {them} at 95% ({how}): {close}")
+                worse = len(others) - len(self.indistinguishable)
+                if worse:
+                    parts.append(
+                        f"the other {worse} are worse" if worse > 1 else "1 other is worse"
+                    )
             else:
                 parts.append(f"every other configuration is worse at 95% ({how})")
         if self.diagnosis is not None:
@@ -190,11 +199,14 @@ def holm(p_values: Sequence[float]) -> list[float]:
     return adjusted.tolist()
 
 
-def verdict(res: StudyResults, spread: float | None = None) -> Verdict:
+def verdict(
+    res: StudyResults, spread: float | None = None, spread_source: str | None = None
+) -> Verdict:
     """The claim the study supports about its best configuration by its first metric.
 
     :param spread: for a study of one repeat: the run-to-run standard deviation of the metric
-        (one configuration trained with several seeds), to name the configurations within it.
+        (one configuration trained with several seeds), to name the configurations within it;
+        ``spread_source`` says where it was measured (:func:`measure_spread`).
     """
     metric = res.metrics[0]
     direction = res.spec.directions[0]
@@ -257,6 +269,7 @@ def verdict(res: StudyResults, spread: float | None = None) -> Verdict:
         comparisons=comparisons,
         test=" and ".join(tests) if tests else None,
         spread=spread if n_best < 2 else None,
+        spread_source=spread_source if n_best < 2 and spread is not None else None,
         diagnosis=_flagged(res, best_key, paths),
     )
 
@@ -299,6 +312,18 @@ def _test(best: pd.Series, other: pd.Series, paired: bool) -> tuple[str, float]:
         return "Welch's t-test", float(result.pvalue)
 
 
+def _completed_trials(res: StudyResults, key: tuple, paths: list[str]) -> list[int]:
+    """The numbers of the completed trials of the configuration ``key``."""
+    trials = res.trials
+    completed = trials[trials["state"] == "complete"]
+    values = completed[paths].astype(object).itertuples(index=False, name=None)
+    return [
+        int(number)
+        for number, row in zip(completed["number"], values, strict=True)
+        if _key(pd.Series(row, index=paths, dtype=object), paths) == key
+    ]
+
+
 def _flagged(res: StudyResults, key: tuple, paths: list[str]) -> tuple[str, str] | None:
     """The best configuration's learning-curve diagnosis, when it doubts the claim.
 
@@ -307,24 +332,45 @@ def _flagged(res: StudyResults, key: tuple, paths: list[str]) -> tuple[str, str]
     ``restore_best``, the one of that epoch)."""
     from sweepnp.diagnosis import diagnose_runs
 
-    trials = res.trials
-    completed = trials[trials["state"] == "complete"]
-    numbers = [
-        int(number)
-        for number, row in zip(
-            completed["number"],
-            completed[paths].astype(object).itertuples(index=False, name=None),
-            strict=True,
-        )
-        if _key(pd.Series(row, index=paths, dtype=object), paths) == key
-    ]
+    numbers = _completed_trials(res, key, paths)
+    completed = res.trials.set_index("number")
     curves = res.curves
     found = diagnose_runs(curves[curves["trial"].isin(numbers)])
     if found is None or found[0] not in FLAGGED:
         return None
-    stopped_early = (
-        completed.set_index("number").loc[numbers, "stop_reason"] == "early_stopped"
-    ).all()
+    stopped_early = (completed.loc[numbers, "stop_reason"] == "early_stopped").all()
     if found[0] == "overfitting" and stopped_early:
         return None
     return found
+
+
+def measure_spread(res: StudyResults, seeds: int = 5) -> tuple[float, str] | None:
+    """The run-to-run spread of a study of one repeat: its best configuration trained with
+    ``seeds`` seeds — repeat 0 as stored, repeats 1, 2, … trained now with the seeds the study
+    would give them — and the standard deviation of the first metric's final values, with
+    where it was measured in words. None when there is no completed trial.
+
+    This trains ``seeds - 1`` runs (the report does, unless ``--no-retrain``)."""
+    from sweepnp.plugins import get_plugin_manager
+    from sweepnp.study.space import decode_params
+    from sweepnp.study.spec import DataCache
+    from sweepnp.study.trial import repeat_trainer
+
+    metric = res.metrics[0]
+    table = res.repeats_table()
+    if table.empty:
+        return None
+    paths = res.param_columns
+    number = _completed_trials(res, _key(res.summary().iloc[0], paths), paths)[0]
+    trial = next(t for t in res.study.get_trials(deepcopy=False) if t.number == number)
+    params = decode_params(trial.params)
+    stored = table[(table["trial"] == number) & (table["repeat"] == 0)][metric]
+    values = [float(stored.iloc[0])]
+    pm = get_plugin_manager()
+    cache = res.spec.data_cache or DataCache()
+    with pm.naming_failures(source=res.spec.source):
+        for repeat in range(1, seeds):
+            result = repeat_trainer(res.spec, params, repeat, pm=pm, cache=cache).fit()
+            extra = {"train_seconds": result.seconds, "epochs": result.epochs_run}
+            values.append(float({**result.metrics, **extra}[metric]))
+    return float(np.std(values, ddof=1)), f"over {seeds} seeds of the best configuration"

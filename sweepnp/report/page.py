@@ -79,7 +79,7 @@ def write_report(results: StudyResults, out_dir: str | Path, *, retrain: bool = 
     writer = _Writer(out_dir)
     configs = configurations(results)
     first = metric_words(results.metrics[0])
-    line = verdict(results)
+    line = _verdict(results, retrain)
     sections = [  # drawn in this order, the order of Report.figures
         _section(
             "summary",
@@ -122,6 +122,18 @@ def write_report(results: StudyResults, out_dir: str | Path, *, retrain: bool = 
     )
     html.write_text(page, encoding="utf-8")
     return Report(html, dict(writer.figures), line, dict(writer.skipped))
+
+
+def _verdict(res: StudyResults, retrain: bool) -> str:
+    """The verdict; for a study of one repeat (when retraining is allowed), with the run-to-run
+    spread measured by training its best configuration with more seeds."""
+    from sweepnp.verdict import measure_spread
+
+    if retrain and res.spec.study.repeats == 1 and not res.spec.multi_objective:
+        measured = measure_spread(res)
+        if measured is not None:
+            return str(res.verdict(spread=measured[0], spread_source=measured[1]))
+    return verdict(res)
 
 
 class _Writer:

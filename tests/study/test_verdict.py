@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import csv
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -25,7 +26,7 @@ from sweepnp.report.words import estimate, format_estimate
 from sweepnp.study.record import TrialRecord
 from sweepnp.study.spec import load_spec, trial_seed
 from sweepnp.study.worker import create_study, run_study
-from sweepnp.verdict import holm
+from sweepnp.verdict import holm, measure_spread
 
 RATES = [0.0, 0.1, 0.2, 0.3]
 PATH = "regularizers.dropout.rate"
@@ -336,3 +337,33 @@ def test_exports_show_and_the_figure_keep_intervals_in_range(journal, tmp_path, 
 )
 def test_a_clipped_interval_reads_as_its_ends(args, text):
     assert format_estimate(*args) == text
+
+
+def test_the_report_measures_the_spread_of_a_one_repeat_study_on_its_best_configuration(tmp_path):
+    """One repeat: the report trains the best configuration with 4 more seeds. With paired seeds
+    those are the seeds repeats 1–4 of a 5-repeat study train with: the spread it measures is
+    that study's standard deviation of the same configuration, exactly."""
+    from sweepnp.report import write_report
+
+    journal = str(tmp_path / "studies.journal")
+    study = _study_file(1, "paired", "val_accuracy")
+    study["study"]["params"] = {PATH: {"choices": [0.0, 0.3]}}
+    study["study"]["n_trials"] = 2
+    run_study(copy.deepcopy(study), storage=journal)
+    res = results.load("constructed", journal)
+    report = write_report(res, tmp_path / "report")
+    found = re.search(
+        r"run-to-run spread \(sd (\S+) over 5 seeds of the best configuration: ", (report.verdict)
+    )
+    assert found, report.verdict
+    assert "did not measure" not in report.verdict and report.verdict in (
+        report.html.read_text(encoding="utf-8")
+    )
+
+    study["study"].update(name="five", repeats=5)
+    run_study(study, storage=journal)
+    five = results.load("five", journal).summary().set_index(PATH)
+    best = res.summary().iloc[0][PATH]
+    assert found.group(1) == f"{five.loc[best, 'val_accuracy_std']:.2g}"
+    spread, _ = measure_spread(res)
+    assert spread == pytest.approx(five.loc[best, "val_accuracy_std"], rel=1e-12)
