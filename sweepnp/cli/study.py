@@ -186,6 +186,11 @@ def _print_summary(study: Any, spec: Any, where: str, storage: str | None) -> No
         )
         for path, value in best.params.items():
             console.print(f"  {path} = {value!r}", soft_wrap=True, highlight=False)
+        # What the data can claim: ties, and the configurations not told apart from the best.
+        from sweepnp.results import StudyResults
+
+        claim = StudyResults(study).verdict()
+        console.print(f"verdict: {claim}", soft_wrap=True, highlight=False, markup=False)
     storage_flag, note = _storage_flag(storage)
     name = shlex.quote(spec.name)
     console.print(
