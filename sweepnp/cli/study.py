@@ -181,16 +181,23 @@ def _print_summary(study: Any, spec: Any, where: str, storage: str | None) -> No
         except ValueError:
             console.print("no completed trial yet")
             return
+        # Exact ties are ties, never one winner (what else the data cannot tell apart needs the
+        # results tables, and pandas, which a run does not import: `study show` says it).
+        from optuna.trial import TrialState
+
+        tied = [
+            t.number
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.number != best.number and t.value == best.value
+        ]
+        ties = f" (tied with trial{'s' * (len(tied) > 1)} {', '.join(map(str, tied))})"
         console.print(
-            f"best {spec.metrics[0]} {best.value:.4f} at trial {best.number}:", soft_wrap=True
+            f"best {spec.metrics[0]} {best.value:.4f} at trial {best.number}"
+            f"{ties if tied else ''}:",
+            soft_wrap=True,
         )
         for path, value in best.params.items():
             console.print(f"  {path} = {value!r}", soft_wrap=True, highlight=False)
-        # What the data can claim: ties, and the configurations not told apart from the best.
-        from sweepnp.results import StudyResults
-
-        claim = StudyResults(study).verdict()
-        console.print(f"verdict: {claim}", soft_wrap=True, highlight=False, markup=False)
     storage_flag, note = _storage_flag(storage)
     name = shlex.quote(spec.name)
     console.print(

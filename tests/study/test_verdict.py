@@ -367,3 +367,14 @@ def test_the_report_measures_the_spread_of_a_one_repeat_study_on_its_best_config
     assert found.group(1) == f"{five.loc[best, 'val_accuracy_std']:.2g}"
     spread, _ = measure_spread(res)
     assert spread == pytest.approx(five.loc[best, "val_accuracy_std"], rel=1e-12)
+
+
+def test_the_run_summary_names_the_trials_tied_with_the_best(tmp_path, invoke, write_study):
+    study = _study_file(1, "paired", "val_accuracy")
+    study["callbacks"] = {"early_stopping": {"monitor": "val_loss", "patience": 50}}
+    study["study"]["params"] = {"callbacks.early_stopping.patience": {"choices": [50, 60, 70]}}
+    study["study"]["n_trials"] = 3
+    path = write_study(tmp_path / "tie.toml", study)
+    done = invoke("study", "run", str(path), "--storage", str(tmp_path / "j.journal"), "--quiet")
+    assert done.exit_code == 0, done.stderr
+    assert " at trial 0 (tied with trials 1, 2):\n" in done.stdout
