@@ -9,7 +9,8 @@ stronger than the data:
   seeds = "paired"``), or with Welch's t-test when the study drew its seeds per configuration;
   the p-values are corrected for the number of comparisons by Holm's method, and the
   configurations whose corrected p-value is 0.05 or more are *not distinguishable* from the best
-  at 95%;
+  at 95%; where the data show no variation at all (every paired difference the same), the exact
+  randomization test replaces the t-test, whose statistic would divide by zero;
 * with one repeat nothing measures the run-to-run spread: the verdict says so, and, given the
   spread (``spread``, a standard deviation measured elsewhere), names the configurations within
   the 95% range of the difference between two seeds of one configuration (1.96·√2·spread);
@@ -299,17 +300,33 @@ def _values_by_seed(table: pd.DataFrame, paths: list[str], metric: str) -> dict[
 
 def _test(best: pd.Series, other: pd.Series, paired: bool) -> tuple[str, float]:
     """The test of one configuration against the best: paired on the seeds both trained with
-    (at least two), else Welch's; its two-sided p-value (NaN: no variation to test with)."""
+    (at least two), else Welch's; its two-sided p-value.
+
+    Where the data show no variation to estimate the noise from — every paired difference the
+    same, or both configurations the same on every seed (common with accuracies on a small
+    split) — a t statistic divides by zero and claims certainty. The exact randomization test
+    is used there instead: the chance that random signs (paired) or a random split into the
+    two groups (Welch) separate the values as completely, 2 / 2ⁿ or 2 / C(n₁ + n₂, n₁)."""
     from scipy import stats  # imported here: SciPy's statistics take half a second to import
 
     shared = best.index.intersection(other.index)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore", RuntimeWarning)  # identical values: nothing to test
+        warnings.simplefilter("ignore", RuntimeWarning)  # near-identical values
         if paired and len(shared) >= 2:
+            differences = (best[shared] - other[shared]).to_numpy(dtype=float)
+            if _constant(differences):
+                return "paired t-test", min(1.0, 2.0 ** (1 - len(differences)))
             result = stats.ttest_rel(best[shared], other[shared])
             return "paired t-test", float(result.pvalue)
+        if _constant(best.to_numpy(dtype=float)) and _constant(other.to_numpy(dtype=float)):
+            return "Welch's t-test", min(1.0, 2.0 / math.comb(len(best) + len(other), len(best)))
         result = stats.ttest_ind(best, other, equal_var=False)
         return "Welch's t-test", float(result.pvalue)
+
+
+def _constant(values: np.ndarray) -> bool:
+    """Whether the values are all the same, but for rounding in their last bits."""
+    return bool(np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())))
 
 
 def _completed_trials(res: StudyResults, key: tuple, paths: list[str]) -> list[int]:

@@ -186,7 +186,10 @@ def test_a_parameter_that_changes_nothing_ties_with_paired_seeds(tmp_path):
 def test_a_clear_winner_is_named_alone(journal):
     rng = np.random.default_rng(0)
     best = 0.95 + rng.normal(0, 0.005, 5)
-    res = constructed(journal, {r: list(best - 0.1 * i) for i, r in enumerate(RATES)})
+    finals = {r: list(best - 0.1 * i + rng.normal(0, 0.005, 5) * (i > 0)) for i, r in (
+        enumerate(RATES)
+    )}  # fmt: skip
+    res = constructed(journal, finals)
     claim = res.verdict()
     assert claim.best == "dropout rate 0" and not claim.tied and not claim.indistinguishable
     assert all(c.p_holm < 0.05 and c.test == "paired t-test" for c in claim.comparisons)
@@ -378,3 +381,22 @@ def test_the_run_summary_names_the_trials_tied_with_the_best(tmp_path, invoke, w
     done = invoke("study", "run", str(path), "--storage", str(tmp_path / "j.journal"), "--quiet")
     assert done.exit_code == 0, done.stderr
     assert " at trial 0 (tied with trials 1, 2):\n" in done.stdout
+
+
+@pytest.mark.parametrize(("repeats", "told_apart"), [(3, False), (5, False), (6, True)])
+def test_a_constant_difference_is_told_apart_only_with_enough_seeds(journal, repeats, told_apart):
+    """One validation row better on every seed: no variation, so no t statistic. The exact
+    sign test gives 2/2ⁿ: 0.25 for 3 seeds, 0.0625 for 5, 0.031 for 6."""
+    finals = {0.0: [0.9474] * repeats, 0.1: [0.9298] * repeats}
+    claim = constructed(journal, finals).verdict()
+    (other,) = claim.comparisons
+    assert other.p_value == pytest.approx(2.0 ** (1 - repeats))
+    assert other.distinguishable is told_apart
+
+
+def test_constant_unpaired_values_get_the_exact_randomization_p_value(journal):
+    finals = {0.0: [0.9474] * 3, 0.1: [0.9298] * 3}
+    claim = constructed(journal, finals, seeds="per_config").verdict()
+    (other,) = claim.comparisons
+    assert other.test == "Welch's t-test" and other.p_value == pytest.approx(2 / 20)
+    assert not other.distinguishable
