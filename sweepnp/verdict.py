@@ -126,7 +126,7 @@ class Verdict:
         metric = metric_words(self.metric)
         tied = self.tied
         if tied:
-            names = _names([self.best, *(c.label for c in tied)], limit=len(tied) + 1)
+            names = _names([self.best, *(c.label for c in tied)])
             head = (
                 f"the top {len(tied) + 1} are tied at {metric} {self.estimate} "
                 f"(n = {self.n}): {names}"
@@ -151,7 +151,7 @@ class Verdict:
                 "one seed per configuration cannot separate configurations that differ by less "
                 f"than the run-to-run spread (sd {self.spread:.2g}"
                 + (f" {self.spread_source}" if self.spread_source else "")
-                + f": a difference below "
+                + ": a difference below "
                 f"1.96·√2·sd = {within:.2g})"
                 + (f"; within it of the best: {close}" if close else "")
             )
