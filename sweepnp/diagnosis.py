@@ -2,20 +2,24 @@
 improving from its training and validation losses (seed 003, section 5.2).
 
 Core code: the built-in ``diagnosis`` callback records the label of every run with it, and the
-study report labels each configuration's curves with it.
+study report labels each configuration's curves with it (:func:`diagnose_runs`), and its verdict
+says when the best configuration's is doubtful.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sweepnp import options
 from sweepnp.errors import OptionError
 
-__all__ = ["LABELS", "check_options", "diagnose"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["LABELS", "check_options", "diagnose", "diagnose_runs"]
 
 #: Every label :func:`diagnose` returns, in the order the checks run.
 LABELS = ("diverging", "underfitting", "overfitting", "converged", "still_improving")
@@ -134,3 +138,20 @@ def diagnose(
     if n >= window and curve[-window] - curve[-1] < plateau:
         return "converged", _MESSAGES["converged"]
     return "still_improving", _MESSAGES["still_improving"]
+
+
+def diagnose_runs(runs: pd.DataFrame) -> tuple[str, str] | None:
+    """:func:`diagnose` on the mean training and validation loss curves of several runs: rows of
+    ``StudyResults.curves`` (``trial``, ``repeat``, ``epoch``, ``loss``, ``val_loss``), as the
+    study report diagnoses a configuration; None when they recorded no training loss."""
+    means = {}
+    for metric in ("loss", "val_loss"):
+        if metric in runs and not runs[metric].isna().all():
+            wide = runs.pivot(index="epoch", columns=["trial", "repeat"], values=metric)
+            means[metric] = wide.astype(float).mean(axis=1)
+    if "loss" not in means:
+        return None
+    train = means["loss"]
+    val = means.get("val_loss")
+    val_values = None if val is None else val.reindex(train.index).to_numpy()
+    return diagnose(train.to_numpy(), val_values, epochs=train.index.to_list())

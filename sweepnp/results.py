@@ -9,6 +9,8 @@ res.history        # one row per (trial, repeat, epoch, metric)
 res.summary()      # per configuration across repeats: mean, std, 95% CI, n
 res.summary(by="regularizers.dropout.rate")
 res.best()         # the best trial (a Series), or the Pareto front (a DataFrame)
+res.verdict()      # what the data can claim: the best, and the configurations tied with it or
+                   # not distinguishable from it at 95%; str() gives the sentence
 ```
 
 The tables read only what sweepnp stored through Optuna, so they work on any storage, also while
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import optuna
@@ -27,11 +29,14 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from sweepnp.errors import ConfigError
-from sweepnp.metrics import t_quantile
+from sweepnp.metrics import metric_bounds, t_quantile
 from sweepnp.study import storage as storages
 from sweepnp.study.record import CONFIG_ATTR, TrialRecord, retried_numbers
 from sweepnp.study.space import SearchSpace, decode_params, encode_value
 from sweepnp.study.spec import stored_spec
+
+if TYPE_CHECKING:
+    from sweepnp.verdict import Verdict
 
 __all__ = ["StudyResults", "list_studies", "load"]
 
@@ -286,25 +291,34 @@ class StudyResults:
     # -- summary and best ----------------------------------------------------------------------
 
     def repeats_table(self) -> pd.DataFrame:
-        """One row per (finished trial, repeat): params and every final metric of that repeat."""
+        """One row per (finished trial, repeat): ``trial``, ``repeat``, the ``seed`` that repeat
+        trained with, params and every final metric of that repeat.
+
+        In a study with paired seeds (``[study] seeds = "paired"``, the default) repeat r of
+        every configuration has the same seed: compare configurations seed by seed."""
         rows = []
         for trial in self._trials:
             if trial.state != TrialState.COMPLETE:
                 continue
             record = self._records[trial.number]
             for repeat, final in enumerate(record.final):
-                row = {"trial": trial.number, "repeat": repeat}
+                seed = record.seeds[repeat] if repeat < len(record.seeds) else pd.NA
+                row = {"trial": trial.number, "repeat": repeat, "seed": seed}
                 row.update({p: trial.params.get(p) for p in self.param_columns})
                 row.update(final)
                 rows.append(row)
-        return pd.DataFrame(rows)
+        frame = pd.DataFrame(rows)
+        if "seed" in frame:
+            frame["seed"] = frame["seed"].astype("Int64")
+        return frame
 
     def summary(
         self, by: str | Sequence[str] | None = None, metrics: Sequence[str] | None = None
     ) -> pd.DataFrame:
         """Per configuration across repeats: ``<metric>_mean``, ``_std``, ``_ci_low``,
-        ``_ci_high`` (95%, t distribution) and ``n``, best configuration first (of equal
-        means, the one tried first).
+        ``_ci_high`` (95%, t distribution, clipped to the metric's range: accuracy within
+        [0, 1], a loss at or above 0 — :func:`~sweepnp.metrics.metric_bounds`) and ``n``, best
+        configuration first (of equal means, the one tried first).
 
         :param by: the columns that define a configuration (default: every searched parameter).
         :param metrics: which final metrics to summarize (default: the study's metrics).
@@ -335,10 +349,13 @@ class StudyResults:
             n = grouped[metric].count()
             quantile = n.map(lambda k: t_quantile(k) if k > 1 else np.nan)
             half = quantile * std / np.sqrt(n)
+            # A t interval is symmetric and knows nothing of the metric's range: 3 repeats of
+            # accuracy 1, 1, 0.96 give 0.987 ± 0.057, whose upper end no accuracy can reach.
+            low, high = metric_bounds(metric)
             out[f"{metric}_mean"] = mean
             out[f"{metric}_std"] = std
-            out[f"{metric}_ci_low"] = mean - half
-            out[f"{metric}_ci_high"] = mean + half
+            out[f"{metric}_ci_low"] = (mean - half).clip(lower=low)
+            out[f"{metric}_ci_high"] = (mean + half).clip(upper=high)
         first = self.metrics[0] if self.metrics[0] in metrics else metrics[0]
         direction = (
             self.spec.directions[self.metrics.index(first)] if first in self.metrics else "minimize"
@@ -363,6 +380,20 @@ class StudyResults:
                 f"study {self.name!r} has no completed trial yet", key="NAME"
             ) from None
         return trials.loc[number]
+
+    def verdict(self, spread: float | None = None, spread_source: str | None = None) -> Verdict:
+        """What the study can claim about its best configuration by its first metric: the
+        configurations tied with it, and those the data cannot tell from it at 95% (paired
+        t-tests on the shared seeds, Holm-corrected: :func:`sweepnp.verdict.verdict`).
+        ``str()`` of it is the report's sentence.
+
+        :param spread: for a study of one repeat, the run-to-run standard deviation of the
+            metric measured elsewhere (:func:`sweepnp.verdict.measure_spread`), to name the
+            configurations within it; ``spread_source``: where, in words.
+        """
+        from sweepnp.verdict import verdict
+
+        return verdict(self, spread, spread_source)
 
     def best_config(self) -> dict[str, Any]:
         """The run file of the best trial (single objective): the base with its params set."""

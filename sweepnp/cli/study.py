@@ -181,8 +181,20 @@ def _print_summary(study: Any, spec: Any, where: str, storage: str | None) -> No
         except ValueError:
             console.print("no completed trial yet")
             return
+        # Exact ties are ties, never one winner (what else the data cannot tell apart needs the
+        # results tables, and pandas, which a run does not import: `study show` says it).
+        from optuna.trial import TrialState
+
+        tied = [
+            t.number
+            for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if t.number != best.number and t.value == best.value
+        ]
+        ties = f" (tied with trial{'s' * (len(tied) > 1)} {', '.join(map(str, tied))})"
         console.print(
-            f"best {spec.metrics[0]} {best.value:.4f} at trial {best.number}:", soft_wrap=True
+            f"best {spec.metrics[0]} {best.value:.4f} at trial {best.number}"
+            f"{ties if tied else ''}:",
+            soft_wrap=True,
         )
         for path, value in best.params.items():
             console.print(f"  {path} = {value!r}", soft_wrap=True, highlight=False)
@@ -221,7 +233,7 @@ def study_list(storage: str | None) -> None:
 @click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
 def study_show(name: str, storage: str | None, limit: int) -> None:
-    """Show a study's trials (best first) and its summary across repeats."""
+    """Show a study's trials (best first), its summary across repeats, and the verdict."""
     from sweepnp.results import load
 
     results = load(name, storage)
@@ -237,6 +249,8 @@ def study_show(name: str, storage: str | None, limit: int) -> None:
     summary = results.summary()
     if not summary.empty and (summary["n"] > 1).any():
         console.print(frame_table(summary, title="across repeats (95% CI)", limit=limit))
+    if not results.spec.multi_objective:
+        console.print(str(results.verdict()), highlight=False, soft_wrap=True, markup=False)
 
 
 @study_group.command("best")

@@ -79,14 +79,16 @@ def write_report(results: StudyResults, out_dir: str | Path, *, retrain: bool = 
     writer = _Writer(out_dir)
     configs = configurations(results)
     first = metric_words(results.metrics[0])
-    line = verdict(results)
+    line = _verdict(results, retrain)
     sections = [  # drawn in this order, the order of Report.figures
         _section(
             "summary",
             "Summary across repeats",
             _summary_items(results, configs),
             "One row per configuration, best first: each metric's mean over the repeats ± the "
-            "half-width of its 95% confidence interval (t distribution); n counts the repeats.",
+            "half-width of its 95% confidence interval (t distribution); an interval that would "
+            "leave the metric's range (accuracy [0, 1], a loss ≥ 0) is clipped to it and shown "
+            "as mean (low–high). n counts the repeats.",
         ),
         _section(
             "curves", "Learning curves", writer.items(curves.learning_curves(results, configs))
@@ -120,6 +122,18 @@ def write_report(results: StudyResults, out_dir: str | Path, *, retrain: bool = 
     )
     html.write_text(page, encoding="utf-8")
     return Report(html, dict(writer.figures), line, dict(writer.skipped))
+
+
+def _verdict(res: StudyResults, retrain: bool) -> str:
+    """The verdict; for a study of one repeat (when retraining is allowed), with the run-to-run
+    spread measured by training its best configuration with more seeds."""
+    from sweepnp.verdict import measure_spread
+
+    if retrain and res.spec.study.repeats == 1 and not res.spec.multi_objective:
+        measured = measure_spread(res)
+        if measured is not None:
+            return str(res.verdict(spread=measured[0], spread_source=measured[1]))
+    return verdict(res)
 
 
 class _Writer:
@@ -172,11 +186,16 @@ def _overview(res: StudyResults) -> dict[str, str]:
     sampler = res.spec.study.sampler
     sampler_name = sampler if isinstance(sampler, str) else sampler.get("name", "tpe")
     repeats = res.spec.study.repeats
+    seeds = (
+        "repeat r of every configuration trains with the same seed (paired)"
+        if res.spec.seed_scheme == "paired"
+        else "each configuration its own seeds (per configuration)"
+    )
     return {
         "Dataset": value_words(dataset),
         "Objective": objectives,
         "Search": f"{sampler_name} sampler, {repeats} repeat{'s' * (repeats > 1)} per "
-        "configuration (seeds derived from the study seed)",
+        f"configuration; {seeds}",
         "Searched": "; ".join(_search_words(p) for p in res.space.params),
         "Trials": f"{len(res.trials)}" + (f" ({counts})" if counts else ""),
     }

@@ -139,16 +139,23 @@ def config_label(params: Mapping[str, Any]) -> str:
 
 def format_estimate(mean: float, low: float | None = None, high: float | None = None) -> str:
     """``mean ± half-width`` of a confidence interval, rounded to the precision the half-width
-    warrants (one significant digit, two when it starts with 1); the mean alone without one."""
-    half = None if low is None or high is None else (high - low) / 2
-    if half is None or not math.isfinite(half):
+    warrants (one significant digit, two when it starts with 1); the mean alone without one.
+
+    An interval clipped to the metric's range (:meth:`~sweepnp.results.StudyResults.summary`)
+    is no longer symmetric and reads ``mean (low–high)``: ``0.987 (0.93–1)`` for accuracies
+    of 1, 1 and 0.96, rather than a ``±`` that reaches past 1."""
+    if low is None or high is None or not (math.isfinite(low) and math.isfinite(high)):
         return f"{mean:.4g}"
+    below, above = mean - low, high - mean
+    half = max(below, above)
     if half == 0:
         return f"{mean:.4g} ± 0"
     exponent = math.floor(math.log10(half))
     digits = 2 if half / 10**exponent < 2 else 1
     decimals = min(max(0, digits - 1 - exponent), 8)
-    return f"{mean:.{decimals}f} ± {half:.{decimals}f}"
+    if math.isclose(below, above, rel_tol=1e-9, abs_tol=1e-15):
+        return f"{mean:.{decimals}f} ± {half:.{decimals}f}"
+    return f"{mean:.{decimals}f} ({low:.{decimals}f}–{high:.{decimals}f})"
 
 
 def estimate(row: pd.Series, metric: str) -> str:
@@ -159,15 +166,9 @@ def estimate(row: pd.Series, metric: str) -> str:
 
 
 def verdict(res: StudyResults) -> str:
-    """The report's one line: the best configuration by the study's first metric, e.g.
-    ``best dropout rate 0.1: validation accuracy 0.976 ± 0.004 (n = 5)`` — the mean over
-    repeats ± the half-width of its 95% confidence interval (t), and the number of repeats."""
-    summary = res.summary()
-    if summary.empty:
-        return "no completed trial yet"
-    best = summary.iloc[0]
-    active = {path: best[path] for path in res.param_columns if not is_missing(best[path])}
-    label = config_label(active)
-    head = f"best {label}" if len(active) == 1 else f"best configuration ({label})"
-    metric = res.metrics[0]
-    return f"{head}: {metric_words(metric)} {estimate(best, metric)} (n = {int(best['n'])})"
+    """The report's verdict in words (:meth:`~sweepnp.results.StudyResults.verdict`), e.g.
+    ``best dropout rate 0.1: validation accuracy 0.976 ± 0.004 (n = 5); not distinguishable
+    from it at 95% (paired t-test, Holm-corrected): dropout rate 0.3`` — the mean over repeats ±
+    the half-width of its 95% confidence interval (t), the number of repeats, and the
+    configurations the data cannot tell from the best."""
+    return str(res.verdict())

@@ -15,8 +15,9 @@ Everything else sweepnp knows about a trial lives in its user attributes, under 
 ``sweepnp_attempt``           a retry: how many times that configuration has been retried
 ============================  ==================================================================
 
-and a study's: ``sweepnp_config`` (the study file) and ``sweepnp_fingerprint`` (what may not
-change between runs of the same study).
+and a study's: ``sweepnp_config`` (the study file), ``sweepnp_fingerprint`` (what may not
+change between runs of the same study) and ``sweepnp_seeds`` (the seed scheme it trains with,
+``paired`` or ``per_config``; a study without it predates the key and used ``per_config``).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "RECORD_ATTR",
     "RETRY_ATTR",
     "STOP_REASON_ATTR",
+    "SEEDS_ATTR",
     "WORKER_ATTR",
     "TrialRecord",
     "counts_toward_budget",
@@ -57,6 +59,7 @@ RETRY_ATTR = "sweepnp_retry_of"
 ATTEMPT_ATTR = "sweepnp_attempt"
 CONFIG_ATTR = "sweepnp_config"
 FINGERPRINT_ATTR = "sweepnp_fingerprint"
+SEEDS_ATTR = "sweepnp_seeds"
 
 #: Trials that did not really finish: their configuration is queued again, and they do not count
 #: towards ``n_trials`` (the retry does).

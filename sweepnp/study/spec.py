@@ -25,14 +25,16 @@ from sweepnp.config import RunConfig, config_error, load_file, set_path, validat
 from sweepnp.errors import ConfigError, OptionError, SweepnpError
 from sweepnp.metrics import metric_direction
 from sweepnp.plugins import PluginManager, get_plugin_manager
-from sweepnp.study.record import CONFIG_ATTR
+from sweepnp.study.record import CONFIG_ATTR, SEEDS_ATTR
 from sweepnp.study.samplers import make_pruner, make_sampler, named
 from sweepnp.study.space import SearchSpace, parse_space
 
 __all__ = [
     "EXTRA_METRICS",
+    "SEED_SCHEMES",
     "StudyConfig",
     "StudySpec",
+    "adopt_seed_scheme",
     "load_spec",
     "stored_spec",
     "trial_seed",
@@ -42,6 +44,12 @@ __all__ = [
 EXTRA_METRICS = ("train_seconds", "epochs")
 
 Direction = Literal["maximize", "minimize"]
+#: How a repeat's training seed is chosen: ``paired`` — repeat r of every configuration trains
+#: with the same seed (common random numbers: configurations differ by their parameters alone,
+#: and are compared repeat by repeat); ``per_config`` — each configuration draws its own seeds
+#: from a hash of its parameters (sweepnp before 0.x; studies created so keep it).
+SeedScheme = Literal["paired", "per_config"]
+SEED_SCHEMES: tuple[SeedScheme, ...] = ("paired", "per_config")
 
 
 class StudyConfig(BaseModel):
@@ -59,6 +67,9 @@ class StudyConfig(BaseModel):
     repeats: Annotated[int, Field(ge=1)] = 1
     aggregate: Literal["mean", "lcb"] = "mean"
     seed: Annotated[int, Field(ge=0)] = 0
+    #: The seed scheme (:data:`SeedScheme`); unset: ``paired`` for a new study, the stored scheme
+    #: for an existing one.
+    seeds: SeedScheme | None = None
     params: dict[str, Any] = {}
     #: Dotted path → value: what ``--quick`` changes (fewer epochs, trials, repeats).
     quick: dict[str, Any] = {}
@@ -80,16 +91,21 @@ class StudySpec:
     raw: dict[str, Any] = field(default_factory=dict)
     #: Prepared data shared by every run built from this spec in this process.
     data_cache: Any = field(default=None, repr=False)
+    #: The seed scheme the study trains with: the file's ``seeds`` (default ``paired``) until
+    #: the study is created or opened, then the one stored in it (:func:`adopt_seed_scheme`).
+    seed_scheme: SeedScheme = "paired"
 
     def run_file(self, params: Mapping[str, Any], repeat: int | None = None) -> dict[str, Any]:
         """The run file of one configuration: the base with ``params`` set by dotted path and,
-        for ``repeat``, that repeat's training seed (:func:`trial_seed`) — what the study trains.
+        for ``repeat``, that repeat's training seed (:func:`trial_seed`, in the study's seed scheme)
+        — what the study trains.
         """
         run = copy.deepcopy(self.base)
         for path, value in params.items():
             set_path(run, path, value)
         if repeat is not None:
-            set_path(run, "train.seed", trial_seed(self.study.seed, params, repeat))
+            seed = trial_seed(self.study.seed, params, repeat, self.seed_scheme)
+            set_path(run, "train.seed", seed)
         return run
 
     @property
@@ -124,23 +140,56 @@ class StudySpec:
 
     def fingerprint(self) -> str:
         """What may not change between runs of the same study: all of the file but ``name``,
-        ``n_trials``, ``timeout`` and ``stack`` (how it runs, not what)."""
+        ``n_trials``, ``timeout`` and ``stack`` (how it runs, not what), and ``seeds``, which is
+        stored in the study and checked on its own (:func:`adopt_seed_scheme`), so that a
+        mismatch gets its own message."""
         raw = copy.deepcopy(self.raw)
-        for key in ("n_trials", "timeout", "name", "stack"):
+        for key in ("n_trials", "timeout", "name", "stack", "seeds"):
             raw.get("study", {}).pop(key, None)
         return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def trial_seed(study_seed: int, params: Mapping[str, Any], repeat: int) -> int:
-    """The training seed of one repeat: from the study seed, the parameters and the repeat index.
+def trial_seed(
+    study_seed: int, params: Mapping[str, Any], repeat: int, scheme: SeedScheme = "paired"
+) -> int:
+    """The training seed of one repeat.
 
-    Identical parameters get identical seeds, in any worker and in any order, so a trial can be
-    re-run exactly (``sweepnp study rerun``).
+    ``paired`` (the default): from the study seed and the repeat index alone, so repeat ``r`` of
+    every configuration starts from the same initialization and sees the same shuffles and
+    dropout masks — differences between configurations are paired, and compared repeat by
+    repeat. ``per_config``: from the parameters too (a hash of them), as sweepnp did before;
+    configurations are then compared on different seeds.
+
+    Either way identical parameters get identical seeds, in any worker and in any order, so a
+    trial can be re-run exactly (``sweepnp study rerun``).
     """
-    canonical = json.dumps(params, sort_keys=True, default=str).encode()
-    digest = int.from_bytes(hashlib.sha256(canonical).digest()[:8], "little")
-    sequence = np.random.SeedSequence([study_seed, digest, repeat])
+    if scheme == "paired":
+        entropy = [study_seed, repeat]
+    else:
+        canonical = json.dumps(params, sort_keys=True, default=str).encode()
+        digest = int.from_bytes(hashlib.sha256(canonical).digest()[:8], "little")
+        entropy = [study_seed, digest, repeat]
+    sequence = np.random.SeedSequence(entropy)
     return int(sequence.generate_state(1, dtype=np.uint32)[0])
+
+
+def adopt_seed_scheme(spec: StudySpec, study: optuna.Study) -> None:
+    """Give ``spec`` the seed scheme stored in an existing ``study``.
+
+    A study created before the scheme was stored used ``per_config`` and keeps it. A study file
+    that names a scheme other than the stored one is refused: its repeats would not be
+    comparable with the stored ones.
+    """
+    stored = study.user_attrs.get(SEEDS_ATTR, "per_config")
+    if spec.study.seeds is not None and spec.study.seeds != stored:
+        raise ConfigError(
+            f"study {spec.name!r} was created with seeds = {stored!r}, and its repeats must stay "
+            f"comparable; remove the key or set it to {stored!r} to continue it, or give this "
+            "one another name (--name)",
+            source=spec.source,
+            key="study.seeds",
+        )
+    spec.seed_scheme = stored
 
 
 class DataCache:
@@ -239,6 +288,7 @@ def load_spec(
         directions=list(directions),
         source=source,
         raw=raw,
+        seed_scheme=study.seeds or "paired",
     )
     if not validate_runs:
         return spec
@@ -394,8 +444,11 @@ def _set_up_schedule(schedule: Any, lr: Any, config: RunConfig) -> None:
 
 
 def stored_spec(study: optuna.Study, *, validate_runs: bool = True) -> StudySpec:
-    """The study file a study was created from, as stored in it."""
+    """The study file a study was created from, as stored in it, with the stored seed scheme."""
     raw = study.user_attrs.get(CONFIG_ATTR)
     if raw is None:
         raise ConfigError(f"study {study.study_name!r} was not created by sweepnp", key="NAME")
-    return load_spec(raw, name=study.study_name, validate_runs=validate_runs)
+    spec = load_spec(raw, name=study.study_name, validate_runs=validate_runs)
+    # Created before the scheme was stored: the parameters' hash.
+    spec.seed_scheme = study.user_attrs.get(SEEDS_ATTR, "per_config")
+    return spec

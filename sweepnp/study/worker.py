@@ -31,12 +31,13 @@ from sweepnp.study.optuna_adapter import set_intermediate_values, storage_of, tr
 from sweepnp.study.record import (
     CONFIG_ATTR,
     FINGERPRINT_ATTR,
+    SEEDS_ATTR,
     WORKER_ATTR,
     TrialRecord,
     counts_toward_budget,
     retried_numbers,
 )
-from sweepnp.study.spec import StudySpec, load_spec
+from sweepnp.study.spec import StudySpec, adopt_seed_scheme, load_spec
 from sweepnp.study.trial import TrialOutcome, run_configuration
 
 __all__ = ["WorkerJob", "counted_trials", "create_study", "run_study", "work"]
@@ -58,7 +59,8 @@ def counted_trials(study: optuna.Study) -> int:
 def create_study(
     spec: StudySpec, storage_url: str | None, storage: BaseStorage | None = None
 ) -> optuna.Study:
-    """Create the study, or check that the stored one is this same study, and return it.
+    """Create the study, or check that the stored one is this same study, and return it; give
+    ``spec`` the study's seed scheme (stored at creation: the file's, default ``paired``).
 
     :param storage: the storage ``storage_url`` names, already open.
     """
@@ -73,6 +75,8 @@ def create_study(
             directions=spec.directions,
             load_if_exists=True,
         )
+        study.set_user_attr(SEEDS_ATTR, spec.study.seeds or "paired")
+        adopt_seed_scheme(spec, study)
         study.set_user_attr(CONFIG_ATTR, spec.raw)
         study.set_user_attr(FINGERPRINT_ATTR, fingerprint)
         _name_metrics(study, spec)
@@ -88,6 +92,7 @@ def create_study(
         )
     if study.metric_names is None:  # a study created before sweepnp named them
         _name_metrics(study, spec)
+    adopt_seed_scheme(spec, study)
     return study
 
 
@@ -137,6 +142,7 @@ def work(
         sampler=spec.sampler(job.worker, batch=job.stack > 1),
         pruner=spec.pruner(),
     )
+    adopt_seed_scheme(spec, study)
     identity = storages.worker_identity()
     storages.label_new_trials(storage, {WORKER_ATTR: identity})
     guard = _InterruptGuard()

@@ -35,6 +35,7 @@ from sweepnp.report import (
 )
 from sweepnp.report.configurations import configurations
 from sweepnp.report.figures import curves, models, optuna_plots, parameters
+from sweepnp.report.words import estimate
 from sweepnp.study.storage import open_storage
 from sweepnp.study.worker import run_study
 from sweepnp_plugins.datasets.synthetic import moons as moons_dataset
@@ -284,13 +285,23 @@ def test_the_verdict_names_the_best_configuration_and_its_summary_numbers(moons)
     assert report.verdict.startswith(
         f"best configuration (learning rate {lr:g}, hidden layers {hidden}): "
     )
-    found = re.search(r"validation accuracy (\S+) ± (\S+) \(n = (\d+)\)$", report.verdict)
+    found = re.search(
+        r"validation accuracy (\S+) (?:± (\S+)|\((\S+)–(\S+)\)) \(n = (\d+)\)", report.verdict
+    )
     assert found, report.verdict
-    mean, half, n = found.groups()
-    expected_half = (best["val_accuracy_ci_high"] - best["val_accuracy_ci_low"]) / 2
+    mean, half, low, high, n = found.groups()
     _assert_rounded(mean, best["val_accuracy_mean"])
-    _assert_rounded(half, expected_half)
+    if half is not None:  # a symmetric interval
+        _assert_rounded(half, (best["val_accuracy_ci_high"] - best["val_accuracy_ci_low"]) / 2)
+    else:  # clipped to the range of accuracy: its ends
+        _assert_rounded(low, best["val_accuracy_ci_low"])
+        _assert_rounded(high, best["val_accuracy_ci_high"])
+    assert 0 <= best["val_accuracy_ci_low"] <= best["val_accuracy_ci_high"] <= 1
     assert int(n) == best["n"] == 2
+    # The other configurations: each named as not distinguishable from the best, or none is.
+    claim = res.verdict()
+    for other in claim.comparisons:
+        assert (f"({other.label})" in report.verdict) == (not other.distinguishable)
 
 
 def _assert_rounded(shown: str, exact: float) -> None:
@@ -321,7 +332,8 @@ def test_the_summary_table_ranks_configurations_and_names_their_trials(moons):
         assert (lr, hidden, n) == (f"{best['optimizer.lr']:g}", best["model.hidden"], "2")
         number = trials[(best["optimizer.lr"], best["model.hidden"])]
         assert cells[-1] == str(number)
-        _assert_rounded(accuracy.split(" ± ")[0], best["val_accuracy_mean"])
+        _assert_rounded(accuracy.split(" ")[0], best["val_accuracy_mean"])
+        assert accuracy == estimate(best, "val_accuracy")  # ± or, clipped, (low–high)
         # Wall-clock time per epoch: the median of the trial's epochs, in milliseconds.
         seconds = res.history.query("metric == 'epoch_seconds' and trial == @number")["value"]
         assert cells[-2] == f"{1000 * seconds.median():.3g}"

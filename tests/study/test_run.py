@@ -197,11 +197,116 @@ def test_lower_confidence_bound_is_below_the_mean():
     assert aggregate(values, "mean", "maximize") == pytest.approx(np.mean(values))
 
 
-def test_seeds_derive_from_study_seed_params_and_repeat():
+def test_seeds_derive_from_study_seed_and_repeat_and_per_config_from_params_too():
     params = {"train.batch_size": 32, "regularizers.l2.lam": 0.01}
-    assert trial_seed(0, params, 0) == trial_seed(0, dict(reversed(params.items())), 0)
-    assert len({trial_seed(0, params, 0), trial_seed(1, params, 0), trial_seed(0, params, 1),
-                trial_seed(0, {**params, "train.batch_size": 64}, 0)}) == 4  # fmt: skip
+    other = {**params, "train.batch_size": 64}
+    # Paired (the default): repeat r of every configuration has the same seed.
+    assert trial_seed(0, params, 0) == trial_seed(0, other, 0) == trial_seed(0, {}, 0, "paired")
+    assert len({trial_seed(0, params, 0), trial_seed(1, params, 0), trial_seed(0, params, 1)}) == 3
+
+    # Per configuration: from the parameters too, in any order.
+    def per_config(seed, p, repeat):
+        return trial_seed(seed, p, repeat, "per_config")
+
+    assert per_config(0, params, 0) == per_config(0, dict(reversed(params.items())), 0)
+    assert len({per_config(0, params, 0), per_config(1, params, 0), per_config(0, params, 1),
+                per_config(0, other, 0), trial_seed(0, params, 0)}) == 5  # fmt: skip
+
+
+def _grid_study(study_dict, **study):
+    """The small study on a 3-point grid of dropout rates, 2 repeats each."""
+    study_dict["study"].update(sampler="grid", repeats=2, n_trials=3, **study)
+    study_dict["study"]["params"] = {"regularizers.dropout.rate": {"choices": [0.0, 0.2, 0.4]}}
+    return study_dict
+
+
+def test_repeat_r_of_every_configuration_trains_with_the_same_seed(
+    study_dict, journal, tmp_path, write_study
+):
+    run_study(write_study(tmp_path / "g.toml", _grid_study(study_dict)), storage=journal)
+    table = results.load("small", journal).repeats_table()
+    assert len(table) == 6 and table["seed"].dtype == "Int64"
+    by_repeat = table.groupby("repeat")["seed"]
+    assert (by_repeat.nunique() == 1).all()  # shared across configurations
+    assert by_repeat.first().tolist() == [trial_seed(0, {}, 0), trial_seed(0, {}, 1)]
+    for trial in _trials(journal):  # the column is the seed each repeat recorded
+        rows = table[table["trial"] == trial.number].sort_values("repeat")
+        assert rows["seed"].tolist() == trial.user_attrs[RECORD_ATTR]["seeds"]
+
+
+def test_per_config_seeds_keep_the_old_scheme_and_rerun_reproduces_it(
+    study_dict, journal, tmp_path, write_study
+):
+    path = write_study(tmp_path / "g.toml", _grid_study(study_dict, seeds="per_config"))
+    run_study(path, storage=journal)
+    res = results.load("small", journal)
+    assert res.spec.seed_scheme == "per_config"
+    table = res.repeats_table()
+    assert table.groupby("repeat")["seed"].nunique().tolist() == [3, 3]
+    for _, row in table.iterrows():
+        params = {"regularizers.dropout.rate": row["regularizers.dropout.rate"]}
+        assert row["seed"] == trial_seed(0, params, row["repeat"], "per_config")
+    study = optuna.load_study(study_name="small", storage=open_storage(journal))
+    outcome, stored = rerun_trial(study, 1)
+    assert outcome.record.seeds == study.trials[1].user_attrs[RECORD_ATTR]["seeds"]
+    columns = [c for c in stored.columns if c != "epoch_seconds"]
+    assert outcome.history[columns].equals(stored[columns])
+
+
+def test_a_study_created_before_seed_schemes_keeps_per_config_seeds_on_resume(
+    study_dict, journal, tmp_path, write_study
+):
+    """A study sweepnp created before it stored the scheme (no ``sweepnp_seeds``) continues with
+    the parameters' hash; a file asking for paired seeds on it is refused."""
+    from sweepnp.study.record import CONFIG_ATTR, FINGERPRINT_ATTR, SEEDS_ATTR
+
+    path = write_study(tmp_path / "g.toml", _grid_study(study_dict))
+    spec = load_spec(path)
+    # What create_study stored before this change: the file and its fingerprint, no scheme.
+    old = optuna.create_study(study_name="small", storage=open_storage(journal))
+    old.set_user_attr(CONFIG_ATTR, spec.raw)
+    old.set_user_attr(FINGERPRINT_ATTR, spec.fingerprint())
+    run_study(path, storage=journal)
+    res = results.load("small", journal)
+    assert SEEDS_ATTR not in res.study.user_attrs and res.spec.seed_scheme == "per_config"
+    for _, row in res.repeats_table().iterrows():
+        params = {"regularizers.dropout.rate": row["regularizers.dropout.rate"]}
+        assert row["seed"] == trial_seed(0, params, row["repeat"], "per_config")
+    paired = write_study(tmp_path / "p.toml", _grid_study(study_dict, seeds="paired"))
+    with pytest.raises(ConfigError, match="created with seeds = 'per_config'") as caught:
+        run_study(paired, storage=journal, n_trials=4)
+    assert caught.value.key == "study.seeds"
+
+
+def test_a_new_study_stores_its_scheme_and_a_file_asking_for_another_is_refused(
+    study_dict, journal, tmp_path, write_study, invoke
+):
+    from sweepnp.study.record import SEEDS_ATTR
+
+    path = write_study(tmp_path / "g.toml", _grid_study(study_dict))
+    run_study(path, storage=journal)
+    assert _study(journal).user_attrs[SEEDS_ATTR] == "paired"
+    other = write_study(tmp_path / "o.toml", _grid_study(study_dict, seeds="per_config"))
+    done = invoke("study", "run", str(other), "--storage", journal, "--n-trials", "4")
+    assert done.exit_code == 2
+    assert "study.seeds" in done.stderr and "created with seeds = 'paired'" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert len(_trials(journal)) == 3
+    # Naming the stored scheme, or none, continues it.
+    explicit = write_study(tmp_path / "e.toml", _grid_study(study_dict, seeds="paired"))
+    run_study(explicit, storage=journal, n_trials=3)
+
+
+def _study(journal, name="small"):
+    return optuna.load_study(study_name=name, storage=open_storage(journal))
+
+
+def test_an_unknown_seed_scheme_names_the_choices(study_dict, tmp_path, write_study):
+    path = write_study(tmp_path / "g.toml", _grid_study(study_dict, seeds="shared"))
+    with pytest.raises(ConfigError) as caught:
+        load_spec(path)
+    assert caught.value.key == "study.seeds"
+    assert "paired" in str(caught.value) and "per_config" in str(caught.value)
 
 
 def test_rerun_reproduces_a_trial_exactly(small_journal):

@@ -148,8 +148,9 @@ def _log_ceiling(values: np.ndarray) -> float | None:
 
 def diagnosis_rows(res: StudyResults, configs: list[Configuration]) -> list[dict[str, str]]:
     """:func:`~sweepnp.diagnosis.diagnose` on each configuration's mean training and validation
-    loss curves, with how its trials stopped: one row of the diagnosis table per configuration."""
-    from sweepnp.diagnosis import diagnose
+    loss curves (:func:`~sweepnp.diagnosis.diagnose_runs`), with how its trials stopped: one row
+    of the diagnosis table per configuration."""
+    from sweepnp.diagnosis import diagnose_runs
 
     curves = res.curves
     rows = []
@@ -160,14 +161,8 @@ def diagnosis_rows(res: StudyResults, configs: list[Configuration]) -> list[dict
             "label": "",
             "message": "no learning curve stored",
         }
-        runs = curves[curves["trial"].isin(config.trials)]
-        train = band(runs, "loss")
-        if train is not None:
-            val = band(runs, "val_loss")
-            val_mean = None if val is None else val["mean"].reindex(train.index).to_numpy()
-            label, message = diagnose(
-                train["mean"].to_numpy(), val_mean, epochs=train.index.to_list()
-            )
-            row.update(label=label, message=message)
+        found = diagnose_runs(curves[curves["trial"].isin(config.trials)])
+        if found is not None:
+            row.update(label=found[0], message=found[1])
         rows.append(row)
     return rows

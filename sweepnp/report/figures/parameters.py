@@ -114,10 +114,10 @@ def _categorical_axis(
 def _limit_metric_axis(ax: Axes, metric: str, values: np.ndarray) -> str:
     """Keep the metric axis readable (it is shared); return what the caption should say."""
     values = values[np.isfinite(values)]
-    if "accuracy" in metric:  # with few repeats a t interval easily passes 1, which means nothing
+    if "accuracy" in metric:  # the intervals are clipped to [0, 1] (StudyResults.summary)
         bottom, top = ax.get_ylim()
         ax.set_ylim(bottom, min(top, 1.01))
-        return " Intervals are cut at 1, where accuracy ends."
+        return " Intervals are clipped to [0, 1], the range of accuracy."
     if values.size and values.min() > 0 and values.max() / values.min() > LOG_RATIO:
         ax.set_yscale("log")  # a few runs far off would flatten all the others
         return " The values span many decades: the axis is logarithmic."

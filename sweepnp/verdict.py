@@ -1,0 +1,393 @@
+"""What a study can claim: the best configuration, and which others the data cannot tell from it.
+
+A sweep's product is a claim — "this configuration is best" — and :func:`verdict` makes it no
+stronger than the data:
+
+* configurations whose mean equals the best's are **tied** with it, never beaten by it;
+* with repeats, every other configuration is compared with the best on its differences, seed by
+  seed (a paired t-test: repeat r of every configuration trains with the same seed, ``[study]
+  seeds = "paired"``), or with Welch's t-test when the study drew its seeds per configuration;
+  the p-values are corrected for the number of comparisons by Holm's method, and the
+  configurations whose corrected p-value is 0.05 or more are *not distinguishable* from the best
+  at 95%; where the data show no variation at all (every paired difference the same), the exact
+  randomization test replaces the t-test, whose statistic would divide by zero;
+* with one repeat nothing measures the run-to-run spread: the verdict says so, and, given the
+  spread (``spread``, a standard deviation measured elsewhere), names the configurations within
+  the 95% range of the difference between two seeds of one configuration (1.96·√2·spread);
+* a best configuration whose learning curve the diagnosis flags (diverging, underfitting,
+  overfitting — unless early stopping ended every run of it: :func:`sweepnp.diagnosis.diagnose`
+  on its mean loss curves) is said to be so.
+
+``str(verdict(res))`` is the sentence the report and ``sweepnp study show`` print.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from sweepnp.report.words import config_label, estimate, is_missing, metric_words
+
+if TYPE_CHECKING:
+    from sweepnp.results import StudyResults
+
+__all__ = ["FLAGGED", "LEVEL", "Comparison", "Verdict", "holm", "measure_spread", "verdict"]
+
+#: The confidence of "distinguishable": a corrected p-value below 1 − LEVEL.
+LEVEL = 0.95
+#: Diagnoses that put a best configuration's claim in doubt.
+FLAGGED = ("diverging", "underfitting", "overfitting")
+#: At most this many configurations are named in a sentence; the rest are counted.
+NAMED = 5
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One configuration compared with the best.
+
+    :ivar label: the configuration in words (:func:`~sweepnp.report.words.config_label`).
+    :ivar params: its searched values, as the results tables hold them.
+    :ivar mean: its mean of the metric over its repeats; ``n`` repeats.
+    :ivar difference: the best's mean minus its own, oriented so that positive means "worse
+        than the best" (for a metric to minimize, its mean minus the best's).
+    :ivar test: ``"paired t-test"``, ``"Welch's t-test"``, ``"spread"`` (one repeat, against
+        a given run-to-run spread), ``"tie"`` (equal means), or ``None`` (nothing to test with).
+    :ivar p_value: the test's two-sided p-value; ``p_holm``: corrected by Holm's method.
+    :ivar distinguishable: whether the data tell it from the best at 95%.
+    """
+
+    label: str
+    params: dict[str, Any]
+    mean: float
+    n: int
+    difference: float
+    test: str | None
+    p_value: float = math.nan
+    p_holm: float = math.nan
+    distinguishable: bool = False
+
+    @property
+    def tied(self) -> bool:
+        return self.test == "tie"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the study can claim about its best configuration by its first metric.
+
+    :ivar metric: the metric; ``direction``: ``maximize`` or ``minimize``.
+    :ivar best: the best configuration's label (the first tried of those tied at the top).
+    :ivar best_params: its searched values.
+    :ivar estimate: its ``mean ± half-width`` (95%), or the mean alone for one repeat.
+    :ivar n: its repeats.
+    :ivar comparisons: every other completed configuration, best first.
+    :ivar test: how the others were compared (``None`` for one repeat and no spread).
+    :ivar spread: the run-to-run standard deviation used for one repeat, if given;
+        ``spread_source``: where it was measured, in words.
+    :ivar diagnosis: the best configuration's learning-curve diagnosis when it is one of
+        :data:`FLAGGED`, with its message.
+    """
+
+    metric: str
+    direction: str
+    best: str = ""
+    best_params: dict[str, Any] = field(default_factory=dict)
+    estimate: str = ""
+    n: int = 0
+    comparisons: list[Comparison] = field(default_factory=list)
+    test: str | None = None
+    spread: float | None = None
+    spread_source: str | None = None
+    diagnosis: tuple[str, str] | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not self.best
+
+    @property
+    def tied(self) -> list[Comparison]:
+        """The configurations whose mean equals the best's."""
+        return [c for c in self.comparisons if c.tied]
+
+    @property
+    def indistinguishable(self) -> list[Comparison]:
+        """The configurations not told apart from the best at 95% (ties not included)."""
+        return [c for c in self.comparisons if not c.tied and not c.distinguishable]
+
+    def __str__(self) -> str:
+        if self.empty:
+            return "no completed trial yet"
+        metric = metric_words(self.metric)
+        tied = self.tied
+        if tied:
+            names = _names([self.best, *(c.label for c in tied)])
+            head = (
+                f"the top {len(tied) + 1} are tied at {metric} {self.estimate} "
+                f"(n = {self.n}): {names}"
+            )
+            them = "them"
+        else:
+            named = f"configuration ({self.best})" if ", " in self.best else self.best
+            head = f"best {named}: {metric} {self.estimate} (n = {self.n})"
+            them = "it"
+        parts = [head]
+        others = [c for c in self.comparisons if not c.tied]
+        close = _names([c.label for c in self.indistinguishable])
+        if self.n < 2 and self.spread is None:
+            parts.append(
+                "one seed per configuration cannot separate configurations that differ by less "
+                "than the run-to-run spread, which this study did not measure (run it with "
+                "repeats ≥ 2)"
+            )
+        elif self.n < 2:
+            within = 1.96 * math.sqrt(2) * self.spread
+            parts.append(
+                "one seed per configuration cannot separate configurations that differ by less "
+                f"than the run-to-run spread (sd {self.spread:.2g}"
+                + (f" {self.spread_source}" if self.spread_source else "")
+                + ": a difference below "
+                f"1.96·√2·sd = {within:.2g})"
+                + (f"; within it of the best: {close}" if close else "")
+            )
+        elif others:
+            how = f"{self.test}, Holm-corrected"
+            if close:
+                parts.append(f"not distinguishable from {them} at 95% ({how}): {close}")
+                worse = len(others) - len(self.indistinguishable)
+                if worse:
+                    parts.append(
+                        f"the other {worse} are worse" if worse > 1 else "1 other is worse"
+                    )
+            else:
+                parts.append(f"every other configuration is worse at 95% ({how})")
+        if self.diagnosis is not None:
+            label, message = self.diagnosis
+            parts.append(f"its learning curve is diagnosed {label} ({message})")
+        return "; ".join(parts)
+
+
+def _wrapped(label: str) -> str:
+    """A label as a sentence names it: a multi-parameter one in parentheses."""
+    return f"({label})" if ", " in label else label
+
+
+def _names(labels: Sequence[str], limit: int = NAMED) -> str:
+    shown = [_wrapped(label) for label in labels[:limit]]
+    more = len(labels) - len(shown)
+    return ", ".join(shown) + (f" and {more} more" if more else "")
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down correction of ``p_values`` (NaN stays NaN and does not count).
+
+    Sorted ascending, the i-th of m p-values is multiplied by m − i + 1, kept monotone and
+    capped at 1: the family-wise error rate stays at most the level, whatever the dependence
+    between the comparisons (they all share the best configuration's repeats)."""
+    p = np.asarray(p_values, dtype=float)
+    adjusted = np.full(p.shape, np.nan)
+    valid = np.flatnonzero(~np.isnan(p))
+    m = len(valid)
+    running = 0.0
+    for rank, index in enumerate(valid[np.argsort(p[valid], kind="stable")]):
+        running = max(running, min(1.0, (m - rank) * p[index]))
+        adjusted[index] = running
+    return adjusted.tolist()
+
+
+def verdict(
+    res: StudyResults, spread: float | None = None, spread_source: str | None = None
+) -> Verdict:
+    """The claim the study supports about its best configuration by its first metric.
+
+    :param spread: for a study of one repeat: the run-to-run standard deviation of the metric
+        (one configuration trained with several seeds), to name the configurations within it;
+        ``spread_source`` says where it was measured (:func:`measure_spread`).
+    """
+    metric = res.metrics[0]
+    direction = res.spec.directions[0]
+    summary = res.summary()
+    if summary.empty:
+        return Verdict(metric, direction)
+    paths = res.param_columns
+    table = res.repeats_table()
+    values = _values_by_seed(table, paths, metric)
+    rows = [row for _, row in summary.iterrows()]
+    keys = [_key(row, paths) for row in rows]
+    best_row, best_key = rows[0], keys[0]
+    best_values = values[best_key]
+    sign = 1.0 if direction == "maximize" else -1.0
+    paired = res.spec.seed_scheme == "paired"
+    n_best = int(best_row["n"])
+
+    drafts = []
+    for row, key in zip(rows[1:], keys[1:], strict=True):
+        params = _params(row, paths)
+        mean = float(row[f"{metric}_mean"])
+        difference = sign * (float(best_row[f"{metric}_mean"]) - mean)
+        draft = {
+            "label": config_label(params) or "base configuration",
+            "params": params,
+            "mean": mean,
+            "n": int(row["n"]),
+            "difference": difference,
+            "test": None,
+            "p_value": math.nan,
+        }
+        if math.isclose(difference, 0.0, abs_tol=1e-12):
+            draft["test"] = "tie"
+        elif n_best >= 2 and int(row["n"]) >= 2:
+            draft["test"], draft["p_value"] = _test(best_values, values[key], paired)
+        elif spread is not None:
+            draft["test"] = "spread"
+            draft["p_value"] = 0.0 if abs(difference) > 1.96 * math.sqrt(2) * spread else 1.0
+        drafts.append(draft)
+
+    tested = [d for d in drafts if d["test"] in ("paired t-test", "Welch's t-test")]
+    for draft, adjusted in zip(tested, holm([d["p_value"] for d in tested]), strict=True):
+        draft["p_holm"] = adjusted
+        draft["distinguishable"] = adjusted < 1 - LEVEL
+    for draft in drafts:
+        if draft["test"] == "spread":
+            draft["p_holm"] = draft["p_value"]
+            draft["distinguishable"] = draft["p_value"] < 1 - LEVEL
+    comparisons = [Comparison(**d) for d in drafts]
+
+    tests = sorted({c.test for c in comparisons if c.test not in (None, "tie")})
+    best_params = _params(best_row, paths)
+    return Verdict(
+        metric=metric,
+        direction=direction,
+        best=config_label(best_params) or "base configuration",
+        best_params=best_params,
+        estimate=estimate(best_row, metric),
+        n=n_best,
+        comparisons=comparisons,
+        test=" and ".join(tests) if tests else None,
+        spread=spread if n_best < 2 else None,
+        spread_source=spread_source if n_best < 2 and spread is not None else None,
+        diagnosis=_flagged(res, best_key, paths),
+    )
+
+
+def _key(row: pd.Series, paths: list[str]) -> tuple[Any, ...]:
+    """A configuration's identity, the same from a ``summary()`` row and a ``repeats_table()``
+    row (every kind of missing as None, NumPy scalars as Python values)."""
+    return tuple(
+        None if is_missing(row[p]) else row[p].item() if isinstance(row[p], np.generic) else row[p]
+        for p in paths
+    )
+
+
+def _params(row: pd.Series, paths: list[str]) -> dict[str, Any]:
+    return {p: row[p] for p in paths if not is_missing(row[p])}
+
+
+def _values_by_seed(table: pd.DataFrame, paths: list[str], metric: str) -> dict[tuple, pd.Series]:
+    """Per configuration, its metric per training seed. Trials of one configuration trained
+    with the same seed are copies of one run (one value, not several)."""
+    found: dict[tuple, dict[Any, float]] = {}
+    for _, row in table.iterrows():
+        seed = row["seed"] if not is_missing(row["seed"]) else f"repeat {row['repeat']}"
+        found.setdefault(_key(row, paths), {})[seed] = float(row[metric])
+    return {key: pd.Series(by_seed) for key, by_seed in found.items()}
+
+
+def _test(best: pd.Series, other: pd.Series, paired: bool) -> tuple[str, float]:
+    """The test of one configuration against the best: paired on the seeds both trained with
+    (at least two), else Welch's; its two-sided p-value.
+
+    Where the data show no variation to estimate the noise from — every paired difference the
+    same, or both configurations the same on every seed (common with accuracies on a small
+    split) — a t statistic divides by zero and claims certainty. The exact randomization test
+    is used there instead: the chance that random signs (paired) or a random split into the
+    two groups (Welch) separate the values as completely, 2 / 2ⁿ or 2 / C(n₁ + n₂, n₁)."""
+    from scipy import stats  # imported here: SciPy's statistics take half a second to import
+
+    shared = best.index.intersection(other.index)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore", RuntimeWarning)  # near-identical values
+        if paired and len(shared) >= 2:
+            differences = (best[shared] - other[shared]).to_numpy(dtype=float)
+            if _constant(differences):
+                return "paired t-test", min(1.0, 2.0 ** (1 - len(differences)))
+            result = stats.ttest_rel(best[shared], other[shared])
+            return "paired t-test", float(result.pvalue)
+        if _constant(best.to_numpy(dtype=float)) and _constant(other.to_numpy(dtype=float)):
+            return "Welch's t-test", min(1.0, 2.0 / math.comb(len(best) + len(other), len(best)))
+        result = stats.ttest_ind(best, other, equal_var=False)
+        return "Welch's t-test", float(result.pvalue)
+
+
+def _constant(values: np.ndarray) -> bool:
+    """Whether the values are all the same, but for rounding in their last bits."""
+    return bool(np.ptp(values) <= 1e-12 * max(1.0, float(np.abs(values).max())))
+
+
+def _completed_trials(res: StudyResults, key: tuple, paths: list[str]) -> list[int]:
+    """The numbers of the completed trials of the configuration ``key``."""
+    trials = res.trials
+    completed = trials[trials["state"] == "complete"]
+    values = completed[paths].astype(object).itertuples(index=False, name=None)
+    return [
+        int(number)
+        for number, row in zip(completed["number"], values, strict=True)
+        if _key(pd.Series(row, index=paths, dtype=object), paths) == key
+    ]
+
+
+def _flagged(res: StudyResults, key: tuple, paths: list[str]) -> tuple[str, str] | None:
+    """The best configuration's learning-curve diagnosis, when it doubts the claim.
+
+    Overfitting is not flagged when every run of it stopped early: its validation loss rose
+    after the best epoch, which is what stopped it (and the model it ends with is, with
+    ``restore_best``, the one of that epoch)."""
+    from sweepnp.diagnosis import diagnose_runs
+
+    numbers = _completed_trials(res, key, paths)
+    completed = res.trials.set_index("number")
+    curves = res.curves
+    found = diagnose_runs(curves[curves["trial"].isin(numbers)])
+    if found is None or found[0] not in FLAGGED:
+        return None
+    stopped_early = (completed.loc[numbers, "stop_reason"] == "early_stopped").all()
+    if found[0] == "overfitting" and stopped_early:
+        return None
+    return found
+
+
+def measure_spread(res: StudyResults, seeds: int = 5) -> tuple[float, str] | None:
+    """The run-to-run spread of a study of one repeat: its best configuration trained with
+    ``seeds`` seeds — repeat 0 as stored, repeats 1, 2, … trained now with the seeds the study
+    would give them — and the standard deviation of the first metric's final values, with
+    where it was measured in words. None when there is no completed trial.
+
+    This trains ``seeds - 1`` runs (the report does, unless ``--no-retrain``)."""
+    from sweepnp.plugins import get_plugin_manager
+    from sweepnp.study.space import decode_params
+    from sweepnp.study.spec import DataCache
+    from sweepnp.study.trial import repeat_trainer
+
+    metric = res.metrics[0]
+    table = res.repeats_table()
+    if table.empty:
+        return None
+    paths = res.param_columns
+    number = _completed_trials(res, _key(res.summary().iloc[0], paths), paths)[0]
+    trial = next(t for t in res.study.get_trials(deepcopy=False) if t.number == number)
+    params = decode_params(trial.params)
+    stored = table[(table["trial"] == number) & (table["repeat"] == 0)][metric]
+    values = [float(stored.iloc[0])]
+    pm = get_plugin_manager()
+    cache = res.spec.data_cache or DataCache()
+    with pm.naming_failures(source=res.spec.source):
+        for repeat in range(1, seeds):
+            result = repeat_trainer(res.spec, params, repeat, pm=pm, cache=cache).fit()
+            extra = {"train_seconds": result.seconds, "epochs": result.epochs_run}
+            values.append(float({**result.metrics, **extra}[metric]))
+    return float(np.std(values, ddof=1)), f"over {seeds} seeds of the best configuration"
