@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -305,60 +307,173 @@ def json_records(frame: Any) -> str:
 
 
 class TrialReporter:
-    """Shows a study's progress: a live bar on a terminal, plain log lines otherwise."""
+    """Shows a study's progress from the moment the command starts.
 
-    def __init__(self, spec: Any, total: int, *, quiet: bool) -> None:
-        self.spec = spec
-        self.total = total
+    On a terminal, a live display redrawn four times a second: trials done of the total, the
+    best so far, the time since the command was launched, the epochs of the trials this process
+    is training (and how many run in other workers), and an ETA once a trial of this run has
+    ended. Otherwise one line per trial this run sees end — never the trials an earlier run
+    finished, which one line counts instead.
+
+    :param launched: when the command started (``time.monotonic()``); default: now.
+    """
+
+    def __init__(
+        self,
+        spec: Any = None,
+        total: int = 0,
+        *,
+        quiet: bool,
+        launched: float | None = None,
+    ) -> None:
+        from sweepnp.study.progress import ProgressBoard
+
         self.quiet = quiet
+        self.launched = time.monotonic() if launched is None else launched
         self.live = not quiet and stderr.is_terminal
-        self.seen: set[int] = set()
-        self.progress: Progress | None = None
+        #: What run_study tells of the trials it trains (pass it as its ``board``).
+        self.board = ProgressBoard(pause=self.paused)
+        self.spec: Any = None
+        self.total = 0
+        self.started = self.launched
+        self.seen: set[int] | None = None
+        self.done = 0
+        self.finished_here = 0
+        self.best = "–"
+        self.elsewhere = 0
+        self._display: Live | None = None
+        if spec is not None:
+            self.begin(spec, total)
 
     def __enter__(self) -> TrialReporter:
+        if self.live and self._display is None:
+            self._display = Live(
+                _StudyDisplay(self), console=stderr, refresh_per_second=4, transient=False
+            )
+            self._display.start()
         return self
 
-    def _start(self) -> None:
-        # Started on the first update, after any worker processes are forked.
-        if self.live and self.progress is None:
-            from rich.progress import TimeRemainingColumn
-
-            self.progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("best {task.fields[best]}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=stderr,
-            )
-            self.progress.start()
-            self.task = self.progress.add_task(self.spec.name, total=self.total, best="–")
-
     def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
+        if self._display is not None:
+            self._display.stop()
+            self._display = None
+
+    def begin(self, spec: Any, total: int) -> None:
+        """The study file is loaded: ``total`` trials of study ``spec.name`` are to be held."""
+        self.spec, self.total = spec, total
+        self.started = time.monotonic()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The display erased and its redrawing thread stopped (while workers are forked)."""
+        display = self._display
+        if display is None:
+            yield
+            return
+        display.transient = True
+        display.stop()
+        try:
+            yield
+        finally:
+            display.transient = False
+            display.start()
+
+    def eta(self) -> float | None:
+        """Seconds until the total is reached, at the pace of the trials that ended since the
+        training started; ``None`` until one has."""
+        if not self.finished_here:
+            return None
+        pace = (time.monotonic() - self.started) / self.finished_here
+        return max(self.total - self.done, 0) * pace
 
     def update(self, study: Any) -> None:
         """Refresh from the study (called after each trial, or by polling)."""
-        from sweepnp.study.worker import counted_trials
+        from optuna.trial import TrialState
+
+        from sweepnp.study.record import counts_toward_budget, retried_numbers
 
         if self.quiet:
             return  # nothing to show until the summary
-        self._start()
-        done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-        best = _best_text(study, self.spec)
-        if self.progress is not None:
-            self.progress.update(
-                self.task, completed=min(counted_trials(study), self.total), best=best
-            )
-        else:
-            for trial in sorted(done, key=lambda t: t.number):
-                if trial.number in self.seen:
-                    continue
-                self.seen.add(trial.number)
-                stderr.print(_trial_line(trial, self.spec, best), soft_wrap=True, highlight=False)
+        trials = study.get_trials(deepcopy=False)
+        if self.seen is None:
+            earlier = self.board.finished_before
+            self.seen = set(earlier or ())
+            if earlier and not self.live:
+                stderr.print(
+                    f"study {self.spec.name}: {len(earlier)} trials finished in earlier runs "
+                    f"(not listed again); {self.total} in all",
+                    soft_wrap=True,
+                    highlight=False,
+                    markup=False,
+                )
+        retried = retried_numbers(trials)
+        finished = [t for t in trials if t.state.is_finished()]
+        self.done = sum(counts_toward_budget(t, retried) for t in finished)
+        here = self.board.epochs()
+        self.elsewhere = sum(t.state == TrialState.RUNNING and t.number not in here for t in trials)
+        self.best = _best_text(study, self.spec)
+        new = sorted((t for t in finished if t.number not in self.seen), key=lambda t: t.number)
+        self.seen.update(t.number for t in new)
+        self.finished_here += len(new)
+        if self.live:
+            if self._display is not None:
+                self._display.refresh()
+            return
+        for trial in new:
+            line = _trial_line(trial, self.spec, self.best)
+            stderr.print(f"{line} | {self._progress_text()}", soft_wrap=True, highlight=False)
+
+    def _progress_text(self) -> str:
+        eta = self.eta()
+        elapsed = _clock(time.monotonic() - self.launched)
+        return f"{self.done}/{self.total} done, {elapsed} elapsed" + (
+            f", ETA {_clock(eta)}" if eta is not None else ""
+        )
+
+
+class _StudyDisplay:
+    """What the live display shows, drawn afresh at each refresh (the elapsed time and the
+    running trials' epochs change between trials)."""
+
+    def __init__(self, reporter: TrialReporter) -> None:
+        self.reporter = reporter
+
+    def __rich__(self) -> Any:
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+
+        r = self.reporter
+        elapsed = _clock(time.monotonic() - r.launched)
+        if r.spec is None:
+            return Text(f"checking the study file … {elapsed} elapsed")
+        eta = r.eta()
+        line = Table.grid(padding=(0, 1))
+        line.add_row(
+            Text(r.spec.name, style="bold"),
+            ProgressBar(total=max(r.total, 1), completed=min(r.done, r.total), width=24),
+            f"{r.done}/{r.total}",
+            f"best {r.best}",
+            f"{elapsed} elapsed",
+            "done"
+            if r.done >= r.total
+            else (f"ETA {_clock(eta)}" if eta is not None else "ETA after the first trial"),
+        )
+        epochs = r.board.epochs()
+        running = [f"trial {n} epoch {done}/{planned}" for n, (done, planned) in epochs.items()]
+        if r.elsewhere:
+            running.append(f"{r.elsewhere} in other workers")
+        if not running and r.done >= r.total:
+            return line
+        text = "running: " + (", ".join(running) if running else "starting the next trial")
+        return Group(line, Text(text, no_wrap=True, overflow="ellipsis"))
+
+
+def _clock(seconds: float) -> str:
+    """``12.3 s`` under a minute, else ``H:MM:SS`` as rich's progress columns write times."""
+    if seconds < 59.95:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 def _best_text(study: Any, spec: Any) -> str:
@@ -376,6 +491,7 @@ def _best_text(study: Any, spec: Any) -> str:
 
 def _trial_line(trial: Any, spec: Any, best: str) -> str:
     from sweepnp.study.record import TrialRecord
+    from sweepnp.study.space import decode_value
 
     record = TrialRecord.of(trial)
     reason = record.stop_reason
@@ -383,9 +499,9 @@ def _trial_line(trial: Any, spec: Any, best: str) -> str:
         shown = ", ".join(f"{m} {v:.4f}" for m, v in zip(spec.metrics, trial.values, strict=True))
     else:
         shown = record.reason or reason
-    params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+    texts = {param.path: param for param in spec.space.params}
+    params = ", ".join(
+        f"{k}={texts[k].text(decode_value(v)) if k in texts else v}"
+        for k, v in trial.params.items()
+    )
     return f"trial {trial.number} {reason}: {shown} | best {best} | {params}"
-
-
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -107,10 +107,11 @@ def study_run(
     from sweepnp.study import load_spec, run_study
     from sweepnp.study.storage import describe
 
-    spec = load_spec(file, name=name, quick=quick)
-    total = n_trials or spec.study.n_trials
     where = describe(storage)
-    with TrialReporter(spec, total, quiet=quiet) as reporter:
+    with TrialReporter(quiet=quiet) as reporter:  # progress from the start: the file's checks
+        spec = load_spec(file, name=name, quick=quick)
+        total = n_trials or spec.study.n_trials
+        reporter.begin(spec, total)
         try:
             study = run_study(
                 file,
@@ -121,6 +122,7 @@ def study_run(
                 name=name,
                 on_trial=lambda study, trial: reporter.update(study),
                 spec=spec,
+                board=reporter.board,
             )
         except KeyboardInterrupt:
             reporter.__exit__()
