@@ -239,6 +239,7 @@ def fit_table(
     texts: Mapping[str, Callable[[Sequence[Any]], list[str]]] | None = None,
     drop_first: Sequence[str] = (),
     keep: Sequence[str] = (),
+    dotted: Mapping[str, str] | None = None,
 ) -> FittedTable:
     """Lay ``frame`` out as a table at most ``width`` characters wide (``None``: as wide as it
     needs), never folding a cell or a header over two lines.
@@ -247,12 +248,16 @@ def fit_table(
         columns, :func:`cell` for the others).
     :param drop_first: the columns to leave out first, in order, when the table is too wide;
         then the others from the right, except those in ``keep``.
+    :param dotted: column → the dotted name its header is shortened from, for names whose
+        parts are not joined by dots (``val_accuracy_mean`` as ``val_accuracy.mean``: ``mean``).
     """
     import pandas as pd
 
     texts = texts or {}
     names = [str(c) for c in frame.columns]
-    headers = short_headers(names)
+    dotted = dotted or {}
+    short = short_headers([dotted.get(n, n) for n in names])
+    headers = {n: short[dotted.get(n, n)] for n in names}
     columns: dict[str, list[str]] = {}
     right: dict[str, bool] = {}
     for name, column in zip(names, frame.columns, strict=True):

@@ -353,17 +353,35 @@ def _show_parts(results: Any, limit: int, width: int | None, *, wide_hint: bool)
     if not summary.empty and (summary["n"] > 1).any():
         texts = {p: t for p, t in _param_texts(results).items() if p in summary.columns}
         means = [c for c in summary.columns if str(c).endswith("_mean")]
+        # the spread first, then both bounds of an interval together, then parameters
+        spreads = [c for end in ("_std", "_ci_high", "_ci_low") for c in summary.columns
+                   if str(c).endswith(end)]  # fmt: skip
         parts.append("across repeats (95% CI), best first")
-        fitted = fit_table(summary.head(limit), width=width, texts=texts, keep=["n", *means])
+        dotted = {  # val_accuracy_mean → mean, when no other column ends so
+            str(c): f"{m}.{str(c)[len(m) + 1 :]}"
+            for c in summary.columns
+            for m in results.metrics
+            if str(c).startswith(f"{m}_")
+        }
+        fitted = fit_table(
+            summary.head(limit),
+            width=width,
+            texts=texts,
+            drop_first=spreads,
+            keep=["n", *means],
+            dotted=dotted,
+        )
         parts += fitted.notes(wide_hint=wide_hint, width=width)
     return parts
 
 
 def _watch(name: str, storage: str | None, limit: int, wide: bool, interval: float) -> None:
-    """``show --watch``: the table again every ``interval`` seconds until no trial runs.
+    """``show --watch``: the table again every ``interval`` seconds while trials run.
 
-    On a terminal the table is redrawn in place (rich's Live); in a pipe or a file it is printed
-    again each time a trial has ended or started. Ctrl-C stops watching (exit status 0)."""
+    It ends when no trial is running at the first look (one table), or at two looks in a row
+    (a worker between two trials has none running for a moment). On a terminal the table is
+    redrawn in place (rich's Live); in a pipe or a file it is printed again each time a trial
+    has started or ended. Ctrl-C stops watching, with exit status 0."""
     import time
 
     from rich.console import Group
@@ -374,30 +392,37 @@ def _watch(name: str, storage: str | None, limit: int, wide: bool, interval: flo
     console = stdout()
     width = None if wide else table_width(console)
 
-    def look() -> tuple[Any, Any, bool]:
+    def look() -> tuple[Any, tuple[str, ...], bool]:
         results = load(name, storage)
         states = tuple(results.trials["state"].astype(str))
         running = "running" in states
         parts = _show_parts(results, limit, width, wide_hint=not wide)
         if running:
-            parts.append(f"watching: refreshed every {interval:g} s (Ctrl-C stops)")
+            parts.append(f"watching: every {interval:g} s while trials run (Ctrl-C stops)")
         return Group(*parts), states, running
 
     shown, states, running = look()
+    ended = not running
+
+    def again() -> bool:
+        """Look again after ``interval``; return whether the table changed."""
+        nonlocal shown, states, running, ended
+        time.sleep(interval)
+        before, was_running = states, running
+        shown, states, running = look()
+        ended = not running and not was_running
+        return states != before
+
     try:
         if not console.is_terminal:
             console.print(shown, crop=False)
-            while running:
-                time.sleep(interval)
-                before = states
-                shown, states, running = look()
-                if states != before:
+            while not ended:
+                if again():
                     console.print(shown, crop=False)
             return
         with Live(shown, console=console, auto_refresh=False) as live:
-            while running:
-                time.sleep(interval)
-                shown, states, running = look()
+            while not ended:
+                again()
                 live.update(shown, refresh=True)
     except KeyboardInterrupt:
         return
