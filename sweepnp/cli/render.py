@@ -237,7 +237,7 @@ def fit_table(
     *,
     width: int | None,
     texts: Mapping[str, Callable[[Sequence[Any]], list[str]]] | None = None,
-    drop_first: Sequence[str] = (),
+    drop_first: Sequence[str | Sequence[str]] = (),
     keep: Sequence[str] = (),
     dotted: Mapping[str, str] | None = None,
 ) -> FittedTable:
@@ -246,8 +246,9 @@ def fit_table(
 
     :param texts: column → how to write its values (default: :func:`number_texts` for float
         columns, :func:`cell` for the others).
-    :param drop_first: the columns to leave out first, in order, when the table is too wide;
-        then the others from the right, except those in ``keep``.
+    :param drop_first: the columns to leave out first, in order, when the table is too wide
+        (a tuple: columns left out together, the two bounds of an interval); then the others
+        from the right, except those in ``keep``.
     :param dotted: column → the dotted name its header is shortened from, for names whose
         parts are not joined by dots (``val_accuracy_mean`` as ``val_accuracy.mean``: ``mean``).
     """
@@ -276,13 +277,16 @@ def fit_table(
         return sum(size + 2 for size in sizes) + len(shown) + 1
 
     shown = list(names)
-    order = [n for n in drop_first if n in names]
-    order += [n for n in reversed(names) if n not in order and n not in keep]
+    groups = [(g,) if isinstance(g, str) else tuple(g) for g in drop_first]
+    order = [tuple(n for n in g if n in names) for g in groups]
+    order = [g for g in order if g]
+    listed = {n for g in order for n in g}
+    order += [(n,) for n in reversed(names) if n not in listed and n not in keep]
     dropped: list[str] = []
     while width is not None and needed(shown) > width and order:
-        gone = order.pop(0)
-        shown.remove(gone)
-        dropped.append(gone)
+        for gone in order.pop(0):
+            shown.remove(gone)
+            dropped.append(gone)
     table = Table(header_style="bold", show_lines=False)
     for name in shown:
         justify = "right" if right[name] else "left"

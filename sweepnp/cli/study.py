@@ -354,8 +354,8 @@ def _show_parts(results: Any, limit: int, width: int | None, *, wide_hint: bool)
         texts = {p: t for p, t in _param_texts(results).items() if p in summary.columns}
         means = [c for c in summary.columns if str(c).endswith("_mean")]
         # the spread first, then both bounds of an interval together, then parameters
-        spreads = [c for end in ("_std", "_ci_high", "_ci_low") for c in summary.columns
-                   if str(c).endswith(end)]  # fmt: skip
+        spreads: list[Any] = [c for c in summary.columns if str(c).endswith("_std")]
+        spreads += [(f"{m}_ci_low", f"{m}_ci_high") for m in results.metrics]
         parts.append("across repeats (95% CI), best first")
         dotted = {  # val_accuracy_mean → mean, when no other column ends so
             str(c): f"{m}.{str(c)[len(m) + 1 :]}"
