@@ -337,7 +337,9 @@ def _show_parts(results: Any, limit: int, width: int | None, *, wide_hint: bool)
     trials = _trials_shown(results)
     counts = trials["state"].value_counts()
     states = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
-    parts: list[Any] = [f"study {results.name}: {len(trials)} trials ({states}), best first"]
+    from rich.text import Text  # plain text: no markup, no highlighting of numbers
+
+    parts: list[Any] = [Text(f"study {results.name}: {len(trials)} trials ({states}), best first")]
     value_columns = [c for c in trials.columns if c == "value" or c.startswith("value_")]
     fitted = fit_table(
         trials.head(limit),
@@ -348,7 +350,7 @@ def _show_parts(results: Any, limit: int, width: int | None, *, wide_hint: bool)
     )
     parts += fitted.notes(wide_hint=wide_hint, width=width)
     if len(trials) > limit:
-        parts.append(f"{limit} of {len(trials)} trials shown (--limit)")
+        parts.append(Text(f"{limit} of {len(trials)} trials shown (--limit)"))
     summary = results.summary()
     if not summary.empty and (summary["n"] > 1).any():
         texts = {p: t for p, t in _param_texts(results).items() if p in summary.columns}
@@ -356,7 +358,7 @@ def _show_parts(results: Any, limit: int, width: int | None, *, wide_hint: bool)
         # the spread first, then both bounds of an interval together, then parameters
         spreads: list[Any] = [c for c in summary.columns if str(c).endswith("_std")]
         spreads += [(f"{m}_ci_low", f"{m}_ci_high") for m in results.metrics]
-        parts.append("across repeats (95% CI), best first")
+        parts.append(Text("across repeats (95% CI), best first"))
         dotted = {  # val_accuracy_mean → mean, when no other column ends so
             str(c): f"{m}.{str(c)[len(m) + 1 :]}"
             for c in summary.columns
@@ -386,6 +388,7 @@ def _watch(name: str, storage: str | None, limit: int, wide: bool, interval: flo
 
     from rich.console import Group
     from rich.live import Live
+    from rich.text import Text
 
     from sweepnp.results import load
 
@@ -398,11 +401,8 @@ def _watch(name: str, storage: str | None, limit: int, wide: bool, interval: flo
         running = "running" in states
         parts = _show_parts(results, limit, width, wide_hint=not wide)
         if running:
-            parts.append(f"watching: every {interval:g} s while trials run (Ctrl-C stops)")
+            parts.append(Text(f"watching: every {interval:g} s while trials run (Ctrl-C stops)"))
         return Group(*parts), states, running
-
-    shown, states, running = look()
-    ended = not running
 
     def again() -> bool:
         """Look again after ``interval``; return whether the table changed."""
@@ -414,6 +414,8 @@ def _watch(name: str, storage: str | None, limit: int, wide: bool, interval: flo
         return states != before
 
     try:
+        shown, states, running = look()
+        ended = not running
         if not console.is_terminal:
             console.print(shown, crop=False)
             while not ended:

@@ -320,7 +320,8 @@ def test_ctrl_c_stops_watching_cleanly(tmp_path):
              "--watch", "--interval", "0.2"],
             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        time.sleep(1.5)
+        assert watcher.stdout.readline().startswith("study slow:")  # it has shown the table
+        time.sleep(0.5)
         assert watcher.poll() is None  # still watching
         watcher.send_signal(signal.SIGINT)
         out, err = watcher.communicate(timeout=30)
@@ -349,4 +350,5 @@ def test_watch_on_a_terminal_redraws_in_place(tmp_path, on_a_terminal):
         runner.wait(timeout=120)
     assert status == 0, screen
     assert "\x1b[1A" in screen or "\x1b[2K" in screen  # the cursor moved up: redrawn in place
-    assert "2 complete" in screen and "Traceback" not in screen
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)
+    assert "(1 running)" in plain and "(2 complete)" in plain and "Traceback" not in plain
