@@ -691,6 +691,9 @@ COMMAND_LINE = {
         "study show small --storage store.journal --watch --format json",
         words=["--watch", "--format json"],
     ),
+    "--interval without --watch": command(
+        "study show small --storage store.journal --interval 5", words=["--interval", "--watch"]
+    ),
     "--interval 0": command(
         "study show small --storage store.journal --watch --interval 0",
         words=["'--interval'", "0.1"],

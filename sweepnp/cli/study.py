@@ -300,6 +300,9 @@ def study_show(
 
     if watch and fmt != "table":
         raise UserError(f"--watch shows the table; it cannot be combined with --format {fmt}")
+    interval_given = click.get_current_context().get_parameter_source("interval")
+    if not watch and interval_given is not click.core.ParameterSource.DEFAULT:
+        raise UserError("--interval is the time between the refreshes of --watch; add --watch")
     if watch:
         _watch(name, storage, limit, wide, interval)
         return
@@ -331,6 +334,14 @@ def _param_texts(results: Any) -> dict[str, Any]:
     }
 
 
+def _metric_values(results: Any) -> dict[str, str]:
+    """The value columns of a study of several metrics under their metric's name as header
+    (``value_val_accuracy`` → ``val_accuracy``)."""
+    if len(results.metrics) == 1:
+        return {}
+    return {f"value_{m}": f"value.{m}" for m in results.metrics}
+
+
 def _show_parts(results: Any, limit: int, width: int | None, *, wide_hint: bool) -> list[Any]:
     """What ``show`` prints, in order: the trials table fitted to ``width`` (``None``: all of
     it), what its headers stand for, what was left out, and the summary across repeats."""
@@ -347,6 +358,7 @@ def _show_parts(results: Any, limit: int, width: int | None, *, wide_hint: bool)
         texts=_param_texts(results),
         drop_first=["state", "epochs", "stop_reason"],
         keep=["number", *value_columns],
+        dotted=_metric_values(results),
     )
     parts += fitted.notes(wide_hint=wide_hint, width=width)
     if len(trials) > limit:
@@ -458,6 +470,7 @@ def study_best(name: str, storage: str | None, fmt: str, as_json: bool) -> None:
             width=table_width(console),
             texts=_param_texts(results),
             keep=columns[: 1 + len(results.metrics)],
+            dotted=_metric_values(results),
         ).print(console)
         return
     console.print(

@@ -352,3 +352,22 @@ def test_watch_on_a_terminal_redraws_in_place(tmp_path, on_a_terminal):
     assert "\x1b[1A" in screen or "\x1b[2K" in screen  # the cursor moved up: redrawn in place
     plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", screen)
     assert "(1 running)" in plain and "(2 complete)" in plain and "Traceback" not in plain
+
+
+def test_several_metrics_are_headed_by_their_names(invoke, tmp_path, study_dict, write_study):
+    study_dict["study"].update(metric=["val_accuracy", "train_seconds"], n_trials=4)
+    path = write_study(tmp_path / "two.toml", study_dict)
+    journal = str(tmp_path / "two.journal")
+    run_study(path, storage=journal)
+    trials = sweepnp.results.load("small", journal).trials
+    for command in ("show", "best"):
+        done = invoke("study", command, "small", "--storage", journal, env={"COLUMNS": "80"})
+        assert done.exit_code == 0, done.stderr
+        assert all(len(line) <= 80 for line in done.stdout.splitlines())
+        [(headers, rows)] = _tables(done.stdout)
+        assert headers[:3] == ["number", "val_accuracy", "train_seconds"]
+        assert "val_accuracy=value_val_accuracy" in done.stdout
+        for cells in rows:
+            trial = trials.loc[int(cells[0])]
+            assert _written_as(cells[1], trial["value_val_accuracy"])
+            assert _written_as(cells[2], trial["value_train_seconds"])
