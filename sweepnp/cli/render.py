@@ -196,15 +196,15 @@ def number_texts(values: Sequence[Any]) -> list[str]:
 
     finite = [abs(float(v)) for v in values if _is_number(v) and math.isfinite(float(v))]
     if not finite:
-        return [_blank_or_str(v) for v in values]
+        return [cell(v) for v in values]
     typical = sorted(finite)[len(finite) // 2] or max(finite)
     if typical == 0:
         decimals = 4
     elif typical < 1e-4 or typical >= 1e7:
-        return [f"{float(v):.3e}" if _is_number(v) else _blank_or_str(v) for v in values]
+        return [f"{float(v):.3e}" if _is_number(v) else cell(v) for v in values]
     else:
         decimals = min(max(0, 3 - math.floor(math.log10(typical))), 8)
-    return [f"{float(v):.{decimals}f}" if _is_number(v) else _blank_or_str(v) for v in values]
+    return [f"{float(v):.{decimals}f}" if _is_number(v) else cell(v) for v in values]
 
 
 def _is_number(value: Any) -> bool:
@@ -226,10 +226,6 @@ def _numeric(series: Any) -> bool:
     return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
         series.dtype
     )
-
-
-def _blank_or_str(value: Any) -> str:
-    return cell(value)
 
 
 def fit_table(

@@ -345,11 +345,11 @@ def _metric_values(results: Any) -> dict[str, str]:
 def _show_parts(results: Any, limit: int, width: int | None, *, wide_hint: bool) -> list[Any]:
     """What ``show`` prints, in order: the trials table fitted to ``width`` (``None``: all of
     it), what its headers stand for, what was left out, and the summary across repeats."""
+    from rich.text import Text  # plain text: no markup, no highlighting of numbers
+
     trials = _trials_shown(results)
     counts = trials["state"].value_counts()
     states = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
-    from rich.text import Text  # plain text: no markup, no highlighting of numbers
-
     parts: list[Any] = [Text(f"study {results.name}: {len(trials)} trials ({states}), best first")]
     value_columns = [c for c in trials.columns if c == "value" or c.startswith("value_")]
     fitted = fit_table(
