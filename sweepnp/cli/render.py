@@ -28,7 +28,6 @@ __all__ = [
     "cell",
     "epoch_bar",
     "fit_table",
-    "frame_table",
     "json_records",
     "metrics_table",
     "number_texts",
@@ -97,16 +96,6 @@ def metrics_table(metrics: dict[str, float]) -> Table:
     table.add_column("value", justify="right")
     for name, value in metrics.items():
         table.add_row(name, f"{value:.4f}")
-    return table
-
-
-def frame_table(frame: Any, title: str | None = None, limit: int = 30) -> Table:
-    """A DataFrame as a rich table (first ``limit`` rows)."""
-    table = Table(title=title, header_style="bold", show_lines=False)
-    for column in frame.columns:
-        table.add_column(str(column), overflow="fold")
-    for _, row in frame.head(limit).iterrows():
-        table.add_row(*(cell(v) for v in row))
     return table
 
 

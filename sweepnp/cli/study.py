@@ -17,7 +17,6 @@ from sweepnp.cli.app import SweepnpGroup, UserError, main
 from sweepnp.cli.render import (
     TrialReporter,
     fit_table,
-    frame_table,
     json_records,
     stderr,
     stdout,
@@ -584,7 +583,10 @@ def study_rerun(name: str, number: int, storage: str | None) -> None:
     console = stdout()
     console.print(f"trial {number} re-run: {outcome.stop_reason}", highlight=False)
     if outcome.history is not None:
-        console.print(frame_table(outcome.history.tail(5), title="last epochs (re-run)"))
+        console.print("last epochs (re-run)", highlight=False)
+        fit_table(outcome.history.tail(5), width=table_width(console), keep=["epoch"]).print(
+            console
+        )
     if stored is None or outcome.history is None:
         console.print("nothing stored to compare with")
         return
