@@ -320,16 +320,17 @@ def test_ctrl_c_stops_watching_cleanly(tmp_path):
              "--watch", "--interval", "0.2"],
             cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )  # fmt: skip
-        assert watcher.stdout.readline().startswith("study slow:")  # it has shown the table
+        first = watcher.stdout.readline()  # (communicate() below reads past what this buffers)
+        assert first.startswith("study slow:")  # it has shown the table
         time.sleep(0.5)
         assert watcher.poll() is None  # still watching
         watcher.send_signal(signal.SIGINT)
-        out, err = watcher.communicate(timeout=30)
+        _, err = watcher.communicate(timeout=30)
     finally:
         runner.send_signal(signal.SIGINT)
         runner.wait(timeout=60)
     assert watcher.returncode == 0, err
-    assert err == "" and "study slow:" in out
+    assert err == ""  # no "Aborted!", no traceback
 
 
 @pytest.mark.slow
