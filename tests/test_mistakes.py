@@ -675,6 +675,29 @@ COMMAND_LINE = {
         "study delete small --storage store.journal",
         words=["not deleting study 'small'", "not a terminal", "--yes"],
     ),
+    "unknown show --format": command(
+        "study show small --storage store.journal --format xlsx",
+        words=["'--format'", "'xlsx'", "'table', 'json', 'csv'"],
+    ),
+    "unknown list -f": command(
+        "study list --storage store.journal -f yaml",
+        words=["'-f'", "'yaml'", "'table', 'json', 'csv'"],
+    ),
+    "unknown best --format": command(
+        "study best small --storage store.journal --format tsv",
+        words=["'--format'", "'tsv'", "'table', 'json', 'csv'"],
+    ),
+    "--watch as JSON": command(
+        "study show small --storage store.journal --watch --format json",
+        words=["--watch", "--format json"],
+    ),
+    "--interval without --watch": command(
+        "study show small --storage store.journal --interval 5", words=["--interval", "--watch"]
+    ),
+    "--interval 0": command(
+        "study show small --storage store.journal --watch --interval 0",
+        words=["'--interval'", "0.1"],
+    ),
     "--limit 0": command(
         "study show small --storage store.journal --limit 0", words=["'--limit'", "x>=1"]
     ),

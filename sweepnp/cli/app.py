@@ -102,7 +102,11 @@ def _plain_warnings() -> Any:
         yield
 
 
-@click.group(cls=SweepnpGroup)
+#: ``-h`` as well as ``--help``, on every command (click hands a group's context settings down).
+HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
+
+
+@click.group(cls=SweepnpGroup, context_settings=HELP_OPTIONS)
 @click.version_option(package_name="sweepnp")
 def main() -> None:
     """Train NumPy networks and sweep their hyperparameters with Optuna."""

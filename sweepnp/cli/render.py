@@ -8,25 +8,33 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Console
+from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from sweepnp.callbacks import Callback
 
 __all__ = [
     "EpochProgress",
+    "FittedTable",
     "TrialReporter",
     "cell",
     "epoch_bar",
-    "frame_table",
+    "fit_table",
     "json_records",
     "metrics_table",
+    "number_texts",
+    "short_headers",
     "stderr",
     "stdout",
+    "table_width",
 ]
 
 #: Standard error, where progress, warnings and messages about the command go.
@@ -34,9 +42,20 @@ stderr = Console(stderr=True)
 
 
 def stdout() -> Console:
-    """Standard output: the terminal's width, or wide enough for tables in a pipe or a file."""
+    """Standard output: the terminal's width (or $COLUMNS), else wide enough for tables in a
+    pipe or a file."""
     console = Console()
-    return console if console.is_terminal else Console(width=240)
+    return console if table_width(console) is not None else Console(width=240)
+
+
+def table_width(console: Console) -> int | None:
+    """The width tables must fit: the terminal's, or $COLUMNS when set (also in a pipe); ``None``
+    in a pipe or a file without $COLUMNS, where nothing wraps a line and every column is kept."""
+    import os
+
+    if console.is_terminal or os.environ.get("COLUMNS", "").isdigit():
+        return console.width
+    return None
 
 
 class EpochProgress(Callback):
@@ -80,16 +99,6 @@ def metrics_table(metrics: dict[str, float]) -> Table:
     return table
 
 
-def frame_table(frame: Any, title: str | None = None, limit: int = 30) -> Table:
-    """A DataFrame as a rich table (first ``limit`` rows)."""
-    table = Table(title=title, header_style="bold", show_lines=False)
-    for column in frame.columns:
-        table.add_column(str(column), overflow="fold")
-    for _, row in frame.head(limit).iterrows():
-        table.add_row(*(cell(v) for v in row))
-    return table
-
-
 def cell(value: Any) -> str:
     import pandas as pd
 
@@ -99,7 +108,178 @@ def cell(value: Any) -> str:
         return f"{value:.4g}"
     if isinstance(value, pd.Timedelta):
         return f"{value.total_seconds():.2f} s"
+    if isinstance(value, pd.Timestamp):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
     return str(value)
+
+
+# -- tables that fit the terminal ---------------------------------------------------------------
+
+
+@dataclass
+class FittedTable:
+    """A table laid out for a width: whole cells on one line each, the columns that did not fit
+    left out (:attr:`dropped`), long dotted headers shortened (:attr:`legend`)."""
+
+    table: Table
+    #: Full names of the columns left out, in the frame's order.
+    dropped: list[str]
+    #: Shortened header → full column name, for the headers that were shortened.
+    legend: dict[str, str]
+    #: Characters the table takes on a line.
+    width: int
+
+    def notes(self, *, width: int | None, wide_hint: bool = True) -> list[Any]:
+        """The table, then a line naming what the shortened headers stand for and one naming
+        the columns left out to fit ``width`` (and how to see them)."""
+        parts: list[Any] = [self]
+        if self.legend:
+            named = ", ".join(f"{short}={full}" for short, full in self.legend.items())
+            parts.append(Text(f"columns: {named}"))
+        if self.dropped:
+            hint = " (--wide shows them)" if wide_hint else ""
+            parts.append(
+                Text(f"not shown, too wide for {width} columns: {', '.join(self.dropped)}{hint}")
+            )
+        return parts
+
+    def __rich_console__(self, console: Console, options: Any) -> Any:
+        # At its own width when wider than the console (--wide, a pipe): cells are never cut.
+        yield from console.render(self.table, options.update(width=self.width))
+
+    def print(self, console: Console, *, wide_hint: bool = False) -> None:
+        for part in self.notes(width=table_width(console), wide_hint=wide_hint):
+            console.print(part, crop=False, highlight=False)
+
+
+def short_headers(names: Sequence[str]) -> dict[str, str]:
+    """Each column's header: the last part of a dotted name where no other column ends the same
+    way (``regularizers.l2.lam`` → ``lam``), else as many last parts as make it unique
+    (``l1.lam`` and ``l2.lam``)."""
+    parts = {name: name.split(".") for name in names}
+    taken = dict.fromkeys(names, 1)
+    while True:
+        headers = {name: ".".join(parts[name][-taken[name] :]) for name in names}
+        seen: dict[str, list[str]] = {}
+        for name, header in headers.items():
+            seen.setdefault(header, []).append(name)
+        longer = [
+            name
+            for group in seen.values()
+            if len(group) > 1
+            for name in group
+            if taken[name] < len(parts[name])
+        ]
+        if not longer:
+            return headers
+        for name in longer:
+            taken[name] += 1
+
+
+def number_texts(values: Sequence[Any]) -> list[str]:
+    """A column of measured numbers (a metric, a mean, a bound) with one number of decimals for
+    the whole column — 4 significant digits of its typical size — so that they line up when
+    right-aligned: accuracies ``0.9737``, losses ``0.08123``, seconds ``12.31``; very small or
+    very large values in scientific notation. Missing values are blank."""
+    import math
+
+    finite = [abs(float(v)) for v in values if _is_number(v) and math.isfinite(float(v))]
+    if not finite:
+        return [cell(v) for v in values]
+    typical = sorted(finite)[len(finite) // 2] or max(finite)
+    if typical == 0:
+        decimals = 4
+    elif typical < 1e-4 or typical >= 1e7:
+        return [f"{float(v):.3e}" if _is_number(v) else cell(v) for v in values]
+    else:
+        decimals = min(max(0, 3 - math.floor(math.log10(typical))), 8)
+    return [f"{float(v):.{decimals}f}" if _is_number(v) else cell(v) for v in values]
+
+
+def _is_number(value: Any) -> bool:
+    import math
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        return False
+    return not math.isnan(float(value))
+
+
+def _numeric(series: Any) -> bool:
+    """Whether a column holds numbers (right-aligned): a numeric dtype, or choices that are all
+    numbers (a searched batch size)."""
+    import pandas as pd
+
+    if isinstance(series.dtype, pd.CategoricalDtype):
+        return all(_is_number(c) for c in series.cat.categories) and len(series.cat.categories) > 0
+    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(
+        series.dtype
+    )
+
+
+def fit_table(
+    frame: Any,
+    *,
+    width: int | None,
+    texts: Mapping[str, Callable[[Sequence[Any]], list[str]]] | None = None,
+    drop_first: Sequence[str | Sequence[str]] = (),
+    keep: Sequence[str] = (),
+    dotted: Mapping[str, str] | None = None,
+) -> FittedTable:
+    """Lay ``frame`` out as a table at most ``width`` characters wide (``None``: as wide as it
+    needs), never folding a cell or a header over two lines.
+
+    :param texts: column → how to write its values (default: :func:`number_texts` for float
+        columns, :func:`cell` for the others).
+    :param drop_first: the columns to leave out first, in order, when the table is too wide
+        (a tuple: columns left out together, the two bounds of an interval); then the others
+        from the right, except those in ``keep``.
+    :param dotted: column → the dotted name its header is shortened from, for names whose
+        parts are not joined by dots (``val_accuracy_mean`` as ``val_accuracy.mean``: ``mean``).
+    """
+    import pandas as pd
+
+    texts = texts or {}
+    names = [str(c) for c in frame.columns]
+    dotted = dotted or {}
+    short = short_headers([dotted.get(n, n) for n in names])
+    headers = {n: short[dotted.get(n, n)] for n in names}
+    columns: dict[str, list[str]] = {}
+    right: dict[str, bool] = {}
+    for name, column in zip(names, frame.columns, strict=True):
+        values = list(frame[column])
+        series = frame[column]
+        if name in texts:
+            columns[name] = texts[name](values)
+        elif pd.api.types.is_float_dtype(series.dtype):
+            columns[name] = number_texts(values)
+        else:
+            columns[name] = [cell(v) for v in values]
+        right[name] = _numeric(series)
+
+    def needed(shown: list[str]) -> int:
+        sizes = [max([len(headers[n]), *(len(t) for t in columns[n])]) for n in shown]
+        return sum(size + 2 for size in sizes) + len(shown) + 1
+
+    shown = list(names)
+    groups = [(g,) if isinstance(g, str) else tuple(g) for g in drop_first]
+    order = [tuple(n for n in g if n in names) for g in groups]
+    order = [g for g in order if g]
+    listed = {n for g in order for n in g}
+    order += [(n,) for n in reversed(names) if n not in listed and n not in keep]
+    dropped: list[str] = []
+    while width is not None and needed(shown) > width and order:
+        for gone in order.pop(0):
+            shown.remove(gone)
+            dropped.append(gone)
+    table = Table(header_style="bold", show_lines=False)
+    for name in shown:
+        justify = "right" if right[name] else "left"
+        table.add_column(headers[name], justify=justify, no_wrap=True)
+    for i in range(len(frame)):
+        table.add_row(*(columns[name][i] for name in shown))
+    legend = {headers[n]: n for n in shown if headers[n] != n}
+    return FittedTable(table, [n for n in names if n in dropped], legend, needed(shown))
 
 
 def json_records(frame: Any) -> str:
@@ -121,60 +301,173 @@ def json_records(frame: Any) -> str:
 
 
 class TrialReporter:
-    """Shows a study's progress: a live bar on a terminal, plain log lines otherwise."""
+    """Shows a study's progress from the moment the command starts.
 
-    def __init__(self, spec: Any, total: int, *, quiet: bool) -> None:
-        self.spec = spec
-        self.total = total
+    On a terminal, a live display redrawn four times a second: trials done of the total, the
+    best so far, the time since the command was launched, the epochs of the trials this process
+    is training (and how many run in other workers), and an ETA once a trial of this run has
+    ended. Otherwise one line per trial this run sees end — never the trials an earlier run
+    finished, which one line counts instead.
+
+    :param launched: when the command started (``time.monotonic()``); default: now.
+    """
+
+    def __init__(
+        self,
+        spec: Any = None,
+        total: int = 0,
+        *,
+        quiet: bool,
+        launched: float | None = None,
+    ) -> None:
+        from sweepnp.study.progress import ProgressBoard
+
         self.quiet = quiet
+        self.launched = time.monotonic() if launched is None else launched
         self.live = not quiet and stderr.is_terminal
-        self.seen: set[int] = set()
-        self.progress: Progress | None = None
+        #: What run_study tells of the trials it trains (pass it as its ``board``).
+        self.board = ProgressBoard(pause=self.paused)
+        self.spec: Any = None
+        self.total = 0
+        self.started = self.launched
+        self.seen: set[int] | None = None
+        self.done = 0
+        self.finished_here = 0
+        self.best = "–"
+        self.elsewhere = 0
+        self._display: Live | None = None
+        if spec is not None:
+            self.begin(spec, total)
 
     def __enter__(self) -> TrialReporter:
+        if self.live and self._display is None:
+            self._display = Live(
+                _StudyDisplay(self), console=stderr, refresh_per_second=4, transient=False
+            )
+            self._display.start()
         return self
 
-    def _start(self) -> None:
-        # Started on the first update, after any worker processes are forked.
-        if self.live and self.progress is None:
-            from rich.progress import TimeRemainingColumn
-
-            self.progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("best {task.fields[best]}"),
-                TimeElapsedColumn(),
-                TextColumn("ETA"),
-                TimeRemainingColumn(),
-                console=stderr,
-            )
-            self.progress.start()
-            self.task = self.progress.add_task(self.spec.name, total=self.total, best="–")
-
     def __exit__(self, *exc: object) -> None:
-        if self.progress is not None:
-            self.progress.stop()
+        if self._display is not None:
+            self._display.stop()
+            self._display = None
+
+    def begin(self, spec: Any, total: int) -> None:
+        """The study file is loaded: ``total`` trials of study ``spec.name`` are to be held."""
+        self.spec, self.total = spec, total
+        self.started = time.monotonic()
+
+    @contextlib.contextmanager
+    def paused(self) -> Iterator[None]:
+        """The display erased and its redrawing thread stopped (while workers are forked)."""
+        display = self._display
+        if display is None:
+            yield
+            return
+        display.transient = True
+        display.stop()
+        try:
+            yield
+        finally:
+            display.transient = False
+            display.start()
+
+    def eta(self) -> float | None:
+        """Seconds until the total is reached, at the pace of the trials that ended since the
+        training started; ``None`` until one has."""
+        if not self.finished_here:
+            return None
+        pace = (time.monotonic() - self.started) / self.finished_here
+        return max(self.total - self.done, 0) * pace
 
     def update(self, study: Any) -> None:
         """Refresh from the study (called after each trial, or by polling)."""
-        from sweepnp.study.worker import counted_trials
+        from optuna.trial import TrialState
+
+        from sweepnp.study.record import counts_toward_budget, retried_numbers
 
         if self.quiet:
             return  # nothing to show until the summary
-        self._start()
-        done = [t for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
-        best = _best_text(study, self.spec)
-        if self.progress is not None:
-            self.progress.update(
-                self.task, completed=min(counted_trials(study), self.total), best=best
-            )
-        else:
-            for trial in sorted(done, key=lambda t: t.number):
-                if trial.number in self.seen:
-                    continue
-                self.seen.add(trial.number)
-                stderr.print(_trial_line(trial, self.spec, best), soft_wrap=True, highlight=False)
+        trials = study.get_trials(deepcopy=False)
+        if self.seen is None:
+            earlier = self.board.finished_before
+            self.seen = set(earlier or ())
+            if earlier and not self.live:
+                stderr.print(
+                    f"study {self.spec.name}: {len(earlier)} trials finished in earlier runs "
+                    f"(not listed again); {self.total} in all",
+                    soft_wrap=True,
+                    highlight=False,
+                    markup=False,
+                )
+        retried = retried_numbers(trials)
+        finished = [t for t in trials if t.state.is_finished()]
+        self.done = sum(counts_toward_budget(t, retried) for t in finished)
+        here = self.board.epochs()
+        self.elsewhere = sum(t.state == TrialState.RUNNING and t.number not in here for t in trials)
+        self.best = _best_text(study, self.spec)
+        new = sorted((t for t in finished if t.number not in self.seen), key=lambda t: t.number)
+        self.seen.update(t.number for t in new)
+        self.finished_here += len(new)
+        if self.live:
+            if self._display is not None:
+                self._display.refresh()
+            return
+        for trial in new:
+            line = _trial_line(trial, self.spec, self.best)
+            stderr.print(f"{line} | {self._progress_text()}", soft_wrap=True, highlight=False)
+
+    def _progress_text(self) -> str:
+        eta = self.eta()
+        elapsed = _clock(time.monotonic() - self.launched)
+        return f"{self.done}/{self.total} done, {elapsed} elapsed" + (
+            f", ETA {_clock(eta)}" if eta is not None else ""
+        )
+
+
+class _StudyDisplay:
+    """What the live display shows, drawn afresh at each refresh (the elapsed time and the
+    running trials' epochs change between trials)."""
+
+    def __init__(self, reporter: TrialReporter) -> None:
+        self.reporter = reporter
+
+    def __rich__(self) -> Any:
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+
+        r = self.reporter
+        elapsed = _clock(time.monotonic() - r.launched)
+        if r.spec is None:
+            return Text(f"checking the study file … {elapsed} elapsed")
+        eta = r.eta()
+        line = Table.grid(padding=(0, 1))
+        line.add_row(
+            Text(r.spec.name, style="bold"),
+            ProgressBar(total=max(r.total, 1), completed=min(r.done, r.total), width=24),
+            f"{r.done}/{r.total}",
+            f"best {r.best}",
+            f"{elapsed} elapsed",
+            "done"
+            if r.done >= r.total
+            else (f"ETA {_clock(eta)}" if eta is not None else "ETA after the first trial"),
+        )
+        epochs = r.board.epochs()
+        running = [f"trial {n} epoch {done}/{planned}" for n, (done, planned) in epochs.items()]
+        if r.elsewhere:
+            running.append(f"{r.elsewhere} in other workers")
+        if not running and r.done >= r.total:
+            return line
+        text = "running: " + (", ".join(running) if running else "starting the next trial")
+        return Group(line, Text(text, no_wrap=True, overflow="ellipsis"))
+
+
+def _clock(seconds: float) -> str:
+    """``12.3 s`` under a minute, else ``H:MM:SS`` as rich's progress columns write times."""
+    if seconds < 59.95:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)
+    return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
 def _best_text(study: Any, spec: Any) -> str:
@@ -192,6 +485,7 @@ def _best_text(study: Any, spec: Any) -> str:
 
 def _trial_line(trial: Any, spec: Any, best: str) -> str:
     from sweepnp.study.record import TrialRecord
+    from sweepnp.study.space import decode_value
 
     record = TrialRecord.of(trial)
     reason = record.stop_reason
@@ -199,9 +493,9 @@ def _trial_line(trial: Any, spec: Any, best: str) -> str:
         shown = ", ".join(f"{m} {v:.4f}" for m, v in zip(spec.metrics, trial.values, strict=True))
     else:
         shown = record.reason or reason
-    params = ", ".join(f"{k}={_short(v)}" for k, v in trial.params.items())
+    texts = {param.path: param for param in spec.space.params}
+    params = ", ".join(
+        f"{k}={texts[k].text(decode_value(v)) if k in texts else v}"
+        for k, v in trial.params.items()
+    )
     return f"trial {trial.number} {reason}: {shown} | best {best} | {params}"
-
-
-def _short(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)

@@ -16,11 +16,11 @@ import click
 from sweepnp.cli.app import SweepnpGroup, UserError, check_writable_file, main
 from sweepnp.cli.render import (
     TrialReporter,
-    cell,
-    frame_table,
+    fit_table,
     json_records,
     stderr,
     stdout,
+    table_width,
 )
 from sweepnp.errors import SweepnpError
 from sweepnp.study import DEFAULT_STORAGE
@@ -106,10 +106,11 @@ def study_run(
     from sweepnp.study import load_spec, run_study
     from sweepnp.study.storage import describe
 
-    spec = load_spec(file, name=name, quick=quick)
-    total = n_trials or spec.study.n_trials
     where = describe(storage)
-    with TrialReporter(spec, total, quiet=quiet) as reporter:
+    with TrialReporter(quiet=quiet) as reporter:  # progress from the start: the file's checks
+        spec = load_spec(file, name=name, quick=quick)
+        total = n_trials or spec.study.n_trials
+        reporter.begin(spec, total)
         try:
             study = run_study(
                 file,
@@ -120,6 +121,7 @@ def study_run(
                 name=name,
                 on_trial=lambda study, trial: reporter.update(study),
                 spec=spec,
+                board=reporter.board,
             )
         except KeyboardInterrupt:
             reporter.__exit__()
@@ -166,6 +168,8 @@ def _interrupted_message(command: str, name: str, where: str, storage: str | Non
 
 
 def _print_summary(study: Any, spec: Any, where: str, storage: str | None) -> None:
+    from sweepnp.study.space import decode_value
+
     console = stdout()
     states: dict[str, int] = {}
     for trial in study.get_trials(deepcopy=False):
@@ -196,8 +200,12 @@ def _print_summary(study: Any, spec: Any, where: str, storage: str | None) -> No
             f"{ties if tied else ''}:",
             soft_wrap=True,
         )
-        for path, value in best.params.items():
-            console.print(f"  {path} = {value!r}", soft_wrap=True, highlight=False)
+        for param in spec.space.params:
+            if param.path in best.params:
+                value = decode_value(best.params[param.path])
+                console.print(
+                    f"  {param.path} = {param.text(value)}", soft_wrap=True, highlight=False
+                )
     storage_flag, note = _storage_flag(storage)
     name = shlex.quote(spec.name)
     console.print(
@@ -209,9 +217,30 @@ def _print_summary(study: Any, spec: Any, where: str, storage: str | None) -> No
     )
 
 
+def format_option(what: str) -> Any:
+    """``--format table|json|csv`` (``-f``, as Optuna's CLI): a table to read, or every digit
+    for a program."""
+    return click.option(
+        "--format",
+        "-f",
+        "fmt",
+        type=click.Choice(["table", "json", "csv"]),
+        default="table",
+        show_default=True,
+        help=f"Print {what} as a table, or as JSON or CSV with every digit.",
+    )
+
+
+def _write_frame(frame: Any, fmt: str) -> None:
+    """A table as JSON (a list of row objects, floats exact) or CSV, on standard output."""
+    text = json_records(frame) if fmt == "json" else frame.to_csv(index=False)
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
 @study_group.command("list")
 @click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
-def study_list(storage: str | None) -> None:
+@format_option("the studies")
+def study_list(storage: str | None, fmt: str) -> None:
     """List the studies in a storage."""
     from pathlib import Path
 
@@ -219,65 +248,249 @@ def study_list(storage: str | None) -> None:
     from sweepnp.study.storage import DEFAULT_STORAGE, describe
 
     if storage is None and not Path(DEFAULT_STORAGE).exists():
+        if fmt != "table":
+            _write_frame(_no_studies(), fmt)
+            return
         stdout().print(f"no studies here (no {DEFAULT_STORAGE} in this folder)", highlight=False)
         return
     frame = list_studies(storage)
+    if fmt != "table":
+        _write_frame(frame, fmt)
+        return
     if frame.empty:
         stdout().print(f"no studies in {describe(storage)}", highlight=False, markup=False)
         return
-    stdout().print(frame_table(frame))
+    console = stdout()
+    fit_table(
+        frame,
+        width=table_width(console),
+        drop_first=["datetime_start", "directions", "best_trial"],
+        keep=["name"],
+    ).print(console)
+
+
+def _no_studies() -> Any:
+    import pandas as pd
+
+    columns = ["name", "directions", "n_trials", "best_value", "best_trial", "datetime_start"]
+    return pd.DataFrame(columns=columns)
 
 
 @study_group.command("show")
 @click.argument("name")
 @click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
 @click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True)
-def study_show(name: str, storage: str | None, limit: int) -> None:
+@format_option("the trials")
+@click.option(
+    "--wide", is_flag=True, help="Show every column, however wide (default: fit the terminal)."
+)
+@click.option(
+    "--watch",
+    is_flag=True,
+    help="Show the table again every --interval seconds while trials of the study run; "
+    "Ctrl-C stops.",
+)
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.1),
+    default=2.0,
+    show_default=True,
+    help="Seconds between refreshes of --watch.",
+)
+def study_show(
+    name: str,
+    storage: str | None,
+    limit: int,
+    fmt: str,
+    wide: bool,
+    watch: bool,
+    interval: float,
+) -> None:
     """Show a study's trials (best first), its summary across repeats, and the verdict."""
     from sweepnp.results import load
 
+    if watch and fmt != "table":
+        raise UserError(f"--watch shows the table; it cannot be combined with --format {fmt}")
+    interval_given = click.get_current_context().get_parameter_source("interval")
+    if not watch and interval_given is not click.core.ParameterSource.DEFAULT:
+        raise UserError("--interval is the time between the refreshes of --watch; add --watch")
+    if watch:
+        _watch(name, storage, limit, wide, interval)
+        return
     results = load(name, storage)
+    if fmt != "table":
+        _write_frame(_trials_shown(results).head(limit), fmt)
+        return
+    console = stdout()
+    width = None if wide else table_width(console)
+    for part in _show_parts(results, limit, width, wide_hint=not wide):
+        console.print(part, crop=False, highlight=False, markup=False)
+
+
+def _trials_shown(results: Any) -> Any:
+    """The trials ``show`` shows, best first: number, state, stop reason, value(s), the searched
+    parameters, epochs."""
     trials = results.trials
     value_columns = [c for c in trials.columns if c == "value" or c.startswith("value_")]
     shown = ["number", "state", "stop_reason", *value_columns, *results.param_columns, "epochs"]
     ascending = results.spec.directions[0] == "minimize"
-    ordered = trials.sort_values(value_columns[0], ascending=ascending, na_position="last")
-    console = stdout()
-    console.print(
-        frame_table(ordered[shown], title=f"study {name}: {len(trials)} trials", limit=limit)
+    return trials.sort_values(value_columns[0], ascending=ascending, na_position="last")[shown]
+
+
+def _param_texts(results: Any) -> dict[str, Any]:
+    """Each searched parameter's column written as precisely as it was searched."""
+    return {
+        param.path: (lambda values, param=param: [param.text(v) for v in values])
+        for param in results.space.params
+    }
+
+
+def _metric_values(results: Any) -> dict[str, str]:
+    """The value columns of a study of several metrics under their metric's name as header
+    (``value_val_accuracy`` → ``val_accuracy``)."""
+    if len(results.metrics) == 1:
+        return {}
+    return {f"value_{m}": f"value.{m}" for m in results.metrics}
+
+
+def _show_parts(results: Any, limit: int, width: int | None, *, wide_hint: bool) -> list[Any]:
+    """What ``show`` prints, in order: the trials table fitted to ``width`` (``None``: all of
+    it), what its headers stand for, what was left out, and the summary across repeats."""
+    from rich.text import Text  # plain text: no markup, no highlighting of numbers
+
+    trials = _trials_shown(results)
+    counts = trials["state"].value_counts()
+    states = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
+    parts: list[Any] = [Text(f"study {results.name}: {len(trials)} trials ({states}), best first")]
+    value_columns = [c for c in trials.columns if c == "value" or c.startswith("value_")]
+    fitted = fit_table(
+        trials.head(limit),
+        width=width,
+        texts=_param_texts(results),
+        drop_first=["state", "epochs", "stop_reason"],
+        keep=["number", *value_columns],
+        dotted=_metric_values(results),
     )
+    parts += fitted.notes(wide_hint=wide_hint, width=width)
+    if len(trials) > limit:
+        parts.append(Text(f"{limit} of {len(trials)} trials shown (--limit)"))
     summary = results.summary()
     if not summary.empty and (summary["n"] > 1).any():
-        console.print(frame_table(summary, title="across repeats (95% CI)", limit=limit))
+        texts = {p: t for p, t in _param_texts(results).items() if p in summary.columns}
+        means = [c for c in summary.columns if str(c).endswith("_mean")]
+        # the spread first, then both bounds of an interval together, then parameters
+        spreads: list[Any] = [c for c in summary.columns if str(c).endswith("_std")]
+        spreads += [(f"{m}_ci_low", f"{m}_ci_high") for m in results.metrics]
+        parts.append(Text("across repeats (95% CI), best first"))
+        dotted = {  # val_accuracy_mean → mean, when no other column ends so
+            str(c): f"{m}.{str(c)[len(m) + 1 :]}"
+            for c in summary.columns
+            for m in results.metrics
+            if str(c).startswith(f"{m}_")
+        }
+        fitted = fit_table(
+            summary.head(limit),
+            width=width,
+            texts=texts,
+            drop_first=spreads,
+            keep=["n", *means],
+            dotted=dotted,
+        )
+        parts += fitted.notes(wide_hint=wide_hint, width=width)
     if not results.spec.multi_objective:
-        console.print(str(results.verdict()), highlight=False, soft_wrap=True, markup=False)
+        parts.append(Text(str(results.verdict())))  # what the data can claim (docs/report.md)
+    return parts
+
+
+def _watch(name: str, storage: str | None, limit: int, wide: bool, interval: float) -> None:
+    """``show --watch``: the table again every ``interval`` seconds while trials run.
+
+    It ends when no trial is running at the first look (one table), or at two looks in a row
+    (a worker between two trials has none running for a moment). On a terminal the table is
+    redrawn in place (rich's Live); in a pipe or a file it is printed again each time a trial
+    has started or ended. Ctrl-C stops watching, with exit status 0."""
+    import time
+
+    from rich.console import Group
+    from rich.live import Live
+    from rich.text import Text
+
+    from sweepnp.results import load
+
+    console = stdout()
+    width = None if wide else table_width(console)
+
+    def look() -> tuple[Any, tuple[str, ...], bool]:
+        results = load(name, storage)
+        states = tuple(results.trials["state"].astype(str))
+        running = "running" in states
+        parts = _show_parts(results, limit, width, wide_hint=not wide)
+        if running:
+            parts.append(Text(f"watching: every {interval:g} s while trials run (Ctrl-C stops)"))
+        return Group(*parts), states, running
+
+    def again() -> bool:
+        """Look again after ``interval``; return whether the table changed."""
+        nonlocal shown, states, running, ended
+        time.sleep(interval)
+        before, was_running = states, running
+        shown, states, running = look()
+        ended = not running and not was_running
+        return states != before
+
+    try:
+        shown, states, running = look()
+        ended = not running
+        if not console.is_terminal:
+            console.print(shown, crop=False)
+            while not ended:
+                if again():
+                    console.print(shown, crop=False)
+            return
+        with Live(shown, console=console, auto_refresh=False) as live:
+            while not ended:
+                again()
+                live.update(shown, refresh=True)
+    except KeyboardInterrupt:
+        return
 
 
 @study_group.command("best")
 @click.argument("name")
 @click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
-@click.option(
-    "--json", "as_json", is_flag=True, help="Print the best trial (or Pareto front) as JSON."
-)
-def study_best(name: str, storage: str | None, as_json: bool) -> None:
-    """Print the best configuration (the Pareto front for several metrics)."""
+@format_option("the best trial (or the Pareto front)")
+@click.option("--json", "as_json", is_flag=True, hidden=True, help="The same as --format json.")
+def study_best(name: str, storage: str | None, fmt: str, as_json: bool) -> None:
+    """Print the best configuration (the Pareto front for several metrics), each parameter as
+    precisely as it was searched."""
+    import pandas as pd
+
     from sweepnp.results import load
 
     results = load(name, storage)
     best = results.best()
     if as_json:
-        import pandas as pd
-
-        frame = best.to_frame().T if isinstance(best, pd.Series) else best
-        sys.stdout.write(json_records(frame) + "\n")
+        fmt = "json"
+    if fmt != "table":
+        _write_frame(best.to_frame().T if isinstance(best, pd.Series) else best, fmt)
         return
     console = stdout()
     if len(results.metrics) > 1:
-        console.print(frame_table(best, title="Pareto front"))
+        columns = ["number", *[f"value_{m}" for m in results.metrics], *results.param_columns]
+        console.print("Pareto front", highlight=False)
+        fit_table(
+            best[columns],
+            width=table_width(console),
+            texts=_param_texts(results),
+            keep=columns[: 1 + len(results.metrics)],
+            dotted=_metric_values(results),
+        ).print(console)
         return
-    console.print(f"best trial {best['number']}: {results.metrics[0]} {best['value']:.4f}")
-    for path in results.param_columns:
-        console.print(f"  {path} = {cell(best[path])}", highlight=False)
+    console.print(
+        f"best trial {best['number']}: {results.metrics[0]} {best['value']:.4f}", highlight=False
+    )
+    for param in results.space.params:
+        console.print(f"  {param.path} = {param.text(best[param.path])}", highlight=False)
 
 
 @study_group.command("export")
@@ -370,7 +583,10 @@ def study_rerun(name: str, number: int, storage: str | None) -> None:
     console = stdout()
     console.print(f"trial {number} re-run: {outcome.stop_reason}", highlight=False)
     if outcome.history is not None:
-        console.print(frame_table(outcome.history.tail(5), title="last epochs (re-run)"))
+        console.print("last epochs (re-run)", highlight=False)
+        fit_table(outcome.history.tail(5), width=table_width(console), keep=["epoch"]).print(
+            console
+        )
     if stored is None or outcome.history is None:
         console.print("nothing stored to compare with")
         return

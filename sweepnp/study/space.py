@@ -22,6 +22,7 @@ passed to Optuna as JSON strings and decoded again, so Optuna and its dashboard 
 
 from __future__ import annotations
 
+import decimal
 import json
 import math
 from collections.abc import Mapping
@@ -84,6 +85,25 @@ class Param:
         cast = int if self.kind == "int" else float
         return [cast(self.low), cast(self.high)]
 
+    def text(self, value: Any) -> str:
+        """``value`` written as precisely as it was searched, not with the 17 digits a float
+        carries: a stepped range to the decimals of its step and low end (``step = 0.05``:
+        ``0.35``), a log range to 3 significant digits (``0.00363``, ``6.94e-05``), a uniform
+        range to 4 significant digits of its width (0 to 0.7: ``0.1003``). Integers and choices
+        as they are; a missing value (an inactive conditional parameter) as ``""``."""
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        if self.kind != "float" or isinstance(value, bool) or not isinstance(value, int | float):
+            return str(value)
+        if self.log:
+            return f"{value:#.3g}".rstrip(".")  # "#": 0.00130, not 0.0013
+        if self.step is not None:
+            decimals = max(_decimals(self.step), _decimals(self.low))
+        else:
+            width = float(self.high) - float(self.low)
+            decimals = max(0, 3 - math.floor(math.log10(width)))
+        return f"{value:.{decimals}f}"
+
     def grid(self) -> list[Any]:
         """Every value, for the grid sampler: the choices, or a stepped range."""
         if self.kind == "categorical":
@@ -96,6 +116,15 @@ class Param:
         count = math.floor((self.high - self.low) / self.step + 1e-9) + 1
         values = [self.low + i * self.step for i in range(count)]
         return [int(v) for v in values] if self.kind == "int" else [float(v) for v in values]
+
+
+def _decimals(number: float | int | None) -> int:
+    """Digits after the decimal point of a number as the file wrote it (``0.05``: 2, ``1e-3``:
+    3, ``2``: 0)."""
+    if number is None:
+        return 0
+    exponent = decimal.Decimal(repr(number)).normalize().as_tuple().exponent
+    return max(0, -int(exponent))
 
 
 def encode_value(value: Any) -> Any:

@@ -40,6 +40,7 @@ from sweepnp.errors import SweepnpWarning
 from sweepnp.plugins import PluginManager
 from sweepnp.stack import Stack, StackKey, stack_key
 from sweepnp.study import storage as storages
+from sweepnp.study.progress import ProgressBoard
 from sweepnp.study.record import WORKER_ATTR
 from sweepnp.study.samplers import named
 from sweepnp.study.spec import DataCache, StudySpec
@@ -97,9 +98,11 @@ def stacked_loop(
     identity: str,
     pm: PluginManager,
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
+    board: ProgressBoard | None = None,
 ) -> int:
     """Ask, train stacked and tell until the study holds ``n_trials`` counted trials; return how
-    many this worker ran. Called by :func:`sweepnp.study.worker.work`, whose helpers it uses."""
+    many this worker ran. Called by :func:`sweepnp.study.worker.work`, whose helpers it uses;
+    ``board`` is shown each trial in flight and its repeats' trainers."""
     from sweepnp.study import worker
 
     capacity = max(job.stack, spec.study.repeats)
@@ -122,6 +125,8 @@ def stacked_loop(
         finally:
             flight.heartbeat.close()
             flights.pop(flight.trial.number, None)
+            if board is not None:
+                board.ended(flight.trial.number)
         ran += 1
         if on_trial is not None:
             on_trial(study, study.get_trials(deepcopy=False)[-1])
@@ -152,6 +157,8 @@ def stacked_loop(
         for repeat in range(spec.study.repeats):
             try:
                 trainer = repeat_trainer(spec, params, repeat, pm=pm, cache=cache, trial=trial)
+                if board is not None:
+                    board.training(trial.number, trainer, spec.study.repeats)
                 key = stack_key(trainer)
                 if key is None:
                     _say_alone(trainer, said_alone)
@@ -220,6 +227,8 @@ def stacked_loop(
             for flight in list(flights.values()):
                 flight.heartbeat.close()
                 worker.interrupt_trial(study, flight.trial)
+                if board is not None:
+                    board.ended(flight.trial.number)
         raise
     finally:
         for flight in flights.values():

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -166,11 +166,14 @@ def run_configuration(
     *,
     trial: optuna.Trial | None = None,
     pm: PluginManager | None = None,
+    on_trainer: Callable[[Trainer], None] | None = None,
 ) -> TrialOutcome:
     """Train ``params`` ``repeats`` times, one after the other, and aggregate; never raises for
     a failing run.
 
     :param trial: the Optuna trial, for the callbacks that report to its pruner (first repeat).
+    :param on_trainer: called with each repeat's trainer before it trains (a progress display
+        reads its epochs).
     """
     pm = pm or get_plugin_manager()
     cache = spec.data_cache or DataCache()
@@ -179,6 +182,8 @@ def run_configuration(
         while run.repeats_needed:
             repeat = len(run.reasons)
             trainer = repeat_trainer(spec, params, repeat, pm=pm, cache=cache, trial=trial)
+            if on_trainer is not None:
+                on_trainer(trainer)
             run.add(trainer.config.train.seed, trainer.fit())
     except KeyboardInterrupt:
         raise

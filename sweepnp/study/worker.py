@@ -9,6 +9,7 @@ stores its outcome in one write. Ctrl-C interrupts training at once but never a 
 from __future__ import annotations
 
 import contextlib
+import functools
 import multiprocessing
 import os
 import signal
@@ -28,6 +29,7 @@ from sweepnp.errors import ConfigError, SweepnpError, SweepnpWarning
 from sweepnp.plugins import PluginManager, get_plugin_manager
 from sweepnp.study import storage as storages
 from sweepnp.study.optuna_adapter import set_intermediate_values, storage_of, trial_id
+from sweepnp.study.progress import ProgressBoard
 from sweepnp.study.record import (
     CONFIG_ATTR,
     FINGERPRINT_ATTR,
@@ -123,6 +125,7 @@ class WorkerJob:
 def work(
     job: WorkerJob,
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+    board: ProgressBoard | None = None,
 ) -> int:
     """Ask, train and tell until the study holds ``n_trials`` counted trials; return how many ran.
 
@@ -131,6 +134,9 @@ def work(
     trials of dead workers are failed and queued again. When the budget is spent but other
     workers' trials are still running, this worker waits for them: if one's worker dies, its
     trial is run again here, so the study ends with ``n_trials`` finished trials.
+
+    :param board: where the trials this worker trains, and their trainers, are shown to a
+        progress display.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pm = job.plugin_manager or get_plugin_manager()
@@ -151,7 +157,7 @@ def work(
         from sweepnp.study.stacked import stacked_loop as loop
     with guard.installed():
         try:
-            return loop(job, spec, study, storage, guard, identity, pm, on_trial)
+            return loop(job, spec, study, storage, guard, identity, pm, on_trial, board)
         except Exception as exc:
             failure = storages.storage_failure(exc, job.storage)
             if failure is not None:
@@ -168,6 +174,7 @@ def _work_loop(
     identity: str,
     pm: PluginManager,
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
+    board: ProgressBoard | None = None,
 ) -> int:
     ran = 0
     waiting_since: float | None = None
@@ -197,13 +204,20 @@ def _work_loop(
                 with storages.batched(storage):  # the parameters in one append
                     params = spec.space.suggest(trial)
                 guard.check()
+                shown = None
+                if board is not None:
+                    repeats = spec.study.repeats
+                    shown = functools.partial(board.training, trial.number, repeats=repeats)
                 # Ctrl-C stops training at once, never a storage write.
                 with guard.allowed():
-                    outcome = run_configuration(spec, params, trial=trial, pm=pm)
+                    outcome = run_configuration(spec, params, trial=trial, pm=pm, on_trainer=shown)
         except KeyboardInterrupt:
             with guard.deferred():
                 interrupt_trial(study, trial)
             raise
+        finally:
+            if board is not None:
+                board.ended(trial.number)
         exhausted = finish_trial(study, trial, outcome)
         ran += 1
         if on_trial is not None:
@@ -399,6 +413,7 @@ def run_study(
     on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
     plugin_manager: PluginManager | None = None,
     spec: StudySpec | None = None,
+    board: ProgressBoard | None = None,
 ) -> optuna.Study:
     """Run (or continue) a study until it holds ``n_trials`` trials; return the Optuna study.
 
@@ -415,6 +430,8 @@ def run_study(
     :param plugin_manager: the plugins to build runs with (default: the installed ones).
     :param spec: ``file`` already loaded with :func:`load_spec` (with ``name``), so that it is
         not validated twice.
+    :param board: told what this process trains, for a progress display
+        (:class:`~sweepnp.study.progress.ProgressBoard`).
     """
     from threadpoolctl import threadpool_limits
 
@@ -423,6 +440,8 @@ def run_study(
         spec = load_spec(file, name=name, plugin_manager=plugin_manager)
     handle = storages.open_storage(storage)
     study = create_study(spec, storage, handle)
+    if board is not None:
+        board.opened(study)
     total = n_trials if n_trials is not None else spec.study.n_trials
     deadline = time.time() + spec.study.timeout if spec.study.timeout else None
     job_file: str | dict[str, Any] = str(file) if isinstance(file, str | Path) else dict(file)
@@ -438,7 +457,7 @@ def run_study(
         # One BLAS thread: a study's networks are small, and a second thread only waits (and
         # takes the core another worker or stack would use).
         with threadpool_limits(limits=1):
-            work(job(0), on_trial=on_trial)
+            work(job(0), on_trial=on_trial, board=board)
         return study
     storages.dispose_connections(handle)  # no pooled connection may be shared with a child
     context = multiprocessing.get_context("fork")
@@ -446,19 +465,22 @@ def run_study(
     children = [
         context.Process(target=_worker_process, args=(job(w), errors)) for w in range(1, jobs)
     ]
-    for child in children:
-        child.start()
+    with board.forking() if board is not None else contextlib.nullcontext():
+        for child in children:
+            child.start()
     try:
         with threadpool_limits(limits=1):
             # work() returns once the budget is spent and no child's trial is running: a child
             # that dies meanwhile is found (a zombie is dead) and its trial run again here.
-            work(job(0), on_trial=on_trial)
+            work(job(0), on_trial=on_trial, board=board)
             for child in children:
                 while child.is_alive():
                     child.join(timeout=0.5)
                     if on_trial is not None:
                         on_trial(study, study.get_trials(deepcopy=False)[-1])
-            work(job(0), on_trial=on_trial)  # a child that died last: its trial runs here
+            work(
+                job(0), on_trial=on_trial, board=board
+            )  # a child that died last: its trial runs here
     except BaseException:
         _stop_children(children)
         raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,6 +18,7 @@ import pytest
 from optuna.trial import TrialState
 
 from sweepnp.study.storage import open_storage
+from sweepnp.study.worker import run_study
 
 
 def _slow(study: dict) -> dict:
@@ -78,6 +80,57 @@ def test_run_logs_one_line_per_trial_when_not_on_a_terminal(invoke, study_file, 
     assert len(lines) == 6
     assert all("best val_accuracy" in line for line in lines)
     assert "best val_accuracy" in done.stdout and "sweepnp study show small" in done.stdout
+
+
+def test_each_line_says_how_far_the_run_is_and_a_resumed_run_lists_only_its_own_trials(
+    invoke, study_file, journal
+):
+    first = invoke("study", "run", study_file, "--storage", journal, "--n-trials", "2")
+    assert first.exit_code == 0, first.stderr
+    lines = [line for line in first.stderr.splitlines() if line.startswith("trial ")]
+    assert [line.split()[1] for line in lines] == ["0", "1"]
+    for done, line in enumerate(lines, start=1):
+        progress = line.rsplit(" | ", 1)[1]  # e.g. "1/2 done, 0.4 s elapsed, ETA 0.4 s"
+        assert re.fullmatch(rf"{done}/2 done, [\d.]+ s elapsed, ETA [\d.]+ s", progress), line
+    resumed = invoke("study", "run", study_file, "--storage", journal)  # on to n_trials = 6
+    assert resumed.exit_code == 0, resumed.stderr
+    lines = [line for line in resumed.stderr.splitlines() if line.startswith("trial ")]
+    assert sorted(line.split()[1] for line in lines) == ["2", "3", "4", "5"]  # not 0 nor 1
+    assert "2 trials finished in earlier runs (not listed again); 6 in all" in resumed.stderr
+    done = [line.rsplit(" | ", 1)[1].split()[0] for line in lines]
+    assert done == ["3/6", "4/6", "5/6", "6/6"]
+
+
+def test_the_progress_board_shows_the_epochs_of_the_trials_in_flight(study_file, journal):
+    """What the live display reads while trials train: each trial in flight here with its
+    epochs so far of those planned (epochs × repeats), and the trials earlier runs finished."""
+    import threading
+
+    from sweepnp.study.progress import ProgressBoard
+
+    run_study(study_file, storage=journal, n_trials=2, stack=1)
+    for stack in (1, 4):
+        board, seen, stop = ProgressBoard(), [], threading.Event()
+
+        def look(board=board, seen=seen, stop=stop):
+            while not stop.is_set():
+                seen.append(board.epochs())
+                time.sleep(0.001)
+
+        watcher = threading.Thread(target=look)
+        watcher.start()
+        n_trials = 4 if stack == 1 else 6
+        try:
+            run_study(study_file, storage=journal, n_trials=n_trials, stack=stack, board=board)
+        finally:
+            stop.set()
+            watcher.join()
+        assert board.finished_before == frozenset(range(n_trials - 2))
+        assert board.epochs() == {}  # nothing in flight once the run is over
+        shown = {n: planned for snapshot in seen for n, (_, planned) in snapshot.items()}
+        assert set(shown) <= set(range(n_trials - 2, n_trials)) and shown  # this run's trials
+        assert set(shown.values()) == {8}  # the file's 8 epochs, 1 repeat
+        assert any(0 < done < 8 for snapshot in seen for done, _ in snapshot.values())
 
 
 def test_quiet_prints_only_the_summary(invoke, study_file, journal):
@@ -295,6 +348,29 @@ def test_progress_bar_on_a_terminal(study_file, journal, tmp_path, on_a_terminal
     assert status == 0, screen
     assert "6/6" in screen and "best val_accuracy" in screen and "ETA" in screen
     assert "trial 0 " not in screen  # the bar replaces the per-trial lines
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_progress_on_a_terminal_from_the_start_with_epochs_and_an_eta(
+    study_dict, tmp_path, write_study, journal, on_a_terminal, jobs
+):
+    _slow(study_dict)
+    study_dict["study"]["n_trials"] = 3
+    path = write_study(tmp_path / "slow.toml", study_dict)
+    command = ["study", "run", str(path), "--storage", journal, "--jobs", jobs, "--stack", "1"]
+    status, screen = on_a_terminal(command, tmp_path)
+    assert status == 0, screen
+    frames = [re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", f) for f in re.split(r"\x1b\[2K", screen)]
+    # before any trial ended: the time since launch, a trial's epochs, no ETA yet
+    early = [f for f in frames if "0/3" in f and "ETA after the first trial" in f]
+    assert early and any(re.search(r"trial \d epoch \d+/1000", f) for f in frames)
+    elapsed = [float(m) for f in frames for m in re.findall(r"([\d.]+) s elapsed", f)]
+    assert elapsed == sorted(elapsed) and elapsed[0] < 1.0  # counted from the launch
+    assert any(re.search(r"[12]/3 .* ETA [\d.]+ s", f) for f in frames)  # once a trial ended
+    if jobs == "2":
+        assert any("1 in other workers" in f for f in frames)
+    assert "Traceback" not in screen
 
 
 @pytest.mark.slow

@@ -89,11 +89,12 @@ def test_the_html_shows_the_best_ten_and_says_how_many_more(study_dict, journal)
     assert len(summary) == 12
     assert len(table) == 10
     assert table["n"].tolist() == [2] * 10
-    # two repeats: the mean ± its interval's half-width, the mean rounded as the half-width says
+    # two repeats: the mean ± its interval's half-width, the mean rounded as the half-width says;
+    # an interval clipped at the metric's range reads as its ends, "0.94 (0.78–1.00)"
     for shown, mean in zip(
         table["validation accuracy"], summary["val_accuracy_mean"], strict=False
     ):
-        match = re.fullmatch(r"(\d(?:\.(\d+))?) ± [\d.]+", shown)
+        match = re.fullmatch(r"(\d(?:\.(\d+))?)(?: ± [\d.]+| \([\d.]+–[\d.]+\))", shown)
         assert match, shown
         assert abs(float(match[1]) - mean) <= 0.5 * 10 ** -len(match[2] or "")
     assert "… and 2 more configurations: <code>.summary()</code> holds them all." in page

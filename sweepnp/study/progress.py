@@ -1,0 +1,68 @@
+"""What a running study tells a progress display: :class:`ProgressBoard`.
+
+:func:`~sweepnp.study.worker.run_study` writes on the board as it goes — the trials the study held
+when it was opened, each trial this process trains and the trainers of its repeats — and a
+display (``sweepnp study run``'s, :class:`sweepnp.cli.render.TrialReporter`) reads it, also from
+the thread that redraws it: a trainer's ``epochs_run`` is a number written once per epoch. A
+journal holds a running trial's reports back until the trial ends (docs/studies.md), so the
+epochs of the trials in flight are only known in the process that trains them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import optuna
+
+__all__ = ["ProgressBoard"]
+
+
+class ProgressBoard:
+    """The progress of a study run in this process, for a display to read.
+
+    :param pause: a context manager factory entered while worker processes are forked (with
+        ``--jobs``): a display stops the thread that redraws it, since a process forked while
+        another thread holds a lock (a stream's, the console's) inherits it held for good.
+    """
+
+    def __init__(self, pause: Callable[[], contextlib.AbstractContextManager[Any]] | None = None):
+        self._pause = pause
+        self._trainers: dict[int, list[Any]] = {}
+        self._planned: dict[int, int] = {}
+        #: Numbers of the trials already finished when the study was opened (earlier runs).
+        self.finished_before: frozenset[int] | None = None
+
+    def opened(self, study: optuna.Study) -> None:
+        """The study is open: remember which trials earlier runs finished."""
+        trials = study.get_trials(deepcopy=False)
+        self.finished_before = frozenset(t.number for t in trials if t.state.is_finished())
+
+    def training(self, number: int, trainer: Any, repeats: int) -> None:
+        """Trial ``number`` trains one of its ``repeats`` with ``trainer`` (built, not yet run)."""
+        self._trainers.setdefault(number, []).append(trainer)
+        self._planned[number] = trainer.epochs * repeats
+
+    def ended(self, number: int) -> None:
+        """Trial ``number`` has ended (told, failed or interrupted)."""
+        self._trainers.pop(number, None)
+        self._planned.pop(number, None)
+
+    def epochs(self) -> dict[int, tuple[int, int]]:
+        """Trial number → (epochs trained so far over its repeats, epochs its repeats would train
+        without stopping early), for the trials in flight here."""
+        shown = {}
+        for number, trainers in list(self._trainers.items()):  # a copy: the loop adds meanwhile
+            done = sum(getattr(t, "epochs_run", 0) for t in list(trainers))
+            shown[number] = (done, self._planned.get(number, done))
+        return shown
+
+    @contextlib.contextmanager
+    def forking(self) -> Iterator[None]:
+        """Around forking worker processes: the display's own threads are paused."""
+        if self._pause is None:
+            yield
+            return
+        with self._pause():
+            yield
