@@ -31,6 +31,7 @@ from sweepnp.report.figures.canvas import (
 from sweepnp.report.words import metric_words, param_words
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
     from sweepnp.results import StudyResults
@@ -152,6 +153,7 @@ def _learning_curves(
     fig = new_figure(*grid_size(len(shown), 4, (3.3, 2.6)))
     words = metric_words(family).removeprefix("training ")
     axes = grid(fig, len(shown), xlabel="epoch", ylabel=words, sharex=True, sharey=True)
+    notes: list[tuple[Axes, str]] = []
     for ax, config in zip(axes, shown, strict=True):
         runs = curves[curves["trial"].isin(config.trials)]
         drawn = False
@@ -179,17 +181,9 @@ def _learning_curves(
                     label=f"best {split} epoch",
                 )
                 # In words too: a fall of 0.02 after the best epoch is easy to miss by eye.
-                # Where the curves are not: above a falling loss, below a rising accuracy.
-                ax.text(
-                    0.97,
-                    0.96 if better == "min" else 0.04,
-                    f"{split}: best {finite[best]:.3g} (epoch {best}), last {finite.iloc[-1]:.3g}",
-                    transform=ax.transAxes,
-                    ha="right",
-                    va="top" if better == "min" else "bottom",
-                    fontsize=7.5,
-                    color="0.25",
-                )
+                last = finite.iloc[-1]
+                words_of_best = f"{split}: best {finite[best]:.3g} (epoch {best}), last {last:.3g}"
+                notes.append((ax, words_of_best))
         if not drawn:  # a diverged run: say so rather than leave the panel blank
             ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center", c="0.4")
         ax.set_title(wrap(config.title), fontsize=9)
@@ -197,16 +191,49 @@ def _learning_curves(
     axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))  # shared by every panel
     handles, labels = axes[0].get_legend_handles_labels()
     fig.legend(handles, labels, loc="outside upper center", ncols=len(labels), frameon=False)
+    note = ""
     if family == "r2" and values.size and values.min() < _R2_FLOOR:
         axes[0].set_ylim(bottom=-1)  # a run far below would flatten every other curve
-        return fig, " The R² axis is cut at −1."
-    if ceiling is None:
-        return fig, ""
-    axes[0].set_yscale("log")
-    note = f" The {words} axis is logarithmic"
-    if math.isfinite(ceiling):
-        return fig, f"{note}; values above {ceiling:.3g} are drawn at {ceiling:.3g}."
-    return fig, f"{note}."
+        note = " The R² axis is cut at −1."
+    elif ceiling is not None:
+        axes[0].set_yscale("log")
+        note = f" The {words} axis is logarithmic"
+        if math.isfinite(ceiling):
+            note += f"; values above {ceiling:.3g} are drawn at {ceiling:.3g}"
+        note += "."
+    for ax, text in notes:  # now that the axes' scale and limits are final
+        _write_clear_of_curves(ax, text)
+    return fig, note
+
+
+def _write_clear_of_curves(ax: Axes, text: str) -> None:
+    """Write ``text`` in the panel's right-hand corner the curves leave free: the top one when
+    the lines under it (the right four fifths of the panel) lie low, else the bottom one (on a
+    white backing, should both be crossed)."""
+    ax.get_xlim(), ax.get_ylim()  # autoscale now: the transform below reads the limits
+    to_axes = ax.transData + ax.transAxes.inverted()
+    heights = []
+    for line in ax.get_lines():
+        points = np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float)
+        points = points[np.isfinite(points).all(axis=1)]
+        if len(points):
+            placed = to_axes.transform(points)
+            heights.extend(placed[placed[:, 0] > 0.2, 1])  # under the text, which is long
+    high = np.asarray(heights)
+    top_free = not high.size or high.max() < 0.8
+    bottom_free = not high.size or high.min() > 0.2
+    at_top = top_free or (not bottom_free and high.mean() < 0.5)
+    ax.text(
+        0.97,
+        0.96 if at_top else 0.04,
+        text,
+        transform=ax.transAxes,
+        ha="right",
+        va="top" if at_top else "bottom",
+        fontsize=7.5,
+        color="0.25",
+        bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 1},
+    )
 
 
 def _curve_values(
