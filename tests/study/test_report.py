@@ -433,6 +433,37 @@ def test_parallel_coordinates_draw_every_trial_opaque_with_the_best_and_worst_on
             assert 0.2126 * red + 0.7152 * green + 0.0722 * blue < 0.75  # visible on white
 
 
+def test_parallel_coordinates_place_ranges_on_their_searched_range(tmp_path):
+    study = copy.deepcopy(DROPOUT_STUDY)
+    study["train"]["epochs"] = 2
+    study["study"].update(
+        sampler={"name": "random", "seed": 3},
+        n_trials=3,
+        repeats=1,
+        params={
+            "train.batch_size": {"low": 8, "high": 42},
+            "regularizers.l2.lam": {"low": 1e-4, "high": 1e-2, "log": True},
+        },
+    )
+    journal = str(tmp_path / "studies.journal")
+    run_study(study, storage=journal)
+    res = results.load("dropout", journal)
+    item = parallel.parallel_coordinates(res)
+    assert "Logarithmic: l2 λ." in item.caption
+    ax = item.figure.axes[0]
+    names = [tick.get_text() for tick in ax.get_xticklabels()]
+    assert names == ["validation accuracy", "batch size", "l2 λ"]
+    # Each axis' ticks are written beside it: x - 0.04 for the axis at x.
+    ticks = {x: [t.get_text() for t in ax.texts if t.get_position()[0] == x - 0.04] for x in (1, 2)}
+    assert all(float(t).is_integer() for t in ticks[1]) and ticks[1][0] == "8"
+    assert ticks[2][0] == "0.0001" and ticks[2][-1] == "0.01"
+    lines = {line.get_label(): line for line in ax.get_lines() if line.get_label()[0] != "_"}
+    for _, trial in res.trials.iterrows():
+        y = lines[f"trial {trial['number']}"].get_ydata()
+        assert y[1] == pytest.approx((trial["train.batch_size"] - 8) / 34)
+        assert y[2] == pytest.approx((np.log10(trial["regularizers.l2.lam"]) + 4) / 2)
+
+
 # -- the exercise studies' reports show their findings -------------------------------------------
 
 STUDIES = Path(__file__).resolve().parents[2] / "studies"

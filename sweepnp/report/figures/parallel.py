@@ -111,7 +111,9 @@ def _param_axis(param: Any, values: pd.Series) -> tuple[np.ndarray, list[tuple[f
             ticks.append((_INACTIVE, "inactive"))
         return y, ticks, False
     numbers = pd.to_numeric(values, errors="coerce").to_numpy(dtype=float)
-    y, ticks, log = _scaled(numbers, float(param.low), float(param.high), bool(param.log))
+    y, ticks, log = _scaled(
+        numbers, float(param.low), float(param.high), bool(param.log), param.kind == "int"
+    )
     y[~np.isfinite(numbers)] = _INACTIVE
     if not np.isfinite(numbers).all():
         ticks.append((_INACTIVE, "inactive"))
@@ -119,10 +121,11 @@ def _param_axis(param: Any, values: pd.Series) -> tuple[np.ndarray, list[tuple[f
 
 
 def _scaled(
-    values: np.ndarray, low: float, high: float, log: bool
+    values: np.ndarray, low: float, high: float, log: bool, integer: bool = False
 ) -> tuple[np.ndarray, list[tuple[float, str]], bool]:
     """``values`` mapped onto 0–1 between ``low`` and ``high`` (in log10 when ``log``), values
-    beyond the range (a non-finite objective) cut at its ends, and five ticks."""
+    beyond the range (a non-finite objective) cut at its ends, and five ticks (whole numbers
+    for an integer parameter)."""
     forward = np.log10 if log else (lambda v: v)
     with np.errstate(divide="ignore", invalid="ignore"):
         lo, hi = forward(low), forward(high)
@@ -130,6 +133,8 @@ def _scaled(
         y = (forward(values) - lo) / span if span else np.full(len(values), 0.5)
     y = np.clip(np.nan_to_num(y, nan=1.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
     steps = np.linspace(lo, hi, 5) if span else np.array([lo])
+    if integer:  # whole numbers, where an integer parameter's values can be
+        steps = forward(np.unique(np.round(10**steps if log else steps)))
     ticks = [((s - lo) / span if span else 0.5, f"{(10**s if log else s):.3g}") for s in steps]
     return y, ticks, log
 
