@@ -15,11 +15,19 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sweepnp.report.words import config_label, is_missing
+from sweepnp.study.space import encode_value
 
 if TYPE_CHECKING:
     from sweepnp.results import StudyResults
 
-__all__ = ["MAX_PANELS", "Configuration", "configurations", "key_of"]
+__all__ = [
+    "MAX_PANELS",
+    "Configuration",
+    "choice_position",
+    "configurations",
+    "in_parameter_order",
+    "key_of",
+]
 
 #: At most this many configurations get a panel (the best ones) or are retrained.
 MAX_PANELS = 12
@@ -98,3 +106,32 @@ def configurations(res: StudyResults) -> list[Configuration]:
     ranked = sorted((c for c in found.values() if c.rank is not None), key=lambda c: c.rank)
     others = sorted((c for c in found.values() if c.rank is None), key=lambda c: c.trials[0])
     return ranked + others
+
+
+def choice_position(param: Any, value: Any) -> int | None:
+    """Where a value, as the results tables hold it, stands among a categorical parameter's
+    choices in the study file (None: not one of them, or inactive). ``True`` is not ``1``."""
+    for position, choice in enumerate(param.choices):
+        encoded = encode_value(choice)
+        if value == encoded and isinstance(value, bool) == isinstance(encoded, bool):
+            return position
+    return None
+
+
+def in_parameter_order(res: StudyResults, configs: list[Configuration]) -> list[Configuration]:
+    """The configurations of a one-parameter study in that parameter's order — its choices as
+    the study file lists them, or its values ascending — so that a trend reads left to right.
+    Configurations without a value (none in a one-parameter study) go last. Studies with
+    several parameters keep the rank order: no one parameter orders them."""
+    if len(res.space.params) != 1:
+        return list(configs)
+    param = res.space.params[0]
+
+    def position(config: Configuration) -> tuple[int, float]:
+        value = config.params.get(param.path)
+        if param.kind == "categorical":
+            index = choice_position(param, value)
+            return (0, float(index)) if index is not None else (1, 0.0)
+        return (0, float(value)) if value is not None else (1, 0.0)
+
+    return sorted(configs, key=position)  # stable: equal positions keep their rank order

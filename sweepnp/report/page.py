@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 
 from sweepnp.report.configurations import Configuration, configurations, key_of
-from sweepnp.report.figures import curves, models, optuna_plots, parameters
+from sweepnp.report.figures import comparison, curves, models, optuna_plots, parallel, parameters
 from sweepnp.report.figures.canvas import DPI, Drawn, Skipped
 from sweepnp.report.words import estimate, metric_words, param_words, value_words, verdict
 from sweepnp.results import StudyResults
@@ -26,6 +26,7 @@ FIGURE_NAMES = (
     "learning_curves_loss",
     "learning_curves_accuracy",
     "learning_curves_r2",
+    "compared_at_shared_setting",
     "metric_by_parameter",
     "optimization_history",
     "param_importances",
@@ -91,7 +92,14 @@ def write_report(results: StudyResults, out_dir: str | Path, *, retrain: bool = 
             "as mean (low–high). n counts the repeats.",
         ),
         _section(
-            "curves", "Learning curves", writer.items(curves.learning_curves(results, configs))
+            "curves",
+            "Learning curves",
+            writer.items(
+                [
+                    *curves.learning_curves(results, configs),
+                    comparison.at_shared_setting(results, configs),
+                ]
+            ),
         ),
         _section(
             "diagnosis",
@@ -107,7 +115,13 @@ def write_report(results: StudyResults, out_dir: str | Path, *, retrain: bool = 
             f"{first.capitalize()} by parameter",
             writer.items([parameters.metric_by_parameter(results)]),
         ),
-        _section("search", "The search", writer.items(optuna_plots.optuna_figures(results))),
+        _section(
+            "search",
+            "The search",
+            writer.items(
+                [*optuna_plots.optuna_figures(results), parallel.parallel_coordinates(results)]
+            ),
+        ),
         _models_section(results, configs, writer, retrain),
     ]
     html = out_dir / "report.html"

@@ -34,8 +34,9 @@ from sweepnp.report import (
     write_report,
 )
 from sweepnp.report.configurations import configurations
-from sweepnp.report.figures import curves, models, optuna_plots, parameters
+from sweepnp.report.figures import comparison, curves, models, optuna_plots, parallel, parameters
 from sweepnp.report.words import estimate
+from sweepnp.study.spec import load_spec
 from sweepnp.study.storage import open_storage
 from sweepnp.study.worker import run_study
 from sweepnp_plugins.datasets.synthetic import moons as moons_dataset
@@ -79,6 +80,7 @@ DROPOUT_STUDY: dict[str, Any] = {
 EVERY_FIGURE = {
     "learning_curves_loss",
     "learning_curves_accuracy",
+    "compared_at_shared_setting",
     "metric_by_parameter",
     "optimization_history",
     "param_importances",
@@ -106,8 +108,10 @@ def drawn(moons) -> dict[str, Any]:
     configs = configurations(res)
     items = [
         *curves.learning_curves(res, configs),
+        comparison.at_shared_setting(res, configs),
         parameters.metric_by_parameter(res),
         *optuna_plots.optuna_figures(res),
+        parallel.parallel_coordinates(res),
         *models.trained_models(res, configs)[0],
     ]
     return {item.name: item for item in items}
@@ -177,14 +181,17 @@ def test_learning_curves_show_each_configuration_best_first_training_against_val
     item = drawn[f"learning_curves_{family}"]
     assert "the mean over 2 repeats per epoch" in item.caption
     assert "the min–max range across repeats (shaded band)" in item.caption
+    assert "training (blue) against validation (orange)" in item.caption
+    assert "Panels best first" in item.caption  # two parameters: no one of them orders them
     fig = item.figure
     assert _titles(fig) == _ranked(res)
     panels = [ax for ax in fig.axes if ax.get_title()]
+    lines = ["training", "validation", "best validation epoch"]
     for ax in panels:
-        assert [line.get_label() for line in ax.get_lines()] == ["training", "validation"]
+        assert [line.get_label() for line in ax.get_lines()] == lines
         assert len(ax.collections) == 2  # a min–max band each
     assert (panels[0].get_ylabel(), panels[-1].get_xlabel()) == (family, "epoch")
-    assert [text.get_text() for text in fig.legends[0].get_texts()] == ["training", "validation"]
+    assert [text.get_text() for text in fig.legends[0].get_texts()] == lines
     # The best configuration's lines: the mean of its two repeats, epoch by epoch.
     best = res.summary().iloc[0]
     number = res.trials.set_index(["optimizer.lr", "model.hidden"])["number"][
@@ -192,10 +199,17 @@ def test_learning_curves_show_each_configuration_best_first_training_against_val
     ]
     runs = res.curves[res.curves["trial"] == number].groupby("epoch")
     mean = runs[[family, f"val_{family}"]].mean()
-    training, validation = panels[0].get_lines()
+    training, validation, best_epoch = panels[0].get_lines()
     np.testing.assert_array_equal(training.get_xdata(), mean.index)
     np.testing.assert_allclose(training.get_ydata(), mean[family])
     np.testing.assert_allclose(validation.get_ydata(), mean[f"val_{family}"])
+    # The dot: the validation mean's best epoch (the first of equals), in words in the corner.
+    val = mean[f"val_{family}"]
+    best = val.idxmin() if family == "loss" else val.idxmax()
+    assert (best_epoch.get_xdata()[0], best_epoch.get_ydata()[0]) == (best, val[best])
+    assert panels[0].texts[0].get_text() == (
+        f"validation: best {val[best]:.3g} (epoch {best}), last {val.iloc[-1]:.3g}"
+    )
     band = panels[0].collections[0].get_paths()[0].vertices[:, 1]
     assert np.isclose(band.min(), runs[family].min().min())
     assert np.isclose(band.max(), runs[family].max().max())
@@ -229,12 +243,11 @@ def test_optuna_figures_name_parameters_and_choices_in_the_reports_words(drawn):
     importances = drawn["param_importances"].figure.axes[0]
     ticks = sorted(tick.get_text() for tick in importances.get_yticklabels())
     assert ticks == ["hidden layers", "learning rate"]
-    texts = {
-        tick.get_text()
-        for ax in drawn["parallel_coordinate"].figure.axes
-        for tick in [*ax.get_xticklabels(), *ax.get_yticklabels()]
-    }
-    assert {"learning rate", "hidden layers", "[4]", "[16, 16]"} <= texts
+    parallel_axes = drawn["parallel_coordinate"].figure.axes[0]
+    names = [tick.get_text() for tick in parallel_axes.get_xticklabels()]
+    assert names == ["validation accuracy", "learning rate", "hidden layers"]
+    texts = {text.get_text() for text in parallel_axes.texts}
+    assert {"0.05", "0.3", "[4]", "[16, 16]"} <= texts
     assert not texts & {"optimizer.lr", "model.hidden"}
 
 
@@ -358,7 +371,7 @@ def test_no_retrain_draws_no_model_figures_and_removes_old_ones(moons, tmp_path)
     assert sorted(p.name for p in folder.glob("*.png")) == sorted(
         f"{name}.png" for name in again.figures
     )
-    assert again.html.read_text(encoding="utf-8").count("data:image/png;base64,") == 6
+    assert again.html.read_text(encoding="utf-8").count("data:image/png;base64,") == 7
 
 
 def test_a_report_leaves_pyplot_and_its_style_as_it_found_them(moons, tmp_path):
@@ -370,6 +383,243 @@ def test_a_report_leaves_pyplot_and_its_style_as_it_found_them(moons, tmp_path):
     write_report(res, tmp_path, retrain=False)  # Optuna's figures use pyplot and ggplot style
     assert plt.get_fignums() == []
     assert dict(matplotlib.rcParams) == style
+
+
+# -- one-parameter studies -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("param", "order"),
+    [
+        ({"choices": [0.5, 0.0, 0.3]}, "as the study file lists them"),
+        ({"low": 0.0, "high": 0.5, "step": 0.25}, "ascending"),
+    ],
+)
+def test_a_one_parameter_studys_panels_follow_the_parameter_not_the_rank(tmp_path, param, order):
+    study = copy.deepcopy(DROPOUT_STUDY)
+    study["study"]["params"] = {"regularizers.dropout.rate": param}
+    study["study"]["n_trials"] = 3
+    journal = str(tmp_path / "studies.journal")
+    run_study(study, storage=journal)
+    res = results.load("dropout", journal)
+    configs = configurations(res)
+    if "choices" in param:
+        expected = [value_words(v) for v in param["choices"]]
+    else:
+        expected = [value_words(v) for v in sorted(res.trials["regularizers.dropout.rate"])]
+    for item in curves.learning_curves(res, configs):
+        titles = _titles(item.figure)
+        assert [title.split("dropout rate ")[1] for title in titles] == expected
+        # Each panel still names its rank, and the ranks are not in order (else this shows
+        # nothing): the panels follow the parameter.
+        ranks = [int(title.split()[0][1:]) for title in titles]
+        assert sorted(ranks) == list(range(1, len(ranks) + 1)) and ranks != sorted(ranks)
+        assert f"Panels in the order of the dropout rate ({order})" in item.caption
+    by_parameter = parameters.metric_by_parameter(res).caption
+    assert "vary too" not in by_parameter  # there are no other parameters
+    assert comparison.at_shared_setting(res, configs).why.startswith("needs 2 searched param")
+
+
+def test_metric_by_parameter_says_the_other_parameters_vary_when_they_do(drawn):
+    assert "The other parameters vary too" in drawn["metric_by_parameter"].caption
+
+
+def test_the_comparison_at_a_shared_setting_draws_every_choice_on_one_axis(moons, drawn):
+    res, _ = moons
+    item = drawn["compared_at_shared_setting"]
+    # learning rate is compared (the first parameter with choices); the file's own hidden
+    # layers, [8], were never searched: the setting is the best configuration's.
+    best = res.summary().iloc[0]
+    hidden = value_words(best["model.hidden"])
+    assert item.caption.startswith(
+        f"Every learning rate at one shared setting, hidden layers {hidden}"
+    )
+    assert "the setting of the best configuration" in item.caption
+    number = res.trials.set_index(["optimizer.lr", "model.hidden"])["number"]
+    for ax, metric in zip(item.figure.axes[:2], ["accuracy", "val_accuracy"], strict=True):
+        assert ax.get_title() == f"{metric_words(metric).capitalize()} at hidden layers {hidden}"
+        assert [line.get_label() for line in ax.get_lines()] == ["0.05", "0.3"]
+        for line, lr in zip(ax.get_lines(), [0.05, 0.3], strict=True):
+            runs = res.curves[res.curves["trial"] == number[(lr, best["model.hidden"])]]
+            np.testing.assert_allclose(line.get_ydata(), runs.groupby("epoch")[metric].mean())
+
+
+def test_parallel_coordinates_draw_every_trial_opaque_with_the_best_and_worst_on_top(moons, drawn):
+    res, _ = moons
+    ax = drawn["parallel_coordinate"].figure.axes[0]
+    complete = res.trials[res.trials["state"] == "complete"]
+    # Best first (validation accuracy is maximized), equal values in the order trials ran.
+    ranked = complete.sort_values("value", ascending=False, kind="stable")["number"].tolist()
+    labels = [line.get_label() for line in ax.get_lines() if line.get_label().startswith("trial")]
+    assert sorted(labels) == sorted(f"trial {n}" for n in complete["number"])
+    # Drawn middle first: the last two lines are the best and the worst trial.
+    assert set(labels[-2:]) == {f"trial {ranked[0]}", f"trial {ranked[-1]}"}
+    for line in ax.get_lines():
+        if line.get_label().startswith("trial"):
+            assert line.get_alpha() in (None, 1.0)
+            red, green, blue, _ = line.get_color()
+            assert 0.2126 * red + 0.7152 * green + 0.0722 * blue < 0.75  # visible on white
+
+
+def test_parallel_coordinates_place_ranges_on_their_searched_range(tmp_path):
+    study = copy.deepcopy(DROPOUT_STUDY)
+    study["train"]["epochs"] = 2
+    study["study"].update(
+        sampler={"name": "random", "seed": 3},
+        n_trials=3,
+        repeats=1,
+        params={
+            "train.batch_size": {"low": 8, "high": 42},
+            "regularizers.l2.lam": {"low": 1e-4, "high": 1e-2, "log": True},
+        },
+    )
+    journal = str(tmp_path / "studies.journal")
+    run_study(study, storage=journal)
+    res = results.load("dropout", journal)
+    item = parallel.parallel_coordinates(res)
+    assert "Logarithmic: l2 λ." in item.caption
+    ax = item.figure.axes[0]
+    names = [tick.get_text() for tick in ax.get_xticklabels()]
+    assert names == ["validation accuracy", "batch size", "l2 λ"]
+    # Each axis' ticks are written beside it: x - 0.04 for the axis at x.
+    ticks = {x: [t.get_text() for t in ax.texts if t.get_position()[0] == x - 0.04] for x in (1, 2)}
+    assert all(float(t).is_integer() for t in ticks[1]) and ticks[1][0] == "8"
+    assert ticks[2][0] == "0.0001" and ticks[2][-1] == "0.01"
+    lines = {line.get_label(): line for line in ax.get_lines() if line.get_label()[0] != "_"}
+    for _, trial in res.trials.iterrows():
+        y = lines[f"trial {trial['number']}"].get_ydata()
+        assert y[1] == pytest.approx((trial["train.batch_size"] - 8) / 34)
+        assert y[2] == pytest.approx((np.log10(trial["regularizers.l2.lam"]) + 4) / 2)
+
+
+# -- the exercise studies' reports show their findings -------------------------------------------
+
+STUDIES = Path(__file__).resolve().parents[2] / "studies"
+
+
+@pytest.fixture(scope="module")
+def exercise(tmp_path_factory):
+    """``exercise(name)``: the results of ``studies/NAME.toml`` run in its quick mode (once per
+    module, into one journal) and its report written, without retraining."""
+    folder = tmp_path_factory.mktemp("exercises")
+    journal = str(folder / "studies.journal")
+    done: dict[str, tuple[results.StudyResults, Report]] = {}
+
+    def run(name: str) -> tuple[results.StudyResults, Report]:
+        if name not in done:
+            spec = load_spec(STUDIES / f"{name}.toml", quick=True)
+            run_study(STUDIES / f"{name}.toml", storage=journal, spec=spec)
+            res = results.load(spec.name, journal)
+            done[name] = res, write_report(res, folder / name, retrain=False)
+        return done[name]
+
+    return run
+
+
+def _panel(fig, label: str):
+    """The panel of a figure of small multiples whose title names ``label`` (after its rank)."""
+    (ax,) = [ax for ax in fig.axes if " ".join(ax.get_title().split()).endswith(f" {label}")]
+    return ax
+
+
+@pytest.mark.slow
+def test_overfitting_report_shows_test_accuracy_falling_while_training_accuracy_is_1(exercise):
+    res, report = exercise("overfitting")
+    assert "learning_curves_accuracy" in report.figures
+    item = next(d for d in curves.learning_curves(res, configurations(res)) if "accuracy" in d.name)
+    assert "training (blue), validation (orange) and test (green)" in item.caption
+    # Regularizations in the study file's order: none, L2, dropout.
+    assert [" ".join(t.split()[1:]) for t in _titles(item.figure)] == [
+        "regularization none",
+        "regularization l2 λ=0.2",
+        "regularization dropout rate=0.8",
+    ]
+    ax = _panel(item.figure, "regularization none")
+    training, validation, test, best = ax.get_lines()
+    assert [line.get_label() for line in (training, validation, test, best)] == [
+        "training",
+        "validation",
+        "test",
+        "best test epoch",
+    ]
+    train_y, test_y = training.get_ydata(), test.get_ydata()
+    assert train_y[-1] == 1.0  # the 50 training rows memorized…
+    at_one = np.flatnonzero(train_y == 1.0)[0]
+    # … while the test accuracy, after its best epoch, falls: the seed's finding.
+    peak = int(np.argmax(test_y))
+    assert best.get_ydata()[0] == test_y[peak] > test_y[-1]
+    assert test_y[at_one:].max() > test_y[-1]
+    assert ax.get_ylim()[1] >= 1.0
+    # The same numbers as the study's own curves: the mean of the test accuracy over repeats.
+    (number,) = res.trials.loc[res.trials["regularizers"] == "{}", "number"]
+    runs = res.curves[res.curves["trial"] == number].groupby("epoch")["test_accuracy"].mean()
+    np.testing.assert_allclose(test_y, runs)
+
+
+@pytest.mark.slow
+def test_dropout_rates_report_reads_left_to_right_in_rate_order(exercise):
+    res, report = exercise("dropout_rates")
+    assert "compared_at_shared_setting" in report.skipped
+    for item in curves.learning_curves(res, configurations(res)):
+        rates = [t.split("dropout rate ")[1] for t in _titles(item.figure)]
+        assert rates == ["0", "0.1", "0.3", "0.5", "0.7"]
+        assert "Panels in the order of the dropout rate" in item.caption
+    caption = parameters.metric_by_parameter(res).caption
+    assert "vary too" not in caption
+
+
+@pytest.mark.slow
+def test_optimizers_report_compares_every_optimizer_at_the_files_learning_rate(exercise):
+    res, report = exercise("optimizers")
+    assert "compared_at_shared_setting" in report.figures
+    item = comparison.at_shared_setting(res, configurations(res))
+    assert item.caption.startswith(
+        "Every optimizer at one shared setting, learning rate 0.01 (the study file's own value"
+    )
+    names = ["sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam", "adamw"]
+    number = res.trials.set_index(["optimizer.name", "optimizer.lr"])["number"]
+    train_ax, val_ax = item.figure.axes[:2]
+    assert train_ax.get_title() == "Training loss at learning rate 0.01"
+    for ax, metric in ((train_ax, "loss"), (val_ax, "val_loss")):
+        assert [line.get_label() for line in ax.get_lines()] == names
+        for line, name in zip(ax.get_lines(), names, strict=True):
+            runs = res.curves[res.curves["trial"] == number[(name, 0.01)]]
+            np.testing.assert_allclose(line.get_ydata(), runs.groupby("epoch")[metric].mean())
+
+
+@pytest.mark.slow
+def test_optimizers_report_marks_diverged_runs_instead_of_flattening_the_axis(exercise):
+    res, _ = exercise("optimizers")
+    diverged = curves.diverged_runs(res)
+    table = res.repeats_table()
+    pairs = zip(table["trial"], table["repeat"], strict=True)
+    blown = table[[pair in diverged for pair in pairs]]
+    assert len(blown) >= 1 and blown["val_loss"].min() > 1e3  # momentum at 0.3 blows up
+    item = parameters.metric_by_parameter(res)
+    assert f"{len(blown)} diverged repeat" in item.caption
+    kept = table.drop(blown.index)
+    for ax, path in zip(item.figure.axes, ["optimizer.name", "optimizer.lr"], strict=True):
+        crosses = [c for c in ax.collections if c.get_label() == "diverged (not in the mean)"]
+        assert len(crosses) == 1 and len(crosses[0].get_offsets()) == len(blown)
+        # The means leave the diverged repeats out.
+        means = ax.containers[0].lines[0].get_ydata()
+        np.testing.assert_allclose(sorted(means), sorted(kept.groupby(path)["val_loss"].mean()))
+    top = item.figure.axes[0].get_ylim()[1]
+    assert kept["val_loss"].max() <= top < blown["val_loss"].min()
+    # The parallel coordinates put those trials at "diverged", above the objective axis …
+    ax = parallel.parallel_coordinates(res).figure.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines() if line.get_label()[0] != "_"}
+    assert len(lines) == len(res.trials)  # every trial completed: one line each
+    for trial in {t for t, _ in diverged}:
+        assert lines[f"trial {trial}"].get_ydata()[0] > 1.0
+    assert "diverged" in [text.get_text() for text in ax.texts]
+    # … and the worst trial is drawn opaque, on top, in a colour that shows on white.
+    ranked = res.trials.sort_values("value", kind="stable")["number"].tolist()
+    worst = lines[f"trial {ranked[-1]}"]
+    assert f"trial {ranked[-1]}" in list(lines)[-2:]
+    red, green, blue, _ = worst.get_color()
+    assert worst.get_alpha() in (None, 1.0)
+    assert 0.2126 * red + 0.7152 * green + 0.0722 * blue < 0.75
 
 
 # -- studies without results ---------------------------------------------------------------------
@@ -431,11 +681,13 @@ def test_the_command_writes_the_report_and_prints_the_verdict(tmp_path):
     assert done.returncode == 0, done.stderr
     folder = tmp_path / "reports" / "dropout"  # the default folder
     pngs = sorted(p.stem for p in folder.glob("*.png"))
-    # One parameter: no importances; --no-retrain: no weights, no decision boundary.
-    assert pngs == sorted(EVERY_FIGURE - {"param_importances", "weights", "decision_boundary"})
+    # One parameter: no importances, no comparison at a shared setting; --no-retrain: no
+    # weights, no decision boundary.
+    one_parameter = {"param_importances", "compared_at_shared_setting"}
+    assert pngs == sorted(EVERY_FIGURE - one_parameter - {"weights", "decision_boundary"})
     assert done.stdout.splitlines() == [
         expected,
-        "wrote reports/dropout/report.html with 5 figures, 3 not drawn (see the report)",
+        "wrote reports/dropout/report.html with 5 figures, 4 not drawn (see the report)",
     ]
     assert expected in (folder / "report.html").read_text(encoding="utf-8")
 

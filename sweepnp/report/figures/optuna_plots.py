@@ -1,5 +1,6 @@
-"""Optuna's own figures of the search: optimization history, parameter importances and parallel
-coordinates, with parameter paths and choices in the report's words.
+"""Optuna's own figures of the search: optimization history and parameter importances, with
+parameter paths and choices in the report's words. (The parallel coordinates are drawn by
+:mod:`sweepnp.report.figures.parallel`: Optuna's hid the worst trials.)
 
 They are functions of an Optuna study, so this is the one module of the report that hands
 ``res.study`` to anything. Optuna draws with pyplot and switches to the ggplot style sheet: each
@@ -22,17 +23,17 @@ if TYPE_CHECKING:
 
     from sweepnp.results import StudyResults
 
-__all__ = ["optuna_figures"]
+__all__ = ["objective_words", "optuna_figures"]
 
 
 def optuna_figures(res: StudyResults) -> list[Drawn | Skipped]:
-    """``optimization_history``, ``param_importances`` and ``parallel_coordinate``, each drawn or
+    """``optimization_history`` and ``param_importances``, each drawn or
     skipped with the reason (too few completed trials or varying parameters, or Optuna's own)."""
     from optuna.importance import FanovaImportanceEvaluator
     from optuna.visualization import matplotlib as optuna_plots
 
     complete = int((res.trials["state"] == "complete").sum()) if len(res.trials) else 0
-    objective = _objective_words(res)
+    objective = objective_words(res)
 
     def importances(study: Any, **options: Any) -> Any:
         # fANOVA with a fixed seed: the same study always gives the same importances. It answers
@@ -57,12 +58,6 @@ def optuna_figures(res: StudyResults) -> list[Drawn | Skipped]:
             "optuna-dashboard (and Optuna's own default) ranks parameters with PED-ANOVA "
             "instead (how much each matters for reaching the best 10% of trials), so its bars "
             "may differ.",
-        ),
-        (
-            "parallel_coordinate",
-            optuna_plots.plot_parallel_coordinate,
-            "Optuna's parallel coordinates: one line per completed trial through its parameter "
-            f"values, coloured by its objective ({objective}).",
         ),
     ]
     drawn: list[Drawn | Skipped] = []
@@ -97,7 +92,7 @@ def _varying_params(res: StudyResults) -> list[str]:
     return [p for p in res.param_columns if complete[p].astype(str).nunique(dropna=True) > 1]
 
 
-def _objective_words(res: StudyResults) -> str:
+def objective_words(res: StudyResults) -> str:
     """What Optuna was told per trial: the mean over repeats, or its pessimistic bound."""
     words = metric_words(res.metrics[0])
     if res.spec.study.aggregate == "lcb" and res.spec.study.repeats > 1:
@@ -112,7 +107,7 @@ def _optuna_figure(res: StudyResults, draw: Callable[..., Any]) -> Figure:
     import optuna
 
     plt = pyplot()
-    options: dict[str, Any] = {"target_name": _objective_words(res)}
+    options: dict[str, Any] = {"target_name": objective_words(res)}
     if res.spec.multi_objective:  # Optuna needs one number per trial
         options["target"] = lambda trial: trial.values[0]
     with plt.rc_context(), warnings.catch_warnings():
@@ -120,7 +115,7 @@ def _optuna_figure(res: StudyResults, draw: Callable[..., Any]) -> Figure:
         fig = draw(res.study, **options).figure
         plt.close(fig)  # it stays drawable; pyplot just forgets it
     words = _tick_words(res)
-    for ax in fig.axes:  # the parallel coordinates hold one twin axes per parameter
+    for ax in fig.axes:
         for axis in (ax.xaxis, ax.yaxis):
             texts = [tick.get_text() for tick in axis.get_ticklabels()]
             if any(text in words for text in texts):
@@ -134,8 +129,6 @@ def _tick_words(res: StudyResults) -> dict[str, str]:
     """Tick text on Optuna's figures → the report's words: parameter paths, and choices as
     Optuna shows them (str of the stored value: JSON for tables and lists, ``False``)."""
     words = {path: param_words(path) for path in res.param_columns}
-    # Optuna's parallel coordinates cut names of 20 characters or more to 17 and "...".
-    words.update({f"{path[:17]}...": param_words(path) for path in words if len(path) >= 20})
     for param in res.space.params:
         if param.kind == "categorical":
             for choice, name in zip(param.choices, choice_names(param.choices), strict=True):
