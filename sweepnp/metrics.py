@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pandas.core.groupby import SeriesGroupBy
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -47,6 +51,26 @@ def metric_bounds(metric: str) -> tuple[float, float]:
     if base in NON_NEGATIVE or base.endswith("_loss"):
         return 0.0, math.inf
     return -math.inf, math.inf
+
+
+def interval_by_group(values: SeriesGroupBy, metric: str) -> pd.DataFrame:
+    """Per group of ``values``: ``mean``, ``std``, ``n`` and the 95% t interval of the mean,
+    ``ci_low`` and ``ci_high``, clipped to the range of ``metric`` (:func:`metric_bounds`);
+    the interval is NaN for a group of one value.
+
+    A t interval is symmetric and knows nothing of the metric's range: 3 repeats of accuracy
+    1, 1, 0.96 give 0.987 ± 0.057, whose upper end no accuracy can reach — hence the clipping.
+    """
+    import numpy as np
+    import pandas as pd
+
+    out = pd.DataFrame({"mean": values.mean(), "std": values.std(ddof=1), "n": values.count()})
+    quantile = out["n"].map(lambda k: t_quantile(k) if k > 1 else np.nan)
+    half = quantile * out["std"] / np.sqrt(out["n"])
+    low, high = metric_bounds(metric)
+    out["ci_low"] = (out["mean"] - half).clip(lower=low)
+    out["ci_high"] = (out["mean"] + half).clip(upper=high)
+    return out
 
 
 def confidence_half_width(values: Sequence[float], level: float = 0.95) -> float:

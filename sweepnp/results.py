@@ -29,7 +29,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from sweepnp.errors import ConfigError
-from sweepnp.metrics import metric_bounds, t_quantile
+from sweepnp.metrics import interval_by_group
 from sweepnp.study import storage as storages
 from sweepnp.study.record import CONFIG_ATTR, TrialRecord, retried_numbers
 from sweepnp.study.space import SearchSpace, decode_params, encode_value
@@ -344,18 +344,9 @@ class StudyResults:
         grouped = table.groupby(by, dropna=False, observed=True)
         out = pd.DataFrame({"n": grouped.size(), "_first": grouped["trial"].min()})
         for metric in metrics:
-            mean = grouped[metric].mean()
-            std = grouped[metric].std(ddof=1)
-            n = grouped[metric].count()
-            quantile = n.map(lambda k: t_quantile(k) if k > 1 else np.nan)
-            half = quantile * std / np.sqrt(n)
-            # A t interval is symmetric and knows nothing of the metric's range: 3 repeats of
-            # accuracy 1, 1, 0.96 give 0.987 ± 0.057, whose upper end no accuracy can reach.
-            low, high = metric_bounds(metric)
-            out[f"{metric}_mean"] = mean
-            out[f"{metric}_std"] = std
-            out[f"{metric}_ci_low"] = (mean - half).clip(lower=low)
-            out[f"{metric}_ci_high"] = (mean + half).clip(upper=high)
+            interval = interval_by_group(grouped[metric], metric)
+            for part in ("mean", "std", "ci_low", "ci_high"):
+                out[f"{metric}_{part}"] = interval[part]
         first = self.metrics[0] if self.metrics[0] in metrics else metrics[0]
         direction = (
             self.spec.directions[self.metrics.index(first)] if first in self.metrics else "minimize"

@@ -144,14 +144,11 @@ def _diverged_rows(res: StudyResults, table: pd.DataFrame, metric: str) -> pd.Se
 
 def _means(rows: pd.DataFrame, path: str, metric: str) -> pd.DataFrame:
     """Per value of ``path``: the mean of ``metric`` and its 95% t interval (NaN for a value
-    trained once), as ``res.summary(by=path)`` computes them, of the repeats kept."""
-    from sweepnp.metrics import t_quantile
+    trained once) clipped to the metric's range, as ``res.summary(by=path)`` computes them, of
+    the repeats kept."""
+    from sweepnp.metrics import interval_by_group
 
-    grouped = rows.groupby(path, observed=True)[metric]
-    out = pd.DataFrame({"mean": grouped.mean(), "std": grouped.std(ddof=1), "n": grouped.count()})
-    quantile = out["n"].map(lambda k: t_quantile(k) if k > 1 else np.nan)
-    half = quantile * out["std"] / np.sqrt(out["n"])
-    out["ci_low"], out["ci_high"] = out["mean"] - half, out["mean"] + half
+    out = interval_by_group(rows.groupby(path, observed=True)[metric], metric)
     return out.reset_index()
 
 
