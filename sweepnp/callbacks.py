@@ -13,7 +13,8 @@ Through ``self.trainer`` a callback reaches the run: ``trainer.model`` (its ``pa
 ``get_params``/``set_params``), ``trainer.stop(reason)`` to end training after this epoch,
 ``trainer.metric_names``, ``trainer.history`` (the evaluated epochs so far), ``trainer.info`` (a
 dict recorded with the run result) and ``trainer.context`` (what the caller provides; in a study,
-``context["optuna_trial"]``).
+``context["trial_number"]`` and ``context["repeat"]`` — every configuration's repeat r shares
+its seed — and, in the repeat a pruner watches, ``context["optuna_trial"]``).
 """
 
 from __future__ import annotations

@@ -200,30 +200,36 @@ def repeat_trainer(
     pm: PluginManager,
     cache: DataCache,
     trial: optuna.Trial | None = None,
+    number: int | None = None,
 ) -> Trainer:
     """The trainer of one repeat of a configuration, built as every trial builds it: the run
     file with that repeat's seed (:meth:`StudySpec.run_file`), validated as the study file, on
     data prepared once per data section (``cache``).
 
+    Its ``trainer.context`` holds ``"trial_number"`` (when known) and ``"repeat"``: under paired
+    seeds every configuration's repeat r has the same ``train.seed``, so a callback naming a file
+    per run needs these.
+
     :param trial: the Optuna trial; when the study prunes, its pruner watches the first repeat:
         the callbacks plugins turn on for it are added, and it is
         ``trainer.context["optuna_trial"]``.
+    :param number: the trial's number, when there is no ``trial`` (``study rerun``).
     """
     from sweepnp.trainer import Trainer
 
+    context: dict[str, Any] = {"repeat": repeat}
+    number = trial.number if trial is not None else number
+    if number is not None:
+        context["trial_number"] = number
     run = spec.run_file(params, repeat)
     if trial is not None and (not spec.prunes or repeat != 0):
         trial = None
     if trial is not None:
         for name, options in _trial_callbacks(spec, pm).items():
             set_path(run, f"callbacks.{name}", options)
+        context["optuna_trial"] = trial
     config = validate(run, source=spec.source)
-    return Trainer(
-        config,
-        plugin_manager=pm,
-        data=cache.get(config, pm),
-        context={"optuna_trial": trial} if trial is not None else None,
-    )
+    return Trainer(config, plugin_manager=pm, data=cache.get(config, pm), context=context)
 
 
 def _trial_callbacks(spec: StudySpec, pm: PluginManager) -> dict[str, Any]:
@@ -291,7 +297,8 @@ def rerun_repeat(study: optuna.Study | StudyResults, number: int, repeat: int = 
     pm = get_plugin_manager()
     cache = spec.data_cache or DataCache()
     with pm.naming_failures(source=spec.source):
-        trainer = repeat_trainer(spec, decode_params(trial.params), repeat, pm=pm, cache=cache)
+        params = decode_params(trial.params)
+        trainer = repeat_trainer(spec, params, repeat, pm=pm, cache=cache, number=trial.number)
         return RepeatRun(trainer.fit(), trainer.data)
 
 

@@ -289,13 +289,17 @@ def test_a_killed_workers_trial_is_recovered_and_retried(
     resumed = invoke("study", "run", path, "--storage", journal, "--quiet")  # here, not killed
     assert resumed.exit_code == 0, resumed.stderr
     trials = _study(journal).get_trials()
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    assert len(done) == 3
     for trial in stale:
         recovered = trials[trial.number]
         assert recovered.state == TrialState.FAIL
         assert recovered.user_attrs["sweepnp_reason"] == "stale"
-    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
-    assert len(done) == 3
-    assert recovered.params in [t.params for t in done]  # retried with the same configuration
+        # Retried with the same configuration — when it had one: the second of a pair may have
+        # been killed between its ask and its parameters.
+        if recovered.params:
+            assert recovered.params in [t.params for t in done]
+    assert any(trials[trial.number].params for trial in stale)  # the one waited for
 
 
 @pytest.mark.slow

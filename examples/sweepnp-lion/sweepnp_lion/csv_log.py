@@ -4,6 +4,7 @@ Run-file use::
 
     [callbacks]
     log_to_csv = { path = "sweepnp-logs/run-{seed}.csv" }
+    log_to_csv = { path = "sweepnp-logs/lion-{trial}-{repeat}.csv" }   # in a study
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ class LogToCSV(Callback):
     ----------
     path : str, default "sweepnp-logs/run-{seed}.csv"
         The file to write, relative to the working directory. ``{seed}`` becomes the run's
-        training seed (``train.seed``); in a study every trial and repeat trains with its own
-        seed, so each writes its own file. Missing directories are created.
+        training seed (``train.seed``); in a study ``{trial}`` the trial's number and
+        ``{repeat}`` the repeat's index (``trainer.context``; both 0 outside a study). Every
+        configuration of a study shares its repeats' seeds (paired seeds), so a study names
+        its files by ``{trial}`` and ``{repeat}``. Missing directories are created.
     append : bool, default False
         Add rows to an existing file (its header is not repeated) instead of replacing it.
 
@@ -43,17 +46,26 @@ class LogToCSV(Callback):
         if not path:
             raise OptionError("path", "must name a file")
         try:
-            path.format(seed=0)
+            path.format(seed=0, trial=0, repeat=0)
         except (KeyError, IndexError, ValueError):
             raise OptionError(
-                "path", f"may hold only the field {{seed}} (write {{{{ for a brace), got {path!r}"
+                "path",
+                "may hold only the fields {seed}, {trial} and {repeat} (write {{ for a brace), "
+                f"got {path!r}",
             ) from None
         self.path = path
         self.append = append
         self._file: IO[str] | None = None
 
     def on_train_begin(self, logs: dict[str, Any]) -> None:
-        path = Path(self.path.format(seed=self.trainer.config.train.seed))
+        context = self.trainer.context
+        path = Path(
+            self.path.format(
+                seed=self.trainer.config.train.seed,
+                trial=context.get("trial_number", 0),
+                repeat=context.get("repeat", 0),
+            )
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         header = not (self.append and path.exists() and path.stat().st_size > 0)
         self._file = path.open("a" if self.append else "w", newline="", encoding="utf-8")

@@ -105,8 +105,14 @@ def test_log_to_csv_appends_without_repeating_the_header(tmp_path):
 
 
 def test_log_to_csv_refuses_unknown_fields_in_the_path():
-    with pytest.raises(sweepnp.OptionError, match=r"only the field \{seed\}"):
-        LogToCSV(path="logs/{trial}.csv")
+    with pytest.raises(sweepnp.OptionError, match=r"only the fields \{seed\}, \{trial\}"):
+        LogToCSV(path="logs/{epoch}.csv")
+
+
+def test_log_to_csv_names_a_run_outside_a_study_trial_0_repeat_0(tmp_path):
+    path = tmp_path / "logs" / "{trial}-{repeat}-{seed}.csv"
+    sweepnp.train({**RUN, "callbacks": {"log_to_csv": {"path": str(path)}}})
+    assert [p.name for p in (tmp_path / "logs").iterdir()] == [f"0-0-{RUN['train']['seed']}.csv"]
 
 
 # -- found by sweepnp through the entry point ---------------------------------------------------
