@@ -7,7 +7,7 @@ without a rerun fails, and so does a change of code that moves a number the doc 
 deterministic (same file and seed, same numbers), so the phrase must match to the last printed
 digit; only wall-clock times vary, and the doc gives those as measured on a date instead.
 
-The full studies run in about 25 s, except ``dropout_rates`` and ``optimizers`` (20 s together):
+The studies run in about 20 s: in full, except ``dropout_rates`` and ``optimizers`` (20 s more):
 for those the doc quotes, and the test checks, the numbers of their ``--quick`` mode, and the
 full study's numbers are marked as measured.
 """
