@@ -33,13 +33,16 @@ _MESSAGES = {
 }
 
 
-def check_options(window: Any, underfit_loss: Any, overfit_gap: Any, plateau: Any) -> None:
+def check_options(
+    window: Any, underfit_loss: Any, overfit_gap: Any, plateau: Any, overfit_rise: Any = 0.02
+) -> None:
     options.positive_int("window", window)
     if window < 2:
         raise OptionError("window", f"must be >= 2 (it compares two epochs), got {window!r}")
     options.non_negative("underfit_loss", underfit_loss)
     options.non_negative("overfit_gap", overfit_gap)
     options.non_negative("plateau", plateau)
+    options.non_negative("overfit_rise", overfit_rise)
 
 
 def diagnose(
@@ -50,6 +53,7 @@ def diagnose(
     underfit_loss: float = 0.5,
     overfit_gap: float = 0.1,
     plateau: float = 0.01,
+    overfit_rise: float = 0.02,
     epochs: Sequence[int] | None = None,
 ) -> tuple[str, str]:
     r"""Diagnose a learning curve, as the "How neural networks learn" chapter does by eye.
@@ -70,6 +74,11 @@ def diagnose(
         older than ``window``, counts as overfitting.
     plateau : float, default 0.01
         A validation-loss drop over the last ``window`` epochs below this counts as converged.
+    overfit_rise : float, default 0.02
+        A final validation loss more than this fraction above its best (2%), with the best
+        epoch older than ``window`` and the training loss lower than at that epoch, counts as
+        overfitting too, however small the gap: the held-out loss worsens while the training
+        loss improves.
     epochs : sequence of int or None, default None
         The epoch number of each entry, used in the overfitting message; by default
         ``1, 2, ...`` as in the seed.
@@ -92,14 +101,20 @@ def diagnose(
     Notes
     -----
     This is ``analyze_learning_curves`` of seed 003 (section 5.2) with its constants made
-    options and made robust to non-finite losses. With :math:`L^{tr}_t, L^{va}_t` the losses of
+    options, made robust to non-finite losses, and with a second overfitting rule. The seed's
+    absolute gap alone misses a small network's overfitting when both losses are small: seed
+    000 Part C's network (the ``overfitting`` study) fits its 50 rows to a training loss of
+    0.002 while its validation loss climbs 3% from its best, a gap of 0.096, and the seed's
+    rule called it converged. With :math:`L^{tr}_t, L^{va}_t` the losses of
     :math:`n` evaluated epochs, :math:`w` the window, the first check that holds wins:
 
     1. *diverging*: :math:`L^{tr}_n` or :math:`L^{va}_n` is NaN or infinite, or
        :math:`L^{tr}_n > L^{tr}_1` (the first finite training loss);
     2. *underfitting*: :math:`L^{tr}_n > u` and :math:`L^{va}_n > u`;
-    3. *overfitting*: :math:`t^* = \arg\min_t L^{va}_t` satisfies :math:`t^* \le n - w` and
-       :math:`L^{va}_n - L^{tr}_n > g`;
+    3. *overfitting*: :math:`t^* = \arg\min_t L^{va}_t` satisfies :math:`t^* \le n - w`, and
+       :math:`L^{va}_n - L^{tr}_n > g` (the seed's rule) or :math:`L^{va}_n > (1 + r)\,L^{va}_{t^*}`
+       with :math:`L^{tr}_n < L^{tr}_{t^*}` (the held-out loss has risen from its best while
+       the training loss kept falling);
     4. *converged*: :math:`n \ge w` and :math:`L^{va}_{n-w+1} - L^{va}_n < p`;
     5. otherwise *still improving*.
 
@@ -107,7 +122,7 @@ def diagnose(
     training" (its validation loss still fell 0.11 over the last five epochs), "overfitting"
     (best epoch 5) and "diverging".
     """
-    check_options(window, underfit_loss, overfit_gap, plateau)
+    check_options(window, underfit_loss, overfit_gap, plateau, overfit_rise)
     train = np.asarray(train_loss, dtype=float).ravel()
     n = train.size
     if n == 0:
@@ -130,7 +145,9 @@ def diagnose(
 
     if val is not None:
         best = int(np.nanargmin(val))  # val[-1] is finite, so not all NaN
-        if best < n - window and val[-1] - train[-1] > overfit_gap:
+        gap = val[-1] - train[-1] > overfit_gap
+        rise = val[-1] > (1 + overfit_rise) * val[best] and train[-1] < train[best]
+        if best < n - window and (gap or rise):
             message = _MESSAGES["overfitting"].format(best=labels[best].item())
             return "overfitting", message
 

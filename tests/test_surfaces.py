@@ -155,6 +155,10 @@ def test_the_ema_form_takes_steps_one_minus_beta_times_the_sum_forms(invoke):
     np.testing.assert_allclose(ema["path"], sum_at_a_tenth["path"], rtol=1e-9, atol=1e-15)
     assert ema["value"] < 1e-6
     assert sum_form["diverged"] or sum_form["value"] > 1e6
+    # the numbers docs/exercises.md quotes: the EMA form ends at 2.4·10⁻¹², the sum form
+    # overflows at step 170
+    assert f"{ema['value']:.1e}" == "2.4e-12"
+    assert sum_form["diverged"] and sum_form["steps_run"] == 170
 
 
 def test_seed_003_section_3_3_example_runs_as_written(invoke):
@@ -175,6 +179,9 @@ def test_seed_003_section_3_3_example_runs_as_written(invoke):
         assert row["x"] == pytest.approx(x, rel=1e-9, abs=1e-12)
         assert row["y"] == pytest.approx(y, rel=1e-9, abs=1e-12)
         assert row["value"] == pytest.approx(x**2 + 10 * y**2, rel=1e-9, abs=1e-12)
+    # as the table prints them, and docs/exercises.md quotes them
+    values = [round(by_label(result)[spec]["value"], 6) for spec in specs]
+    assert values == [0.002656, 0.386138]
 
 
 def test_seed_003_exercise_3_nesterov_converges_faster_where_both_are_stable(invoke):
@@ -192,6 +199,50 @@ def test_seed_003_exercise_3_nesterov_converges_faster_where_both_are_stable(inv
     assert rows["momentum:lr=0.009"]["value"] < 1e-3
     assert rows["nesterov:lr=0.009"]["value"] > 1e6
     assert result["minimum"] == [0.0, 0.0]
+    # the numbers docs/exercises.md quotes
+    quoted = {spec: f"{rows[spec]['value']:.1e}" for spec in specs[:3]}
+    assert quoted == {
+        "momentum:lr=0.005": "1.9e-04",
+        "nesterov:lr=0.005": "5.0e-07",
+        "momentum:lr=0.009": "1.7e-04",
+    }
+
+
+def _seed_003_descent(start: tuple[float, float], b: float, steps: int) -> list[tuple]:
+    """Seed 003's gradient_descent_demo (section 1.2, y = 0) and gradient_2d_demo (1.3): plain
+    gradient descent at lr 0.1 on x² + b·y², every point of the path."""
+    x, y = start
+    path = [(x, y)]
+    for _ in range(steps):
+        x, y = x - 0.1 * 2 * x, y - 0.1 * 2 * b * y
+        path.append((x, y))
+    return path
+
+
+@pytest.mark.parametrize(
+    ("surface", "start", "steps", "printed"),
+    [
+        # "Iteration 20: x = 0.057646, f(x) = 0.003323"
+        ("quadratic", "5,0", 20, ("0.057646", "0.003323")),
+        # "Iter 15: x=0.1407, y=0.0014, f(x,y)=0.0198"
+        ("quadratic:b=2", "4,3", 15, ("0.1407", "0.0014", "0.0198")),
+    ],
+    ids=["section-1.2", "section-1.3"],
+)
+def test_seed_003_sections_1_2_and_1_3_gradient_descent_demos(
+    invoke, surface, start, steps, printed
+):
+    result = surface_json(
+        invoke, surface, "--start", start, "--steps", str(steps), "--optimizer", "sgd:lr=0.1"
+    )
+    (row,) = result["optimizers"]
+    b = 2.0 if surface.endswith("b=2") else 1.0
+    seed = _seed_003_descent(tuple(float(v) for v in start.split(",")), b, steps)
+    np.testing.assert_allclose(row["path"], seed, rtol=1e-12, atol=1e-15)
+    if len(printed) == 2:  # the seed's f"{x:.6f}", f"{x**2:.6f}"
+        assert (f"{row['x']:.6f}", f"{row['value']:.6f}") == printed
+    else:  # f"{x:.4f}", f"{y:.4f}", f"{loss:.4f}"
+        assert (f"{row['x']:.4f}", f"{row['y']:.4f}", f"{row['value']:.4f}") == printed
 
 
 # -------------------------------------------------------------------------

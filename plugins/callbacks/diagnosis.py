@@ -34,6 +34,9 @@ class LearningCurveDiagnosis(Callback):
         A final validation-minus-training loss gap above this can mean overfitting.
     plateau : float, default 0.01
         A loss drop over the last ``window`` evaluated epochs below this means converged.
+    overfit_rise : float, default 0.02
+        A final validation loss more than this fraction above its best, while the training
+        loss kept falling, means overfitting too, whatever the gap.
 
     Notes
     -----
@@ -52,12 +55,14 @@ class LearningCurveDiagnosis(Callback):
         underfit_loss: float = 0.5,
         overfit_gap: float = 0.1,
         plateau: float = 0.01,
+        overfit_rise: float = 0.02,
     ) -> None:
-        check_options(window, underfit_loss, overfit_gap, plateau)
+        check_options(window, underfit_loss, overfit_gap, plateau, overfit_rise)
         self.window = int(window)
         self.underfit_loss = float(underfit_loss)
         self.overfit_gap = float(overfit_gap)
         self.plateau = float(plateau)
+        self.overfit_rise = float(overfit_rise)
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
         rows = [row for row in self.trainer.history if row.get("loss") is not None]
@@ -72,6 +77,7 @@ class LearningCurveDiagnosis(Callback):
             underfit_loss=self.underfit_loss,
             overfit_gap=self.overfit_gap,
             plateau=self.plateau,
+            overfit_rise=self.overfit_rise,
             epochs=[row["epoch"] for row in rows],
         )
         self.trainer.info["diagnosis"] = {"label": label, "message": message}

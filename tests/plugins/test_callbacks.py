@@ -106,7 +106,28 @@ def test_diagnose_options_change_the_verdict():
     # The best validation epoch (index 4 of 10) is old enough for a window of 5, not of 6.
     assert diagnose(*OVERFITTING, window=5)[0] == "overfitting"
     assert diagnose(*OVERFITTING, window=6)[0] != "overfitting"
-    assert diagnose(*OVERFITTING, overfit_gap=1.0)[0] != "overfitting"
+    assert diagnose(*OVERFITTING, overfit_gap=1.0, overfit_rise=10.0)[0] != "overfitting"
+
+
+# Seed 000 Part C's shape (the overfitting study): both losses small, the gap under the seed's
+# 0.1, the validation loss 3% above its best epoch's while the training loss keeps falling.
+SMALL_LOSSES = (
+    [0.6, 0.1, 0.02, 0.01, 0.006, 0.004, 0.003, 0.0025, 0.002, 0.0018, 0.0016],
+    [0.6, 0.15, 0.1, 0.095, 0.0942, 0.0945, 0.095, 0.0955, 0.096, 0.0965, 0.097],
+)
+
+
+def test_diagnose_a_rising_validation_loss_under_a_falling_training_loss_is_overfitting():
+    val, train = SMALL_LOSSES[1], SMALL_LOSSES[0]
+    assert val[-1] - train[-1] < 0.1  # the seed's gap rule alone would not see it
+    assert diagnose(*SMALL_LOSSES) == (
+        "overfitting",
+        "OVERFITTING: Best epoch was 5, consider early stopping",
+    )
+    # A rise within overfit_rise is a plateau; so is one while the training loss rises too.
+    assert diagnose(*SMALL_LOSSES, overfit_rise=0.05)[0] == "converged"
+    rising_train = [*train[:5], *(t + 0.01 for t in train[5:])]
+    assert diagnose(rising_train, val)[0] == "converged"
 
 
 def test_diagnose_names_the_best_epoch_with_given_numbers():
@@ -155,6 +176,7 @@ def _message(prefix: str) -> str:
         (DivergenceGuard, {"max_value": math.inf}, "max_value"),
         (LearningCurveDiagnosis, {"window": 0}, "window"),
         (LearningCurveDiagnosis, {"overfit_gap": -1.0}, "overfit_gap"),
+        (LearningCurveDiagnosis, {"overfit_rise": -0.1}, "overfit_rise"),
     ],
 )
 def test_bad_options_name_the_option(factory, kwargs, option):

@@ -554,6 +554,12 @@ def test_overfitting_report_shows_test_accuracy_falling_while_training_accuracy_
     (number,) = res.trials.loc[res.trials["regularizers"] == "{}", "number"]
     runs = res.curves[res.curves["trial"] == number].groupby("epoch")["test_accuracy"].mean()
     np.testing.assert_allclose(test_y, runs)
+    # The diagnosis table calls it overfitting (its validation loss rises from its best epoch
+    # while the training loss keeps falling), the L2 run converged.
+    rows = curves.diagnosis_rows(res, configurations(res))
+    label = {" ".join(row["configuration"].split()[1:]): row["label"] for row in rows}
+    assert label["regularization none"] == "overfitting"
+    assert label["regularization l2 λ=0.2"] == "converged"
 
 
 @pytest.mark.slow
