@@ -16,7 +16,7 @@ import click
 
 from sweepnp.errors import SweepnpError, SweepnpWarning
 
-__all__ = ["SweepnpGroup", "UserError", "check_writable_file", "main"]
+__all__ = ["SweepnpGroup", "UserError", "check_writable_file", "main", "set_option"]
 
 
 class UserError(click.ClickException):
@@ -31,6 +31,18 @@ class UserError(click.ClickException):
         super().__init__(_one_line(message))
         if exit_code is not None:
             self.exit_code = exit_code
+
+
+def set_option(example: str) -> Any:
+    """The ``--set KEY=VALUE`` option of the commands reading a run file (repeatable), its
+    help with ``example``, e.g. ``regularizers.l2.lam=0.01``."""
+    return click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help=f"Override a value by dotted key, e.g. --set {example} (repeatable).",
+    )
 
 
 def check_writable_file(path: str, option: str) -> None:

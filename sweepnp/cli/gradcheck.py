@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from sweepnp.cli.app import UserError, main
+from sweepnp.cli.app import UserError, main, set_option
 from sweepnp.cli.render import stdout
 
 __all__ = ["gradcheck_command"]
@@ -17,13 +17,7 @@ __all__ = ["gradcheck_command"]
 
 @main.command("gradcheck")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a value by dotted key, e.g. --set regularizers.l1.lam=0.01 (repeatable).",
-)
+@set_option("regularizers.l1.lam=0.01")
 @click.option(
     "--rows",
     type=click.IntRange(min=1),

@@ -10,7 +10,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from sweepnp.cli.app import UserError, check_writable_file, main
+from sweepnp.cli.app import UserError, check_writable_file, main, set_option
 from sweepnp.cli.render import epoch_bar, metrics_table, stderr, stdout
 
 __all__ = ["lr_find_command", "train_command"]
@@ -27,13 +27,7 @@ def _fit(config: Any, pm: Any, *, progress: bool) -> Any:
 
 @main.command("train")
 @click.argument("file", type=click.Path(dir_okay=False))
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a value by dotted key, e.g. --set regularizers.l2.lam=0.01 (repeatable).",
-)
+@set_option("regularizers.l2.lam=0.01")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.option(
@@ -143,13 +137,7 @@ def _check_plot_path(path: str) -> None:
 @click.option(
     "--steps", type=int, default=100, show_default=True, help="Mini-batches to train (>= 10)."
 )
-@click.option(
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Override a value by dotted key, e.g. --set optimizer.name=adam (repeatable).",
-)
+@set_option("optimizer.name=adam")
 @click.option(
     "--plot",
     "plot_path",
