@@ -1,4 +1,4 @@
-"""Synthetic data sets, generated from a seed: moons, xor and linear.
+"""Synthetic data sets, generated from a seed: moons, xor, linear and random_labels.
 
 Each loader's ``seed`` receives the run file's ``data.seed`` unless the dataset table sets it::
 
@@ -14,7 +14,7 @@ import numpy as np
 
 from sweepnp import Dataset, OptionError, hookimpl, options
 
-__all__ = ["linear", "moons", "xor"]
+__all__ = ["linear", "moons", "random_labels", "xor"]
 
 _XOR_X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
 _XOR_Y = np.array([0, 1, 1, 0], dtype=np.int64)
@@ -168,6 +168,55 @@ def linear(
     )
 
 
+def random_labels(
+    n_samples: int = 500, n_features: int = 4, n_classes: int = 3, seed: int = 0
+) -> Dataset:
+    r"""Gaussian features with labels drawn at random: nothing to learn, only to memorize.
+
+    Parameters
+    ----------
+    n_samples : int, default 500
+        Number of rows.
+    n_features : int, default 4
+        Number of features, :math:`X \sim \mathcal{N}(0, 1)^{n \times d}`.
+    n_classes : int, default 3
+        Number of classes (>= 2); each row's label is uniform over them, independent of ``X``.
+    seed : int, default 0
+        Seed of the generator (the run's ``data.seed`` unless given).
+
+    Returns
+    -------
+    Dataset
+        ``X`` of shape (n_samples, n_features), integer ``y``, ``task="multiclass"`` (or
+        ``"binary"`` for two classes).
+
+    Notes
+    -----
+    Seed 003 §5.3's data exactly, on a private ``RandomState(seed)``: ``X = randn(n, d)`` first,
+    then ``randint(0, n_classes, n)``; with the defaults and seed 42 the seed's ``X`` and
+    ``y_labels``. Since the labels do not depend on the features, no model beats chance
+    (:math:`1/k`) on held-out rows; a network can still fit its training rows.
+    """
+    options.positive_int("n_samples", n_samples)
+    options.positive_int("n_features", n_features)
+    options.positive_int("n_classes", n_classes)
+    options.in_range("n_classes", n_classes, 2, 2**31)
+    _check_seed(seed)
+    rs = np.random.RandomState(seed)
+    X = rs.randn(n_samples, n_features)
+    y = rs.randint(0, n_classes, n_samples).astype(np.int64)
+    return Dataset(
+        X=X,
+        y=y,
+        task="binary" if n_classes == 2 else "multiclass",
+        feature_names=[f"x{i + 1}" for i in range(n_features)],
+        target_names=[str(k) for k in range(n_classes)],
+        name="random_labels",
+        description=f"{n_samples} rows of N(0, 1)^{n_features}, labels uniform over "
+        f"{n_classes} classes, independent of the features.",
+    )
+
+
 @hookimpl
 def sweepnp_register_datasets():
-    return {"moons": moons, "xor": xor, "linear": linear}
+    return {"moons": moons, "xor": xor, "linear": linear, "random_labels": random_labels}

@@ -554,6 +554,24 @@ NUMBERS: list[Number] = [
         lambda res: _only(repeats(res, "model.hidden", "accuracy")["[]"]),
     ),
     Number("xor", "The report's verdict: {}", lambda res: str(res.verdict())),
+    # random_labels
+    Number(
+        "random_labels",
+        "the 4-16-8-3 network ends at validation accuracy {:.3f} and the 4-64-64-3 at {:.3f}, "
+        "chance being 1/3, while their training accuracy climbs to {:.3f} and {:.3f}",
+        lambda res: (
+            *by(res, "model.hidden", "final_val_accuracy")[["[16, 8]", "[64, 64]"]],
+            *by(res, "model.hidden", "final_accuracy")[["[16, 8]", "[64, 64]"]],
+        ),
+    ),
+    Number(
+        "random_labels",
+        "| training {:.3f}, validation {:.3f} (chance 1/3) |",
+        lambda res: (
+            by(res, "model.hidden", "final_accuracy")["[16, 8]"],
+            by(res, "model.hidden", "final_val_accuracy")["[16, 8]"],
+        ),
+    ),
     # the summary tables' rows
     Number(
         "minibatch",

@@ -331,3 +331,28 @@ def test_learning_rates_too_small_right_too_large_and_divergent(journal):
     (curve,) = curves(10.0)
     epochs = res.trials["epochs"].max()  # per trial, summed over repeats
     assert 1 < len(curve) < epochs and curve[0] > 1e6 and not np.isfinite(curve[-1])
+
+
+@pytest.mark.slow
+def test_random_labels_are_memorized_not_learned(journal):
+    res = run_quick("random_labels", journal)
+    table = res.repeats_table()
+    table["model.hidden"] = table["model.hidden"].astype(str)
+    # Nothing to learn: every repeat validates near chance, 1/3 (80 rows: ±0.1 is 2 std errors)
+    assert (abs(table["val_accuracy"] - 1 / 3) < 0.1).all()
+    # ... yet the network fits its training rows, the larger one more
+    training = table.groupby("model.hidden")["accuracy"].mean()
+    assert training["[16, 8]"] > 0.45 and training["[64, 64]"] > training["[16, 8]"] + 0.05
+    assert (table["accuracy"] > table["val_accuracy"]).all()
+
+
+def test_random_labels_dataset_is_seed_003s_data():
+    from sweepnp_plugins.datasets.synthetic import random_labels
+
+    np.random.seed(42)  # noqa: NPY002 — seed 003 §5.3, verbatim
+    X = np.random.randn(500, 4)  # noqa: NPY002
+    y_labels = np.random.randint(0, 3, 500)  # noqa: NPY002
+    data = random_labels(seed=42)
+    np.testing.assert_array_equal(data.X, X)
+    np.testing.assert_array_equal(data.y, y_labels)
+    assert data.task == "multiclass" and random_labels(n_classes=2, seed=0).task == "binary"
