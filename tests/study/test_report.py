@@ -786,3 +786,21 @@ def test_config_label_names_active_parameters_in_order():
 )
 def test_format_estimate(args, text):
     assert format_estimate(*args) == text
+
+
+def test_parallel_coordinates_colour_tied_trials_alike(tmp_path):
+    """Trials with the same objective get one colour: the figure does not rank what is tied."""
+    study = copy.deepcopy(DROPOUT_STUDY)
+    study["study"].update({"name": "ties", "n_trials": 4, "sampler": {"name": "random", "seed": 0}})
+    study["train"]["epochs"] = 1
+    journal = str(tmp_path / "ties.journal")
+    run_study(study, storage=journal)
+    res = results.load("ties", journal)
+    ax = parallel.parallel_coordinates(res).figure.axes[0]
+    lines = {line.get_label(): line for line in ax.get_lines() if line.get_label()[0] != "_"}
+    colour = {int(label.split()[1]): line.get_color() for label, line in lines.items()}
+    values = res.trials.set_index("number")["value"]
+    pairs = [(a, b) for a in colour for b in colour if a < b]
+    assert any(values[a] == values[b] for a, b in pairs), "the study should hold a tie"
+    for a, b in pairs:
+        assert (colour[a] == colour[b]) == (values[a] == values[b])

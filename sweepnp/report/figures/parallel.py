@@ -49,10 +49,15 @@ def parallel_coordinates(res: StudyResults) -> Drawn | Skipped:
     column = "value" if len(res.metrics) == 1 else f"value_{res.metrics[0]}"
     objective = complete[column].to_numpy(dtype=float)
     maximize = res.spec.directions[0] == "maximize"
-    # Rank 0 is the best; ties keep the order the trials ran in.
+    # Rank 0 is the best; tied trials share the rank (and colour) of the first of them, so a
+    # colour never tells apart what the objective does not.
     order = np.argsort(-objective if maximize else objective, kind="stable")
     rank = np.empty(len(order), dtype=int)
     rank[order] = np.arange(len(order))
+    sorted_values = objective[order]
+    for position in range(1, len(order)):
+        if sorted_values[position] == sorted_values[position - 1]:
+            rank[order[position]] = rank[order[position - 1]]
     words = objective_words(res)
     blown = {trial for trial, _ in diverged_runs(res)}
     diverged = complete["number"].isin(blown).to_numpy() | ~np.isfinite(objective)
@@ -74,7 +79,8 @@ def parallel_coordinates(res: StudyResults) -> Drawn | Skipped:
     caption = (
         f"Parallel coordinates: one line per completed trial ({len(complete)}) through its "
         f"objective ({words}) and its parameter values (choices in the study file's order), "
-        "coloured by its rank: the best dark blue, the worst orange. Every line is opaque and "
+        "coloured by its rank: the best dark blue, the worst orange; tied trials share a colour. "
+        "Every line is opaque and "
         "the middle ranks are drawn first, so the best and the worst trials lie on top."
         f"{note}"
     )
