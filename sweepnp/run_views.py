@@ -96,15 +96,27 @@ def plot_run(result: RunResult, path: str | Path | None = None) -> Figure:
     test per evaluated epoch, the epoch it stopped at marked when it stopped early.
 
     :param path: also save the figure there (PNG, or any format matplotlib knows by suffix).
-    :return: a matplotlib figure outside pyplot (a notebook shows it; nothing to close).
+    :return: a matplotlib figure outside pyplot (nothing to close), which a notebook shows as
+        a PNG whether or not pyplot's inline backend is on.
     """
     from matplotlib.figure import Figure
     from matplotlib.ticker import MaxNLocator
 
+    class NotebookFigure(Figure):
+        """A figure a notebook displays by itself: IPython calls ``_repr_png_`` on an object
+        it has no formatter for, and registers one for figures only once pyplot is set up."""
+
+        def _repr_png_(self) -> bytes:
+            import io
+
+            buffer = io.BytesIO()
+            self.savefig(buffer, format="png")
+            return buffer.getvalue()
+
     records = result.records
     names = list(dict.fromkeys(key for row in records for key in row))
     bases = metric_families(names) or ["loss"]
-    fig = Figure(figsize=(4.2 * len(bases), 3.4), dpi=100, layout="constrained")
+    fig = NotebookFigure(figsize=(4.2 * len(bases), 3.4), dpi=100, layout="constrained")
     axes = fig.subplots(1, len(bases), squeeze=False)[0]
     epochs = [row["epoch"] for row in records]
     for ax, base in zip(axes, bases, strict=True):

@@ -361,3 +361,9 @@ def test_plot_of_a_diverged_run_says_where_there_is_nothing_finite():
         finite = np.isfinite(result.history[metric].to_numpy(dtype=float)).any()
         assert ("no finite values" in [t.get_text() for t in ax.texts]) == (not finite)
     assert not np.isfinite(result.history["loss"].to_numpy(dtype=float)).any()
+
+
+def test_plot_shows_itself_in_a_notebook(small_run):
+    # IPython displays an object through _repr_png_ when pyplot's inline backend is not set up
+    png = sweepnp.train(small_run).plot()._repr_png_()
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
