@@ -177,9 +177,15 @@ def make_sampler(
     seed: int,
     worker: int = 0,
     batch: bool = False,
+    resumed_at: int = 0,
     source: str | None = None,
 ) -> optuna.samplers.BaseSampler:
     """The sampler ``[study] sampler`` names; worker ``w`` of a parallel study gets ``seed + w``.
+
+    A study continued with ``resumed_at`` trials already stored gets a seed drawn from
+    ``(seed + w, resumed_at)`` instead: the same seed again would start the random stream over
+    and propose the first run's start-up configurations a second time. The same study continued
+    at the same point still gets the same seed.
 
     :param grid: the search space as the grid sampler takes it (called only for ``grid``).
     :param seed: the study seed, the default of a seeded sampler.
@@ -215,4 +221,7 @@ def make_sampler(
     kwargs = _checked_options(factory, options, key="study.sampler", source=source)
     if "seed" in parameter_names(factory):
         kwargs["seed"] = kwargs.get("seed", seed) + worker
+        if resumed_at and kwargs["seed"] is not None:
+            sequence = np.random.SeedSequence([kwargs["seed"], resumed_at])
+            kwargs["seed"] = int(sequence.generate_state(1)[0])
     return _construct(factory, kwargs, key="study.sampler", source=source)

@@ -112,15 +112,19 @@ class StudySpec:
     def multi_objective(self) -> bool:
         return len(self.metrics) > 1
 
-    def sampler(self, worker: int = 0, *, batch: bool = False) -> optuna.samplers.BaseSampler:
+    def sampler(
+        self, worker: int = 0, *, batch: bool = False, resumed_at: int = 0
+    ) -> optuna.samplers.BaseSampler:
         """The sampler; worker ``w`` of a parallel study gets seed ``seed + w``; ``batch``: it
-        is asked for several trials at once (:func:`~sweepnp.study.samplers.make_sampler`)."""
+        is asked for several trials at once; ``resumed_at``: trials the study already holds
+        (:func:`~sweepnp.study.samplers.make_sampler`)."""
         return make_sampler(
             self.study.sampler,
             grid=self.space.grid,
             seed=self.study.seed,
             worker=worker,
             batch=batch,
+            resumed_at=resumed_at,
             source=self.source,
         )
 

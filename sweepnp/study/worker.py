@@ -142,10 +142,13 @@ def work(
     pm = job.plugin_manager or get_plugin_manager()
     spec = job.spec or load_spec(job.file, name=job.name, plugin_manager=pm)
     storage = storages.open_storage(job.storage)
+    # Trials stored before this worker started: a continued study's sampler must not replay
+    # the random start of the first run (make_sampler's resumed_at).
+    stored = storage.get_all_trials(storage.get_study_id_from_name(spec.name), deepcopy=False)
     study = optuna.load_study(
         study_name=spec.name,
         storage=storage,
-        sampler=spec.sampler(job.worker, batch=job.stack > 1),
+        sampler=spec.sampler(job.worker, batch=job.stack > 1, resumed_at=len(stored)),
         pruner=spec.pruner(),
     )
     adopt_seed_scheme(spec, study)

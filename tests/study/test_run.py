@@ -634,3 +634,23 @@ def test_a_study_steered_by_finished_trials_starts_its_stack_slowly(
         assert start[2] < first_of_two <= start[3]  # then two at once, a third when one ends
     else:
         assert max(start[:4]) < end[0]  # four at once
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "random"])
+def test_a_continued_study_does_not_replay_its_samplers_random_start(study_dict, tmp_path, sampler):
+    """A seeded sampler made again with the same seed would propose the first run's
+    configurations a second time; continued, the study gets a seed of its own, the same at the
+    same point."""
+    study_dict["train"]["epochs"] = 1
+    study_dict["study"]["sampler"] = {"name": sampler, "seed": 0}
+
+    def in_two_runs(journal: str) -> list[dict]:
+        run_study(study_dict, storage=journal, n_trials=3)
+        run_study(study_dict, storage=journal, n_trials=6)
+        return [t.params for t in optuna.load_study(study_name="small", storage=
+                open_storage(journal)).get_trials()]  # fmt: skip
+
+    params = in_two_runs(str(tmp_path / "a.journal"))
+    assert len(params) == 6
+    assert not any(later == first for later in params[3:] for first in params[:3])
+    assert in_two_runs(str(tmp_path / "b.journal")) == params  # reproducible
