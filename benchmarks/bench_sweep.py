@@ -844,10 +844,16 @@ def install_timers(timers: StepTimers) -> None:
     sweepnp.study.worker.work = work_and_mark
 
 
+#: The overhead is measured one trial at a time: it compares the driver with each trial's own
+#: training time, and a stacked trial's ``train_seconds`` is its whole stack's wall time (the
+#: stacked study is measured by ``bench_stack.py``).
+ONE_AT_A_TIME = ("--stack", "1")
+
+
 def in_process_command(trials: int, storage: str) -> list[str]:
     return [
         *("study", "run", str(STUDY_FILE), "--storage", storage, "--quiet"),
-        *("--n-trials", str(trials)),
+        *("--n-trials", str(trials), *ONE_AT_A_TIME),
     ]
 
 
@@ -924,6 +930,7 @@ def overhead_run(trials: int) -> dict[str, Any]:
         command = [
             *sweepnp_command(),
             *("study", "run", str(STUDY_FILE), "--quiet", "--n-trials", str(trials)),
+            *ONE_AT_A_TIME,
         ]
         timing = timed_command(command, cwd=tmp)
         figures = sweepnp_figures(Path(tmp) / "sweepnp.journal")  # the default storage
@@ -975,8 +982,8 @@ def overhead_main(runs: int, trials: int, json_path: str | None) -> None:
 
     console.print(header(data, "sweepnp study overhead"))
     console.print(
-        f"{runs} runs of: sweepnp study run benchmarks/sweep_brief.toml --quiet --n-trials "
-        f"{trials} (default storage: ./sweepnp.journal in a fresh temporary folder)"
+        f"{runs} runs of: sweepnp study run benchmarks/sweep_brief.toml --quiet --stack 1 "
+        f"--n-trials {trials} (default storage: ./sweepnp.journal in a fresh temporary folder)"
     )
     print_load(console, data, {"sweepnp": ([r.get("background_cores") for r in results], 1)})
     table = Table(title="Study time against the trials' own training time")
