@@ -572,6 +572,13 @@ STUDY_FILE = {
             "optimizer.beta": '{ low = 0.5, high = 0.9, when = { "optimizer.name" = "momentu" } }',
         },
     ),
+    "condition with no values": study_file(
+        ['study.params."optimizer.beta".when', "empty list of values", "'optimizer.name'"],
+        params={
+            "optimizer.name": '{ choices = ["sgd", "momentum"] }',
+            "optimizer.beta": '{ low = 0.5, high = 0.9, when = { "optimizer.name" = [] } }',
+        },
+    ),
     "--quick without [study.quick]": study_file(
         ["study.quick", "--quick needs a [study.quick] table"], args=("--quick",)
     ),

@@ -218,6 +218,12 @@ def parse_space(
                     key=f"{key}.when",
                 )
             values = tuple(allowed) if isinstance(allowed, list) else (allowed,)
+            if not values:
+                raise error(
+                    f"'when' gives {cond_path!r} an empty list of values: the parameter would "
+                    "never be searched; name at least one of its values",
+                    key=f"{key}.when",
+                )
             earlier = next(p for p in params if p.path == cond_path)
             never = [v for v in values if not earlier.can_take(v)]
             if never:
