@@ -397,12 +397,21 @@ def _worker_process(job: WorkerJob, errors: Any) -> None:
     traceback (the parent reports it once)."""
     from threadpoolctl import threadpool_limits
 
-    try:
-        with threadpool_limits(limits=1), contextlib.suppress(KeyboardInterrupt):
-            work(job)
-    except SweepnpError as exc:
-        errors.put(str(exc))
-        sys.exit(2)
+    code = 0
+    # Ctrl-C reaches every process of the group and the parent reports it: this one stops
+    # quietly, and ignores another once work is over — one arriving while threadpoolctl or
+    # multiprocessing wind down printed a traceback.
+    with contextlib.suppress(KeyboardInterrupt):
+        try:
+            with threadpool_limits(limits=1):
+                work(job)
+        except SweepnpError as exc:
+            errors.put(str(exc))
+            code = 2
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sys.exit(code)
 
 
 def run_study(
