@@ -34,29 +34,14 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+# The background load and the threads, measured and set as bench_train.py does.
+from bench_train import THREAD_ENV, busy_cpu_seconds, own_cpu_seconds  # noqa: E402
+
 STUDY_FILE = HERE / "startup.toml"
 TARGET = 3.0
 CONTENDERS = ("import-optuna", "sweepnp-study-run")
-THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-
-
-def busy_cpu_seconds() -> float | None:
-    """CPU seconds all processes of this machine have used since boot (Linux), else ``None``."""
-    try:
-        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
-    except (OSError, IndexError):
-        return None
-    ticks = [int(f) for f in fields]
-    idle = ticks[3] + ticks[4]  # idle + iowait
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
-def own_cpu_seconds() -> float:
-    """CPU seconds used by this process and its finished children (Unix)."""
-    import resource
-
-    usages = (resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
-    return sum(usage.ru_utime + usage.ru_stime for usage in usages)
 
 
 def command(name: str, folder: Path, run: int) -> list[str]:
