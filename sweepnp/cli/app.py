@@ -16,7 +16,14 @@ import click
 
 from sweepnp.errors import SweepnpError, SweepnpWarning
 
-__all__ = ["SweepnpGroup", "UserError", "check_writable_file", "main", "set_option"]
+__all__ = [
+    "SweepnpGroup",
+    "UserError",
+    "check_writable_file",
+    "json_option",
+    "main",
+    "set_option",
+]
 
 
 class UserError(click.ClickException):
@@ -43,6 +50,12 @@ def set_option(example: str) -> Any:
         metavar="KEY=VALUE",
         help=f"Override a value by dotted key, e.g. --set {example} (repeatable).",
     )
+
+
+#: ``--json``: the commands that print one result print it as one JSON object instead.
+json_option = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object to stdout."
+)
 
 
 def check_writable_file(path: str, option: str) -> None:

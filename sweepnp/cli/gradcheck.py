@@ -9,7 +9,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from sweepnp.cli.app import UserError, main, set_option
+from sweepnp.cli.app import UserError, json_option, main, set_option
 from sweepnp.cli.render import stdout
 
 __all__ = ["gradcheck_command"]
@@ -32,7 +32,7 @@ __all__ = ["gradcheck_command"]
     show_default=True,
     help="The largest relative error that passes.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
+@json_option
 def gradcheck_command(
     file: str, overrides: tuple[str, ...], rows: int, tolerance: float, as_json: bool
 ) -> None:

@@ -10,7 +10,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from sweepnp.cli.app import UserError, main
+from sweepnp.cli.app import UserError, json_option, main
 from sweepnp.cli.render import stderr, stdout
 
 __all__ = ["parse_spec", "surface_command"]
@@ -77,7 +77,7 @@ def _parse_point(text: str) -> tuple[float, float]:
     default=None,
     help="Draw the paths on a contour plot in this PNG file.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
+@json_option
 def surface_command(
     surface_spec: str,
     optimizer_specs: tuple[str, ...],

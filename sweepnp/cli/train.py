@@ -10,7 +10,7 @@ import click
 from rich.markup import escape
 from rich.table import Table
 
-from sweepnp.cli.app import UserError, check_writable_file, main, set_option
+from sweepnp.cli.app import UserError, check_writable_file, json_option, main, set_option
 from sweepnp.cli.render import epoch_bar, metrics_table, stderr, stdout
 
 __all__ = ["lr_find_command", "train_command"]
@@ -28,7 +28,7 @@ def _fit(config: Any, pm: Any, *, progress: bool) -> Any:
 @main.command("train")
 @click.argument("file", type=click.Path(dir_okay=False))
 @set_option("regularizers.l2.lam=0.01")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
+@json_option
 @click.option("--quiet", is_flag=True, help="No progress display.")
 @click.option(
     "--plot",
@@ -145,7 +145,7 @@ def _check_plot_path(path: str) -> None:
     default=None,
     help="Write the loss-against-rate curve to this PNG file.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object to stdout.")
+@json_option
 def lr_find_command(
     file: str,
     start: float,
