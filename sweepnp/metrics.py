@@ -35,6 +35,18 @@ def metric_direction(metric: str) -> Literal["maximize", "minimize"]:
     return "maximize" if any(word in metric for word in HIGHER_IS_BETTER) else "minimize"
 
 
+#: The prefixes of a metric measured on the validation and the test split.
+SPLIT_PREFIXES = ("val_", "test_")
+
+
+def metric_base(metric: str) -> str:
+    """The metric without its split: ``val_accuracy`` → ``accuracy``, ``loss`` → ``loss``."""
+    for prefix in SPLIT_PREFIXES:
+        if metric.startswith(prefix):
+            return metric.removeprefix(prefix)
+    return metric
+
+
 #: Metrics (after a ``val_`` or ``test_`` prefix) that are never negative.
 NON_NEGATIVE = ("loss", "mse", "mae", "rmse", "train_seconds", "epochs", "epoch_seconds")
 
@@ -43,7 +55,7 @@ def metric_bounds(metric: str) -> tuple[float, float]:
     """The smallest and largest value ``metric`` can take: ``(0, 1)`` for accuracy-like metrics
     (any name with ``acc``), ``(0, inf)`` for losses, errors, seconds and epochs, ``(-inf, 1)``
     for R², and no bounds for a metric sweepnp does not know (a plugin's own)."""
-    base = metric.removeprefix("val_").removeprefix("test_")
+    base = metric_base(metric)
     if "acc" in base:
         return 0.0, 1.0
     if base == "r2":

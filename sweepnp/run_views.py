@@ -12,6 +12,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sweepnp.metrics import metric_base
+
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
@@ -32,21 +34,13 @@ def _number(value: Any) -> str:
     return f"{value:.4g}" if math.isfinite(value) else str(value)
 
 
-def _split_of(metric: str) -> tuple[str, str]:
-    """``(prefix, base)`` of a metric name: ``val_accuracy`` → ``("val_", "accuracy")``."""
-    for prefix, _, _ in SPLITS[1:]:
-        if metric.startswith(prefix):
-            return prefix, metric.removeprefix(prefix)
-    return "", metric
-
-
 def metric_families(names: Sequence[str]) -> list[str]:
     """The metric bases of ``names`` (``loss``, ``accuracy``, …), loss first, each once."""
     bases: list[str] = []
     for name in names:
         if name in _NOT_METRICS:
             continue
-        base = _split_of(name)[1]
+        base = metric_base(name)
         if base not in bases:
             bases.append(base)
     return sorted(bases, key=lambda base: base != "loss")

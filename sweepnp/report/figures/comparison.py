@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sweepnp.config import get_path
+from sweepnp.metrics import metric_base
 from sweepnp.report.configurations import Configuration, choice_position
 from sweepnp.report.figures.canvas import Drawn, Skipped, grid, grid_size, new_figure
 from sweepnp.report.figures.curves import band, diverged_runs, log_ceiling
@@ -90,7 +91,7 @@ def _file_value(res: StudyResults, path: str) -> Any:
 def _family(res: StudyResults) -> str:
     """The learning curves compared: the family of the study's first metric when the runs
     record it per epoch (``val_loss`` → loss), else the loss."""
-    metric = res.metrics[0].removeprefix("val_").removeprefix("test_")
+    metric = metric_base(res.metrics[0])
     return metric if metric in res.curves else "loss"
 
 
