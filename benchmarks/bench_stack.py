@@ -13,7 +13,7 @@ run, every process with one BLAS/OpenMP thread (as ``bench_sweep.py`` and ``benc
            in the study ≥ 2× ``--stack 1`` with a median best value not worse; the whole command
            ≥ 6× Optuna + PyTorch's trials per second.
 ``k``      per trial-epoch time of the brief's network for K = 1, 4, 16, 64, 256 stacked runs
-           (``sweepnp.stack.Stack``, in-process, one process per K) against one run alone
+           (``sweepnp.run_stack.RunStack``, in-process, one process per K) against one run alone
            (``Trainer.fit``), with the arithmetic limit: the trial-epoch's floating-point
            operations divided by this machine's measured BLAS peak (a 1024² ``dgemm``).
 
@@ -172,7 +172,7 @@ def k_worker(k: int) -> dict[str, Any]:
     """Seconds per trial-epoch of K runs in one stack (K = 1 also alone), in this process."""
     from sweepnp.config import validate
     from sweepnp.plugins import get_plugin_manager
-    from sweepnp.stack import Stack
+    from sweepnp.run_stack import RunStack
     from sweepnp.trainer import Trainer, load_data
 
     pm = get_plugin_manager()
@@ -184,7 +184,7 @@ def k_worker(k: int) -> dict[str, Any]:
         started = time.perf_counter()
         Trainer(configs[0], plugin_manager=pm, data=data).fit()
         out["alone"] = (time.perf_counter() - started) / K_EPOCHS
-    stack = Stack(k, pm)
+    stack = RunStack(k, pm)
     for i, config in enumerate(configs):
         stack.add(Trainer(config, plugin_manager=pm, data=data), i)
     stack.run_epoch()  # lays the stack out

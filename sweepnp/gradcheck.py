@@ -27,6 +27,7 @@ import numpy as np
 
 from sweepnp.model import BatchNormOptions, DenseNetwork
 from sweepnp.regularizers import Regularizer
+from sweepnp.step_program import StepProgram
 
 if TYPE_CHECKING:
     from sweepnp.config import RunConfig
@@ -91,7 +92,6 @@ def check_gradients(
                 value += rng.standard_normal(value.shape) * 0.3
     elif X is None or y is None:
         raise ValueError("pass X and y with a network")
-    penalties = [r for r in regularizers if r.penalizes_weights()]
     params = network.params
     use_batch_stats = network.batch_norm is not None
 
@@ -102,20 +102,17 @@ def check_gradients(
         layers = iter(masks)
         return lambda shape: next(layers)
 
+    # The analytic gradient is a training step's, from the program every run steps with.
+    program = StepProgram(network, penalties=[r for r in regularizers if r.penalizes_weights()])
+
     def objective() -> float:
         z = network.logits(X, batch_statistics=use_batch_stats, mask=mask())
-        loss = float(network.task.loss(z, y))
-        for reg in penalties:
-            for name in network.weight_names:
-                loss = loss + reg.penalty(params[name])
-        return float(loss)
+        return float(network.task.loss(z, y) + program.penalty())
 
     saved = network.get_params()
-    analytic = network.gradients(X, y, mask())
+    program.masks = mask()
+    analytic = program.gradients(X, y)
     network.set_params(saved)  # the training pass moved batch-norm running statistics
-    for reg in penalties:
-        for name in network.weight_names:
-            analytic[name] = analytic[name] + reg.gradient(params[name])
 
     errors: dict[str, float] = {}
     for name, param in params.items():

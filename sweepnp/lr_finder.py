@@ -18,17 +18,18 @@ work the test does not need — and runs the file's epoch callbacks (early stopp
 guard, pruning), which would have to be switched off. The test instead builds a
 :class:`~sweepnp.trainer.Trainer` for everything a run is made of (data splits and scaling,
 network and its seeded initialization, optimizer, regularizers, dropout masks, shuffling) and
-repeats the body of ``fit``'s batch loop — ``network.gradients`` with the trainer's mask
-function, plus each weight penalty's gradient, the gradient callbacks of the file (e.g.
-gradient clipping), then ``optimizer.step(params, grads, lr)``. The trainer's own loop is not
-touched, so normal runs pay nothing for this feature. The batches are the ones ``fit`` would
-see: the same shuffling generator, in the same order.
+takes its steps with the run's own :class:`~sweepnp.step_program.StepProgram`, the one ``fit``
+uses — the network's gradients with the run's masks, each weight penalty's gradient, the
+gradient callbacks of the file (e.g. gradient clipping), then the optimizer's update — one
+step per batch at the test's rate. The batches are the ones ``fit`` would see: the same
+shuffling generator, in the same order.
 
 The loss recorded at step :math:`k` is the **data loss of mini-batch k in training mode**, exactly
 as the forward pass of ``network.gradients`` computes it (dropout masks applied, batch-norm on
 batch statistics; no weight penalty), at the parameters *before* update :math:`k`, i.e. after the
-updates with :math:`\eta_0 … \eta_{k-1}`. It is read by standing a thin wrapper in for the
-network's task for the duration of the test, so it costs no second forward pass.
+updates with :math:`\eta_0 … \eta_{k-1}`: the program's
+:meth:`~sweepnp.step_program.StepProgram.loss_and_gradients` computes it from the step's own
+forward pass, so it costs no second one.
 """
 
 from __future__ import annotations
@@ -200,38 +201,31 @@ def find_lr(
 
     _check_arguments(start, end, num_steps, smooth, diverge_factor)
     trainer = Trainer(config)
-    trainer.prepare_steps()
     # Gradient callbacks change the update (gradient clipping), so they belong to the test; the
-    # file's epoch callbacks (early stopping, divergence guard, …) do not.
-    trainer.begin(trainer.gradient_callbacks)
+    # file's epoch callbacks (early stopping, divergence guard, …) do not, and are not begun.
+    program = trainer.prepare_steps()
 
     as_dtype = trainer.dtype.type  # a float64 rate would promote float32 maths
     rates = start * (end / start) ** (np.arange(num_steps) / (num_steps - 1))
-    network = trainer.network
-    recorder = _LossRecorder(network.task)
-    network.task = recorder
     rows: list[tuple[int, float, float, float]] = []
     average, best = 0.0, math.inf
     stopped_early = False
-    try:
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
-            while not stopped_early and len(rows) < num_steps:
-                for X_batch, y_batch in trainer.batches():  # the data again, as often as needed
-                    k = len(rows)
-                    if k == num_steps:
-                        break
-                    grads = trainer.gradients(X_batch, y_batch)
-                    loss = recorder.loss
-                    average = smooth * average + (1 - smooth) * loss
-                    smoothed = average / (1 - smooth ** (k + 1))
-                    rows.append((k, float(rates[k]), loss, smoothed))
-                    if not math.isfinite(smoothed) or smoothed > diverge_factor * best:
-                        stopped_early = True  # no point in taking this update
-                        break
-                    best = min(best, smoothed)
-                    trainer.step(grads, as_dtype(rates[k]))
-    finally:
-        network.task = recorder.task
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
+        while not stopped_early and len(rows) < num_steps:
+            for X_batch, y_batch in trainer.batches():  # the data again, as often as needed
+                k = len(rows)
+                if k == num_steps:
+                    break
+                batch_loss, grads = program.loss_and_gradients(X_batch, y_batch)
+                loss = float(batch_loss)
+                average = smooth * average + (1 - smooth) * loss
+                smoothed = average / (1 - smooth ** (k + 1))
+                rows.append((k, float(rates[k]), loss, smoothed))
+                if not math.isfinite(smoothed) or smoothed > diverge_factor * best:
+                    stopped_early = True  # no point in taking this update
+                    break
+                best = min(best, smoothed)
+                program.step(grads, as_dtype(rates[k]))
 
     history = pd.DataFrame(rows, columns=list(COLUMNS))
     step = _suggestion_step(history, skipped_steps(num_steps, smooth))
@@ -241,23 +235,6 @@ def find_lr(
         suggestion_step=step,
         stopped_early=stopped_early,
     )
-
-
-class _LossRecorder:
-    """Stands in for the network's task during the test: passes everything through, and keeps
-    the data loss of the logits the training forward pass hands to ``dlogits`` — the exact
-    training-mode loss of the batch, without a second forward pass."""
-
-    def __init__(self, task: Any) -> None:
-        self.task = task
-        self.loss = math.nan
-
-    def dlogits(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
-        self.loss = float(self.task.loss(z, y))
-        return self.task.dlogits(z, y)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.task, name)
 
 
 def _slope(lr: np.ndarray, smoothed: np.ndarray) -> np.ndarray:

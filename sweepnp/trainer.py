@@ -1,9 +1,12 @@
-"""The mini-batch loop.
+"""A training run: its bookkeeping around the step program.
 
 :class:`Trainer` builds a run once — data, network and every plugin object, resolved by name
-through the plugin manager — and :meth:`Trainer.fit` then runs a loop that calls those objects'
-plain methods. Pluggy is consulted only at run and epoch granularity, and per batch only when an
-installed plugin implements ``sweepnp_on_train_batch_end``.
+through the plugin manager (:mod:`sweepnp.run_parts`) — and :meth:`Trainer.fit` trains it: epoch
+after epoch, the :class:`~sweepnp.step_program.StepProgram`'s mini-batch steps, then its
+evaluation. Pluggy is consulted only at run and epoch granularity, and per batch only when an
+installed plugin implements ``sweepnp_on_train_batch_end``. A run in a stack of runs
+(:class:`~sweepnp.run_stack.RunStack`) keeps its own trainer for the same bookkeeping, while one
+stacked program does the arithmetic of them all.
 
 Per epoch the trainer evaluates (every ``train.eval_every`` epochs and at the last one) the full
 training split and the validation and test splits in evaluation mode (no dropout, batch-norm
@@ -16,8 +19,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,22 +28,28 @@ import numpy as np
 
 from sweepnp.callbacks import Callback
 from sweepnp.config import RunConfig, parse
-from sweepnp.datasets import Dataset, Splits, prepare
-from sweepnp.errors import ConfigError, OptionError, SweepnpWarning
+from sweepnp.datasets import Splits
+from sweepnp.errors import ConfigError, OptionError
 from sweepnp.model import BatchNormOptions, DenseNetwork, Model
 from sweepnp.optimizers import Optimizer
 from sweepnp.plugins import PluginManager, get_plugin_manager
 from sweepnp.regularizers import Regularizer
+from sweepnp.run_parts import (
+    build_callbacks,
+    build_optimizer,
+    build_regularizers,
+    build_schedule,
+    check_batch_size,
+    load_data,
+)
 from sweepnp.schedules import Schedule
+from sweepnp.step_program import Evaluation, StepProgram
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
 __all__ = ["STOP_REASONS", "RunResult", "Trainer", "load_data", "train"]
-
-#: A split's prefix ("", "val_", "test_") → its data loss and metrics, as NumPy numbers.
-Scores = dict[str, tuple[Any, dict[str, Any]]]
 
 #: Stop reasons a run can end with (plugins may add their own).
 STOP_REASONS = ("completed", "early_stopped", "diverged", "pruned", "interrupted", "failed")
@@ -122,7 +130,14 @@ def json_number(value: Any) -> Any:
 
 
 class Trainer:
-    """One training run, built from a config.
+    """One training run, built from a config: its bookkeeping around a :class:`StepProgram`.
+
+    A trainer builds a run once — data, network and every plugin object, resolved by name — and
+    keeps what is the run's own: its schedule, callbacks, records, generators and stop. The
+    arithmetic of a step and of an evaluation is its :attr:`program`'s. :meth:`fit` trains the
+    run alone; a :class:`~sweepnp.run_stack.RunStack` trains it with others in one stacked
+    program, calling the same :meth:`begin_training`, :meth:`begin_epoch`, :meth:`end_epoch`
+    and :meth:`finish_training` as :meth:`fit` does.
 
     :param config: a path, a dict of the run-file schema, or a :class:`RunConfig`.
     :param X: in-memory features (with ``y``) used instead of ``data.dataset``.
@@ -157,7 +172,7 @@ class Trainer:
             np.random.default_rng(s) for s in seeds
         )
         self.network = self._build_network()
-        self._check_batch_size()
+        check_batch_size(config, len(self.data.X_train), stacklevel=2)  # Trainer()'s caller
         rows = len(self.data.X_train)
         batch_size = config.train.batch_size
         #: Rows per mini-batch (``"full"``, or more than the training rows: all of them).
@@ -176,10 +191,11 @@ class Trainer:
         self.schedule: Schedule = build_schedule(config, pm)
         built = build_callbacks(config, pm)
         self.callbacks: list[Callback] = list(built.values())
-        self._callback_keys = [f"callbacks.{name}" for name in built]
+        #: Where each callback comes from: ``callbacks.NAME``, or ``callbacks`` for one passed in.
+        self.callback_keys = [f"callbacks.{name}" for name in built]
         self.callbacks.extend(callbacks)
-        self._callback_keys.extend("callbacks" for _ in callbacks)
-        for callback, key in zip(self.callbacks, self._callback_keys, strict=True):
+        self.callback_keys.extend("callbacks" for _ in callbacks)
+        for callback, key in zip(self.callbacks, self.callback_keys, strict=True):
             self._guard(lambda callback=callback: callback.set_trainer(self), key)
         self._evaluating_callbacks = [c for c in self.callbacks if c.overrides("on_evaluate")]
 
@@ -189,6 +205,8 @@ class Trainer:
         self.info: dict[str, Any] = {}
         self.stop_training = False
         self.stop_reason: str | None = None
+        #: The arithmetic of this run's steps and evaluations (set up by :meth:`prepare_steps`).
+        self.program: StepProgram | None = None
 
     # -- building ----------------------------------------------------------------------------
 
@@ -211,9 +229,6 @@ class Trainer:
             rng=self._init_rng,
         )
 
-    def _check_batch_size(self) -> None:
-        check_batch_size(self.config, len(self.data.X_train), stacklevel=3)  # Trainer()'s caller
-
     def _metric_names(self) -> tuple[str, ...]:
         names = []
         for prefix in self.data.splits():
@@ -221,6 +236,30 @@ class Trainer:
         for callback in self.callbacks:
             names.extend(m for m in callback.metrics if m not in names)
         return (*names, "lr")
+
+    def prepare_steps(self, callbacks: Sequence[Callback] | None = None) -> StepProgram:
+        """Set up the optimizer for this run's parameters and the :attr:`program` of its steps
+        (masks from this run's generator, weight penalties, gradient callbacks), and begin the
+        gradient callbacks. Called by :meth:`begin_training`; the learning-rate finder calls it
+        alone.
+
+        :param callbacks: the callbacks to begin here (default: none; :meth:`begin_training`
+            begins them all).
+        """
+        network = self.network
+        self.optimizer.setup(network.params, network.weight_names)
+        gradient_callbacks = [c for c in self.callbacks if c.overrides("on_before_optimizer_step")]
+        self.program = StepProgram(
+            network,
+            self.optimizer,
+            [r for r in self.regularizers.values() if r.penalizes_weights()],
+            masks=self._mask_function(),
+            gradient_hooks=[c.on_before_optimizer_step for c in gradient_callbacks],
+        )
+        for callback in gradient_callbacks if callbacks is None else callbacks:
+            key = self.callback_keys[self.callbacks.index(callback)]
+            self._guard(lambda c=callback: c.on_train_begin({}), key)
+        return self.program
 
     # -- control -----------------------------------------------------------------------------
 
@@ -232,59 +271,25 @@ class Trainer:
 
     # -- evaluation --------------------------------------------------------------------------
 
-    def penalty(self) -> Any:
-        """The total weight penalty of the current parameters."""
-        total = 0.0
-        params = self.network.params
-        for reg in self.regularizers.values():
-            if reg.penalizes_weights():
-                for name in self.network.weight_names:
-                    total = total + reg.penalty(params[name])
-        return total
-
-    def scores(self) -> Scores:
-        """The data loss and the metrics of the current model on every split present, as NumPy
-        numbers (what :meth:`evaluate` turns into ``logs``)."""
-        network = self.network
-        task = network.task
-        scores: Scores = {}
-        for prefix, (X, y) in self.data.splits().items():
-            z = network.logits(X)
-            scores[prefix] = (task.loss(z, y), task.metrics(z, y))
-        return scores
-
-    def evaluate(self, scores: Scores | None = None, penalty: Any = None) -> dict[str, float]:
+    def evaluate(self, evaluation: Evaluation | None = None) -> dict[str, float]:
         """Loss and metrics of the current model on every split present: ``loss`` is the
-        training objective (data loss plus penalties), the others data losses and metrics.
+        training objective (data loss plus penalties), the others data losses and metrics;
+        then the callbacks that add metrics.
 
-        :param scores: the splits' :meth:`scores`, when already computed (by a stack of trials).
-        :param penalty: the weight :meth:`penalty`, when already computed.
+        :param evaluation: this run's :meth:`StepProgram.evaluate`, when already computed (by
+            :meth:`fit`, or a stack for all its runs at once); computed here otherwise.
         """
-        logs: dict[str, float] = {}
-        for prefix, (loss, metrics) in (scores if scores is not None else self.scores()).items():
-            if prefix == "":
-                loss = loss + (self.penalty() if penalty is None else penalty)
-            logs[prefix + "loss"] = float(loss)
-            for metric, value in metrics.items():
-                logs[prefix + metric] = float(value)
+        if evaluation is None:
+            evaluation = self._program().evaluate(self.data.splits())
+        logs = evaluation.logs()
         for callback in self._evaluating_callbacks:
             callback.on_evaluate(logs)
         return logs
 
-    # -- one step: what fit and the learning-rate finder share ----------------------------------
+    def _program(self) -> StepProgram:
+        return self.program if self.program is not None else self.prepare_steps(callbacks=())
 
-    def prepare_steps(self) -> None:
-        """Set up the optimizer for this run's parameters and what every step uses (the masks,
-        the weight penalties, the gradient callbacks). Call once before :meth:`gradients`."""
-        network = self.network
-        self.optimizer.setup(network.params, network.weight_names)
-        #: The masks of one hidden activation's shape (dropout), from this run's own generator;
-        #: ``None`` when no regularizer masks.
-        self.masks = self._mask_function()
-        self._penalties = [r for r in self.regularizers.values() if r.penalizes_weights()]
-        self.gradient_callbacks = [
-            c for c in self.callbacks if c.overrides("on_before_optimizer_step")
-        ]
+    # -- a run, epoch by epoch ------------------------------------------------------------------
 
     def epoch_order(self) -> np.ndarray | None:
         """The order of the training rows in this epoch, from this run's own generator (one
@@ -295,7 +300,7 @@ class Trainer:
 
     def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """One pass over the training split in mini-batches of ``train.batch_size`` rows,
-        shuffled by this run's own generator (when ``train.shuffle``)."""
+        in this epoch's :meth:`epoch_order`."""
         X, y = self.data.X_train, self.data.y_train
         order = self.epoch_order()
         if order is not None:
@@ -303,32 +308,6 @@ class Trainer:
         size = self.batch_size
         for start in range(0, len(X), size):
             yield X[start : start + size], y[start : start + size]
-
-    def gradients(self, X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
-        r"""The gradients of one mini-batch: backpropagation of the data loss with this run's
-        masks, plus every weight penalty's :math:`\partial R / \partial W`, then the gradient
-        callbacks (e.g. clipping), which may change them in place."""
-        grads = self.network.gradients(X, y, self.masks)
-        if self._penalties:
-            params = self.network.params
-            for reg in self._penalties:
-                for name in self.network.weight_names:
-                    grads[name] += reg.gradient(params[name])
-        for callback in self.gradient_callbacks:
-            callback.on_before_optimizer_step(grads)
-        return grads
-
-    def step(self, grads: dict[str, np.ndarray], lr: Any) -> None:
-        """Update the parameters in place with the optimizer at learning rate ``lr``."""
-        self.optimizer.step(self.network.params, grads, lr)
-
-    def begin(self, callbacks: Sequence[Callback], key: str = "callbacks") -> None:
-        """Call ``on_train_begin`` of ``callbacks``, reporting an option they refuse under
-        ``key`` (``callbacks.NAME``)."""
-        for callback in callbacks:
-            self._guard(lambda c=callback: c.on_train_begin({}), key)
-
-    # -- a run, epoch by epoch: what fit and a stack of trials share ----------------------------
 
     def begin_training(self) -> None:
         """Set up the schedule and the steps, and tell the callbacks and plugins that training
@@ -344,20 +323,18 @@ class Trainer:
                 key="optimizer",
             )
         self._guard(lambda: schedule.setup(base_lr, self.epochs), "schedule")
-        self.prepare_steps()
+        self.prepare_steps(callbacks=self.callbacks)
         #: Whether the schedule changes the rate every batch (else every epoch).
         self.lr_per_batch = schedule.interval == "batch"
         self.n_batches = math.ceil(len(self.data.X_train) / self.batch_size)
         self._batch_callbacks = [c for c in self.callbacks if c.overrides("on_train_batch_end")]
         self._batch_hook = self.pm.has_impls("sweepnp_on_train_batch_end")
-        #: Whether anything wants to hear of every batch (then :meth:`end_batch` must be called).
+        #: Whether anything wants to hear of every batch (then :meth:`end_batch` is called).
         self.watches_batches = bool(self._batch_callbacks) or self._batch_hook
         self._epoch_hooks = {
             name: self.pm.has_impls(name)
             for name in ("sweepnp_on_epoch_begin", "sweepnp_on_epoch_end")
         }
-        for callback, key in zip(self.callbacks, self._callback_keys, strict=True):
-            self.begin([callback], key)
         if self.pm.has_impls("sweepnp_on_train_begin"):
             self.pm.hook.sweepnp_on_train_begin(trainer=self, logs={})
         # The learning rate in the parameters' dtype: a float64 scalar would promote float32 maths.
@@ -399,18 +376,14 @@ class Trainer:
         epochs = self.epochs_run + 1
         return epochs % self.config.train.eval_every == 0 or epochs == self.epochs
 
-    def end_epoch(
-        self, epoch_seconds: float, scores: Scores | None = None, penalty: Any = None
-    ) -> bool:
-        """End epoch :attr:`epochs_run`: evaluate if due (from ``scores`` and ``penalty`` when a
-        stack computed them), record it, and tell the callbacks. Return whether training goes
-        on."""
+    def end_epoch(self, epoch_seconds: float, evaluation: Evaluation | None) -> bool:
+        """End epoch :attr:`epochs_run`: record its ``evaluation`` (when one was due), tell the
+        callbacks, and return whether training goes on."""
         epoch = self.epochs_run
-        due = self.evaluation_due
         self.epochs_run += 1
         logs: dict[str, Any] = {"lr": _scalar(self.lr)}
-        if due:
-            logs = {**self.evaluate(scores, penalty), "lr": _scalar(self.lr)}
+        if evaluation is not None:
+            logs = {**self.evaluate(evaluation), "lr": _scalar(self.lr)}
             self.history.append({"epoch": epoch, **logs, "epoch_seconds": epoch_seconds})
         for callback in self.callbacks:
             callback.on_epoch_end(epoch, logs)
@@ -445,30 +418,27 @@ class Trainer:
             seconds=time.perf_counter() - self._started,
         )
 
-    # -- the loop ------------------------------------------------------------------------------
-
     def fit(self) -> RunResult:
-        """Train, and return the :class:`RunResult`."""
+        """Train alone, and return the :class:`RunResult`: epoch after epoch, the program's
+        steps over :meth:`batches`, and its evaluation when one is due."""
         self.begin_training()
-        gradients, step, batches = self.gradients, self.step, self.batches
-        per_batch = self.lr_per_batch or self.watches_batches
+        program, splits = self._program(), self.data.splits()
+        batch_lr = self.batch_lr if self.lr_per_batch else None
+        after_batch = self.end_batch if self.watches_batches else None
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             while True:
-                epoch_started = time.perf_counter()
+                started = time.perf_counter()
                 self.begin_epoch()
-                if per_batch:
-                    for batch, (X_batch, y_batch) in enumerate(batches()):
-                        lr = self.batch_lr(batch) if self.lr_per_batch else self.lr
-                        step(gradients(X_batch, y_batch), lr)
-                        if self.watches_batches:
-                            self.end_batch(batch, len(X_batch))
-                else:  # the hot loop: nothing but the step
-                    lr = self.lr
-                    for X_batch, y_batch in batches():
-                        step(gradients(X_batch, y_batch), lr)
-                if not self.end_epoch(time.perf_counter() - epoch_started):
+                program.train_epoch(
+                    self.batches(), self.lr, batch_lr=batch_lr, after_batch=after_batch
+                )
+                seconds = time.perf_counter() - started
+                evaluation = program.evaluate(splits) if self.evaluation_due else None
+                if not self.end_epoch(seconds, evaluation):
                     break
             return self.finish_training()
+
+    # -- masks -------------------------------------------------------------------------------
 
     def epoch_masks(self, shapes: Sequence[tuple[int, ...]]) -> list[np.ndarray] | None:
         """The masks this run draws for ``shapes`` in turn (an epoch's hidden activations, in
@@ -478,7 +448,8 @@ class Trainer:
             return None
         if len(maskers) == 1:  # its draws in one go (several maskers interleave theirs)
             return maskers[0].masks(shapes, self._mask_rng, self.dtype)
-        return [self.masks(shape) for shape in shapes]
+        mask = self._mask_function()
+        return [mask(shape) for shape in shapes]
 
     def _mask_function(self) -> Any:
         maskers = [r for r in self.regularizers.values() if r.masks_activations()]
@@ -505,112 +476,6 @@ class Trainer:
             raise ConfigError(
                 exc.reason, source=self.config.source, key=f"{key}.{exc.option}"
             ) from None
-
-
-# -------------------------------------------------------------------------
-# Building a run's parts (a Trainer builds them all; a study's search space is checked by
-# building only what each searched value reaches)
-# -------------------------------------------------------------------------
-
-
-def build_optimizer(config: RunConfig, pm: PluginManager) -> Optimizer:
-    """The run's optimizer, from ``[optimizer]``."""
-    options = dict(config.optimizer)
-    return pm.build(
-        "optimizers", options.pop("name"), options, key="optimizer", source=config.source
-    )
-
-
-def build_regularizers(
-    config: RunConfig, pm: PluginManager, names: Iterable[str] | None = None
-) -> dict[str, Regularizer]:
-    """The run's regularizers by name, from ``[regularizers]`` (only ``names``, when given)."""
-    return {
-        name: pm.build(
-            "regularizers", name, options, key=f"regularizers.{name}", source=config.source
-        )
-        for name, options in config.regularizers.items()
-        if names is None or name in names
-    }
-
-
-def build_schedule(config: RunConfig, pm: PluginManager) -> Schedule:
-    """The run's learning-rate schedule, from ``[schedule]`` (not yet set up)."""
-    options = dict(config.schedule)
-    return pm.build("schedules", options.pop("name"), options, key="schedule", source=config.source)
-
-
-def build_callbacks(
-    config: RunConfig, pm: PluginManager, names: Iterable[str] | None = None
-) -> dict[str, Callback]:
-    """The run's callbacks by name: those plugins turn on in every run, then the file's (only
-    ``names``, when given); not yet given their trainer."""
-    active = config.active_callbacks(pm.default_callbacks())
-    return {
-        name: pm.build("callbacks", name, options, key=f"callbacks.{name}", source=config.source)
-        for name, options in active.items()
-        if names is None or name in names
-    }
-
-
-def check_batch_size(config: RunConfig, rows: int, *, stacklevel: int = 1) -> None:
-    """Warn when ``train.batch_size`` is more than the ``rows`` of the training split.
-
-    :param stacklevel: as for :func:`warnings.warn`, counted from the call of this function.
-    """
-    batch_size = config.train.batch_size
-    if batch_size != "full" and batch_size > rows:
-        where = f"{config.source}: " if config.source else ""
-        warnings.warn(
-            f"{where}train.batch_size: {batch_size} is more than the {rows} training rows; "
-            "every batch is the whole training split (full-batch gradient descent, as with "
-            'batch_size = "full")',
-            SweepnpWarning,
-            stacklevel=stacklevel + 1,
-        )
-
-
-def load_data(
-    config: RunConfig, pm: PluginManager | None = None, X: Any = None, y: Any = None
-) -> Splits:
-    """Load, check, split and scale the data of a run (``X`` and ``y`` replace the dataset)."""
-    pm = pm or get_plugin_manager()
-    if X is not None or y is not None:
-        if X is None or y is None:
-            raise ConfigError("pass both X and y, or neither", source=config.source, key="data")
-        dataset = Dataset(X=X, y=y, name="arrays")
-    else:
-        spec = config.dataset_spec()
-        if spec is None:
-            raise ConfigError(
-                "no dataset: set data.dataset, or pass X and y",
-                source=config.source,
-                key="data.dataset",
-            )
-        name, options = spec
-        dataset = pm.build(
-            "datasets",
-            name,
-            options,
-            key="data.dataset",
-            source=config.source,
-            extra={"seed": config.data.seed},
-        )
-        if not dataset.name:
-            dataset.name = name
-    return prepare(
-        dataset,
-        task=config.model.task,
-        test_size=config.data.test_size,
-        val_size=config.data.val_size,
-        scale=config.data.scale,
-        scale_target=config.data.scale_target,
-        seed=config.data.seed,
-        subsample=config.data.subsample,
-        stratify=config.data.stratify,
-        dtype=np.dtype(config.model.dtype),
-        source=config.source,
-    )
 
 
 def _scalar(value: Any) -> Any:

@@ -1,8 +1,8 @@
 """Stacked training: every run of a stack trains exactly as it would alone (float64, bit for bit).
 
 Each test trains a few runs alone with the ordinary Trainer, then the same runs in one
-:class:`~sweepnp.stack.Stack` — joining at different epochs, leaving when they end — and compares
-their learning curves, final metrics, stop reasons and weights number for number.
+:class:`~sweepnp.run_stack.RunStack` — joining at different epochs, leaving when they end — and
+compares their learning curves, final metrics, stop reasons and weights number for number.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pytest
 from sweepnp import Callback, Optimizer, hookimpl
 from sweepnp.config import set_path, validate
 from sweepnp.plugins import PluginManager, get_plugin_manager
-from sweepnp.stack import Stack, stack_key
+from sweepnp.run_stack import RunStack, stack_key
 from sweepnp.trainer import RunResult, Trainer, load_data
 
 PM = get_plugin_manager()
@@ -48,7 +48,7 @@ def _stacked(
     data = load_data(configs[0], pm)
     trainers = [Trainer(config, plugin_manager=pm, data=data) for config in configs]
     assert len({stack_key(t) for t in trainers}) == 1
-    stack = Stack(capacity or len(configs), pm)
+    stack = RunStack(capacity or len(configs), pm)
     results: dict[int, RunResult] = {}
     epoch = 0
     while len(results) < len(configs):
@@ -247,7 +247,7 @@ def test_continuous_batching_refills_a_freed_slot_at_the_next_epoch():
     free, one epoch boundary later, and every run is still the run it would be alone."""
     runs = _runs(BASE, [{"train.epochs": e} for e in (2, 5, 3, 3)])
     data = load_data(runs[0], PM)
-    stack = Stack(2, PM)
+    stack = RunStack(2, PM)
     trainers = [Trainer(config, plugin_manager=PM, data=data) for config in runs]
     waiting = list(enumerate(trainers))
     occupancy, ended_at = [], {}
@@ -330,7 +330,7 @@ def test_a_plugin_raising_in_one_run_ends_that_run_only():
     pm = PluginManager(load_entrypoints=False, extra=(RaisingPlugin(),))
     runs = _runs(BASE, [{}, {"callbacks.raising": {}}, {}])
     data = load_data(runs[0], pm)
-    stack = Stack(3, pm)
+    stack = RunStack(3, pm)
     for i, run in enumerate(runs):
         stack.add(Trainer(run, plugin_manager=pm, data=data), i)
     ended: dict[int, Any] = {}

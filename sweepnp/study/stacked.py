@@ -38,7 +38,8 @@ from optuna.storages import BaseStorage
 
 from sweepnp.errors import SweepnpWarning
 from sweepnp.plugins import PluginManager
-from sweepnp.stack import Stack, StackKey, stack_key
+from sweepnp.run_stack import RunStack as Stack
+from sweepnp.run_stack import StackKey, stack_key
 from sweepnp.study import storage as storages
 from sweepnp.study.progress import ProgressBoard
 from sweepnp.study.record import WORKER_ATTR

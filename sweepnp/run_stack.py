@@ -1,10 +1,12 @@
-"""Stacked training: many runs of one structure trained as one array program.
+"""A stack of runs: many runs of one structure trained by one stacked step program.
 
 A study of small networks is bound by Python's per-call overhead, not by arithmetic: one
-mini-batch step of a 30-16-1 network is a few dozen small NumPy calls. A :class:`Stack` trains up
-to ``capacity`` runs ("slots") at once: the parameters of every slot lie on a leading axis of one
-array per parameter, and each NumPy call of the step — forward, backward, penalties, the
-optimizer's update — does the work of all of them.
+mini-batch step of a 30-16-1 network is a few dozen small NumPy calls. A :class:`RunStack` trains
+up to ``capacity`` runs ("slots") at once: the parameters of every slot lie on a leading axis of
+one array per parameter, and each NumPy call of the one
+:class:`~sweepnp.step_program.StepProgram` — forward, backward, penalties, the optimizer's
+update, the evaluation — does the work of all of them. A run alone trains through the same
+program (:meth:`Trainer.fit <sweepnp.trainer.Trainer.fit>`) on its unstacked arrays.
 
 Each slot stays the run it would be alone, bit for bit (float64; see ``docs/studies.md``):
 
@@ -18,14 +20,15 @@ Each slot stays the run it would be alone, bit for bit (float64; see ``docs/stud
   stack never waits for its slowest member and never carries a finished run.
 
 What a stack shares — the data, the network's shape, the batch size, the dtype, the optimizer and
-the penalties and their non-float options — is its :func:`stack_key`. A run whose plugins declare
-``stackable = False`` has no key, and trains alone.
+the penalties and their non-float options — is its :func:`stack_key`. A run trains stacked only
+when every plugin it uses declares ``stackable = True`` (proven by :mod:`sweepnp.testing`'s
+stacking contract); otherwise it has no key, and trains alone.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,9 +37,10 @@ import numpy as np
 from sweepnp.model import DenseNetwork
 from sweepnp.optimizers import Optimizer
 from sweepnp.plugins import PluginManager, float_options
+from sweepnp.step_program import StepProgram
 from sweepnp.trainer import RunResult, Trainer
 
-__all__ = ["Slot", "Stack", "StackKey", "stack_key"]
+__all__ = ["RunStack", "Slot", "StackKey", "stack_key", "unstackable_plugins"]
 
 StackKey = tuple[Any, ...]
 
@@ -49,28 +53,37 @@ def _split_options(factory: Any, given: Mapping[str, Any]) -> tuple[dict[str, fl
     return floats, others
 
 
-def _plugin_parts(trainer: Trainer) -> tuple[Any, ...] | None:
-    """The optimizer's and the penalties' factories and shared options; ``None`` when a plugin
-    of the run cannot run stacked."""
+def unstackable_plugins(trainer: Trainer) -> list[str]:
+    """The plugins of a run that do not declare ``stackable = True``, as ``"KEY (Class)"``
+    (``"optimizer (DecayingSGD)"``): a run with any trains alone.
+
+    Stacking is opt-in: a plugin's maths must hold for hyperparameters that are arrays on the
+    trial axis and for arrays re-laid out when runs join or leave, which only its author can
+    vouch for (and :mod:`sweepnp.testing`'s stacking contract proves)."""
+    parts: list[tuple[str, Any]] = [("optimizer", trainer.optimizer)]
+    parts += [("schedule", trainer.schedule)]
+    parts += [(f"regularizers.{name}", reg) for name, reg in trainer.regularizers.items()]
+    parts += [(key, c) for key, c in zip(trainer.callback_keys, trainer.callbacks, strict=True)]
+    return [
+        f"{key} ({type(plugin).__name__})"
+        for key, plugin in parts
+        if getattr(plugin, "stackable", False) is not True
+    ]
+
+
+def _plugin_parts(trainer: Trainer) -> tuple[Any, ...]:
+    """The optimizer's and the penalties' factories and shared options."""
     pm = trainer.pm
     optimizer = dict(trainer.config.optimizer)
     name = optimizer.pop("name")
     factory = pm.registry["optimizers"][name].factory
-    if not getattr(trainer.optimizer, "stackable", True):
-        return None
     _, shared = _split_options(factory, optimizer)
     parts: list[Any] = [("optimizer", name, _frozen(shared))]
     for reg_name, reg in trainer.regularizers.items():  # in order: penalties add up in order
-        if not getattr(reg, "stackable", True):
-            return None
         if reg.penalizes_weights():
             reg_factory = pm.registry["regularizers"][reg_name].factory
             _, shared = _split_options(reg_factory, trainer.config.regularizers[reg_name])
             parts.append(("penalty", reg_name, _frozen(shared)))
-    if not all(getattr(c, "stackable", True) for c in trainer.callbacks):
-        return None
-    if not getattr(trainer.schedule, "stackable", True):
-        return None
     return tuple(parts)
 
 
@@ -88,9 +101,9 @@ def stack_key(trainer: Trainer) -> StackKey | None:
     Runs with equal keys have the same data (the same prepared splits), network shape, batch
     size and dtype, and the same optimizer and weight penalties up to their float options.
     """
-    parts = _plugin_parts(trainer)
-    if parts is None:
+    if unstackable_plugins(trainer):
         return None
+    parts = _plugin_parts(trainer)
     network = trainer.network
     return (
         id(trainer.data),
@@ -116,8 +129,9 @@ class Slot:
     shapes: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
 
-class Stack:
-    """Up to ``capacity`` runs of one :func:`stack_key`, trained epoch by epoch as one program.
+class RunStack:
+    """Up to ``capacity`` runs of one :func:`stack_key`, trained epoch by epoch by one stacked
+    :class:`~sweepnp.step_program.StepProgram`.
 
     :param capacity: the most slots at once.
     :param plugin_manager: the manager the runs' plugins come from.
@@ -131,9 +145,9 @@ class Stack:
         self.slots: list[Slot] = []
         self._joining: list[Slot] = []
         self._leaving: set[int] = set()
-        self.network: DenseNetwork | None = None
-        self.optimizer: Optimizer | None = None
-        self.penalties: list[Any] = []
+        #: The stacked program of the current slots (rebuilt when runs join or leave).
+        self.program: StepProgram | None = None
+        self._failed: dict[int, BaseException] = {}
 
     # -- membership --------------------------------------------------------------------------
 
@@ -170,13 +184,13 @@ class Stack:
     def _rebuild(self) -> None:
         """Lay the current slots' parameters, buffers and optimizer state out on a new trial
         axis, and point each slot's network at its views."""
-        old_slots, old_optimizer = self.slots, self.optimizer
+        old_slots = self.slots
+        old_optimizer = self.program.optimizer if self.program is not None else None
         kept = [s for s in old_slots if id(s) not in self._leaving]
         self.slots = kept + self._joining
         self._joining, self._leaving = [], set()
         if not self.slots:
-            self.network = self.optimizer = None
-            self.penalties = []
+            self.program = None
             return
         first = self.slots[0].trainer
         trials = len(self.slots)
@@ -189,19 +203,26 @@ class Stack:
                     slot.shapes.setdefault(name, value.shape)
                     stacked[name][k] = value.reshape(stacked[name][k].shape)
                     values[name] = stacked[name][k].reshape(slot.shapes[name])
-        self.network = network
-        self.optimizer = self._stacked_optimizer(network)
+        optimizer = self._stacked_optimizer(network)
         if old_optimizer is not None:
             old_index = {id(s): i for i, s in enumerate(old_slots)}
             for k, slot in enumerate(self.slots):
                 i = old_index.get(id(slot))
                 if i is None:
                     continue
-                self.optimizer.t[k] = old_optimizer.t[i]
-                for name, state in self.optimizer.state.items():
+                optimizer.t[k] = old_optimizer.t[i]
+                for name, state in optimizer.state.items():
                     for key, value in state.items():
                         value[k] = old_optimizer.state[name][key][i]
-        self.penalties = self._stacked_penalties()
+        self.program = StepProgram(
+            network,
+            optimizer,
+            self._stacked_penalties(),
+            gradient_hooks=[self._gradient_hooks] if self._watches_gradients() else [],
+        )
+
+    def _watches_gradients(self) -> bool:
+        return any(s.trainer.program and s.trainer.program.gradient_hooks for s in self.slots)
 
     def _stacked_options(self, factory: Any, options_of: list[Mapping[str, Any]]) -> dict:
         dtype = self.slots[0].trainer.dtype
@@ -237,40 +258,34 @@ class Stack:
     # -- one epoch ---------------------------------------------------------------------------
 
     def run_epoch(self) -> list[tuple[Any, RunResult | BaseException]]:
-        """Train every slot one epoch; return the runs that ended, with their results (or the
+        """Train every run one epoch; return the runs that ended, with their results (or the
         exception a run's plugin raised, which ends that run only)."""
-        if self._joining or self._leaving or self.network is None:
+        if self._joining or self._leaving or self.program is None:
             self._rebuild()
         if not self.slots:
             return []
+        program = self.program
+        assert program is not None
         started = time.perf_counter()
         ended: list[tuple[Any, RunResult | BaseException]] = []
-        failed: dict[int, BaseException] = {}
+        self._failed = {}
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             for slot in self.slots:
-                try:
-                    slot.trainer.begin_epoch()
-                except Exception as exc:
-                    failed[id(slot)] = exc
-            self._train_batches(failed)
+                self._per_slot(slot, Trainer.begin_epoch)
+            self._train_batches(program)
             seconds = (time.perf_counter() - started) / len(self.slots)
-            due = any(s.trainer.evaluation_due for s in self.slots)
-            scores, penalty = self._scores() if due else (None, None)
+            due = [slot.trainer.evaluation_due for slot in self.slots]
+            evaluation = program.evaluate(self.slots[0].trainer.data.splits()) if any(due) else None
             for k, slot in enumerate(self.slots):
-                if id(slot) in failed:
-                    ended.append((slot.tag, failed[id(slot)]))
+                failure = self._failed.get(id(slot))
+                if failure is not None:
+                    ended.append((slot.tag, failure))
                     self._leaving.add(id(slot))
                     continue
                 trainer = slot.trainer
                 try:
-                    slot_scores, slot_penalty = None, None
-                    if scores is not None and trainer.evaluation_due:
-                        slot_scores = {
-                            prefix: (loss[k], {m: v[k] for m, v in metrics.items()})
-                            for prefix, (loss, metrics) in scores.items()
-                        }
-                        slot_penalty = penalty if np.ndim(penalty) == 0 else penalty[k]
-                    if trainer.end_epoch(seconds, slot_scores, slot_penalty):
+                    own = evaluation.of_run(k) if evaluation is not None and due[k] else None
+                    if trainer.end_epoch(seconds, own):
                         continue
                     self._detach(slot)
                     ended.append((slot.tag, trainer.finish_training()))
@@ -279,65 +294,77 @@ class Stack:
                 self._leaving.add(id(slot))
         return ended
 
-    def _train_batches(self, failed: dict[int, BaseException]) -> None:
+    def _train_batches(self, program: StepProgram) -> None:
+        """One epoch of the stacked program's steps: each run's rows in its own order, its own
+        masks and learning rate; per-batch schedules and batch watchers served run by run."""
         slots = self.slots
-        network, optimizer = self.network, self.optimizer
-        assert network is not None and optimizer is not None
         first = slots[0].trainer
-        X, y = first.data.X_train, first.data.y_train
-        n = len(X)
-        orders = [s.trainer.epoch_order() for s in slots]
-        # Each slot's rows in its own order, gathered batch by batch: a batch's rows of every
-        # slot stay in the cache (an epoch's would not, for a large stack).
-        index = None
-        if any(order is not None for order in orders):
-            index = np.stack([np.arange(n) if o is None else o for o in orders])
         dtype = first.dtype
         lr = np.array([s.trainer.lr for s in slots], dtype=dtype).reshape(-1, 1, 1)
-        per_batch_lr = any(s.trainer.lr_per_batch for s in slots)
-        masks = self._mask_function()
-        watched = [s for s in slots if s.trainer.gradient_callbacks]
-        watching = [s for s in slots if s.trainer.watches_batches]
-        weight_names = network.weight_names
-        params = network.params
-        size = first.batch_size
-        for batch, start in enumerate(range(0, n, size)):
-            if index is None:  # no shuffle: one copy of the rows, broadcast to every slot
-                X_batch = np.broadcast_to(
-                    X[start : start + size], (len(slots), *X[start : start + size].shape)
-                )
-                y_batch = np.broadcast_to(
-                    y[start : start + size], (len(slots), *y[start : start + size].shape)
-                )
-            else:
-                rows = index[:, start : start + size]
-                X_batch, y_batch = X[rows], y[rows]
-            if per_batch_lr:
-                lr = np.array(
+        program.masks = self._mask_function()
+        batch_lr = None
+        if any(s.trainer.lr_per_batch for s in slots):
+
+            def batch_lr(batch: int) -> np.ndarray:
+                return np.array(
                     [s.trainer.batch_lr(batch) if s.trainer.lr_per_batch else s.trainer.lr
                      for s in slots],
                     dtype=dtype,
                 ).reshape(-1, 1, 1)  # fmt: skip
-            grads = network.gradients(X_batch, y_batch, masks)
-            for penalty in self.penalties:
-                for name in weight_names:
-                    grads[name] += penalty.gradient(params[name])
-            for slot in watched:
-                k = slots.index(slot)
-                views = {name: g[k].reshape(slot.shapes[name]) for name, g in grads.items()}
-                self._per_slot(slot, failed, _before_step, views)
-            optimizer.step(params, grads, lr)
-            for slot in watching:
-                self._per_slot(slot, failed, Trainer.end_batch, batch, X_batch.shape[1])
 
-    @staticmethod
-    def _per_slot(slot: Slot, failed: dict[int, BaseException], call: Any, *args: Any) -> None:
-        if id(slot) in failed:
+        watching = [s for s in slots if s.trainer.watches_batches]
+        after_batch = None
+        if watching:
+
+            def after_batch(batch: int, rows: int) -> None:
+                for slot in watching:
+                    self._per_slot(slot, Trainer.end_batch, batch, rows)
+
+        program.train_epoch(self._batches(), lr, batch_lr=batch_lr, after_batch=after_batch)
+
+    def _batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Every run's mini-batches of this epoch at once, ``(runs, rows, …)``: each run's rows
+        in its own order, gathered batch by batch (a batch's rows of every run stay in the
+        cache; an epoch's would not, for a large stack)."""
+        slots = self.slots
+        first = slots[0].trainer
+        X, y = first.data.X_train, first.data.y_train
+        n, size, runs = len(X), first.batch_size, len(slots)
+        orders = [s.trainer.epoch_order() for s in slots]
+        if all(order is None for order in orders):  # one copy of the rows, seen by every run
+            for start in range(0, n, size):
+                X_batch, y_batch = X[start : start + size], y[start : start + size]
+                yield (
+                    np.broadcast_to(X_batch, (runs, *X_batch.shape)),
+                    np.broadcast_to(y_batch, (runs, *y_batch.shape)),
+                )
+            return
+        index = np.stack([np.arange(n) if o is None else o for o in orders])
+        for start in range(0, n, size):
+            rows = index[:, start : start + size]
+            yield X[rows], y[rows]
+
+    def _gradient_hooks(self, grads: dict[str, np.ndarray]) -> None:
+        """The runs' own gradient callbacks, each on its own run's gradients (views)."""
+        for k, slot in enumerate(self.slots):
+            hooks = slot.trainer.program.gradient_hooks if slot.trainer.program else ()
+            if not hooks or id(slot) in self._failed:
+                continue
+            views = {name: g[k].reshape(slot.shapes[name]) for name, g in grads.items()}
+            try:
+                for hook in hooks:
+                    hook(views)
+            except Exception as exc:
+                self._failed[id(slot)] = exc
+
+    def _per_slot(self, slot: Slot, call: Any, *args: Any) -> None:
+        """``call(slot.trainer, *args)``; an exception ends that run only."""
+        if id(slot) in self._failed:
             return
         try:
             call(slot.trainer, *args)
         except Exception as exc:
-            failed[id(slot)] = exc
+            self._failed[id(slot)] = exc
 
     def _mask_function(self) -> Any:
         """Every slot's masks for this epoch, drawn at once per slot from its own generator
@@ -379,29 +406,9 @@ class Stack:
 
         return masks
 
-    def _scores(self) -> tuple[dict[str, tuple[Any, dict[str, Any]]], Any]:
-        """Every split's data loss and metrics for every slot at once (arrays on the trial
-        axis), and every slot's weight penalty (added up as :meth:`Trainer.penalty` does)."""
-        network = self.network
-        assert network is not None
-        scores = {}
-        for prefix, (X, y) in self.slots[0].trainer.data.splits().items():
-            z = network.logits(X)
-            scores[prefix] = (network.task.loss(z, y), network.task.metrics(z, y))
-        penalty: Any = 0.0
-        for reg in self.penalties:
-            for name in network.weight_names:
-                penalty = penalty + reg.penalty(network.params[name])
-        return scores, penalty
-
     @staticmethod
     def _detach(slot: Slot) -> None:
         """Give a leaving run its own copies of its parameters (its result keeps them)."""
         network = slot.trainer.network
         network.params = {name: value.copy() for name, value in network.params.items()}
         network.buffers = {name: value.copy() for name, value in network.buffers.items()}
-
-
-def _before_step(trainer: Trainer, grads: dict[str, np.ndarray]) -> None:
-    for callback in trainer.gradient_callbacks:
-        callback.on_before_optimizer_step(grads)

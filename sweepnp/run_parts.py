@@ -1,0 +1,132 @@
+"""Building a run's parts from its config: data, optimizer, regularizers, schedule, callbacks.
+
+A :class:`~sweepnp.trainer.Trainer` builds them all; checking a study's search space builds only
+what each searched value reaches (:mod:`sweepnp.study.spec`). Names are resolved to plugin
+objects here, once, through the plugin manager.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from sweepnp.callbacks import Callback
+from sweepnp.config import RunConfig
+from sweepnp.datasets import Dataset, Splits, prepare
+from sweepnp.errors import ConfigError, SweepnpWarning
+from sweepnp.optimizers import Optimizer
+from sweepnp.plugins import PluginManager, get_plugin_manager
+from sweepnp.regularizers import Regularizer
+from sweepnp.schedules import Schedule
+
+__all__ = [
+    "build_callbacks",
+    "build_optimizer",
+    "build_regularizers",
+    "build_schedule",
+    "check_batch_size",
+    "load_data",
+]
+
+
+def build_optimizer(config: RunConfig, pm: PluginManager) -> Optimizer:
+    """The run's optimizer, from ``[optimizer]``."""
+    options = dict(config.optimizer)
+    return pm.build(
+        "optimizers", options.pop("name"), options, key="optimizer", source=config.source
+    )
+
+
+def build_regularizers(
+    config: RunConfig, pm: PluginManager, names: Iterable[str] | None = None
+) -> dict[str, Regularizer]:
+    """The run's regularizers by name, from ``[regularizers]`` (only ``names``, when given)."""
+    return {
+        name: pm.build(
+            "regularizers", name, options, key=f"regularizers.{name}", source=config.source
+        )
+        for name, options in config.regularizers.items()
+        if names is None or name in names
+    }
+
+
+def build_schedule(config: RunConfig, pm: PluginManager) -> Schedule:
+    """The run's learning-rate schedule, from ``[schedule]`` (not yet set up)."""
+    options = dict(config.schedule)
+    return pm.build("schedules", options.pop("name"), options, key="schedule", source=config.source)
+
+
+def build_callbacks(
+    config: RunConfig, pm: PluginManager, names: Iterable[str] | None = None
+) -> dict[str, Callback]:
+    """The run's callbacks by name: those plugins turn on in every run, then the file's (only
+    ``names``, when given); not yet given their trainer."""
+    active = config.active_callbacks(pm.default_callbacks())
+    return {
+        name: pm.build("callbacks", name, options, key=f"callbacks.{name}", source=config.source)
+        for name, options in active.items()
+        if names is None or name in names
+    }
+
+
+def check_batch_size(config: RunConfig, rows: int, *, stacklevel: int = 1) -> None:
+    """Warn when ``train.batch_size`` is more than the ``rows`` of the training split.
+
+    :param stacklevel: as for :func:`warnings.warn`, counted from the call of this function.
+    """
+    batch_size = config.train.batch_size
+    if batch_size != "full" and batch_size > rows:
+        where = f"{config.source}: " if config.source else ""
+        warnings.warn(
+            f"{where}train.batch_size: {batch_size} is more than the {rows} training rows; "
+            "every batch is the whole training split (full-batch gradient descent, as with "
+            'batch_size = "full")',
+            SweepnpWarning,
+            stacklevel=stacklevel + 1,
+        )
+
+
+def load_data(
+    config: RunConfig, pm: PluginManager | None = None, X: Any = None, y: Any = None
+) -> Splits:
+    """Load, check, split and scale the data of a run (``X`` and ``y`` replace the dataset)."""
+    pm = pm or get_plugin_manager()
+    if X is not None or y is not None:
+        if X is None or y is None:
+            raise ConfigError("pass both X and y, or neither", source=config.source, key="data")
+        dataset = Dataset(X=X, y=y, name="arrays")
+    else:
+        spec = config.dataset_spec()
+        if spec is None:
+            raise ConfigError(
+                "no dataset: set data.dataset, or pass X and y",
+                source=config.source,
+                key="data.dataset",
+            )
+        name, options = spec
+        dataset = pm.build(
+            "datasets",
+            name,
+            options,
+            key="data.dataset",
+            source=config.source,
+            extra={"seed": config.data.seed},
+        )
+        if not dataset.name:
+            dataset.name = name
+    return prepare(
+        dataset,
+        task=config.model.task,
+        test_size=config.data.test_size,
+        val_size=config.data.val_size,
+        scale=config.data.scale,
+        scale_target=config.data.scale_target,
+        seed=config.data.seed,
+        subsample=config.data.subsample,
+        stratify=config.data.stratify,
+        dtype=np.dtype(config.model.dtype),
+        source=config.source,
+    )
