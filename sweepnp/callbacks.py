@@ -19,6 +19,7 @@ its seed — and, in the repeat a pruner watches, ``context["optuna_trial"]``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -44,6 +45,15 @@ class Callback:
     trainer: Trainer
     #: The metrics :meth:`on_evaluate` adds, by name; a study may optimize any of them.
     metrics: tuple[str, ...] = ()
+
+    def declared_metrics(self, parameters: Mapping[str, tuple[int, ...]]) -> tuple[str, ...]:
+        """The metrics this callback will add in a run whose network has ``parameters`` (name →
+        shape), known before any trainer exists: what checking a study file compares the study's
+        metric with. The default is :attr:`metrics`; a callback that names its metrics in
+        :meth:`set_trainer`, from the network, overrides this to name them from ``parameters``
+        (and may raise :class:`~sweepnp.errors.OptionError` for an option the network refuses).
+        """
+        return tuple(self.metrics)
 
     def set_trainer(self, trainer: Trainer) -> None:
         """Called once, before :meth:`on_train_begin`."""

@@ -28,6 +28,7 @@ __all__ = [
     "DenseNetwork",
     "Model",
     "make_task",
+    "parameter_shapes",
 ]
 
 LEAKY_SLOPE = 0.01
@@ -252,6 +253,23 @@ def make_task(name: str, loss: str | None = None) -> BinaryTask | MulticlassTask
 # -------------------------------------------------------------------------
 # The network
 # -------------------------------------------------------------------------
+
+
+def parameter_shapes(
+    n_inputs: int, n_outputs: int, hidden: Sequence[int] = (), *, batch_norm: bool = False
+) -> dict[str, tuple[int, ...]]:
+    """The names and shapes of a :class:`DenseNetwork`'s parameters, in its order, without
+    drawing them: ``W1, b1, …`` (``W1, gamma1, beta1, …`` on hidden layers with batch norm)."""
+    sizes = [n_inputs, *hidden, n_outputs]
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i in range(1, len(sizes)):
+        fan_in, fan_out = sizes[i - 1], sizes[i]
+        shapes[f"W{i}"] = (fan_in, fan_out)
+        if batch_norm and i < len(sizes) - 1:
+            shapes[f"gamma{i}"] = shapes[f"beta{i}"] = (fan_out,)
+        else:
+            shapes[f"b{i}"] = (fan_out,)
+    return shapes
 
 
 @dataclass(frozen=True)

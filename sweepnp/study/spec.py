@@ -2,9 +2,10 @@
 
 A study file is a run file plus ``[study]`` and ``[study.params]``. :func:`load_spec` turns it
 into a :class:`StudySpec`, checking everything a trial will need before any trial runs: the
-schema, the metric, the sampler and pruner, and every searched value (each is built into the run
-it would give). :meth:`StudySpec.run_file` then gives the run file of one configuration and
-repeat — the base with the parameters set by dotted path, and the repeat's training seed.
+schema, the metric, the sampler and pruner, and every searched value (each checked in the run it
+would give, building only the plugin objects it reaches — never the run itself).
+:meth:`StudySpec.run_file` then gives the run file of one configuration and repeat — the base
+with the parameters set by dotted path, and the repeat's training seed.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -21,9 +22,12 @@ import numpy as np
 import optuna
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from sweepnp.callbacks import Callback
 from sweepnp.config import RunConfig, config_error, load_file, set_path, validate
+from sweepnp.datasets import Splits
 from sweepnp.errors import ConfigError, OptionError, SweepnpError
 from sweepnp.metrics import metric_direction
+from sweepnp.model import make_task, parameter_shapes
 from sweepnp.plugins import PluginManager, get_plugin_manager
 from sweepnp.study.record import CONFIG_ATTR, SEEDS_ATTR
 from sweepnp.study.samplers import make_pruner, make_sampler, named
@@ -36,6 +40,7 @@ __all__ = [
     "StudySpec",
     "adopt_seed_scheme",
     "load_spec",
+    "run_metric_names",
     "stored_spec",
     "trial_seed",
 ]
@@ -229,12 +234,14 @@ def load_spec(
 ) -> StudySpec:
     """Read and validate a study file: schema, search space, sampler and pruner.
 
-    Every searched value is checked by building the run it would give (both ends of a range,
-    every choice), so a path that addresses nothing, or a value a plugin refuses, is reported now
-    rather than in trial 37.
+    Every searched value is checked in the run it would give (both ends of a range, every
+    choice), so a path that addresses nothing, or a value a plugin refuses, is reported now
+    rather than in trial 37. No run (``Trainer``) is built: the data are prepared, and the plugin
+    objects a value reaches built from their options (:func:`_build_reached`); the metric names
+    come from the task, the splits and the callbacks (:func:`run_metric_names`).
 
-    :param validate_runs: build runs, sampler and pruner to check them (off when only reading
-        a stored study's results, which needs none of its plugins installed).
+    :param validate_runs: check the runs, and build the sampler and pruner (off when only
+        reading a stored study's results, which needs none of its plugins installed).
     :param quick: apply the file's ``[study.quick]`` changes, and name the study
         ``<name>-quick`` (unless ``name`` is given), so it never mixes with the full study.
     """
@@ -344,10 +351,13 @@ def _apply_quick(raw: dict[str, Any], source: str | None) -> None:
 
 
 def _check_metrics(spec: StudySpec, config: RunConfig, pm: PluginManager) -> None:
-    from sweepnp.trainer import Trainer
+    """Check the base run as building it would, and the study's metrics against its metrics."""
+    names = _check_run(config, spec, pm, stacklevel=3)[2]  # warnings: load_spec's caller
+    _require_metrics(spec, names)
 
-    trainer = Trainer(config, plugin_manager=pm, data=spec.data_cache.get(config, pm))
-    valid = [m for m in trainer.metric_names if m != "lr"] + list(EXTRA_METRICS)
+
+def _require_metrics(spec: StudySpec, names: tuple[str, ...]) -> None:
+    valid = [m for m in names if m != "lr"] + list(EXTRA_METRICS)
     for metric in spec.metrics:
         if metric not in valid:
             raise ConfigError(
@@ -355,6 +365,54 @@ def _check_metrics(spec: StudySpec, config: RunConfig, pm: PluginManager) -> Non
                 source=spec.source,
                 key="study.metric",
             )
+
+
+def run_metric_names(
+    config: RunConfig, data: Splits, callbacks: Iterable[Callback]
+) -> tuple[str, ...]:
+    """The metrics a run of ``config`` on the prepared ``data`` records, as a Trainer names them
+    (``Trainer.metric_names``), without building one: the task's metrics on every split present
+    (``val_`` when ``data.val_size > 0``, ``test_`` when ``data.test_size > 0``), then each
+    callback's :meth:`~sweepnp.Callback.declared_metrics` for the network's parameter shapes (no
+    weights drawn), then ``lr``.
+    """
+    task = make_task(data.task, config.model.task_loss(data.task, config.source))
+    names = [prefix + metric for prefix in data.splits() for metric in task.metric_names]
+    shapes = parameter_shapes(
+        data.n_features,
+        data.n_outputs,
+        config.model.hidden,
+        batch_norm=config.model.batch_norm is not False,
+    )
+    for callback in callbacks:
+        names.extend(m for m in callback.declared_metrics(shapes) if m not in names)
+    return (*names, "lr")
+
+
+def _check_run(
+    config: RunConfig, spec: StudySpec, pm: PluginManager, *, stacklevel: int
+) -> tuple[Any, Any, tuple[str, ...]]:
+    """What building the whole run (a ``Trainer``) would refuse, without building it; return
+    its optimizer, its schedule (not yet set up) and its metric names.
+
+    In the order a Trainer meets them: the data (prepared once per data section, in
+    ``spec.data_cache``), the loss on the data's task, the batch size against the training rows
+    (a warning), then the optimizer, the regularizers, the schedule and the callbacks, each
+    built from its options. No network weights are drawn, no optimizer is set up over
+    parameters, and no callback is given a trainer.
+
+    :param stacklevel: of the batch-size warning, counted from the call of this function.
+    """
+    from sweepnp import trainer as run
+
+    data = spec.data_cache.get(config, pm)
+    config.model.task_loss(data.task, config.source)
+    run.check_batch_size(config, len(data.X_train), stacklevel=stacklevel + 1)
+    optimizer = run.build_optimizer(config, pm)
+    run.build_regularizers(config, pm)
+    schedule = run.build_schedule(config, pm)
+    callbacks = run.build_callbacks(config, pm)
+    return optimizer, schedule, run_metric_names(config, data, callbacks.values())
 
 
 def _check_space(spec: StudySpec, pm: PluginManager) -> None:
@@ -388,8 +446,10 @@ def _build_reached(config: RunConfig, paths: list[str], spec: StudySpec, pm: Plu
     would check. What is left:
 
     * ``data.*``, ``model.task``, ``model.dtype`` (or a path naming no section below): the data
-      decide the network's shape and the run's metrics, so the whole run is built, as a trial
-      builds it (the prepared data are shared between values that do not change them);
+      decide the task, the network's shape and the run's metrics, so the run is checked as
+      :func:`_check_run` checks the base run — the data prepared (and shared between values
+      that do not change them), the loss on their task, the batch size, every plugin object —
+      and the study's metrics must be among its metrics; no Trainer is built;
     * ``optimizer.*``, ``schedule.*``, ``train.epochs``: the optimizer and the schedule, set up
       with the optimizer's learning rate and the run's epochs;
     * ``regularizers.NAME…``, ``callbacks.NAME…``: that regularizer or callback (every one for
@@ -401,8 +461,10 @@ def _build_reached(config: RunConfig, paths: list[str], spec: StudySpec, pm: Plu
 
     parts = [path.split(".") for path in paths]
     if any(_reaches_data(p) for p in parts):
-        built = run.Trainer(config, plugin_manager=pm, data=spec.data_cache.get(config, pm))
-        _set_up_schedule(built.schedule, built.optimizer.lr, config)
+        # the batch-size warning, as the base run's, is load_spec's caller's
+        optimizer, schedule, names = _check_run(config, spec, pm, stacklevel=4)
+        _set_up_schedule(schedule, optimizer.lr, config)
+        _require_metrics(spec, names)
         return
     sections = {p[0] for p in parts}
     # In the order a Trainer builds them, so that the first refusal is the one a trial would meet.

@@ -130,13 +130,14 @@ class CountingTrainer(run.Trainer):
         super().__init__(*args, **kwargs)
 
 
-def count_whole_runs(monkeypatch, params: dict[str, Any]) -> int:
+def count_whole_runs(monkeypatch, params: dict[str, Any]) -> tuple[int, int]:
+    """Whole runs built, and data sections prepared, while the study is read."""
     monkeypatch.setattr(run, "Trainer", CountingTrainer)
     CountingTrainer.built = 0
     study = copy.deepcopy(BASE)
     study["study"]["params"] = params
-    load_spec(study)
-    return CountingTrainer.built
+    spec = load_spec(study)
+    return CountingTrainer.built, len(spec.data_cache._cache)
 
 
 def test_values_outside_the_data_build_no_whole_run(monkeypatch):
@@ -147,11 +148,12 @@ def test_values_outside_the_data_build_no_whole_run(monkeypatch):
         "callbacks.early_stopping.patience": {"low": 2, "high": 6},
         "model.hidden": {"choices": [[4], [16, 16]]},
     }
-    assert count_whole_runs(monkeypatch, params) == 1  # the base run, for its metric names
+    assert count_whole_runs(monkeypatch, params) == (0, 1)  # the base run's data, no run
 
 
-def test_a_value_that_changes_the_data_builds_its_whole_run(monkeypatch):
-    assert count_whole_runs(monkeypatch, {"data.subsample": {"low": 20, "high": 50}}) == 1 + 2
+def test_a_value_that_changes_the_data_prepares_its_data_but_builds_no_whole_run(monkeypatch):
+    params = {"data.subsample": {"low": 20, "high": 50}}
+    assert count_whole_runs(monkeypatch, params) == (0, 1 + 2)
 
 
 def test_a_batch_larger_than_the_training_split_is_still_said_when_the_file_is_read():
