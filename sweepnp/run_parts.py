@@ -16,7 +16,8 @@ import numpy as np
 from sweepnp.callbacks import Callback
 from sweepnp.config import RunConfig
 from sweepnp.datasets import Dataset, Splits, prepare
-from sweepnp.errors import ConfigError, SweepnpWarning
+from sweepnp.errors import ConfigError, OptionError, SweepnpWarning
+from sweepnp.model import make_task, parameter_shapes
 from sweepnp.optimizers import Optimizer
 from sweepnp.plugins import PluginManager, get_plugin_manager
 from sweepnp.regularizers import Regularizer
@@ -29,6 +30,7 @@ __all__ = [
     "build_schedule",
     "check_batch_size",
     "load_data",
+    "metric_names",
 ]
 
 
@@ -70,6 +72,35 @@ def build_callbacks(
         for name, options in active.items()
         if names is None or name in names
     }
+
+
+def metric_names(
+    config: RunConfig, data: Splits, callbacks: Iterable[tuple[str, Callback]]
+) -> tuple[str, ...]:
+    """The metrics a run of ``config`` on the prepared ``data`` records, known without building
+    it: the task's metrics on every split present (``val_`` when ``data.val_size > 0``,
+    ``test_`` when ``data.test_size > 0``), then each callback's
+    :meth:`~sweepnp.Callback.declared_metrics` for the network's parameter shapes (no weights
+    drawn), then ``lr``.
+
+    :param callbacks: the run's callbacks with their keys (``callbacks.NAME``); an option one
+        of them refuses for this network is reported under its key.
+    """
+    task = make_task(data.task, config.model.task_loss(data.task, config.source))
+    names = [prefix + metric for prefix in data.splits() for metric in task.metric_names]
+    shapes = parameter_shapes(
+        data.n_features,
+        data.n_outputs,
+        config.model.hidden,
+        batch_norm=config.model.batch_norm is not False,
+    )
+    for key, callback in callbacks:
+        try:
+            declared = callback.declared_metrics(shapes)
+        except OptionError as exc:
+            raise ConfigError(exc.reason, source=config.source, key=f"{key}.{exc.option}") from None
+        names.extend(m for m in declared if m not in names)
+    return (*names, "lr")
 
 
 def check_batch_size(config: RunConfig, rows: int, *, stacklevel: int = 1) -> None:

@@ -41,6 +41,7 @@ from sweepnp.run_parts import (
     build_schedule,
     check_batch_size,
     load_data,
+    metric_names,
 )
 from sweepnp.schedules import Schedule
 from sweepnp.step_program import Evaluation, StepProgram
@@ -200,7 +201,9 @@ class Trainer:
         self._evaluating_callbacks = [c for c in self.callbacks if c.overrides("on_evaluate")]
 
         self.epochs = config.train.epochs
-        self.metric_names: tuple[str, ...] = self._metric_names()
+        self.metric_names: tuple[str, ...] = metric_names(
+            config, self.data, zip(self.callback_keys, self.callbacks, strict=True)
+        )
         self.history: list[dict[str, Any]] = []
         self.info: dict[str, Any] = {}
         self.stop_training = False
@@ -228,14 +231,6 @@ class Trainer:
             dtype=self.dtype,
             rng=self._init_rng,
         )
-
-    def _metric_names(self) -> tuple[str, ...]:
-        names = []
-        for prefix in self.data.splits():
-            names.extend(prefix + metric for metric in self.network.task.metric_names)
-        for callback in self.callbacks:
-            names.extend(m for m in callback.metrics if m not in names)
-        return (*names, "lr")
 
     def prepare_steps(self, callbacks: Sequence[Callback] | None = None) -> StepProgram:
         """Set up the optimizer for this run's parameters and the :attr:`program` of its steps

@@ -492,6 +492,10 @@ STUDY_FILE = {
         study={"metric": '["val_accuracy", "train_seconds"]', "pruner": '"median"'},
     ),
     "nothing to search": study_file(["study.params", "no parameters"], params={}),
+    "unknown parameter to record in a study": study_file(
+        ["callbacks.parameters.names", "'W3'", "valid choices: W1, b1, W2, b2"],
+        more='[callbacks.parameters]\nnames = ["W3"]\n',
+    ),
     "parameter as a number": study_file(
         ['study.params."optimizer.lr"', "must be a table"], params={"optimizer.lr": "0.1"}
     ),

@@ -10,6 +10,8 @@ a study's results like any other metric. Run-file use::
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -44,25 +46,33 @@ class Parameters(Callback):
         self.names = list(dict.fromkeys(names))
         self.metrics: tuple[str, ...] = ()
 
-    def set_trainer(self, trainer: Any) -> None:
-        super().set_trainer(trainer)
-        params = trainer.network.params
-        unknown = [name for name in self.names if name not in params]
+    def declared_metrics(self, parameters: Mapping[str, tuple[int, ...]]) -> tuple[str, ...]:
+        """The entries' names in a network whose parameters have these shapes; an unknown
+        name, or more than :data:`MAX_ENTRIES` entries, is refused."""
+        unknown = [name for name in self.names if name not in parameters]
         if unknown:
             raise OptionError(
                 "names",
-                f"no parameter {unknown[0]!r} in this network; valid choices: {', '.join(params)}",
+                f"no parameter {unknown[0]!r} in this network; valid choices: "
+                f"{', '.join(parameters)}",
             )
-        size = sum(params[name].size for name in self.names)
-        if size > MAX_ENTRIES:
+        sizes = {name: math.prod(parameters[name]) for name in self.names}
+        if sum(sizes.values()) > MAX_ENTRIES:
             raise OptionError(
-                "names", f"these parameters hold {size} entries; at most {MAX_ENTRIES} are recorded"
+                "names",
+                f"these parameters hold {sum(sizes.values())} entries; at most {MAX_ENTRIES} "
+                "are recorded",
             )
-        self.metrics = tuple(
-            name if params[name].size == 1 else f"{name}_{i}"
+        return tuple(
+            name if sizes[name] == 1 else f"{name}_{i}"
             for name in self.names
-            for i in range(params[name].size)
+            for i in range(sizes[name])
         )
+
+    def set_trainer(self, trainer: Any) -> None:
+        super().set_trainer(trainer)
+        params = trainer.network.params
+        self.metrics = self.declared_metrics({name: p.shape for name, p in params.items()})
 
     def on_evaluate(self, logs: dict[str, Any]) -> None:
         params = self.trainer.network.params

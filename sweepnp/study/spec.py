@@ -13,7 +13,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,13 +22,12 @@ import numpy as np
 import optuna
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from sweepnp.callbacks import Callback
+from sweepnp import run_parts
 from sweepnp.config import RunConfig, config_error, load_file, set_path, validate
-from sweepnp.datasets import Splits
 from sweepnp.errors import ConfigError, OptionError, SweepnpError
 from sweepnp.metrics import metric_direction
-from sweepnp.model import make_task, parameter_shapes
 from sweepnp.plugins import PluginManager, get_plugin_manager
+from sweepnp.run_parts import load_data
 from sweepnp.study.record import CONFIG_ATTR, SEEDS_ATTR
 from sweepnp.study.samplers import make_pruner, make_sampler, named
 from sweepnp.study.space import SearchSpace, parse_space
@@ -40,7 +39,6 @@ __all__ = [
     "StudySpec",
     "adopt_seed_scheme",
     "load_spec",
-    "run_metric_names",
     "stored_spec",
     "trial_seed",
 ]
@@ -208,8 +206,6 @@ class DataCache:
         self._cache: dict[str, Any] = {}
 
     def get(self, config: RunConfig, pm: PluginManager) -> Any:
-        from sweepnp.trainer import load_data
-
         key = json.dumps(
             {
                 "data": config.data.model_dump(),
@@ -238,7 +234,7 @@ def load_spec(
     choice), so a path that addresses nothing, or a value a plugin refuses, is reported now
     rather than in trial 37. No run (``Trainer``) is built: the data are prepared, and the plugin
     objects a value reaches built from their options (:func:`_build_reached`); the metric names
-    come from the task, the splits and the callbacks (:func:`run_metric_names`).
+    come from the task, the splits and the callbacks (:func:`sweepnp.run_parts.metric_names`).
 
     :param validate_runs: check the runs, and build the sampler and pruner (off when only
         reading a stored study's results, which needs none of its plugins installed).
@@ -367,28 +363,6 @@ def _require_metrics(spec: StudySpec, names: tuple[str, ...]) -> None:
             )
 
 
-def run_metric_names(
-    config: RunConfig, data: Splits, callbacks: Iterable[Callback]
-) -> tuple[str, ...]:
-    """The metrics a run of ``config`` on the prepared ``data`` records, as a Trainer names them
-    (``Trainer.metric_names``), without building one: the task's metrics on every split present
-    (``val_`` when ``data.val_size > 0``, ``test_`` when ``data.test_size > 0``), then each
-    callback's :meth:`~sweepnp.Callback.declared_metrics` for the network's parameter shapes (no
-    weights drawn), then ``lr``.
-    """
-    task = make_task(data.task, config.model.task_loss(data.task, config.source))
-    names = [prefix + metric for prefix in data.splits() for metric in task.metric_names]
-    shapes = parameter_shapes(
-        data.n_features,
-        data.n_outputs,
-        config.model.hidden,
-        batch_norm=config.model.batch_norm is not False,
-    )
-    for callback in callbacks:
-        names.extend(m for m in callback.declared_metrics(shapes) if m not in names)
-    return (*names, "lr")
-
-
 def _check_run(
     config: RunConfig, spec: StudySpec, pm: PluginManager, *, stacklevel: int
 ) -> tuple[Any, Any, tuple[str, ...]]:
@@ -403,16 +377,20 @@ def _check_run(
 
     :param stacklevel: of the batch-size warning, counted from the call of this function.
     """
-    from sweepnp import trainer as run
-
     data = spec.data_cache.get(config, pm)
     config.model.task_loss(data.task, config.source)
-    run.check_batch_size(config, len(data.X_train), stacklevel=stacklevel + 1)
-    optimizer = run.build_optimizer(config, pm)
-    run.build_regularizers(config, pm)
-    schedule = run.build_schedule(config, pm)
-    callbacks = run.build_callbacks(config, pm)
-    return optimizer, schedule, run_metric_names(config, data, callbacks.values())
+    run_parts.check_batch_size(config, len(data.X_train), stacklevel=stacklevel + 1)
+    optimizer = run_parts.build_optimizer(config, pm)
+    run_parts.build_regularizers(config, pm)
+    schedule = run_parts.build_schedule(config, pm)
+    callbacks = run_parts.build_callbacks(config, pm)
+    return (
+        optimizer,
+        schedule,
+        run_parts.metric_names(
+            config, data, [(f"callbacks.{name}", c) for name, c in callbacks.items()]
+        ),
+    )
 
 
 def _check_space(spec: StudySpec, pm: PluginManager) -> None:
@@ -457,8 +435,6 @@ def _build_reached(config: RunConfig, paths: list[str], spec: StudySpec, pm: Plu
     * ``train.batch_size``: compared with the training rows (a warning when it exceeds them);
     * the rest of ``[model]`` and ``[train]``: nothing more.
     """
-    from sweepnp import trainer as run
-
     parts = [path.split(".") for path in paths]
     if any(_reaches_data(p) for p in parts):
         # the batch-size warning, as the base run's, is load_spec's caller's
@@ -469,17 +445,17 @@ def _build_reached(config: RunConfig, paths: list[str], spec: StudySpec, pm: Plu
     sections = {p[0] for p in parts}
     # In the order a Trainer builds them, so that the first refusal is the one a trial would meet.
     schedule_reached = bool(sections & {"optimizer", "schedule"}) or _reaches(parts, "epochs")
-    optimizer = run.build_optimizer(config, pm) if schedule_reached else None
+    optimizer = run_parts.build_optimizer(config, pm) if schedule_reached else None
     if "regularizers" in sections:
-        run.build_regularizers(config, pm, _names(parts, "regularizers"))
-    schedule = run.build_schedule(config, pm) if schedule_reached else None
+        run_parts.build_regularizers(config, pm, _names(parts, "regularizers"))
+    schedule = run_parts.build_schedule(config, pm) if schedule_reached else None
     if "callbacks" in sections:
-        run.build_callbacks(config, pm, _names(parts, "callbacks"))
+        run_parts.build_callbacks(config, pm, _names(parts, "callbacks"))
     if optimizer is not None and schedule is not None:
         _set_up_schedule(schedule, optimizer.lr, config)
     if _reaches(parts, "batch_size"):
         rows = len(spec.data_cache.get(config, pm).X_train)
-        run.check_batch_size(config, rows, stacklevel=4)  # load_spec's caller
+        run_parts.check_batch_size(config, rows, stacklevel=4)  # load_spec's caller
 
 
 def _reaches(parts: list[list[str]], train_key: str) -> bool:

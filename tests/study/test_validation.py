@@ -15,12 +15,12 @@ from typing import Any, ClassVar
 import pytest
 
 import sweepnp
-from sweepnp import hookimpl
+from sweepnp import hookimpl, run_parts
 from sweepnp import trainer as run
 from sweepnp.config import load_file, validate
 from sweepnp.model import BatchNormOptions, DenseNetwork, parameter_shapes
 from sweepnp.plugins import PluginManager, get_plugin_manager
-from sweepnp.study.spec import load_spec, run_metric_names
+from sweepnp.study.spec import load_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 STUDIES = sorted((ROOT / "studies").glob("*.toml"))
@@ -33,16 +33,6 @@ def fixture_value(path: str, name: str) -> Any:
 
 SPACE_CHECK_BASE = fixture_value("tests/study/test_space_check.py", "BASE")
 
-#: Callbacks whose metrics are named in ``set_trainer`` (from the network) and that do not yet
-#: declare them without a trainer (``Callback.declared_metrics``): a check that builds no run
-#: cannot know them. ``parameters`` (plugins/callbacks/parameters.py) needs the override.
-UNDECLARED = {"parameters"}
-
-
-def _undeclared(raw: dict[str, Any]) -> bool:
-    return bool(UNDECLARED & set(raw.get("callbacks", {})))
-
-
 #: The study and run files the study-file tests start from.
 FIXTURES: dict[str, dict[str, Any]] = {
     "small study": tomllib.loads(fixture_value("tests/study/conftest.py", "SMALL_STUDY_TOML")),
@@ -50,35 +40,27 @@ FIXTURES: dict[str, dict[str, Any]] = {
     "fuzz": fixture_value("tests/test_fuzz_files.py", "BASE_STUDY"),
     "mistakes": tomllib.loads(fixture_value("tests/test_mistakes.py", "RUN")),
 }
-CASES = [
-    pytest.param(
-        path,
-        id=path.name,
-        marks=[
-            pytest.mark.xfail(
-                strict=True,
-                reason="'parameters' names its metrics in set_trainer and declares none yet",
-            )
-        ]
-        if _undeclared(load_file(path))
-        else [],
-    )
-    for path in STUDIES
-] + [pytest.param(raw, id=label) for label, raw in FIXTURES.items()]
+CASES = [pytest.param(path, id=path.name) for path in STUDIES] + [
+    pytest.param(raw, id=label) for label, raw in FIXTURES.items()
+]
 
 
 @pytest.mark.parametrize("study", CASES)
-def test_the_metric_names_are_those_a_built_run_has(study):
+def test_the_metric_names_are_those_a_trained_run_records(study):
+    """Named without a trainer, the metrics are exactly those a real run records, in order."""
     raw = load_file(study) if isinstance(study, Path) else copy.deepcopy(study)
     source = str(study) if isinstance(study, Path) else None
     config = validate({k: v for k, v in raw.items() if k != "study"}, source=source)
     pm = get_plugin_manager()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", sweepnp.SweepnpWarning)
-        data = run.load_data(config, pm)
-        built = run.Trainer(config, plugin_manager=pm, data=data).metric_names
-    callbacks = run.build_callbacks(config, pm).values()
-    assert run_metric_names(config, data, callbacks) == built
+        data = run_parts.load_data(config, pm)
+        callbacks = run_parts.build_callbacks(config, pm)
+        named = run_parts.metric_names(
+            config, data, [(f"callbacks.{n}", c) for n, c in callbacks.items()]
+        )
+        record = run.Trainer(config, plugin_manager=pm, data=data).fit().records[0]
+    assert list(named) == [k for k in record if k not in ("epoch", "epoch_seconds")]
 
 
 @pytest.mark.parametrize(
@@ -178,5 +160,5 @@ def test_the_split_prefixes_follow_the_held_out_sizes():
         base["data"] = {**base["data"], "test_size": test_size, "val_size": val_size}
         config = validate(base)
         data = run.load_data(config)
-        names = run_metric_names(config, data, [])
+        names = run_parts.metric_names(config, data, [])
         assert names == (*[p + m for p in prefixes for m in ("loss", "accuracy")], "lr")
