@@ -258,7 +258,7 @@ class PluginManager:
 
         What ``sweepnp plugins list --all --json`` prints.
         """
-        from sweepnp import __version__
+        from sweepnp.version import __version__
 
         order = {name: i for i, name in enumerate(HOOK_ORDER)}
         infos = []
