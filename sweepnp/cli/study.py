@@ -358,6 +358,8 @@ def _show_parts(results: Any, limit: int, width: int | None, *, wide_hint: bool)
     it), what its headers stand for, what was left out, and the summary across repeats."""
     from rich.text import Text  # plain text: no markup, no highlighting of numbers
 
+    from sweepnp.report.verdict_words import verdict
+
     trials = _trials_shown(results)
     counts = trials["state"].value_counts()
     states = ", ".join(f"{n} {state}" for state, n in counts.items() if n)
@@ -398,7 +400,7 @@ def _show_parts(results: Any, limit: int, width: int | None, *, wide_hint: bool)
         )
         parts += fitted.notes(wide_hint=wide_hint, width=width)
     if not results.spec.multi_objective:
-        parts.append(Text(str(results.verdict())))  # what the data can claim (docs/report.md)
+        parts.append(Text(verdict(results)))  # what the data can claim (docs/report.md)
     return parts
 
 
