@@ -30,8 +30,7 @@ from sweepnp.optimizers import Optimizer
 from sweepnp.regularizers import Regularizer
 from sweepnp.schedules import Schedule
 from sweepnp.surfaces import Surface
-
-__version__ = "0.1.0"
+from sweepnp.version import __version__
 
 __all__ = [
     "Callback",

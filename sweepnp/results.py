@@ -10,8 +10,12 @@ res.summary()      # per configuration across repeats: mean, std, 95% CI, n
 res.summary(by="regularizers.dropout.rate")
 res.best()         # the best trial (a Series), or the Pareto front (a DataFrame)
 res.verdict()      # what the data can claim: the best, and the configurations tied with it or
-                   # not distinguishable from it at 95%; str() gives the sentence
+                   # not distinguishable from it at 95% (numbers; the report says it in words)
 ```
+
+This is the tables layer: it builds on the statistics (:mod:`sweepnp.verdict`) and never imports
+the report, which builds on it (the words: :mod:`sweepnp.report.words`, the verdict's sentence:
+:func:`sweepnp.report.verdict`, the notebook view with both: :func:`sweepnp.report.view`).
 
 The tables read only what sweepnp stored through Optuna, so they work on any storage, also while
 workers are still adding trials.
@@ -107,14 +111,14 @@ class StudyResults:
 
     # -- how the results show themselves ------------------------------------------------------
 
-    def _counts(self) -> str:
+    def counts(self) -> str:
         """``6 trials (4 complete, 2 pruned)``: the trials by state, in the order of STATES."""
         states = [t.state.name.lower() for t in self._trials]
         by_state = ", ".join(f"{states.count(s)} {s}" for s in STATES if s in states)
         count = len(states)
         return f"{count} trial{'s' * (count != 1)}" + (f" ({by_state})" if by_state else "")
 
-    def _objective(self) -> str:
+    def objective(self) -> str:
         """``val_accuracy (maximize), 2 repeats``: what the study optimizes."""
         goals = ", ".join(
             f"{m} ({d})" for m, d in zip(self.metrics, self.spec.directions, strict=True)
@@ -124,35 +128,22 @@ class StudyResults:
 
     def __repr__(self) -> str:
         # What a notebook cell or a REPL shows first: which study, how far along, of what.
-        return f"StudyResults({self.name!r}: {self._counts()}; {self._objective()})"
+        return f"StudyResults({self.name!r}: {self.counts()}; {self.objective()})"
 
     def _repr_html_(self) -> str:
-        """A notebook's view: the study, the report's verdict, and the best configurations of
-        :meth:`summary` with each study metric as the report writes it (mean ± 95% half-width)."""
+        """A notebook's view, in numbers: the study and its :meth:`summary`'s best
+        configurations. The report's view adds the verdict and says each configuration and
+        estimate in words: ``sweepnp.report.view(res)``."""
         import html
-
-        from sweepnp.report.words import config_label, estimate, metric_words, verdict
 
         shown = 10  # the best configurations; summary() holds the rest
         summary = self.summary()
         head = (
             f"<p><b>StudyResults</b> {html.escape(repr(self.name))}: "
-            f"{html.escape(self._counts())}; {html.escape(self._objective())}</p>"
-            f"<p><b>{html.escape(verdict(self))}</b></p>"
+            f"{html.escape(self.counts())}; {html.escape(self.objective())}</p>"
         )
         if summary.empty:
             return f"<div>{head}</div>"
-        rows = [row for _, row in summary.head(shown).iterrows()]
-        table = pd.DataFrame(
-            {
-                "#": range(1, len(rows) + 1),
-                "configuration": [
-                    config_label({p: row[p] for p in self.param_columns}) for row in rows
-                ],
-                "n": [int(row["n"]) for row in rows],
-                **{metric_words(m): [estimate(row, m) for row in rows] for m in self.metrics},
-            }
-        )
         more = len(summary) - shown
         tail = (
             f"<p>… and {more} more configuration{'s' * (more != 1)}: "
@@ -160,7 +151,8 @@ class StudyResults:
             if more > 0
             else ""
         )
-        return f"<div>{head}{table.to_html(index=False, escape=True)}{tail}</div>"
+        table = summary.head(shown).to_html(index=False, escape=True)
+        return f"<div>{head}{table}{tail}</div>"
 
     @property
     def config(self) -> dict[str, Any]:
@@ -372,19 +364,19 @@ class StudyResults:
             ) from None
         return trials.loc[number]
 
-    def verdict(self, spread: float | None = None, spread_source: str | None = None) -> Verdict:
+    def verdict(self, spread: float | None = None, spread_seeds: int | None = None) -> Verdict:
         """What the study can claim about its best configuration by its first metric: the
         configurations tied with it, and those the data cannot tell from it at 95% (paired
-        t-tests on the shared seeds, Holm-corrected: :func:`sweepnp.verdict.verdict`).
-        ``str()`` of it is the report's sentence.
+        t-tests on the shared seeds, Holm-corrected: :func:`sweepnp.verdict.verdict`), as
+        numbers. :func:`sweepnp.report.verdict_text` of it is the report's sentence.
 
         :param spread: for a study of one repeat, the run-to-run standard deviation of the
-            metric measured elsewhere (:func:`sweepnp.verdict.measure_spread`), to name the
-            configurations within it; ``spread_source``: where, in words.
+            metric measured elsewhere (:func:`sweepnp.study.spread.measure_spread`), to tell the
+            configurations within it; ``spread_seeds``: over how many seeds.
         """
         from sweepnp.verdict import verdict
 
-        return verdict(self, spread, spread_source)
+        return verdict(self, spread, spread_seeds)
 
     def best_config(self) -> dict[str, Any]:
         """The run file of the best trial (single objective): the base with its params set."""

@@ -11,14 +11,18 @@ stronger than the data:
   configurations whose corrected p-value is 0.05 or more are *not distinguishable* from the best
   at 95%; where the data show no variation at all (every paired difference the same), the exact
   randomization test replaces the t-test, whose statistic would divide by zero;
-* with one repeat nothing measures the run-to-run spread: the verdict says so, and, given the
-  spread (``spread``, a standard deviation measured elsewhere), names the configurations within
-  the 95% range of the difference between two seeds of one configuration (1.96·√2·spread);
+* with one repeat nothing measures the run-to-run spread: given the spread (``spread``, a
+  standard deviation measured elsewhere: :func:`sweepnp.study.spread.measure_spread`), the
+  configurations within the 95% range of the difference between two seeds of one configuration
+  (1.96·√2·spread) are the ones not distinguishable from the best;
 * a best configuration whose learning curve the diagnosis flags (diverging, underfitting,
   overfitting — unless early stopping ended every run of it: :func:`sweepnp.diagnosis.diagnose`
   on its mean loss curves) is said to be so.
 
-``str(verdict(res))`` is the sentence the report and ``sweepnp study show`` print.
+This is the statistics layer: it returns numbers, parameter dicts and flags, and imports neither
+the results tables (it reads the :class:`~sweepnp.results.StudyResults` it is given) nor the
+report. The sentence the report and ``sweepnp study show`` print is
+:func:`sweepnp.report.verdict_words.verdict_text`.
 """
 
 from __future__ import annotations
@@ -32,27 +36,33 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from sweepnp.report.words import config_label, estimate, is_missing, metric_words
-
 if TYPE_CHECKING:
     from sweepnp.results import StudyResults
 
-__all__ = ["FLAGGED", "LEVEL", "Comparison", "Verdict", "holm", "measure_spread", "verdict"]
+__all__ = [
+    "FLAGGED",
+    "LEVEL",
+    "Comparison",
+    "Verdict",
+    "best_trials",
+    "config_key",
+    "holm",
+    "is_missing",
+    "verdict",
+]
 
 #: The confidence of "distinguishable": a corrected p-value below 1 − LEVEL.
 LEVEL = 0.95
 #: Diagnoses that put a best configuration's claim in doubt.
 FLAGGED = ("diverging", "underfitting", "overfitting")
-#: At most this many configurations are named in a sentence; the rest are counted.
-NAMED = 5
 
 
 @dataclass(frozen=True)
 class Comparison:
     """One configuration compared with the best.
 
-    :ivar label: the configuration in words (:func:`~sweepnp.report.words.config_label`).
-    :ivar params: its searched values, as the results tables hold them.
+    :ivar params: its searched values, as the results tables hold them (inactive conditional
+        parameters left out).
     :ivar mean: its mean of the metric over its repeats; ``n`` repeats.
     :ivar difference: the best's mean minus its own, oriented so that positive means "worse
         than the best" (for a metric to minimize, its mean minus the best's).
@@ -62,7 +72,6 @@ class Comparison:
     :ivar distinguishable: whether the data tell it from the best at 95%.
     """
 
-    label: str
     params: dict[str, Any]
     mean: float
     n: int
@@ -82,33 +91,38 @@ class Verdict:
     """What the study can claim about its best configuration by its first metric.
 
     :ivar metric: the metric; ``direction``: ``maximize`` or ``minimize``.
-    :ivar best: the best configuration's label (the first tried of those tied at the top).
-    :ivar best_params: its searched values.
-    :ivar estimate: its ``mean ± half-width`` (95%), or the mean alone for one repeat.
-    :ivar n: its repeats.
+    :ivar best_params: the best configuration's searched values (the first tried of those tied
+        at the top).
+    :ivar mean: its mean of the metric; ``ci_low``, ``ci_high``: its 95% confidence interval
+        (clipped to the metric's range, as :meth:`~sweepnp.results.StudyResults.summary` gives
+        it), None for one repeat.
+    :ivar n: its repeats (0: no completed trial yet, :attr:`empty`).
     :ivar comparisons: every other completed configuration, best first.
     :ivar test: how the others were compared (``None`` for one repeat and no spread).
     :ivar spread: the run-to-run standard deviation used for one repeat, if given;
-        ``spread_source``: where it was measured, in words.
+        ``spread_seeds``: over how many seeds of the best configuration it was measured, if
+        known.
     :ivar diagnosis: the best configuration's learning-curve diagnosis when it is one of
         :data:`FLAGGED`, with its message.
     """
 
     metric: str
     direction: str
-    best: str = ""
     best_params: dict[str, Any] = field(default_factory=dict)
-    estimate: str = ""
+    mean: float = math.nan
+    ci_low: float | None = None
+    ci_high: float | None = None
     n: int = 0
     comparisons: list[Comparison] = field(default_factory=list)
     test: str | None = None
     spread: float | None = None
-    spread_source: str | None = None
+    spread_seeds: int | None = None
     diagnosis: tuple[str, str] | None = None
 
     @property
     def empty(self) -> bool:
-        return not self.best
+        """Whether the study has no completed trial yet (nothing to claim)."""
+        return self.n == 0
 
     @property
     def tied(self) -> list[Comparison]:
@@ -120,67 +134,10 @@ class Verdict:
         """The configurations not told apart from the best at 95% (ties not included)."""
         return [c for c in self.comparisons if not c.tied and not c.distinguishable]
 
-    def __str__(self) -> str:
-        if self.empty:
-            return "no completed trial yet"
-        metric = metric_words(self.metric)
-        tied = self.tied
-        if tied:
-            names = _names([self.best, *(c.label for c in tied)])
-            head = (
-                f"the top {len(tied) + 1} are tied at {metric} {self.estimate} "
-                f"(n = {self.n}): {names}"
-            )
-            them = "them"
-        else:
-            named = f"configuration ({self.best})" if ", " in self.best else self.best
-            head = f"best {named}: {metric} {self.estimate} (n = {self.n})"
-            them = "it"
-        parts = [head]
-        others = [c for c in self.comparisons if not c.tied]
-        close = _names([c.label for c in self.indistinguishable])
-        if self.n < 2 and self.spread is None:
-            parts.append(
-                "one seed per configuration cannot separate configurations that differ by less "
-                "than the run-to-run spread, which this study did not measure (run it with "
-                "repeats ≥ 2)"
-            )
-        elif self.n < 2:
-            within = 1.96 * math.sqrt(2) * self.spread
-            parts.append(
-                "one seed per configuration cannot separate configurations that differ by less "
-                f"than the run-to-run spread (sd {self.spread:.2g}"
-                + (f" {self.spread_source}" if self.spread_source else "")
-                + ": a difference below "
-                f"1.96·√2·sd = {within:.2g})"
-                + (f"; within it of the best: {close}" if close else "")
-            )
-        elif others:
-            how = f"{self.test}, Holm-corrected"
-            if close:
-                parts.append(f"not distinguishable from {them} at 95% ({how}): {close}")
-                worse = len(others) - len(self.indistinguishable)
-                if worse:
-                    parts.append(
-                        f"the other {worse} are worse" if worse > 1 else "1 other is worse"
-                    )
-            else:
-                parts.append(f"every other configuration is worse at 95% ({how})")
-        if self.diagnosis is not None:
-            label, message = self.diagnosis
-            parts.append(f"its learning curve is diagnosed {label} ({message})")
-        return "; ".join(parts)
 
-
-def _wrapped(label: str) -> str:
-    """A label as a sentence names it: a multi-parameter one in parentheses."""
-    return f"({label})" if ", " in label else label
-
-
-def _names(labels: Sequence[str], limit: int = NAMED) -> str:
-    shown = [_wrapped(label) for label in labels[:limit]]
-    more = len(labels) - len(shown)
-    return ", ".join(shown) + (f" and {more} more" if more else "")
+def is_missing(value: Any) -> bool:
+    """An inactive conditional parameter: None, NaN or pandas' NA."""
+    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
 
 
 def holm(p_values: Sequence[float]) -> list[float]:
@@ -201,13 +158,14 @@ def holm(p_values: Sequence[float]) -> list[float]:
 
 
 def verdict(
-    res: StudyResults, spread: float | None = None, spread_source: str | None = None
+    res: StudyResults, spread: float | None = None, spread_seeds: int | None = None
 ) -> Verdict:
     """The claim the study supports about its best configuration by its first metric.
 
     :param spread: for a study of one repeat: the run-to-run standard deviation of the metric
-        (one configuration trained with several seeds), to name the configurations within it;
-        ``spread_source`` says where it was measured (:func:`measure_spread`).
+        (one configuration trained with several seeds), to tell the configurations within it;
+        ``spread_seeds``: over how many seeds it was measured
+        (:func:`sweepnp.study.spread.measure_spread`).
     """
     metric = res.metrics[0]
     direction = res.spec.directions[0]
@@ -218,7 +176,7 @@ def verdict(
     table = res.repeats_table()
     values = _values_by_seed(table, paths, metric)
     rows = [row for _, row in summary.iterrows()]
-    keys = [_key(row, paths) for row in rows]
+    keys = [config_key(row, paths) for row in rows]
     best_row, best_key = rows[0], keys[0]
     best_values = values[best_key]
     sign = 1.0 if direction == "maximize" else -1.0
@@ -231,7 +189,6 @@ def verdict(
         mean = float(row[f"{metric}_mean"])
         difference = sign * (float(best_row[f"{metric}_mean"]) - mean)
         draft = {
-            "label": config_label(params) or "base configuration",
             "params": params,
             "mean": mean,
             "n": int(row["n"]),
@@ -260,22 +217,24 @@ def verdict(
 
     tests = sorted({c.test for c in comparisons if c.test not in (None, "tie")})
     best_params = _params(best_row, paths)
+    several = n_best >= 2
     return Verdict(
         metric=metric,
         direction=direction,
-        best=config_label(best_params) or "base configuration",
         best_params=best_params,
-        estimate=estimate(best_row, metric),
+        mean=float(best_row[f"{metric}_mean"]),
+        ci_low=float(best_row[f"{metric}_ci_low"]) if several else None,
+        ci_high=float(best_row[f"{metric}_ci_high"]) if several else None,
         n=n_best,
         comparisons=comparisons,
         test=" and ".join(tests) if tests else None,
-        spread=spread if n_best < 2 else None,
-        spread_source=spread_source if n_best < 2 and spread is not None else None,
+        spread=spread if not several else None,
+        spread_seeds=spread_seeds if not several and spread is not None else None,
         diagnosis=_flagged(res, best_key, paths),
     )
 
 
-def _key(row: pd.Series, paths: list[str]) -> tuple[Any, ...]:
+def config_key(row: pd.Series, paths: list[str]) -> tuple[Any, ...]:
     """A configuration's identity, the same from a ``summary()`` row and a ``repeats_table()``
     row (every kind of missing as None, NumPy scalars as Python values)."""
     return tuple(
@@ -294,7 +253,7 @@ def _values_by_seed(table: pd.DataFrame, paths: list[str], metric: str) -> dict[
     found: dict[tuple, dict[Any, float]] = {}
     for _, row in table.iterrows():
         seed = row["seed"] if not is_missing(row["seed"]) else f"repeat {row['repeat']}"
-        found.setdefault(_key(row, paths), {})[seed] = float(row[metric])
+        found.setdefault(config_key(row, paths), {})[seed] = float(row[metric])
     return {key: pd.Series(by_seed) for key, by_seed in found.items()}
 
 
@@ -337,7 +296,7 @@ def _completed_trials(res: StudyResults, key: tuple, paths: list[str]) -> list[i
     return [
         int(number)
         for number, row in zip(completed["number"], values, strict=True)
-        if _key(pd.Series(row, index=paths, dtype=object), paths) == key
+        if config_key(pd.Series(row, index=paths, dtype=object), paths) == key
     ]
 
 
@@ -361,33 +320,12 @@ def _flagged(res: StudyResults, key: tuple, paths: list[str]) -> tuple[str, str]
     return found
 
 
-def measure_spread(res: StudyResults, seeds: int = 5) -> tuple[float, str] | None:
-    """The run-to-run spread of a study of one repeat: its best configuration trained with
-    ``seeds`` seeds — repeat 0 as stored, repeats 1, 2, … trained now with the seeds the study
-    would give them — and the standard deviation of the first metric's final values, with
-    where it was measured in words. None when there is no completed trial.
-
-    This trains ``seeds - 1`` runs (the report does, unless ``--no-retrain``)."""
-    from sweepnp.plugins import get_plugin_manager
-    from sweepnp.study.space import decode_params
-    from sweepnp.study.spec import DataCache
-    from sweepnp.study.trial import repeat_trainer
-
-    metric = res.metrics[0]
-    table = res.repeats_table()
-    if table.empty:
-        return None
+def best_trials(res: StudyResults) -> list[int]:
+    """The numbers of the completed trials of the best configuration (by the first metric, as
+    :meth:`~sweepnp.results.StudyResults.summary` ranks them), first tried first; empty when
+    there is no completed trial."""
+    summary = res.summary()
+    if summary.empty:
+        return []
     paths = res.param_columns
-    number = _completed_trials(res, _key(res.summary().iloc[0], paths), paths)[0]
-    trial = next(t for t in res.study.get_trials(deepcopy=False) if t.number == number)
-    params = decode_params(trial.params)
-    stored = table[(table["trial"] == number) & (table["repeat"] == 0)][metric]
-    values = [float(stored.iloc[0])]
-    pm = get_plugin_manager()
-    cache = res.spec.data_cache or DataCache()
-    with pm.naming_failures(source=res.spec.source):
-        for repeat in range(1, seeds):
-            result = repeat_trainer(res.spec, params, repeat, pm=pm, cache=cache).fit()
-            extra = {"train_seconds": result.seconds, "epochs": result.epochs_run}
-            values.append(float({**result.metrics, **extra}[metric]))
-    return float(np.std(values, ddof=1)), f"over {seeds} seeds of the best configuration"
+    return _completed_trials(res, config_key(summary.iloc[0], paths), paths)

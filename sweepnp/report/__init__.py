@@ -18,7 +18,9 @@ figures, its study), and on :func:`sweepnp.study.rerun_repeat` for the networks 
 store. One module per job:
 
 ====================  ===========================================================================
-``words``             how parameters, values, metrics and the verdict are said
+``words``             how parameters, values, metrics and estimates are said
+``verdict_words``     the verdict (:mod:`sweepnp.verdict`'s numbers) as a sentence
+``notebook``          a study's results in a notebook: the verdict and the best configurations
 ``configurations``    trials grouped into configurations, best first
 ``figures/``          one module per kind of figure (see :mod:`sweepnp.report.figures`)
 ``page``              the tables, the page (``templates/report.html.j2``), :func:`write_report`
@@ -30,14 +32,15 @@ need it.
 
 from __future__ import annotations
 
+from sweepnp.report.notebook import results_html, view
 from sweepnp.report.page import Report, write_report
+from sweepnp.report.verdict_words import verdict, verdict_text
 from sweepnp.report.words import (
     config_label,
     format_estimate,
     metric_words,
     param_words,
     value_words,
-    verdict,
 )
 
 __all__ = [
@@ -46,7 +49,10 @@ __all__ = [
     "format_estimate",
     "metric_words",
     "param_words",
+    "results_html",
     "value_words",
     "verdict",
+    "verdict_text",
+    "view",
     "write_report",
 ]

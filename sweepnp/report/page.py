@@ -15,7 +15,8 @@ import pandas as pd
 from sweepnp.report.configurations import Configuration, configurations, key_of
 from sweepnp.report.figures import comparison, curves, models, optuna_plots, parallel, parameters
 from sweepnp.report.figures.canvas import DPI, Drawn, Skipped
-from sweepnp.report.words import estimate, metric_words, param_words, value_words, verdict
+from sweepnp.report.verdict_words import verdict, verdict_text
+from sweepnp.report.words import estimate, metric_words, param_words, value_words
 from sweepnp.results import StudyResults
 
 __all__ = ["EXTRA_METRICS", "FIGURE_NAMES", "Report", "write_report"]
@@ -141,12 +142,12 @@ def write_report(results: StudyResults, out_dir: str | Path, *, retrain: bool = 
 def _verdict(res: StudyResults, retrain: bool) -> str:
     """The verdict; for a study of one repeat (when retraining is allowed), with the run-to-run
     spread measured by training its best configuration with more seeds."""
-    from sweepnp.verdict import measure_spread
+    from sweepnp.study.spread import measure_spread
 
     if retrain and res.spec.study.repeats == 1 and not res.spec.multi_objective:
         measured = measure_spread(res)
         if measured is not None:
-            return str(res.verdict(spread=measured[0], spread_source=measured[1]))
+            return verdict_text(res.verdict(spread=measured.sd, spread_seeds=measured.seeds))
     return verdict(res)
 
 

@@ -1,22 +1,21 @@
-"""How a report says things: parameter paths, values, metrics, estimates and the verdict.
+"""How a report says things: parameter paths, values, metrics and estimates.
 
 Values may come as the results tables hold them (list and table choices as the JSON strings
-Optuna stores): :func:`value_words` decodes them itself. Nothing here imports matplotlib.
+Optuna stores): :func:`value_words` decodes them itself. Nothing here imports matplotlib. The
+verdict's sentence is :mod:`sweepnp.report.verdict_words`.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from sweepnp.study.space import decode_value
-
-if TYPE_CHECKING:
-    from sweepnp.results import StudyResults
+from sweepnp.verdict import is_missing
 
 __all__ = [
     "choice_names",
@@ -27,7 +26,6 @@ __all__ = [
     "metric_words",
     "param_words",
     "value_words",
-    "verdict",
 ]
 
 _SECTIONS = {"data", "model", "train", "optimizer", "schedule", "regularizers", "callbacks"}
@@ -66,11 +64,6 @@ def metric_words(metric: str) -> str:
             base = metric.removeprefix(prefix)
             return f"{split} {_METRIC_BASES.get(base, base.replace('_', ' '))}"
     return f"training {_METRIC_BASES.get(metric, metric.replace('_', ' '))}"
-
-
-def is_missing(value: Any) -> bool:
-    """An inactive conditional parameter: None, NaN or pandas' NA."""
-    return value is None or (pd.api.types.is_scalar(value) and bool(pd.isna(value)))
 
 
 def value_words(value: Any) -> str:
@@ -163,12 +156,3 @@ def estimate(row: pd.Series, metric: str) -> str:
     if row["n"] < 2:
         return format_estimate(row[f"{metric}_mean"])
     return format_estimate(row[f"{metric}_mean"], row[f"{metric}_ci_low"], row[f"{metric}_ci_high"])
-
-
-def verdict(res: StudyResults) -> str:
-    """The report's verdict in words (:meth:`~sweepnp.results.StudyResults.verdict`), e.g.
-    ``best dropout rate 0.1: validation accuracy 0.976 ± 0.004 (n = 5); not distinguishable
-    from it at 95% (paired t-test, Holm-corrected): dropout rate 0.3`` — the mean over repeats ±
-    the half-width of its 95% confidence interval (t), the number of repeats, and the
-    configurations the data cannot tell from the best."""
-    return str(res.verdict())

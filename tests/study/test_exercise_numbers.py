@@ -28,6 +28,7 @@ import pytest
 
 import sweepnp.results
 from sweepnp.diagnosis import diagnose_runs
+from sweepnp.report.verdict_words import config_name, verdict_text
 from sweepnp.study.spec import load_spec
 from sweepnp.study.worker import run_study
 
@@ -166,7 +167,9 @@ def _none_distinguishable(res: Results) -> int:
 def _tied(res: Results, labels: list[str]) -> float:
     """The mean the verdict names the given configurations tied at (and that they are tied)."""
     verdict = res.verdict()
-    assert sorted([verdict.best, *(c.label for c in verdict.tied)]) == sorted(labels)
+    assert sorted(
+        [config_name(verdict.best_params), *(config_name(c.params) for c in verdict.tied)]
+    ) == sorted(labels)
     return res.summary()[f"{verdict.metric}_mean"].iloc[0]
 
 
@@ -390,7 +393,7 @@ NUMBERS: list[Number] = [
         lambda res: label(res, REG, NONE),
     ),
     Number("overfitting", "the L2 run *{}*", lambda res: label(res, REG, L2)[0]),
-    Number("overfitting", "The report's verdict: {}", lambda res: str(res.verdict())),
+    Number("overfitting", "The report's verdict: {}", lambda res: verdict_text(res.verdict())),
     # dropout_rates, quick mode
     Number(
         "dropout_rates",
@@ -553,7 +556,7 @@ NUMBERS: list[Number] = [
         "accuracy {:.2f} in every seed here",
         lambda res: _only(repeats(res, "model.hidden", "accuracy")["[]"]),
     ),
-    Number("xor", "The report's verdict: {}", lambda res: str(res.verdict())),
+    Number("xor", "The report's verdict: {}", lambda res: verdict_text(res.verdict())),
     # random_labels
     Number(
         "random_labels",

@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import pandas as pd
 
 from sweepnp import results
-from sweepnp.report import config_label, verdict
+from sweepnp.report import config_label, verdict, view
 from sweepnp.study.spec import load_spec
 from sweepnp.study.worker import create_study, run_study
 
@@ -63,7 +63,7 @@ def test_the_repr_is_one_short_line_of_the_study_its_trials_and_its_metric(small
 
 def test_the_html_says_the_verdict_and_tables_the_summary_best_first(small_journal):
     res = results.load("small", small_journal)
-    page = res._repr_html_()
+    page = view(res)._repr_html_()
     assert f"<b>{html.escape(verdict(res))}</b>" in page
     table = _table(page)
     summary = res.summary()
@@ -83,7 +83,7 @@ def test_the_html_shows_the_best_ten_and_says_how_many_more(study_dict, journal)
     )
     run_study(study_dict, storage=journal)
     res = results.load("small", journal)
-    page = res._repr_html_()
+    page = view(res)._repr_html_()
     table = _table(page)
     summary = res.summary()
     assert len(summary) == 12
@@ -105,6 +105,17 @@ def test_a_study_without_trials_shows_its_verdict_and_no_table(study_file, journ
     create_study(load_spec(study_file), journal)
     res = results.load("small", journal)
     assert repr(res) == "StudyResults('small': 0 trials; val_accuracy (maximize), 1 repeat)"
-    page = res._repr_html_()
+    page = view(res)._repr_html_()
     assert "<b>no completed trial yet</b>" in page
     assert "<table" not in page
+
+
+def test_the_tables_own_html_is_in_numbers_and_imports_no_report(small_journal):
+    """``res`` itself shows the study and its summary's best configurations as numbers: the
+    results tables do not import the report (docs/architecture.md, Layers)."""
+    res = results.load("small", small_journal)
+    page = res._repr_html_()
+    assert html.escape(repr(res)[len("StudyResults(") : -1]).split(": ", 1)[1] in page
+    assert verdict(res) not in page
+    assert page.count("<table") == 1 and "val_accuracy_mean" in page
+    assert "more configuration" not in page

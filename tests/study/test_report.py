@@ -35,6 +35,7 @@ from sweepnp.report import (
 )
 from sweepnp.report.configurations import configurations
 from sweepnp.report.figures import comparison, curves, models, optuna_plots, parallel, parameters
+from sweepnp.report.verdict_words import config_name
 from sweepnp.report.words import estimate
 from sweepnp.study.spec import load_spec
 from sweepnp.study.storage import open_storage
@@ -314,7 +315,7 @@ def test_the_verdict_names_the_best_configuration_and_its_summary_numbers(moons)
     # The other configurations: each named as not distinguishable from the best, or none is.
     claim = res.verdict()
     for other in claim.comparisons:
-        assert (f"({other.label})" in report.verdict) == (not other.distinguishable)
+        assert (f"({config_name(other.params)})" in report.verdict) == (not other.distinguishable)
 
 
 def _assert_rounded(shown: str, exact: float) -> None:

@@ -22,11 +22,13 @@ from optuna.distributions import CategoricalDistribution
 
 from sweepnp import results
 from sweepnp.report.figures import parameters
+from sweepnp.report.verdict_words import config_name, verdict_text
 from sweepnp.report.words import estimate, format_estimate
 from sweepnp.study.record import TrialRecord
 from sweepnp.study.spec import load_spec, trial_seed
+from sweepnp.study.spread import measure_spread
 from sweepnp.study.worker import create_study, run_study
-from sweepnp.verdict import holm, measure_spread
+from sweepnp.verdict import holm
 
 RATES = [0.0, 0.1, 0.2, 0.3]
 PATH = "regularizers.dropout.rate"
@@ -121,9 +123,9 @@ def test_exact_ties_are_ties_never_one_winner(journal):
         journal, {0.0: [0.6, 0.62, 0.61], 0.1: same, 0.2: list(same), 0.3: [0.5, 0.52, 0.51]}
     )
     claim = res.verdict()
-    assert claim.best == "dropout rate 0.1"  # of the tied, the first tried
-    assert [c.label for c in claim.tied] == ["dropout rate 0.2"]
-    text = str(claim)
+    assert config_name(claim.best_params) == "dropout rate 0.1"  # of the tied, the first tried
+    assert [config_name(c.params) for c in claim.tied] == ["dropout rate 0.2"]
+    text = verdict_text(claim)
     assert text.startswith(
         "the top 2 are tied at validation accuracy 0.92 ± 0.06 (n = 3): dropout rate 0.1, "
         "dropout rate 0.2; "
@@ -135,8 +137,10 @@ def test_exact_ties_are_ties_never_one_winner(journal):
 def test_with_one_repeat_ties_are_ties_and_the_spread_is_said_unmeasured(journal):
     res = constructed(journal, {0.0: [0.97], 0.1: [1.0], 0.2: [1.0], 0.3: [0.96]})
     claim = res.verdict()
-    assert [c.label for c in claim.tied] == ["dropout rate 0.2"] and claim.test is None
-    assert str(claim) == (
+    assert [config_name(c.params) for c in claim.tied] == [
+        "dropout rate 0.2"
+    ] and claim.test is None
+    assert verdict_text(claim) == (
         "the top 2 are tied at validation accuracy 1 (n = 1): dropout rate 0.1, dropout rate 0.2; "
         "one seed per configuration cannot separate configurations that differ by less than "
         "the run-to-run spread, which this study did not measure (run it with repeats ≥ 2)"
@@ -147,10 +151,10 @@ def test_with_one_repeat_and_a_measured_spread_the_configurations_within_it_are_
     # 1.96·√2·0.01 = 0.0277: 0.975 lies within it of 1.0, 0.96 does not.
     res = constructed(journal, {0.0: [0.975], 0.1: [1.0], 0.2: [0.96], 0.3: [0.5]})
     claim = res.verdict(spread=0.01)
-    close = [c.label for c in claim.indistinguishable]
+    close = [config_name(c.params) for c in claim.indistinguishable]
     assert close == ["dropout rate 0"]
-    assert str(claim).startswith("best dropout rate 0.1: validation accuracy 1 (n = 1); ")
-    assert str(claim).endswith(
+    assert verdict_text(claim).startswith("best dropout rate 0.1: validation accuracy 1 (n = 1); ")
+    assert verdict_text(claim).endswith(
         "than the run-to-run spread (sd 0.01: a difference below 1.96·√2·sd = 0.028); "
         "within it of the best: dropout rate 0"
     )
@@ -168,7 +172,7 @@ def test_a_parameter_that_changes_nothing_ties_with_paired_seeds(tmp_path):
     study["study"]["n_trials"] = 3
     run_study(copy.deepcopy(study), storage=journal)
     claim = results.load("constructed", journal).verdict()
-    assert len(claim.tied) == 2 and str(claim).startswith("the top 3 are tied at ")
+    assert len(claim.tied) == 2 and verdict_text(claim).startswith("the top 3 are tied at ")
 
     study["study"].update(name="unpaired", seeds="per_config")
     run_study(study, storage=journal)
@@ -191,9 +195,13 @@ def test_a_clear_winner_is_named_alone(journal):
     )}  # fmt: skip
     res = constructed(journal, finals)
     claim = res.verdict()
-    assert claim.best == "dropout rate 0" and not claim.tied and not claim.indistinguishable
+    assert (
+        config_name(claim.best_params) == "dropout rate 0"
+        and not claim.tied
+        and not claim.indistinguishable
+    )
     assert all(c.p_holm < 0.05 and c.test == "paired t-test" for c in claim.comparisons)
-    assert str(claim).endswith(
+    assert verdict_text(claim).endswith(
         "(n = 5); every other configuration is worse at 95% (paired t-test, Holm-corrected)"
     )
 
@@ -203,10 +211,10 @@ def test_configurations_within_noise_are_not_distinguishable(journal):
     finals = {r: list(0.9 + rng.normal(0, 0.02, 4)) for r in RATES}  # one distribution
     res = constructed(journal, finals)
     claim = res.verdict()
-    others = [c.label for c in claim.comparisons]
-    assert len(others) == 3 and [c.label for c in claim.indistinguishable] == others
+    others = [config_name(c.params) for c in claim.comparisons]
+    assert len(others) == 3 and [config_name(c.params) for c in claim.indistinguishable] == others
     assert f"not distinguishable from it at 95% (paired t-test, Holm-corrected): {others[0]}, " in (
-        str(claim)
+        verdict_text(claim)
     )
 
 
@@ -223,12 +231,12 @@ def test_pairing_tells_apart_a_small_consistent_difference(journal, seeds, told_
     table = res.repeats_table()
     assert (table.groupby("repeat")["seed"].nunique() == (1 if seeds == "paired" else 3)).all()
     claim = res.verdict()
-    assert claim.best == "dropout rate 0"
+    assert config_name(claim.best_params) == "dropout rate 0"
     second = claim.comparisons[0]
-    assert second.label == "dropout rate 0.1"
+    assert config_name(second.params) == "dropout rate 0.1"
     assert second.distinguishable is told_apart
     test = "paired t-test" if seeds == "paired" else "Welch's t-test"
-    assert second.test == test and f"({test}, Holm-corrected)" in str(claim)
+    assert second.test == test and f"({test}, Holm-corrected)" in verdict_text(claim)
 
 
 def test_holm_multiplies_the_smallest_p_value_by_the_number_of_tests():
@@ -246,7 +254,7 @@ def test_a_best_configuration_diagnosed_diverging_is_said_to_be(journal):
     res = constructed(journal, finals, shapes={0.0: "diverging"})
     claim = res.verdict()
     assert claim.diagnosis is not None and claim.diagnosis[0] == "diverging"
-    assert str(claim).endswith(
+    assert verdict_text(claim).endswith(
         "; its learning curve is diagnosed diverging (DIVERGING: Learning rate may be too high)"
     )
 
@@ -254,7 +262,7 @@ def test_a_best_configuration_diagnosed_diverging_is_said_to_be(journal):
 def test_a_sound_best_configuration_gets_no_diagnosis(journal, tmp_path):
     finals = {0.0: [0.9, 0.91], 0.1: [0.8, 0.81], 0.2: [0.7, 0.7], 0.3: [0.6, 0.6]}
     res = constructed(journal, finals, shapes={0.1: "diverging"})  # not the best
-    assert res.verdict().diagnosis is None and "diagnosed" not in str(res.verdict())
+    assert res.verdict().diagnosis is None and "diagnosed" not in verdict_text(res.verdict())
 
 
 @pytest.mark.parametrize(
@@ -263,7 +271,9 @@ def test_a_sound_best_configuration_gets_no_diagnosis(journal, tmp_path):
 def test_overfitting_is_flagged_unless_early_stopping_ended_the_runs(journal, stop_reason, flagged):
     finals = {0.0: [0.9, 0.91], 0.1: [0.8, 0.81], 0.2: [0.7, 0.7], 0.3: [0.6, 0.6]}
     res = constructed(journal, finals, shapes={0.0: "overfitting"}, stop_reason=stop_reason)
-    assert ("diagnosed overfitting (OVERFITTING: Best epoch was 2" in str(res.verdict())) is flagged
+    assert (
+        "diagnosed overfitting (OVERFITTING: Best epoch was 2" in verdict_text(res.verdict())
+    ) is flagged
 
 
 # -- intervals inside the metric's range ----------------------------------------------------------
@@ -315,7 +325,7 @@ def test_exports_show_and_the_figure_keep_intervals_in_range(journal, tmp_path, 
 
     shown = invoke("study", "show", "constructed", "--storage", journal)
     assert shown.exit_code == 0, shown.stderr
-    assert str(res.verdict()) in " ".join(shown.stdout.split())
+    assert verdict_text(res.verdict()) in " ".join(shown.stdout.split())
     numbers = [float(x) for x in shown.stdout.split() if x.replace(".", "", 1).isdigit()]
     assert max(numbers) <= 1.0 or max(numbers) >= 3  # every accuracy ≤ 1 (3: n, trial numbers)
 
@@ -368,8 +378,10 @@ def test_the_report_measures_the_spread_of_a_one_repeat_study_on_its_best_config
     five = results.load("five", journal).summary().set_index(PATH)
     best = res.summary().iloc[0][PATH]
     assert found.group(1) == f"{five.loc[best, 'val_accuracy_std']:.2g}"
-    spread, _ = measure_spread(res)
-    assert spread == pytest.approx(five.loc[best, "val_accuracy_std"], rel=1e-12)
+    spread = measure_spread(res)
+    assert spread.seeds == 5 and spread.sd == pytest.approx(
+        five.loc[best, "val_accuracy_std"], rel=1e-12
+    )
 
 
 def test_the_run_summary_names_the_trials_tied_with_the_best(tmp_path, invoke, write_study):

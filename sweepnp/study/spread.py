@@ -1,0 +1,67 @@
+"""The run-to-run spread of a study of one repeat, measured by training its best configuration
+again under more seeds.
+
+With one repeat per configuration nothing in the study measures how much a configuration's
+metric moves from one seed to the next; the verdict (:func:`sweepnp.verdict.verdict`) can use
+that spread when given it. Measuring it trains networks, so it lives here, with the trials, and
+the caller passes the numbers on: ``res.verdict(spread=s.sd, spread_seeds=s.seeds)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sweepnp.results import StudyResults
+
+__all__ = ["Spread", "measure_spread"]
+
+
+@dataclass(frozen=True)
+class Spread:
+    """The best configuration's first metric under several seeds.
+
+    :ivar sd: the standard deviation of ``values`` (ddof = 1).
+    :ivar seeds: how many seeds (``len(values)``).
+    :ivar values: the metric's final value per seed, the stored repeat 0 first.
+    """
+
+    sd: float
+    seeds: int
+    values: tuple[float, ...]
+
+
+def measure_spread(res: StudyResults, seeds: int = 5) -> Spread | None:
+    """The run-to-run spread of a study of one repeat: its best configuration trained with
+    ``seeds`` seeds — repeat 0 as stored, repeats 1, 2, … trained now with the seeds the study
+    would give them — and the standard deviation of the first metric's final values. None when
+    there is no completed trial.
+
+    This trains ``seeds - 1`` runs (the report does, unless ``--no-retrain``)."""
+    import numpy as np
+
+    from sweepnp.plugins import get_plugin_manager
+    from sweepnp.study.space import decode_params
+    from sweepnp.study.spec import DataCache
+    from sweepnp.study.trial import repeat_trainer
+    from sweepnp.verdict import best_trials
+
+    numbers = best_trials(res)
+    if not numbers:
+        return None
+    metric = res.metrics[0]
+    table = res.repeats_table()
+    number = numbers[0]
+    trial = next(t for t in res.study.get_trials(deepcopy=False) if t.number == number)
+    params = decode_params(trial.params)
+    stored = table[(table["trial"] == number) & (table["repeat"] == 0)][metric]
+    values = [float(stored.iloc[0])]
+    pm = get_plugin_manager()
+    cache = res.spec.data_cache or DataCache()
+    with pm.naming_failures(source=res.spec.source):
+        for repeat in range(1, seeds):
+            result = repeat_trainer(res.spec, params, repeat, pm=pm, cache=cache).fit()
+            extra = {"train_seconds": result.seconds, "epochs": result.epochs_run}
+            values.append(float({**result.metrics, **extra}[metric]))
+    return Spread(float(np.std(values, ddof=1)), seeds, tuple(values))
