@@ -35,13 +35,17 @@ Logs = dict[str, Any]
 class Callback:
     """Base class of every callback; override the methods you need.
 
-    :cvar stackable: whether its trials may train stacked. Each stacked trial keeps its own
-        callbacks and trainer, whose ``model.params`` are views into the stack's arrays: a
-        callback that keeps references to parameter arrays across epochs, or uses the trainer's
-        optimizer object, needs ``False`` (its trials then train alone).
+    :cvar stackable: ``True`` declares that its trials may train stacked. Each stacked trial
+        keeps its own callbacks and trainer, whose network's arrays are views into the stack's
+        arrays, laid out again when trials join or leave: a stackable callback reads
+        ``self.trainer.network.params[...]`` each time, never keeps references to them across
+        epochs, and does not use the trainer's optimizer object. The contract kit proves a
+        declaration (``CallbackContract.test_trains_stacked_as_alone`` trains stacked trials and
+        compares each with the trial alone). Undeclared (``False``, the default), its trials
+        train alone.
     """
 
-    stackable: bool = True
+    stackable: bool = False
     trainer: Trainer
     #: The metrics :meth:`on_evaluate` adds, by name; a study may optimize any of them.
     metrics: tuple[str, ...] = ()

@@ -33,11 +33,15 @@ class Optimizer(abc.ABC):
     first step: an int, or, when trials are stacked, an array on the trial axis (each trial
     counts its own steps). Compute what depends on it from :attr:`steps`.
 
-    :cvar stackable: whether one object can update many trials' parameters stacked on a leading
-        axis, with array hyperparameters and state (``False``: its trials train alone).
+    :cvar stackable: ``True`` declares that one object can update many trials' parameters stacked
+        on a leading axis: its float options and the learning rate arrays of shape ``(K, 1, 1)``
+        (whole-array NumPy, never ``if``/``float()`` on them), its per-parameter state only in
+        ``self.state``. The contract kit proves a declaration
+        (``OptimizerContract.test_trains_stacked_as_alone`` trains stacked trials and compares each
+        with the trial alone). Undeclared (``False``, the default), its trials train alone.
     """
 
-    stackable: bool = True
+    stackable: bool = False
     lr: Any
 
     t: int

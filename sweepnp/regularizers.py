@@ -22,12 +22,16 @@ __all__ = ["Regularizer"]
 class Regularizer:
     """Base class of every regularizer. Override the methods of the capability you provide.
 
-    :cvar stackable: whether a penalty's :meth:`gradient` works on weights stacked on a leading
-        trial axis, with its float options arrays on that axis (``False``: its trials train
-        alone). Masks are always drawn per trial.
+    :cvar stackable: ``True`` declares that its trials may train stacked: a penalty's
+        :meth:`penalty` and :meth:`gradient` work on weights stacked on a leading trial axis,
+        with its float options arrays of shape ``(K, 1, 1)`` on that axis (whole-array NumPy,
+        never ``if``/``float()`` on them), and it keeps no arrays across calls. Masks are drawn per
+        trial. The contract kit proves a declaration (``test_trains_stacked_as_alone`` trains
+        stacked trials and compares each with the trial alone). Undeclared (``False``, the
+        default), its trials train alone.
     """
 
-    stackable: bool = True
+    stackable: bool = False
 
     def penalty(self, weight: np.ndarray) -> Any:
         """The loss term contributed by one weight matrix."""

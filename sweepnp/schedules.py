@@ -24,12 +24,15 @@ class Schedule(abc.ABC):
     Subclasses call ``super().__init__(interval=interval)`` and implement :meth:`lr_at`;
     ``self.base_lr`` (the optimizer's ``lr``) and ``self.epochs`` are set by :meth:`setup`.
 
-    :cvar stackable: whether its trials may train stacked. Each stacked trial keeps its own
-        schedule object, so only a schedule that reaches into its run's other parts needs
-        ``False``.
+    :cvar stackable: ``True`` declares that its trials may train stacked. Each stacked trial
+        keeps its own schedule object; a schedule that reaches into its run's other parts (the
+        optimizer object, the network's arrays) must not keep what it finds across epochs. The
+        contract kit proves a declaration (``ScheduleContract.test_trains_stacked_as_alone`` trains
+        stacked trials and compares each with the trial alone). Undeclared (``False``, the
+        default), its trials train alone.
     """
 
-    stackable: bool = True
+    stackable: bool = False
     base_lr: Any
     epochs: int
 

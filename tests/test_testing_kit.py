@@ -11,6 +11,7 @@ import copy
 import subprocess
 import sys
 import textwrap
+import typing
 import unittest
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -20,6 +21,7 @@ import pytest
 
 import sweepnp.testing
 from sweepnp import Callback, Optimizer, Regularizer, Schedule, options
+from sweepnp.plugins import PluginManager
 from sweepnp.testing import (
     CallbackContract,
     ContractFailure,
@@ -35,6 +37,7 @@ from sweepnp.testing import (
     check_regularizer,
     check_schedule,
 )
+from sweepnp.testing.stacking import RULES
 
 if TYPE_CHECKING:  # a name only type checkers see, as plugins often import them
     from collections.abc import Callable as StepHook
@@ -47,6 +50,8 @@ KIT = Path(sweepnp.testing.__file__).parent
 
 
 class GoodSGD(Optimizer):
+    stackable = True
+
     def __init__(self, lr: float = 0.1) -> None:
         options.positive("lr", lr)
         self.lr = lr
@@ -162,6 +167,28 @@ class NoLrSGD(GoodSGD):
         self.rate = lr
 
 
+class IdKeyedMomentum(GoodMomentum):
+    """Keeps its velocities in a dict of its own, keyed by parameter: a stack, building a new
+    optimizer when trials join or leave, loses them."""
+
+    def setup(self, params, weight_names=()):
+        super().setup(params, weight_names)
+        self.velocity = {}
+
+    def update(self, param, grad, state, lr):
+        v = self.velocity.setdefault(id(param), np.zeros_like(param))
+        v *= self.beta
+        v += grad
+        param -= lr * v
+
+
+class FloatLrSGD(GoodSGD):
+    """float() on the learning rate: one number alone, an array of shape (K, 1, 1) stacked."""
+
+    def update(self, param, grad, state, lr):
+        param -= float(lr) * grad
+
+
 def failure(check, factory, **options) -> str:
     with pytest.raises(ContractFailure) as info:
         check(factory, **options)
@@ -223,6 +250,8 @@ OPTIMIZER_CASES = [
         "trial 0 of params['w'] differs",
     ),
     (UncheckedLrSGD, "test_rejects_a_non_positive_lr", "accepted lr=0.0"),
+    (IdKeyedMomentum, "test_trains_stacked_as_alone", "self.velocity"),
+    (FloatLrSGD, "test_trains_stacked_as_alone", "never `if`/`float()` on it"),
     (KwargsSGD, "test_options_validate_like_a_run_file", "takes **kwargs"),
     (DuckTypedSGD, "test_is_a_sweepnp_optimizer", "subclass sweepnp.Optimizer"),
     (NoLrSGD, "test_is_a_sweepnp_optimizer", "keep the base learning rate as self.lr"),
@@ -289,6 +318,8 @@ def test_options_are_passed_and_named():
 
 
 class GoodL2(Regularizer):
+    stackable = True
+
     def __init__(self, lam: float = 0.1) -> None:
         options.non_negative("lam", lam)
         self.lam = lam
@@ -311,6 +342,8 @@ class SummingEverythingL2(GoodL2):
 
 
 class GoodDropout(Regularizer):
+    stackable = True
+
     def __init__(self, rate: float = 0.3) -> None:
         options.in_range("rate", rate, 0, 1)
         self.rate = rate
@@ -355,6 +388,27 @@ class MatrixOnlyDropout(GoodDropout):
 class KwargsDropout(GoodDropout):
     def __init__(self, **kwargs) -> None:
         self.rate = kwargs.get("rate", 0.3)
+
+
+class BranchingL2(GoodL2):
+    """`if` on a hyperparameter: a number alone, an array of shape (K, 1, 1) stacked."""
+
+    def gradient(self, weight):
+        if self.lam > 0:
+            return self.lam * weight
+        return np.zeros_like(weight)
+
+
+class ReusingDropout(GoodDropout):
+    """Fills one mask array of its own and returns it each call: a stack, asking for an epoch
+    of masks at once, gets the last one over and over."""
+
+    def mask(self, shape, rng, dtype):
+        buffer = getattr(self, "buffer", None)
+        if buffer is None or buffer.shape != shape or buffer.dtype != dtype:
+            buffer = self.buffer = np.empty(shape, dtype)
+        buffer[...] = super().mask(shape, rng, dtype)
+        return buffer
 
 
 class NothingRegularizer(Regularizer):
@@ -411,6 +465,8 @@ REGULARIZER_CASES = [
     (check_penalty, KwargsL2, "test_options_validate_like_a_run_file", "kwargs"),
     (check_mask, MatrixOnlyDropout, "test_mask_stacks_over_a_trial_axis", "raised ValueError"),
     (check_mask, KwargsDropout, "test_options_validate_like_a_run_file", "kwargs"),
+    (check_penalty, BranchingL2, "test_trains_stacked_as_alone", "truth value of an array"),
+    (check_mask, ReusingDropout, "test_trains_stacked_as_alone", "keeps arrays across calls"),
 ]
 
 
@@ -434,6 +490,8 @@ def test_the_gradient_check_reports_the_error_size():
 
 
 class GoodLinearDecay(Schedule):
+    stackable = True
+
     def __init__(self, interval: str = "epoch") -> None:
         super().__init__(interval=interval)
 
@@ -487,6 +545,22 @@ class NoIntervalSchedule(Schedule):
         return self.base_lr * self.gamma**t
 
 
+class MemoizingSchedule(GoodLinearDecay):
+    """Memoizes its rates in a class attribute, emptied in setup: every object of the class
+    shares it, so trials trained side by side read each other's rates."""
+
+    rates: typing.ClassVar[dict[float, float]] = {}
+
+    def setup(self, base_lr, epochs):
+        super().setup(base_lr, epochs)
+        type(self).rates = {}
+
+    def lr_at(self, t):
+        if t not in self.rates:
+            self.rates[t] = super().lr_at(t)
+        return self.rates[t]
+
+
 class KwargsSchedule(GoodLinearDecay):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -525,6 +599,7 @@ SCHEDULE_CASES = [
     (OvershootingDecay, "test_finite_and_non_negative_at_the_end", "lr_at(100) = -0.1"),
     (KwargsSchedule, "test_options_validate_like_a_run_file", "kwargs"),
     (DuckTypedSchedule, "test_is_a_sweepnp_schedule", "subclass sweepnp.Schedule"),
+    (MemoizingSchedule, "test_trains_stacked_as_alone", "never in class attributes"),
 ]
 
 
@@ -541,6 +616,8 @@ def test_broken_schedules_fail_the_right_check(factory, test, says):
 
 
 class GoodEpochCounter(Callback):
+    stackable = True
+
     def __init__(self, every: int = 1) -> None:
         options.positive_int("every", every)
         self.every = every
@@ -570,6 +647,19 @@ class UpcastingGradients(Callback):
 class DroppingGradients(Callback):
     def on_before_optimizer_step(self, grads):
         grads.pop(next(iter(grads)))
+
+
+class StaleWeightNorm(GoodEpochCounter):
+    """Keeps the first weight matrix from on_train_begin and reports its norm: stacked, the
+    network's arrays are laid out again, and it reads an array no longer trained."""
+
+    metrics = ("w1_norm",)
+
+    def on_train_begin(self, logs):
+        self.W = self.trainer.network.params["W1"]
+
+    def on_evaluate(self, logs):
+        logs["w1_norm"] = float(np.sqrt(np.sum(self.W**2)))
 
 
 class IdleCallback(Callback):
@@ -611,6 +701,7 @@ CALLBACK_CASES = [
     (DroppingGradients, "test_trains_a_short_run", "the gradients are for"),
     (IdleCallback, "test_is_a_sweepnp_callback", "it would never be called"),
     (KwargsCallback, "test_options_validate_like_a_run_file", "kwargs"),
+    (StaleWeightNorm, "test_trains_stacked_as_alone", "StaleWeightNorm.W holds params['W1']"),
 ]
 
 
@@ -660,6 +751,8 @@ def test_contract_classes_run_under_pytest_and_report_the_broken_check(tmp_path)
 
 
             class SignSGD(Optimizer):
+                stackable = True  # proven below by test_trains_stacked_as_alone
+
                 def __init__(self, lr: float = 0.01) -> None:
                     options.positive("lr", lr)
                     self.lr = lr
@@ -678,6 +771,8 @@ def test_contract_classes_run_under_pytest_and_report_the_broken_check(tmp_path)
 
 
             class Marker(Callback):
+                stackable = True
+
                 def __init__(self, path: str = "marker.txt") -> None:
                     self.path = path
 
@@ -840,3 +935,97 @@ def test_an_optimizer_that_cannot_stack_passes_only_by_saying_so():
         stackable = False
 
     check_optimizer(DeclaredAlone)  # the stacking check is skipped: its trials train alone
+
+
+# -------------------------------------------------------------------------
+# Stacking: a declared `stackable = True` is proven on stacked trials
+# -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("check", "factory", "rule"),
+    [
+        (check_optimizer, IdKeyedMomentum, "state"),
+        (check_optimizer, FloatLrSGD, "whole-array"),
+        (check_penalty, BranchingL2, "whole-array"),
+        (check_mask, ReusingDropout, "arrays"),
+        (check_callback, StaleWeightNorm, "arrays"),
+        (check_schedule, MemoizingSchedule, "shared"),
+    ],
+    ids=lambda x: getattr(x, "__name__", x if isinstance(x, str) else ""),
+)
+def test_a_plugin_that_trains_differently_stacked_fails_naming_the_rule(check, factory, rule):
+    message = failure(check, factory)
+    line = next(x for x in message.splitlines() if x.startswith("- test_trains_stacked_as_alone"))
+    assert RULES[rule] in line
+    if rule != "shared":
+        assert f"Rule broken: {RULES[rule]}" in line
+
+
+def test_a_stacked_mismatch_names_the_trial_the_record_and_the_array():
+    line = failure(check_callback, StaleWeightNorm).splitlines()[-1]
+    assert "trial 0 (optimizer.lr=0.05), trained in a stack" in line
+    assert "differs from the same trial alone: epoch 0: w1_norm = " in line
+    assert "StaleWeightNorm.W holds params['W1'] of a layout the stack has left" in line
+    line = failure(check_optimizer, IdKeyedMomentum).splitlines()[-1]
+    assert "IdKeyedMomentum keeps arrays outside self.state: self.velocity (6 of" in line
+
+
+def test_an_exception_stacked_is_located_in_the_plugin():
+    message = failure(check_penalty, BranchingL2)
+    assert "ValueError: The truth value of an array with more than one element" in message
+    assert "in gradient)" in message and "test_testing_kit.py:" in message
+
+
+@pytest.mark.parametrize(
+    ("contract", "factory"),
+    [
+        (OptimizerContract, GoodSGD),
+        (PenaltyContract, GoodL2),
+        (MaskContract, GoodDropout),
+        (ScheduleContract, GoodLinearDecay),
+        (CallbackContract, GoodEpochCounter),
+    ],
+    ids=lambda x: getattr(x, "__name__", ""),
+)
+def test_an_undeclared_plugin_is_not_stacked_and_the_check_says_why(contract, factory):
+    base = next(c for c in factory.__mro__ if c.__module__.startswith("sweepnp."))
+    assert base.stackable is False  # the base class's default: undeclared
+    undeclared = type(f"Undeclared{factory.__name__}", (factory,), {"stackable": base.stackable})
+    instance = contract()
+    instance.factory = undeclared
+    with pytest.raises(unittest.SkipTest, match="does not declare stackable = True"):
+        instance.test_trains_stacked_as_alone()
+
+
+def test_the_trials_differ_and_a_slot_joins_and_leaves():
+    contract = OptimizerContract()
+    contract.factory = GoodMomentum
+    trials = contract._trials()
+    assert [run["optimizer"]["lr"] for run, _ in trials] == [0.02, 0.01, 0.005]
+    assert [options["beta"] for _, options in trials] == [0.9, 0.45, 0.225]
+    assert [run["train"]["epochs"] for run, _ in trials] == [8, 6, 8]
+    assert len({run["train"]["seed"] for run, _ in trials}) == 3
+    assert all(run["train"]["shuffle"] for run, _ in trials)
+    assert list(contract.stack_joins) == [0, 0, 1]
+
+
+BUILTIN = PluginManager(load_entrypoints=False).registry
+
+
+@pytest.mark.parametrize("family", ["optimizers", "regularizers", "schedules", "callbacks"])
+def test_every_builtin_plugin_declares_it_stacks(family):
+    """The contract suites (tests/contract) then prove each declaration."""
+    assert {name: e.factory.stackable for name, e in BUILTIN[family].items()} == dict.fromkeys(
+        BUILTIN[family], True
+    )
+
+
+def test_the_example_plugin_declares_it_stacks_and_passes(monkeypatch):
+    monkeypatch.syspath_prepend(str(KIT.parents[1] / "examples" / "sweepnp-lion"))
+    from sweepnp_lion import Lion, LogToCSV
+
+    assert Lion.stackable is True and LogToCSV.stackable is True
+    assert outcomes(OptimizerContract, Lion, lr=0.01) == all_passed(OptimizerContract)
+    path = "logs/run-{seed}.csv"
+    assert outcomes(CallbackContract, LogToCSV, path=path) == all_passed(CallbackContract)

@@ -49,6 +49,8 @@ class LearningCurveDiagnosis(Callback):
     seed's set ``underfit_loss``, ``overfit_gap`` and ``plateau`` to match.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(
         self,
         window: int = 5,

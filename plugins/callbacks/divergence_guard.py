@@ -42,6 +42,8 @@ class DivergenceGuard(Callback):
     When it stops a run it records ``info["divergence_guard"] = {"epoch", "value"}``.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(self, monitor: str = "loss", max_value: float | None = None) -> None:
         if not isinstance(monitor, str) or not monitor:
             raise OptionError("monitor", f"must be a metric name, got {monitor!r}")

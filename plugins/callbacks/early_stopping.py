@@ -67,6 +67,8 @@ class EarlyStopping(Callback):
        Springer, 1998.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(
         self,
         monitor: str = "val_loss",

@@ -53,6 +53,8 @@ class GradientClipping(Callback):
        neural networks", ICML 2013.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(self, by: Literal["norm", "value"] = "norm", threshold: float = 1.0) -> None:
         options.one_of("by", by, ("norm", "value"))
         options.positive("threshold", threshold)

@@ -40,6 +40,8 @@ class Parameters(Callback):
     listing the network's parameters.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(self, names: list[str]) -> None:
         if not names:
             raise OptionError("names", "must name at least one parameter, e.g. ['W1', 'b1']")

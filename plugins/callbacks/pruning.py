@@ -42,6 +42,8 @@ class OptunaPruning(Callback):
     this epoch with reason ``"pruned"``. Epochs in which the metric was not evaluated are skipped.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(self, monitor: str = "val_loss", start: int = 0, every: int = 1) -> None:
         if not monitor:
             raise OptionError("monitor", "must be a metric name")

@@ -41,6 +41,8 @@ class WeightStats(Callback):
     (:math:`\lambda w`), so at equal :math:`\lambda` L1 leaves more weights near zero.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     metrics = ("near_zero_weights", "near_zero_fraction", "weight_l1", "weight_l2")
 
     def __init__(self, threshold: float = 0.01) -> None:

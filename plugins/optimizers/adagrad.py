@@ -37,6 +37,8 @@ class AdaGrad(Optimizer):
        Stochastic Optimization", JMLR 12, 2121-2159, 2011.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(self, lr: float = 0.01, eps: float = 1e-8) -> None:
         options.positive("lr", lr)
         options.positive("eps", eps)

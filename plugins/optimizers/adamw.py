@@ -49,6 +49,8 @@ class AdamW(Adam):
        arXiv:1711.05101.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(
         self,
         lr: float = 0.001,

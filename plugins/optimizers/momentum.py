@@ -57,6 +57,8 @@ class Momentum(Optimizer):
        networks", ICASSP 2013.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(
         self,
         lr: float = 0.01,

@@ -42,6 +42,8 @@ class Nesterov(Momentum):
        and momentum in deep learning", ICML 2013.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(
         self,
         lr: float = 0.01,

@@ -39,6 +39,8 @@ class RMSprop(Optimizer):
        average of its recent magnitude", COURSERA: Neural Networks for Machine Learning, 2012.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(self, lr: float = 0.001, beta: float = 0.9, eps: float = 1e-8) -> None:
         options.positive("lr", lr)
         options.in_range("beta", beta, 0, 1)

@@ -29,6 +29,8 @@ class SGD(Optimizer):
        Annals of Mathematical Statistics 22(3), 400-407, 1951.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(self, lr: float = 0.01) -> None:
         options.positive("lr", lr)
         self.lr = lr

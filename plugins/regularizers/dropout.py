@@ -35,6 +35,8 @@ class Dropout(Regularizer):
        A Simple Way to Prevent Neural Networks from Overfitting", JMLR 15, 1929-1958, 2014.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(self, rate: float) -> None:
         options.in_range("rate", rate, 0, 1)
         self.rate = rate

@@ -38,6 +38,8 @@ class ElasticNetPenalty(Regularizer):
        Journal of the Royal Statistical Society B 67(2), 301-320, 2005.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(self, lam: float, l1_ratio: float = 0.5) -> None:
         options.non_negative("lam", lam)
         options.in_range("l1_ratio", l1_ratio, 0, 1, high_inclusive=True)

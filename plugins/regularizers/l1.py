@@ -36,6 +36,8 @@ class L1Penalty(Regularizer):
        Statistical Society B 58(1), 267-288, 1996.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(self, lam: float) -> None:
         options.non_negative("lam", lam)
         self.lam = lam

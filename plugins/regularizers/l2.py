@@ -38,6 +38,8 @@ class L2Penalty(Regularizer):
        NIPS 4, 1992.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(self, lam: float) -> None:
         options.non_negative("lam", lam)
         self.lam = lam

@@ -20,6 +20,8 @@ class ConstantSchedule(Schedule):
     .. math:: \eta_t = \eta_0
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(self, interval: Literal["epoch", "batch"] = "epoch") -> None:
         super().__init__(interval=interval)
 

@@ -40,6 +40,8 @@ class CosineSchedule(Schedule):
        ICLR 2017, arXiv:1608.03983.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(
         self,
         lr_min: float = 0.0,

@@ -27,6 +27,8 @@ class ExponentialSchedule(Schedule):
     (PyTorch's ``ExponentialLR``).
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(self, gamma: float = 0.95, interval: Literal["epoch", "batch"] = "epoch") -> None:
         super().__init__(interval=interval)
         options.in_range("gamma", gamma, 0, 1, low_inclusive=False, high_inclusive=True)

@@ -31,6 +31,8 @@ class StepSchedule(Schedule):
     as in source exercise 002, section 5.1 (PyTorch's ``StepLR``).
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(
         self,
         step_size: int = 10,

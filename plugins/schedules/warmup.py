@@ -34,6 +34,8 @@ class WarmupSchedule(Schedule):
        arXiv:1706.02677, 2017.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(
         self, warmup_epochs: int = 5, interval: Literal["epoch", "batch"] = "epoch"
     ) -> None:

@@ -46,6 +46,8 @@ class WarmupCosineSchedule(Schedule):
        ICLR 2017, arXiv:1608.03983.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(
         self,
         warmup_epochs: int = 5,

@@ -30,6 +30,9 @@ One module per plugin family; import from ``sweepnp.testing`` itself:
 * :mod:`~sweepnp.testing.schedules` — :class:`ScheduleContract` and :func:`check_schedule`.
 * :mod:`~sweepnp.testing.callbacks` — :class:`CallbackContract` and :func:`check_callback`.
 * :mod:`~sweepnp.testing.surfaces` — :class:`SurfaceContract` and :func:`check_surface`.
+* :mod:`~sweepnp.testing.stacking` — ``StackingChecks``, a base of the optimizer, regularizer,
+  schedule and callback contracts: ``test_trains_stacked_as_alone`` proves a plugin's
+  ``stackable = True`` by training stacked trials and comparing each with the trial alone.
 """
 
 from sweepnp.testing.callbacks import DEFAULT_RUN as DEFAULT_RUN

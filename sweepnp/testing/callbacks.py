@@ -17,7 +17,7 @@ import numpy as np
 
 from sweepnp.callbacks import Callback
 from sweepnp.hookspecs import hookimpl
-from sweepnp.testing.contract import Contract
+from sweepnp.testing.stacking import RULES, StackingChecks
 
 __all__ = ["DEFAULT_RUN", "CallbackContract", "check_callback"]
 
@@ -59,7 +59,7 @@ def _in_a_temporary_directory() -> Iterator[str]:
         yield where
 
 
-class CallbackContract(Contract):
+class CallbackContract(StackingChecks):
     """The callback contract: subclass it, set :attr:`factory` and (optionally) :attr:`options`.
 
     The checks train short runs of :attr:`run` with the callback chosen by :attr:`name` in
@@ -67,6 +67,7 @@ class CallbackContract(Contract):
     """
 
     key = "callbacks"
+    family = "callbacks"
     #: The name the callback is registered under for the runs.
     name = "contract_subject"
     #: The run file (as a dict) the callback is tried in.
@@ -76,6 +77,15 @@ class CallbackContract(Contract):
         config = copy.deepcopy(dict(self.run))
         config["callbacks"] = {**config.get("callbacks", {}), self.name: dict(self.options)}
         return config
+
+    def _stack_run(self) -> Mapping[str, Any]:
+        return self.run
+
+    def _place(self, run: dict[str, Any], options: dict[str, Any]) -> None:
+        run["callbacks"] = {**run.get("callbacks", {}), self.name: options}
+
+    def _likely_rules(self) -> str:
+        return f"Rules that apply: {RULES['arrays']}; {RULES['shared']}"
 
     def _plugin_manager(self) -> Any:
         from sweepnp.plugins import PluginManager

@@ -74,9 +74,9 @@ class Contract:
         raise unittest.SkipTest(reason)
 
     def test_stackable_is_declared_as_a_bool(self) -> None:
-        """``stackable`` (inherited ``True``, or the plugin's own) is a bool: whether its trials
+        """``stackable`` (inherited ``False``, or the plugin's own) is a bool: whether its trials
         may train stacked."""
-        stackable = getattr(self._factory(), "stackable", True)
+        stackable = getattr(self._factory(), "stackable", False)
         if not isinstance(stackable, bool):
             self._fail(f"stackable must be True or False, got {stackable!r}")
 

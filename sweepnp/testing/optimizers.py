@@ -16,7 +16,7 @@ import numpy as np
 
 from sweepnp.errors import OptionError
 from sweepnp.optimizers import Optimizer
-from sweepnp.testing.contract import Contract
+from sweepnp.testing.stacking import RULES, StackingChecks, state_outside
 
 __all__ = ["SHAPES", "TRIAL_SHAPES", "OptimizerContract", "Quadratic", "check_optimizer"]
 
@@ -92,7 +92,7 @@ def _same_state(state: Mapping[str, Any], reference: Mapping[str, Any]) -> str |
     return None
 
 
-class OptimizerContract(Contract):
+class OptimizerContract(StackingChecks):
     """The optimizer contract: subclass it, set :attr:`factory` and (optionally) :attr:`options`.
 
     ``options`` should make the optimizer converge on :class:`Quadratic` within :attr:`steps`
@@ -100,12 +100,22 @@ class OptimizerContract(Contract):
     """
 
     key = "optimizer"
+    family = "optimizers"
     #: Steps taken on the quadratic.
     steps = 300
     #: The fraction of the gap between the start and the minimum those steps must close.
     closes = 0.9
     #: Scales applied to every float option to make two trials for the trial-axis check.
     trial_scales: Sequence[float] = (1.0, 0.5)
+
+    def _place(self, run: dict[str, Any], options: dict[str, Any]) -> None:
+        run["optimizer"] = {"name": self.name, **options}
+
+    def _family_diagnosis(self, alone: Any) -> str | None:
+        return state_outside(alone.optimizer, alone.network.params)
+
+    def _likely_rules(self) -> str:
+        return f"Rules that apply: {RULES['state']}; {RULES['whole-array']}"
 
     def test_is_a_sweepnp_optimizer(self) -> None:
         optimizer = self.make()
@@ -253,8 +263,8 @@ class OptimizerContract(Contract):
     def test_array_hyperparameters_broadcast_over_a_trial_axis(self) -> None:
         """Two trials stacked on a leading axis, each with its own options and its own step
         count (``t`` an array, as in a stack), match two runs (``stackable = False``: skipped)."""
-        if not getattr(self._factory(), "stackable", True):
-            self._skip("declares stackable = False: its trials train alone")
+        if getattr(self.make(), "stackable", False) is not True:
+            self._skip("does not declare stackable = True: its trials train alone")
         first = self._float_options()
         floats = list(first)
         trials = [{o: first[o] * scale for o in floats} for scale in self.trial_scales]

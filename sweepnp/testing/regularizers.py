@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from sweepnp.regularizers import Regularizer
-from sweepnp.testing.contract import Contract
+from sweepnp.testing.stacking import RULES, StackingChecks, arrays_of
 
 __all__ = [
     "MaskContract",
@@ -34,10 +34,25 @@ def _skip(reason: str) -> typing.NoReturn:
     raise unittest.SkipTest(reason)  # pytest reports it as a skip; not importing pytest
 
 
-class _RegularizerChecks(Contract):
+class _RegularizerChecks(StackingChecks):
     key = "regularizers"
+    family = "regularizers"
     #: Scales applied to every float option to make the trials of the trial-axis checks.
     trial_scales: Sequence[float] = (1.0, 0.5, 0.25)
+
+    def _place(self, run: dict[str, Any], options: dict[str, Any]) -> None:
+        run["regularizers"] = {**run.get("regularizers", {}), self.name: options}
+
+    def _family_diagnosis(self, alone: Any) -> str | None:
+        regularizer = alone.regularizers[self.name]
+        kept = [attribute for attribute, _ in arrays_of(regularizer)]
+        if not kept:
+            return None
+        shown = ", ".join(f"self.{a}" for a in kept[:3])
+        return (
+            f"{type(regularizer).__name__} keeps arrays across calls ({shown}). "
+            f"Rule broken: {RULES['arrays']}"
+        )
 
     def _stacked_options(self) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
         first = self._float_options()

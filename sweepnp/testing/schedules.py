@@ -13,19 +13,26 @@ import numpy as np
 
 from sweepnp.errors import OptionError
 from sweepnp.schedules import Schedule
-from sweepnp.testing.contract import Contract
+from sweepnp.testing.stacking import RULES, StackingChecks
 
 __all__ = ["ScheduleContract", "check_schedule"]
 
 
-class ScheduleContract(Contract):
+class ScheduleContract(StackingChecks):
     """The schedule contract: subclass it, set :attr:`factory` and (optionally) :attr:`options`."""
 
     key = "schedule"
+    family = "schedules"
     #: The optimizer's learning rate the schedule is set up with.
     base_lr = 0.1
     #: The run's epochs.
     epochs = 100
+
+    def _place(self, run: dict[str, Any], options: dict[str, Any]) -> None:
+        run["schedule"] = {"name": self.name, **options}
+
+    def _likely_rules(self) -> str:
+        return f"Rules that apply: {RULES['arrays']}; {RULES['shared']}"
 
     def positions(self) -> np.ndarray:
         """Where the trainer asks: every epoch (``interval = "epoch"``) and fractions of one."""

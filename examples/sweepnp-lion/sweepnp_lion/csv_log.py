@@ -42,6 +42,8 @@ class LogToCSV(Callback):
     ``info["log_to_csv"]``.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(self, path: str = "sweepnp-logs/run-{seed}.csv", append: bool = False) -> None:
         if not path:
             raise OptionError("path", "must name a file")

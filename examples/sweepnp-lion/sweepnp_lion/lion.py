@@ -54,6 +54,8 @@ class Lion(Optimizer):
        NeurIPS 2023, arXiv:2302.06675.
     """
 
+    stackable = True  # proven by the contract kit's test_trains_stacked_as_alone
+
     def __init__(
         self,
         lr: float = 1e-4,
