@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sweepnp.errors import ConfigError
-from sweepnp.model import LOSSES
+from sweepnp.tasks import LOSSES
 
 __all__ = [
     "DataConfig",

@@ -17,11 +17,12 @@ from sweepnp.callbacks import Callback
 from sweepnp.config import RunConfig
 from sweepnp.datasets import Dataset, Splits, prepare
 from sweepnp.errors import ConfigError, OptionError, SweepnpWarning
-from sweepnp.model import make_task, parameter_shapes
+from sweepnp.model import parameter_shapes
 from sweepnp.optimizers import Optimizer
 from sweepnp.plugins import PluginManager, get_plugin_manager
 from sweepnp.regularizers import Regularizer
 from sweepnp.schedules import Schedule
+from sweepnp.tasks import make_task
 
 __all__ = [
     "build_callbacks",

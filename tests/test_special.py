@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import special
 
-from sweepnp.model import expit, log_softmax, softmax
+from sweepnp.tasks import expit, log_softmax, softmax
 
 
 def logits(shape, scale, seed=0):

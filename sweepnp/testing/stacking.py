@@ -1,10 +1,11 @@
 """The stacking check: a plugin that declares ``stackable = True`` trains each trial of a stack
 exactly as that trial trains alone.
 
-A study trains many trials as one array program (:mod:`sweepnp.stack`): their parameters lie on a
-leading trial axis, the float options of the optimizer and the weight penalties become arrays of
-shape ``(K, 1, 1)`` on it, and each trial keeps its own trainer, schedule and callbacks, whose
-network's arrays are views into the stack's arrays, laid out again whenever trials join or leave.
+A study trains many trials by one stacked step program (:mod:`sweepnp.run_stack`): their
+parameters lie on a leading trial axis, the float options of the optimizer and the weight
+penalties become arrays of shape ``(K, 1, 1)`` on it, and each trial keeps its own trainer,
+schedule and callbacks, whose network's arrays are views into the stack's arrays, laid out again
+whenever trials join or leave.
 :class:`StackingChecks` (a base of the optimizer, regularizer, schedule and callback contracts)
 proves a declaration on a real run: three trials with different hyperparameters, one leaving
 early and one joining an epoch late, trained in one stack and each compared, record by record and
@@ -151,7 +152,7 @@ class StackingChecks(Contract):
     def _check_stacked_as_alone(self) -> None:
         from sweepnp.config import parse
         from sweepnp.errors import SweepnpError
-        from sweepnp.stack import Stack, stack_key
+        from sweepnp.run_stack import RunStack, stack_key
         from sweepnp.trainer import Trainer, load_data
 
         pm = self._stack_manager()
@@ -183,7 +184,7 @@ class StackingChecks(Contract):
         keys = [stack_key(t) for t in trainers]
         if keys[0] is None:
             self._fail(
-                "declares stackable = True, but its runs get no stack key (sweepnp.stack."
+                "declares stackable = True, but its runs get no stack key (sweepnp.run_stack."
                 "stack_key): a plugin of the run declares it cannot stack",
             )
         if len(set(keys)) != 1:
@@ -192,7 +193,7 @@ class StackingChecks(Contract):
                 "the options that vary between trials floats (hinted `float`)",
             )
 
-        stack = Stack(len(trainers), pm)
+        stack = RunStack(len(trainers), pm)
         results: dict[int, Any] = {}
         seen: list[list[tuple[str, np.ndarray]]] = [[] for _ in trainers]
         epoch = 0
