@@ -29,9 +29,7 @@ from __future__ import annotations
 import contextlib
 import time
 import warnings
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
@@ -40,6 +38,16 @@ from sweepnp.errors import SweepnpWarning
 from sweepnp.plugins import PluginManager
 from sweepnp.stack import Stack, StackKey, stack_key
 from sweepnp.study import storage as storages
+from sweepnp.study.ask_tell import (
+    WAIT,
+    InterruptGuard,
+    OnTrial,
+    WaitForOthers,
+    WorkerJob,
+    finish_trial,
+    interrupt_trial,
+    next_trial,
+)
 from sweepnp.study.progress import ProgressBoard
 from sweepnp.study.record import WORKER_ATTR
 from sweepnp.study.samplers import named
@@ -90,21 +98,19 @@ def trials_in_flight(spec: StudySpec, capacity: int, finished: int) -> int:
 
 
 def stacked_loop(
-    job: Any,
+    job: WorkerJob,
     spec: StudySpec,
     study: optuna.Study,
     storage: BaseStorage,
-    guard: Any,
+    guard: InterruptGuard,
     identity: str,
     pm: PluginManager,
-    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
+    on_trial: OnTrial | None,
     board: ProgressBoard | None = None,
 ) -> int:
     """Ask, train stacked and tell until the study holds ``n_trials`` counted trials; return how
-    many this worker ran. Called by :func:`sweepnp.study.worker.work`, whose helpers it uses;
-    ``board`` is shown each trial in flight and its repeats' trainers."""
-    from sweepnp.study import worker
-
+    many this worker ran. Called by :func:`sweepnp.study.worker.work`; ``board`` is shown each
+    trial in flight and its repeats' trainers."""
     capacity = max(job.stack, spec.study.repeats)
     finished_before = _finished_trials(study)
     cache = spec.data_cache or DataCache()
@@ -113,14 +119,13 @@ def stacked_loop(
     said_alone: set[str] = set()
     ran = 0
     asking = True
-    waiting_since: float | None = None
-    said_waiting = False
+    waiting = WaitForOthers()
 
     def finish(flight: _Flight) -> None:
         nonlocal ran, asking
         flight.cancel_the_rest()
         try:
-            if worker.finish_trial(study, flight.trial, flight.run.outcome()):
+            if finish_trial(study, flight.trial, flight.run.outcome()):
                 asking = False  # the grid sampler has run its grid
         finally:
             flight.heartbeat.close()
@@ -188,23 +193,17 @@ def stacked_loop(
                 if job.deadline is not None and time.time() >= job.deadline:
                     asking = False
                     break
-                answer = worker.next_trial(job, spec, study, storage)
-                if answer is None or answer is worker.WAIT:
+                answer = next_trial(job, spec, study, storage)
+                if answer is None or answer is WAIT:
                     break
                 start(answer)
                 guard.check()
             if not flights:
-                if answer is worker.WAIT and asking:
-                    waiting_since = waiting_since or time.monotonic()
-                    if not said_waiting and time.monotonic() - waiting_since >= (
-                        worker.SAY_WAITING_AFTER
-                    ):
-                        worker.say_waiting(study)
-                        said_waiting = True
-                    worker.wait_for_others(study, guard, on_trial)
+                if answer is WAIT and asking:
+                    waiting.wait(study, guard, on_trial)
                     continue
                 break
-            waiting_since = None
+            waiting.stop()
             for key, stack in list(stacks.items()):
                 if not len(stack):
                     del stacks[key]
@@ -226,7 +225,7 @@ def stacked_loop(
         with guard.deferred():
             for flight in list(flights.values()):
                 flight.heartbeat.close()
-                worker.interrupt_trial(study, flight.trial)
+                interrupt_trial(study, flight.trial)
                 if board is not None:
                     board.ended(flight.trial.number)
         raise
@@ -242,7 +241,7 @@ def _finished_trials(study: optuna.Study) -> int:
     return len(study.get_trials(deepcopy=False, states=states))
 
 
-def _train_alone(trainer: Trainer, guard: Any) -> RunResult | BaseException:
+def _train_alone(trainer: Trainer, guard: InterruptGuard) -> RunResult | BaseException:
     """Train a run that cannot be stacked, alone (a plugin's exception ends that run only)."""
     try:
         with guard.allowed():
