@@ -1,9 +1,13 @@
-"""The worker loop: ask Optuna for a trial, train it, tell Optuna; in one process or many.
+"""The worker: ask Optuna for a trial, train it, tell Optuna; in one process or many.
 
 :func:`run_study` creates (or continues) the study and runs :func:`work` in this process and, with
 ``jobs > 1``, in forked worker processes. Each worker repeats, under the storage's budget lock:
 recover dead workers' trials, count, ask; then trains the trial (:mod:`sweepnp.study.trial`) and
 stores its outcome in one write. Ctrl-C interrupts training at once but never a storage write.
+
+:func:`work` runs one of two loops: the one-at-a-time loop here (``stack = 1``), or the stacked
+loop (:class:`sweepnp.study.stacked_loop.StackedLoop`). The steps both share are in
+:mod:`sweepnp.study.ask_tell`.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ from sweepnp.study.ask_tell import (
 from sweepnp.study.progress import ProgressBoard
 from sweepnp.study.record import CONFIG_ATTR, FINGERPRINT_ATTR, SEEDS_ATTR, WORKER_ATTR
 from sweepnp.study.spec import StudySpec, adopt_seed_scheme, load_spec
-from sweepnp.study.stacked import stacked_loop
+from sweepnp.study.stacked_loop import StackedLoop
 from sweepnp.study.trial import run_configuration
 
 __all__ = ["WorkerJob", "counted_trials", "create_study", "run_study", "work"]
@@ -127,10 +131,12 @@ def work(
     identity = storages.worker_identity()
     storages.label_new_trials(storage, {WORKER_ATTR: identity})
     guard = InterruptGuard()
-    loop = stacked_loop if job.stack > 1 else _work_loop
     with guard.installed():
         try:
-            return loop(job, spec, study, storage, guard, identity, pm, on_trial, board)
+            if job.stack > 1:
+                loop = StackedLoop(job, spec, study, storage, guard, identity, pm, on_trial, board)
+                return loop.run()
+            return _work_loop(job, spec, study, storage, guard, identity, pm, on_trial, board)
         except Exception as exc:
             failure = storages.storage_failure(exc, job.storage)
             if failure is not None:
