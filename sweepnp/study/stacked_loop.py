@@ -238,6 +238,7 @@ class StackedLoop:
             if not len(stack):
                 del self.stacks[key]
                 continue
+            others = len(stack) - 1  # the runs a failing run trained stacked with
             with self.guard.allowed():
                 try:
                     ended = stack.run_epoch()
@@ -249,14 +250,22 @@ class StackedLoop:
             for (number, repeat), outcome in ended:
                 flight = self.flights.get(number)
                 if flight is not None:
-                    self.take(flight, repeat, outcome)
+                    self.take(flight, repeat, outcome, stacked_with=others)
 
-    def take(self, flight: _Flight, repeat: int, outcome: RunResult | BaseException) -> None:
-        """A repeat ended (its result, or the exception that ended it): add it to its trial in
-        repeat order, and finish the trial once no more repeats are needed."""
+    def take(
+        self,
+        flight: _Flight,
+        repeat: int,
+        outcome: RunResult | BaseException,
+        *,
+        stacked_with: int = 0,
+    ) -> None:
+        """A repeat ended (its result, or the exception that ended it, trained stacked with
+        ``stacked_with`` other runs): add it to its trial in repeat order, and finish the trial
+        once no more repeats are needed."""
         flight.running.pop(repeat, None)
         if isinstance(outcome, BaseException):
-            flight.run.fail(outcome, self.pm)
+            flight.run.fail(outcome, self.pm, stacked_with=stacked_with)
         else:
             seed = outcome.config.train.seed
             flight.ended[repeat] = (seed, outcome)

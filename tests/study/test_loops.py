@@ -60,3 +60,86 @@ def test_the_stacked_loop_imports_alone_without_the_worker():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+# -------------------------------------------------------------------------
+# A third-party plugin that raises only when stacked
+# -------------------------------------------------------------------------
+
+DECAYING_MODULE = '''
+"""A third-party optimizer that trains alone but not stacked: a Python ``if`` on its option,
+one number alone, is an array of them (one per trial) in a stack."""
+
+from sweepnp import Optimizer, hookimpl
+
+
+class DecayingSGD(Optimizer):
+    stackable = True  # declared, though its update does not work stacked
+
+    def __init__(self, lr: float = 0.1, decay: float = 0.0) -> None:
+        self.lr = lr
+        self.decay = decay
+
+    def update(self, param, grad, state, lr):
+        if self.decay > 0:
+            lr = lr / (1 + self.decay * self.t)
+        param -= lr * grad
+
+
+@hookimpl
+def sweepnp_register_optimizers():
+    return {"decaying": DecayingSGD}
+'''
+
+
+def _install(site: Path, name: str, module: str) -> Path:
+    """A distribution as pip installs one: its module and a dist-info naming its entry point."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{name}.py").write_text(module)
+    info = site / f"{name}-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text(f"[sweepnp]\n{name} = {name}\n")
+    return site
+
+
+@pytest.fixture
+def decaying_site(tmp_path: Path) -> Path:
+    return _install(tmp_path / "site", "sweepnp_decaying", DECAYING_MODULE)
+
+
+def _decaying_study(study_dict, n_trials: int = 4) -> dict:
+    """Random decays (all > 0), no pruner: the first ``n_trials`` trials fill one stack."""
+    study_dict["callbacks"] = {}
+    study_dict["regularizers"] = {}
+    study_dict["train"]["epochs"] = 2
+    study_dict["optimizer"] = {"name": "decaying", "lr": 0.1, "decay": 0.1}
+    study_dict["study"].update(sampler={"name": "random", "seed": 0}, n_trials=n_trials)
+    study_dict["study"]["params"] = {"optimizer.decay": {"low": 0.1, "high": 0.5}}
+    return study_dict
+
+
+def test_a_plugin_that_raises_only_stacked_fails_its_trials_naming_it_and_both_ways_out(
+    study_dict, journal, tmp_path, write_study, installed, decaying_site
+):
+    from sweepnp import results
+    from sweepnp.study.worker import run_study
+
+    path = write_study(tmp_path / "decaying.toml", _decaying_study(study_dict))
+    with installed(decaying_site):
+        run_study(path, storage=journal, stack=4, name="stacked")
+        run_study(path, storage=journal, stack=1, name="alone")
+    stacked = results.load("stacked", journal).trials
+    assert (stacked["state"] == "fail").all() and len(stacked) == 4
+    reason = stacked["reason"].iloc[0]
+    assert reason.startswith(
+        "failed: plugin 'sweepnp_decaying': optimizer 'decaying' (DecayingSGD.update) raised "
+        "ValueError: The truth value of an array"
+    ), reason
+    assert "while training stacked with 3 other runs" in reason
+    assert "declare `stackable = False` on DecayingSGD" in reason
+    assert reason.endswith("train every trial one at a time with study.stack = 1")
+    assert "--stack" not in reason  # the library names the study file's key, not a flag
+    # one at a time, the same configurations train
+    alone = results.load("alone", journal).trials
+    assert (alone["state"] == "complete").all() and len(alone) == 4
