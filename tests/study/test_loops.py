@@ -143,3 +143,44 @@ def test_a_plugin_that_raises_only_stacked_fails_its_trials_naming_it_and_both_w
     # one at a time, the same configurations train
     alone = results.load("alone", journal).trials
     assert (alone["state"] == "complete").all() and len(alone) == 4
+
+
+# -------------------------------------------------------------------------
+# A study whose every trial failed
+# -------------------------------------------------------------------------
+
+
+def test_a_study_whose_every_trial_failed_exits_1_with_the_count_and_the_commonest_reason(
+    invoke, study_dict, tmp_path, write_study, journal, decaying_site
+):
+    path = write_study(tmp_path / "decaying.toml", _decaying_study(study_dict))
+    command = ["study", "run", path, "--storage", journal, "--stack", "4"]
+    done = invoke(*command, sites=(decaying_site,))
+    assert done.exit_code == 1, done.output
+    (error,) = [line for line in done.stderr.splitlines() if line.startswith("Error:")]
+    assert error.startswith(
+        "Error: all 4 trials failed; 4 of them: failed: plugin 'sweepnp_decaying': optimizer "
+        "'decaying' (DecayingSGD.update) raised ValueError: The truth value"
+    ), error
+    # the command line gives its own option beside the study file's key, there and per trial
+    assert error.endswith("train every trial one at a time with study.stack = 1 (--stack 1)")
+    trial_lines = [line for line in done.stderr.splitlines() if line.startswith("trial ")]
+    assert len(trial_lines) == 4
+    assert all("with study.stack = 1 (--stack 1) | best" in line for line in trial_lines)
+    # one at a time the same study trains: exit 0
+    done = invoke(*command[:-1], "1", "--name", "alone", sites=(decaying_site,))
+    assert done.exit_code == 0, done.output
+
+
+def test_a_study_with_one_trial_that_did_not_fail_exits_0(
+    invoke, study_dict, tmp_path, write_study, journal, decaying_site
+):
+    """Three trials fail stacked; the fourth, asked when the stack has room again, trains
+    alone in its stack and completes: not every trial failed."""
+    study_dict = _decaying_study(study_dict, n_trials=4)
+    path = write_study(tmp_path / "decaying.toml", study_dict)
+    command = ["study", "run", path, "--storage", journal, "--stack", "3", "--quiet"]
+    done = invoke(*command, sites=(decaying_site,))
+    assert done.exit_code == 0, done.output
+    assert "Error" not in done.stderr
+    assert ": 1 complete, 3 fail" in done.stdout
