@@ -12,12 +12,14 @@ own, so that neither loop imports the other and no private name passes between t
 * :class:`WaitForOthers` — wait while other workers' trials run, and say why after
   :data:`SAY_WAITING_AFTER` seconds (:func:`say_waiting`);
 * :class:`InterruptGuard` and :func:`interrupt_trial` — Ctrl-C interrupts training at once but
-  never a storage write; an interrupted trial is failed as ``interrupted`` and queued again.
+  never a storage write; an interrupted trial is failed as ``interrupted`` and queued again;
+* :class:`SaidOnce` — what the workers of one study run have said once between them.
 """
 
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import signal
 import time
 import warnings
@@ -48,6 +50,7 @@ __all__ = [
     "WAIT_SECONDS",
     "InterruptGuard",
     "OnTrial",
+    "SaidOnce",
     "WaitForOthers",
     "WorkerJob",
     "counted_trials",
@@ -82,6 +85,38 @@ class WorkerJob:
     spec: StudySpec | None = None  # already loaded (forked workers inherit it)
     #: Runs trained at once (stacked trials); 1: one trial at a time, its repeats in turn.
     stack: int = 1
+    #: What the workers of this study run have said once between them (``None``: a worker
+    #: alone keeps its own).
+    said: SaidOnce | None = None
+
+
+class SaidOnce:
+    """Notices said once per study run, not once per worker: the keys of those said, kept
+    where the worker processes forked from this one share them (``shared``), else here.
+
+    :param shared: keep them in shared memory, for workers forked after this is made.
+    """
+
+    #: Bytes of shared memory for the keys, newline-separated; past it a notice may repeat.
+    SIZE = 16384
+
+    def __init__(self, shared: bool = False) -> None:
+        self.said: set[str] = set()
+        self.buffer = multiprocessing.get_context("fork").Array("c", self.SIZE) if shared else None
+
+    def first_time(self, keys: list[str]) -> list[str]:
+        """The ``keys`` not said yet by any worker of the run, now counted as said."""
+        if self.buffer is None:
+            new = [key for key in keys if key not in self.said]
+            self.said.update(new)
+            return new
+        with self.buffer.get_lock():
+            said = [key for key in self.buffer.value.decode().split("\n") if key]
+            new = [key for key in keys if key not in said]
+            text = "\n".join([*said, *new]).encode()
+            if len(text) < self.SIZE:
+                self.buffer.value = text
+            return new
 
 
 def counted_trials(study: optuna.Study) -> int:

@@ -48,6 +48,7 @@ from sweepnp.study.ask_tell import (
     WAIT,
     InterruptGuard,
     OnTrial,
+    SaidOnce,
     WaitForOthers,
     WorkerJob,
     finish_trial,
@@ -61,7 +62,13 @@ from sweepnp.study.spec import DataCache, StudySpec
 from sweepnp.study.trial import TrialRun, repeat_trainer
 from sweepnp.trainer import RunResult, Trainer
 
-__all__ = ["BLIND_SAMPLERS", "StackedLoop", "trials_in_flight"]
+__all__ = [
+    "BLIND_SAMPLERS",
+    "StackedLoop",
+    "say_alone",
+    "trials_in_flight",
+    "unstackable_plugins",
+]
 
 
 @dataclass
@@ -135,7 +142,7 @@ class StackedLoop:
         self.cache = spec.data_cache or DataCache()
         self.stacks: dict[StackKey, Stack] = {}
         self.flights: dict[int, _Flight] = {}
-        self.said_alone: set[str] = set()
+        self.said = job.said or SaidOnce()
         self.ran = 0
         self.asking = True
         self.waiting = WaitForOthers()
@@ -217,7 +224,7 @@ class StackedLoop:
                 self.board.training(trial.number, trainer, self.spec.study.repeats)
             key = stack_key(trainer)
             if key is None:
-                _say_alone(trainer, self.said_alone)
+                say_alone(trainer, self.said)
                 self.take(flight, repeat, _train_alone(trainer, self.guard))
                 return not flight.done
             stack = self.stacks.get(key)
@@ -316,17 +323,41 @@ def _train_alone(trainer: Trainer, guard: InterruptGuard) -> RunResult | BaseExc
         return exc
 
 
-def _say_alone(trainer: Trainer, said: set[str]) -> None:
-    """One line, once per plugin: this run's plugins cannot be stacked, so it trains alone."""
-    objects = [trainer.optimizer, trainer.schedule, *trainer.regularizers.values()]
-    objects += trainer.callbacks
-    names = sorted({type(o).__name__ for o in objects if not getattr(o, "stackable", True)})
-    new = [name for name in names if name not in said]
-    if new:
-        said.update(new)
-        warnings.warn(
-            f"{', '.join(new)} cannot run stacked (stackable = False): trials using "
-            f"{'it' if len(new) == 1 else 'them'} train alone",
-            SweepnpWarning,
-            stacklevel=2,
-        )
+#: The kind of plugin of each part of a run that may keep it from stacking.
+_ROLES = (("optimizer", "optimizers"), ("schedule", "schedules"))
+
+
+def unstackable_plugins(trainer: Trainer) -> list[str]:
+    """The plugin classes of a run that do not declare ``stackable = True``, each as
+    ``Class (kind.name)``, e.g. ``DecayingSGD (optimizers.decaying)``."""
+    parts: list[tuple[str, Any]] = [(kind, getattr(trainer, role)) for role, kind in _ROLES]
+    parts += [("regularizers", reg) for reg in trainer.regularizers.values()]
+    parts += [("callbacks", callback) for callback in trainer.callbacks]
+    found = []
+    for kind, obj in parts:
+        if getattr(obj, "stackable", False):
+            continue
+        entries = trainer.pm.registry.get(kind, {}).values()
+        names = [e.name for e in entries if e.factory is type(obj)]
+        names = names or [e.name for e in entries if isinstance(e.factory, type) and
+                          isinstance(obj, e.factory)]  # fmt: skip
+        found.append(f"{type(obj).__qualname__} ({kind}.{names[0] if names else '?'})")
+    return sorted(set(found))
+
+
+def say_alone(trainer: Trainer, said: SaidOnce) -> None:
+    """One notice per plugin class and study run: this run's plugins do not declare themselves
+    stackable, so its trials train one at a time, and how to declare it."""
+    new = said.first_time(unstackable_plugins(trainer))
+    if not new:
+        return
+    one = len(new) == 1
+    warnings.warn(
+        f"plugin class{'' if one else 'es'} {', '.join(new)} "
+        f"{'does' if one else 'do'} not declare stackable = True: trials using "
+        f"{'it' if one else 'them'} train one at a time; once sweepnp.testing's stacking "
+        f"contract passes, declare `stackable = True` on the class{'' if one else 'es'} to "
+        "train them stacked",
+        SweepnpWarning,
+        stacklevel=2,
+    )

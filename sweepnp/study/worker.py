@@ -34,6 +34,7 @@ from sweepnp.study.ask_tell import (
     WAIT,
     InterruptGuard,
     OnTrial,
+    SaidOnce,
     WaitForOthers,
     WorkerJob,
     counted_trials,
@@ -284,10 +285,20 @@ def run_study(
     job_file: str | dict[str, Any] = str(file) if isinstance(file, str | Path) else dict(file)
 
     runs_at_once = resolve_stack(spec, stack)
+    said = SaidOnce(shared=jobs > 1)  # a notice once per run, not once per worker
 
     def job(worker: int) -> WorkerJob:
         return WorkerJob(
-            job_file, name, storage, total, deadline, worker, plugin_manager, spec, runs_at_once
+            job_file,
+            name,
+            storage,
+            total,
+            deadline,
+            worker,
+            plugin_manager,
+            spec,
+            runs_at_once,
+            said,
         )
 
     if jobs <= 1:

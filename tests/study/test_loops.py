@@ -184,3 +184,84 @@ def test_a_study_with_one_trial_that_did_not_fail_exits_0(
     assert done.exit_code == 0, done.output
     assert "Error" not in done.stderr
     assert ": 1 complete, 3 fail" in done.stdout
+
+
+# -------------------------------------------------------------------------
+# One notice per study run for plugins that do not declare themselves stackable
+# -------------------------------------------------------------------------
+
+ALONE_MODULE = '''
+"""A third-party optimizer that says its trials cannot train stacked."""
+
+from sweepnp import Optimizer, hookimpl
+
+
+class AloneSGD(Optimizer):
+    stackable = False
+
+    def __init__(self, lr: float = 0.1) -> None:
+        self.lr = lr
+
+    def update(self, param, grad, state, lr):
+        param -= lr * grad
+
+
+@hookimpl
+def sweepnp_register_optimizers():
+    return {"alone": AloneSGD}
+'''
+
+NOTICE = (
+    "plugin class AloneSGD (optimizers.alone) does not declare stackable = True: trials using "
+    "it train one at a time; once sweepnp.testing's stacking contract passes, declare "
+    "`stackable = True` on the class to train them stacked"
+)
+
+
+def _alone_study(study_dict, n_trials: int) -> dict:
+    study_dict["train"]["epochs"] = 2
+    study_dict["optimizer"] = {"name": "alone", "lr": 0.1}
+    study_dict["study"].update(sampler={"name": "random", "seed": 0}, n_trials=n_trials)
+    study_dict["study"]["repeats"] = 2
+    return study_dict
+
+
+def test_a_plugin_not_declared_stackable_is_named_once_per_study_run(
+    study_dict, journal, tmp_path, write_study, installed
+):
+    from sweepnp import results
+    from sweepnp.errors import SweepnpWarning
+    from sweepnp.study.worker import run_study
+
+    site = _install(tmp_path / "site", "sweepnp_alone", ALONE_MODULE)
+    path = write_study(tmp_path / "alone.toml", _alone_study(study_dict, n_trials=3))
+    with installed(site), pytest.warns(SweepnpWarning) as caught:
+        run_study(path, storage=journal, stack=4)
+    said = [str(w.message) for w in caught if "stackable" in str(w.message)]
+    assert said == [NOTICE]  # six runs trained alone, one notice
+    trials = results.load("small", journal).trials
+    assert len(trials) == 3 and (trials["state"] == "complete").all()
+
+
+@pytest.mark.slow
+def test_the_notice_is_said_once_by_the_workers_of_one_run(
+    cli, study_dict, tmp_path, write_study, journal
+):
+    """Two worker processes (--jobs 2), each training runs of the plugin: one notice."""
+    site = _install(tmp_path / "site", "sweepnp_alone", ALONE_MODULE)
+    path = write_study(tmp_path / "alone.toml", _alone_study(study_dict, n_trials=6))
+    done = cli(
+        "study", "run", str(path), "--storage", journal, "--jobs", "2", "--stack", "4",
+        env={"PYTHONPATH": str(site), "COLUMNS": "1000"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    import optuna
+
+    from sweepnp.study.record import WORKER_ATTR
+    from sweepnp.study.storage import open_storage
+
+    trials = optuna.load_study(study_name="small", storage=open_storage(journal)).get_trials()
+    assert len(trials) == 6
+    assert len({t.user_attrs[WORKER_ATTR] for t in trials}) == 2  # both trained the plugin
+    assert done.stderr.count("does not declare stackable") == 1, done.stderr
+    assert f"Warning: {NOTICE}" in done.stderr
