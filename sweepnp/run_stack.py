@@ -53,22 +53,31 @@ def _split_options(factory: Any, given: Mapping[str, Any]) -> tuple[dict[str, fl
     return floats, others
 
 
+#: The kind of plugin of each part of a run that may keep it from stacking.
+_ROLES = (("optimizer", "optimizers"), ("schedule", "schedules"))
+
+
 def unstackable_plugins(trainer: Trainer) -> list[str]:
-    """The plugins of a run that do not declare ``stackable = True``, as ``"KEY (Class)"``
-    (``"optimizer (DecayingSGD)"``): a run with any trains alone.
+    """The plugin classes of a run that do not declare ``stackable = True``, each as
+    ``Class (kind.name)``, e.g. ``DecayingSGD (optimizers.decaying)``: a run with any trains
+    alone.
 
     Stacking is opt-in: a plugin's maths must hold for hyperparameters that are arrays on the
-    trial axis and for arrays re-laid out when runs join or leave, which only its author can
-    vouch for (and :mod:`sweepnp.testing`'s stacking contract proves)."""
-    parts: list[tuple[str, Any]] = [("optimizer", trainer.optimizer)]
-    parts += [("schedule", trainer.schedule)]
-    parts += [(f"regularizers.{name}", reg) for name, reg in trainer.regularizers.items()]
-    parts += [(key, c) for key, c in zip(trainer.callback_keys, trainer.callbacks, strict=True)]
-    return [
-        f"{key} ({type(plugin).__name__})"
-        for key, plugin in parts
-        if getattr(plugin, "stackable", False) is not True
-    ]
+    trial axis and for arrays laid out anew when runs join or leave, which only its author can
+    vouch for (and :mod:`sweepnp.testing`'s stacking check proves)."""
+    parts: list[tuple[str, Any]] = [(kind, getattr(trainer, role)) for role, kind in _ROLES]
+    parts += [("regularizers", reg) for reg in trainer.regularizers.values()]
+    parts += [("callbacks", callback) for callback in trainer.callbacks]
+    found = []
+    for kind, obj in parts:
+        if getattr(obj, "stackable", False) is True:
+            continue
+        entries = trainer.pm.registry.get(kind, {}).values()
+        names = [e.name for e in entries if e.factory is type(obj)]
+        names = names or [e.name for e in entries if isinstance(e.factory, type) and
+                          isinstance(obj, e.factory)]  # fmt: skip
+        found.append(f"{type(obj).__qualname__} ({kind}.{names[0] if names else '?'})")
+    return sorted(set(found))
 
 
 def _plugin_parts(trainer: Trainer) -> tuple[Any, ...]:

@@ -35,6 +35,7 @@ __all__ = [
     "stderr",
     "stdout",
     "table_width",
+    "with_options",
 ]
 
 #: Standard error, where progress, warnings and messages about the command go.
@@ -483,6 +484,14 @@ def _best_text(study: Any, spec: Any) -> str:
     return f"{spec.metrics[0]} {best.value:.4f} (trial {best.number})"
 
 
+def with_options(reason: str) -> str:
+    """A stored failure reason as the command line shows it: where it names the study file's
+    key for training one trial at a time, the option that does the same."""
+    from sweepnp.study.trial import ONE_AT_A_TIME
+
+    return reason.replace(ONE_AT_A_TIME, f"{ONE_AT_A_TIME} (--stack 1)")
+
+
 def _trial_line(trial: Any, spec: Any, best: str) -> str:
     from sweepnp.study.record import TrialRecord
     from sweepnp.study.space import decode_value
@@ -492,7 +501,7 @@ def _trial_line(trial: Any, spec: Any, best: str) -> str:
     if trial.values:
         shown = ", ".join(f"{m} {v:.4f}" for m, v in zip(spec.metrics, trial.values, strict=True))
     else:
-        shown = record.reason or reason
+        shown = with_options(record.reason or reason)
     texts = {param.path: param for param in spec.space.params}
     params = ", ".join(
         f"{k}={texts[k].text(decode_value(v)) if k in texts else v}"

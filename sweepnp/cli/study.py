@@ -21,6 +21,7 @@ from sweepnp.cli.render import (
     stderr,
     stdout,
     table_width,
+    with_options,
 )
 from sweepnp.errors import SweepnpError
 from sweepnp.study import DEFAULT_STORAGE
@@ -129,6 +130,30 @@ def study_run(
             _interrupted_message(shlex.quote(file) + flags, spec.name, where, storage)
             sys.exit(130)
     _print_summary(study, spec, where, storage)
+    _fail_if_every_trial_failed(study)
+
+
+def _fail_if_every_trial_failed(study: Any) -> None:
+    """A study whose every trial failed ends with exit status 1 and why: the most common
+    failure reason and how many trials it hit."""
+    from sweepnp.study.record import failures
+
+    counts = failures(study.get_trials(deepcopy=False))
+    if not counts.all_failed:
+        return
+    reason = with_options(counts.reason or "")
+    text = (
+        f"the only trial failed: {reason}"
+        if counts.trials == 1
+        else f"all {counts.trials} trials failed; {counts.hits} of them: {reason}"
+    )
+    stderr.print(
+        f"Error: {text}",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
+    sys.exit(1)
 
 
 def _storage_flag(storage: str | None) -> tuple[str, str]:

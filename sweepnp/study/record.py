@@ -45,8 +45,10 @@ __all__ = [
     "SEEDS_ATTR",
     "STOP_REASON_ATTR",
     "WORKER_ATTR",
+    "Failures",
     "TrialRecord",
     "counts_toward_budget",
+    "failures",
     "retried_numbers",
     "retry_attrs",
 ]
@@ -222,3 +224,43 @@ def counts_toward_budget(trial: FrozenTrial, retried: set[int]) -> bool:
         retried_one = trial.number in retried
         return not (retried_one or trial.user_attrs.get(REASON_ATTR) in RETRIED_REASONS)
     return True
+
+
+@dataclass(frozen=True)
+class Failures:
+    """How a study's trials failed (:func:`failures`).
+
+    :ivar trials: the finished trials that count towards ``n_trials`` (retried ones left out).
+    :ivar failed: how many of them failed (a plugin's exception, an invalid run, divergence).
+    :ivar reason: the most common failure reason (of equal counts, the earliest trial's); the
+        stop reason for a failure without one (``diverged``).
+    :ivar hits: how many failed trials have that reason.
+    """
+
+    trials: int
+    failed: int
+    reason: str | None
+    hits: int
+
+    @property
+    def all_failed(self) -> bool:
+        """Every finished trial failed (and there is one)."""
+        return self.failed > 0 and self.failed == self.trials
+
+
+def failures(trials: Iterable[FrozenTrial]) -> Failures:
+    """Count a study's failed trials and their most common reason."""
+    trials = list(trials)
+    retried = retried_numbers(trials)
+    counted = [t for t in trials if t.state.is_finished() and counts_toward_budget(t, retried)]
+    reasons: dict[str, int] = {}
+    for trial in sorted(counted, key=lambda t: t.number):
+        if trial.state == TrialState.FAIL:
+            record = TrialRecord.of(trial, retried)
+            reason = record.reason or record.stop_reason or "failed"
+            reasons[reason] = reasons.get(reason, 0) + 1
+    failed = sum(reasons.values())
+    if not reasons:
+        return Failures(len(counted), 0, None, 0)
+    reason = max(reasons, key=lambda r: reasons[r])  # the first of the most common
+    return Failures(len(counted), failed, reason, reasons[reason])

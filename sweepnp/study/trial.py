@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import time
+import traceback
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,7 +25,7 @@ from optuna.trial import FrozenTrial, TrialState
 from sweepnp.config import set_path, validate
 from sweepnp.errors import ConfigError
 from sweepnp.metrics import confidence_half_width
-from sweepnp.plugins import PluginManager, get_plugin_manager
+from sweepnp.plugins import KIND_KEYS, PluginManager, get_plugin_manager
 from sweepnp.study.record import TrialRecord
 from sweepnp.study.space import decode_params
 from sweepnp.study.spec import DataCache, Direction, StudySpec, stored_spec
@@ -37,16 +38,24 @@ if TYPE_CHECKING:
     from sweepnp.trainer import RunResult, Trainer
 
 __all__ = [
+    "ONE_AT_A_TIME",
     "RepeatRun",
     "TrialOutcome",
     "TrialRun",
     "aggregate",
+    "plugin_object_that_raised",
     "repeat_trainer",
     "rerun_repeat",
     "rerun_trial",
     "run_configuration",
     "same_curves",
+    "stacked_failure",
 ]
+
+
+#: How a study file says "train one trial at a time", in the reasons that suggest it (the
+#: command line adds its own option where it prints them).
+ONE_AT_A_TIME = "study.stack = 1"
 
 
 @dataclass
@@ -119,15 +128,23 @@ class TrialRun:
         repeat = len(self.reasons) - 1
         record.rows.extend({**row, "repeat": repeat} for row in result.records)
 
-    def fail(self, exc: BaseException, pm: PluginManager) -> None:
+    def fail(self, exc: BaseException, pm: PluginManager, *, stacked_with: int = 0) -> None:
         """A repeat could not be built or trained: the trial fails with the reason (a plugin's
-        exception names the plugin), not the study."""
+        exception names the plugin), not the study.
+
+        :param stacked_with: how many other runs trained in the repeat's stack when it failed;
+            a plugin's exception there may come from stacking, and the reason says so and how to
+            train without it (:func:`stacked_failure`).
+        """
         if isinstance(exc, ConfigError):
             reason = f"invalid: {exc}"
         else:
             found = pm.culprit(exc)
-            where = f"plugin {found[0]!r}: " if found else ""
-            reason = f"failed: {where}{type(exc).__name__}: {exc}"
+            if found and stacked_with:
+                reason = f"failed: {stacked_failure(exc, pm, found[0], stacked_with)}"
+            else:
+                where = f"plugin {found[0]!r}: " if found else ""
+                reason = f"failed: {where}{type(exc).__name__}: {exc}"
         record = self.record
         record.stop_reason, record.reason = "failed", reason
         record.seconds = time.perf_counter() - self.started
@@ -158,6 +175,53 @@ class TrialRun:
             record.stop_reason = "diverged"
             return TrialOutcome(TrialState.FAIL, None, record)
         return TrialOutcome(TrialState.COMPLETE, values, record)
+
+
+def stacked_failure(exc: BaseException, pm: PluginManager, plugin: str, others: int) -> str:
+    """Why a run that trained stacked with ``others`` other runs failed, when ``plugin`` raised
+    ``exc``: the plugin, what of it raised, and the two ways to train it unstacked — declare
+    ``stackable = False`` on its class, or train one trial at a time (:data:`ONE_AT_A_TIME`)."""
+    raiser = plugin_object_that_raised(exc, pm, plugin)
+    if raiser is not None:
+        kind, name, cls, function = raiser
+        what = f"{kind} {name!r} ({cls}.{function})"
+        declare = f"declare `stackable = False` on {cls} (its trials then train one at a time)"
+    else:
+        what = "it"
+        declare = "declare `stackable = False` on the plugin's class"
+    runs = "run" if others == 1 else "runs"
+    return (
+        f"plugin {plugin!r}: {what} raised {type(exc).__name__}: {exc} — while training stacked "
+        f"with {others} other {runs}; if it fails only when stacked, {declare}, or train every "
+        f"trial one at a time with {ONE_AT_A_TIME}"
+    )
+
+
+def plugin_object_that_raised(
+    exc: BaseException, pm: PluginManager, plugin: str
+) -> tuple[str, str, str, str] | None:
+    """``(kind, name, class, method)`` of the object of ``plugin`` (an optimizer, a callback, …)
+    whose method raised ``exc`` — the outermost of that plugin's methods in the traceback, the
+    one sweepnp called — e.g. ``("optimizer", "decaying", "DecayingSGD", "update")``; ``None``
+    when no such method is in the traceback (a hook function raised)."""
+    modules = pm.plugin_modules()
+    classes = [
+        (KIND_KEYS[kind], entry.name, entry.factory)
+        for kind, entries in pm.registry.items()
+        for entry in entries.values()
+        if isinstance(entry.factory, type)
+    ]
+    for frame, _ in traceback.walk_tb(exc.__traceback__):
+        if modules.get(frame.f_globals.get("__name__", "")) != plugin:
+            continue
+        owner = frame.f_locals.get("self")
+        # Its own class's name, else the registered class it derives from.
+        found = [c for c in classes if type(owner) is c[2]]
+        found = found or [c for c in classes if isinstance(owner, c[2])]
+        if found:
+            kind, name, _ = found[0]
+            return kind, name, type(owner).__qualname__, frame.f_code.co_name
+    return None
 
 
 def run_configuration(

@@ -1,9 +1,13 @@
-"""The worker loop: ask Optuna for a trial, train it, tell Optuna; in one process or many.
+"""The worker: ask Optuna for a trial, train it, tell Optuna; in one process or many.
 
 :func:`run_study` creates (or continues) the study and runs :func:`work` in this process and, with
 ``jobs > 1``, in forked worker processes. Each worker repeats, under the storage's budget lock:
 recover dead workers' trials, count, ask; then trains the trial (:mod:`sweepnp.study.trial`) and
 stores its outcome in one write. Ctrl-C interrupts training at once but never a storage write.
+
+:func:`work` runs one of two loops: the one-at-a-time loop here (``stack = 1``), or the stacked
+loop (:class:`sweepnp.study.stacked_loop.StackedLoop`). The steps both share are in
+:mod:`sweepnp.study.ask_tell`.
 """
 
 from __future__ import annotations
@@ -16,46 +20,35 @@ import signal
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage
-from optuna.trial import TrialState
 
-from sweepnp.errors import ConfigError, SweepnpError, SweepnpWarning
+from sweepnp.errors import ConfigError, SweepnpError
 from sweepnp.plugins import PluginManager, get_plugin_manager
 from sweepnp.study import storage as storages
-from sweepnp.study.optuna_adapter import set_intermediate_values, storage_of, trial_id
-from sweepnp.study.progress import ProgressBoard
-from sweepnp.study.record import (
-    CONFIG_ATTR,
-    FINGERPRINT_ATTR,
-    SEEDS_ATTR,
-    WORKER_ATTR,
-    TrialRecord,
-    counts_toward_budget,
-    retried_numbers,
+from sweepnp.study.ask_tell import (
+    WAIT,
+    InterruptGuard,
+    OnTrial,
+    SaidOnce,
+    WaitForOthers,
+    WorkerJob,
+    counted_trials,
+    finish_trial,
+    interrupt_trial,
+    next_trial,
 )
+from sweepnp.study.progress import ProgressBoard
+from sweepnp.study.record import CONFIG_ATTR, FINGERPRINT_ATTR, SEEDS_ATTR, WORKER_ATTR
 from sweepnp.study.spec import StudySpec, adopt_seed_scheme, load_spec
-from sweepnp.study.trial import TrialOutcome, run_configuration
+from sweepnp.study.stacked_loop import StackedLoop
+from sweepnp.study.trial import run_configuration
 
 __all__ = ["WorkerJob", "counted_trials", "create_study", "run_study", "work"]
-
-#: Seconds between looks at other workers' running trials, once the budget is spent.
-WAIT_SECONDS = 0.25
-#: Seconds of waiting for other workers after which a worker says why it has not ended.
-SAY_WAITING_AFTER = 10.0
-
-
-def counted_trials(study: optuna.Study) -> int:
-    """Trials that count against ``n_trials``: finished or running, except retried ones
-    (:func:`~sweepnp.study.record.counts_toward_budget`)."""
-    trials = study.get_trials(deepcopy=False)
-    retried = retried_numbers(trials)
-    return sum(counts_toward_budget(trial, retried) for trial in trials)
 
 
 def create_study(
@@ -106,25 +99,9 @@ def _name_metrics(study: optuna.Study, spec: StudySpec) -> None:
         study.set_metric_names(list(spec.metrics))
 
 
-@dataclass
-class WorkerJob:
-    """Everything a worker process needs, picklable."""
-
-    file: str | dict[str, Any]
-    name: str | None
-    storage: str | None
-    n_trials: int
-    deadline: float | None
-    worker: int
-    plugin_manager: PluginManager | None = None  # default: the process-wide one
-    spec: StudySpec | None = None  # already loaded (forked workers inherit it)
-    #: Runs trained at once (stacked trials); 1: one trial at a time, its repeats in turn.
-    stack: int = 1
-
-
 def work(
     job: WorkerJob,
-    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+    on_trial: OnTrial | None = None,
     board: ProgressBoard | None = None,
 ) -> int:
     """Ask, train and tell until the study holds ``n_trials`` counted trials; return how many ran.
@@ -154,13 +131,13 @@ def work(
     adopt_seed_scheme(spec, study)
     identity = storages.worker_identity()
     storages.label_new_trials(storage, {WORKER_ATTR: identity})
-    guard = _InterruptGuard()
-    loop = _work_loop
-    if job.stack > 1:
-        from sweepnp.study.stacked import stacked_loop as loop
+    guard = InterruptGuard()
     with guard.installed():
         try:
-            return loop(job, spec, study, storage, guard, identity, pm, on_trial, board)
+            if job.stack > 1:
+                loop = StackedLoop(job, spec, study, storage, guard, identity, pm, on_trial, board)
+                return loop.run()
+            return _work_loop(job, spec, study, storage, guard, identity, pm, on_trial, board)
         except Exception as exc:
             failure = storages.storage_failure(exc, job.storage)
             if failure is not None:
@@ -173,15 +150,14 @@ def _work_loop(
     spec: StudySpec,
     study: optuna.Study,
     storage: BaseStorage,
-    guard: _InterruptGuard,
+    guard: InterruptGuard,
     identity: str,
     pm: PluginManager,
-    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
+    on_trial: OnTrial | None,
     board: ProgressBoard | None = None,
 ) -> int:
     ran = 0
-    waiting_since: float | None = None
-    said_waiting = False
+    waiting = WaitForOthers()
     while True:
         if job.deadline is not None and time.time() >= job.deadline:
             break
@@ -189,13 +165,9 @@ def _work_loop(
         if trial is None:
             break
         if trial is WAIT:
-            waiting_since = waiting_since or time.monotonic()
-            if not said_waiting and time.monotonic() - waiting_since >= SAY_WAITING_AFTER:
-                say_waiting(study)
-                said_waiting = True
-            wait_for_others(study, guard, on_trial)
+            waiting.wait(study, guard, on_trial)
             continue
-        waiting_since = None
+        waiting.stop()
         try:
             # RDB storages get Optuna's heartbeat while the trial runs (it only beats by
             # itself in optimize()); its first beat is written before the worker label.
@@ -229,152 +201,6 @@ def _work_loop(
         if exhausted:
             break
     return ran
-
-
-#: Returned by :func:`next_trial` when the budget is spent but other workers' trials run.
-WAIT: Any = object()
-
-
-def next_trial(
-    job: WorkerJob, spec: StudySpec, study: optuna.Study, storage: BaseStorage
-) -> optuna.Trial | None:
-    """Under the budget lock: recover dead workers' trials, count, and ask for a trial."""
-    with storages.budget_lock(job.storage, spec.name, storage):
-        storages.recover_stale_trials(study)
-        if counted_trials(study) >= job.n_trials:
-            return WAIT if storages.awaited_trials(study) else None
-        with warnings.catch_warnings():  # we beat ourselves, in storages.heartbeat
-            warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
-            return study.ask()
-
-
-def say_waiting(study: optuna.Study) -> None:
-    running = storages.awaited_trials(study)
-    workers = sorted({t.user_attrs.get(WORKER_ATTR, "?") for t in running})
-    warnings.warn(
-        f"study {study.study_name!r} has its {len(running)} remaining trial(s) running in "
-        f"other workers ({', '.join(workers)}); waiting for them, to rerun any whose worker "
-        "dies (Ctrl-C stops waiting; nothing is lost)",
-        SweepnpWarning,
-        stacklevel=2,
-    )
-
-
-def wait_for_others(
-    study: optuna.Study,
-    guard: _InterruptGuard,
-    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None,
-) -> None:
-    """Wait a moment for other workers' running trials (a Ctrl-C ends the wait)."""
-    with guard.allowed():
-        time.sleep(WAIT_SECONDS)
-    if on_trial is not None:
-        trials = study.get_trials(deepcopy=False)
-        if trials:
-            on_trial(study, trials[-1])
-
-
-def finish_trial(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> bool:
-    """Store the outcome and tell Optuna; return whether a grid sampler has run its grid.
-
-    On a journal the record, the pruning reports and the final state are one append, so a
-    finished trial is never seen without its record.
-    """
-    with storages.batched(storage_of(study)):
-        return _store_outcome(study, trial, outcome)
-
-
-def _store_outcome(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> bool:
-    for key, value in outcome.record.attrs().items():
-        trial.set_user_attr(key, value)
-    store_intermediate_values(study, trial, outcome.intermediate)
-    try:
-        study.tell(trial, outcome.values, state=outcome.state)
-    except RuntimeError as exc:
-        # The grid sampler calls study.stop() once every grid point has run, which only works
-        # inside study.optimize(); the trial itself is stored by then.
-        if "Study.stop" not in str(exc):
-            raise
-        return True
-    return False
-
-
-def store_intermediate_values(
-    study: optuna.Study, trial: optuna.Trial, curve: Mapping[int, float]
-) -> None:
-    """Make the trial's intermediate values ``curve``: every evaluated epoch's mean over repeats
-    of the study metric, so that optuna-dashboard draws the report's curve.
-
-    While the trial ran, the pruning callback reported the first repeat's values at the
-    pruner's cadence; ``trial.report`` refuses a step twice, so the curve is written through the
-    storage, which overwrites a step (every Optuna storage does). Only steps whose value
-    differs are written (with one repeat, the epochs the pruner did not watch), all in one
-    write: the trial's final append on the journal, one transaction on an RDB storage.
-    """
-    if not curve:
-        return
-    stored = storage_of(study).get_trial(trial_id(trial)).intermediate_values
-    changed = {step: value for step, value in curve.items() if stored.get(step) != value}
-    if changed:
-        set_intermediate_values(study, trial, changed)
-
-
-class _InterruptGuard:
-    """Ctrl-C (SIGINT) that interrupts training at once but never a storage operation.
-
-    Outside :meth:`allowed` a SIGINT only sets a flag, acted on by :meth:`check` once the storage
-    is consistent; an interrupted lock file or half-told trial is never left behind.
-    """
-
-    def __init__(self) -> None:
-        self.requested = False
-        self.interruptible = False
-
-    def _handle(self, signum: int, frame: object) -> None:
-        self.requested = True
-        if self.interruptible:
-            self.interruptible = False
-            raise KeyboardInterrupt
-
-    @contextlib.contextmanager
-    def installed(self) -> Iterator[None]:
-        try:
-            previous = signal.signal(signal.SIGINT, self._handle)
-        except ValueError:  # not the main thread: leave signals alone
-            yield
-            return
-        try:
-            yield
-        finally:
-            signal.signal(signal.SIGINT, previous)
-
-    @contextlib.contextmanager
-    def allowed(self) -> Iterator[None]:
-        self.check()
-        self.interruptible = True
-        try:
-            yield
-        finally:
-            self.interruptible = False
-
-    @contextlib.contextmanager
-    def deferred(self) -> Iterator[None]:
-        self.interruptible = False
-        yield
-
-    def check(self) -> None:
-        if self.requested:
-            raise KeyboardInterrupt
-
-
-def interrupt_trial(study: optuna.Study, trial: optuna.Trial) -> None:
-    """End a trial Ctrl-C interrupted as failed (``interrupted``) and queue its configuration."""
-    record = TrialRecord(stop_reason="interrupted", reason="interrupted")
-    with storages.batched(storage_of(study)):
-        for key, value in record.attrs().items():
-            trial.set_user_attr(key, value)
-        study.tell(trial, state=TrialState.FAIL)
-    storages.requeue(study, study.get_trials(deepcopy=False)[trial.number])
 
 
 #: What ``stack = "auto"`` trains at once.
@@ -422,7 +248,7 @@ def run_study(
     jobs: int = 1,
     stack: int | str | None = None,
     name: str | None = None,
-    on_trial: Callable[[optuna.Study, optuna.trial.FrozenTrial], None] | None = None,
+    on_trial: OnTrial | None = None,
     plugin_manager: PluginManager | None = None,
     spec: StudySpec | None = None,
     board: ProgressBoard | None = None,
@@ -435,7 +261,7 @@ def run_study(
     worker dies (killed, out of memory), this process collects it, fails its trial and runs the
     trial again, so the command still ends with ``n_trials`` finished trials.
 
-    :param stack: runs each worker trains at once (stacked trials, :mod:`sweepnp.stack`), or
+    :param stack: runs each worker trains at once (stacked trials, :mod:`sweepnp.run_stack`), or
         ``"auto"``; default: the file's ``[study] stack``. 1 trains one trial at a time.
     :param on_trial: called with the study and the latest trial after each trial this process
         runs, and about twice a second while other workers finish.
@@ -459,10 +285,20 @@ def run_study(
     job_file: str | dict[str, Any] = str(file) if isinstance(file, str | Path) else dict(file)
 
     runs_at_once = resolve_stack(spec, stack)
+    said = SaidOnce(shared=jobs > 1)  # a notice once per run, not once per worker
 
     def job(worker: int) -> WorkerJob:
         return WorkerJob(
-            job_file, name, storage, total, deadline, worker, plugin_manager, spec, runs_at_once
+            job_file,
+            name,
+            storage,
+            total,
+            deadline,
+            worker,
+            plugin_manager,
+            spec,
+            runs_at_once,
+            said,
         )
 
     if jobs <= 1:

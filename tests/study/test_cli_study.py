@@ -403,6 +403,7 @@ def test_ctrl_c_with_two_workers_interrupts_both_cleanly(
 def test_a_worker_waits_for_the_trials_other_workers_run_and_says_so(
     study_dict, tmp_path, write_study, journal, monkeypatch
 ):
+    import sweepnp.study.ask_tell
     import sweepnp.study.worker
     from sweepnp.errors import SweepnpWarning
     from sweepnp.study.spec import load_spec
@@ -414,7 +415,7 @@ def test_a_worker_waits_for_the_trials_other_workers_run_and_says_so(
     spec = load_spec(path)  # loaded first: this worker starts at once, below
     other = _start(["study", "run", str(path), "--storage", journal, "--quiet"], tmp_path)
     _wait_for(lambda: _training(journal))
-    monkeypatch.setattr(sweepnp.study.worker, "SAY_WAITING_AFTER", 0.5)
+    monkeypatch.setattr(sweepnp.study.ask_tell, "SAY_WAITING_AFTER", 0.5)
     # The budget (one trial) is spent by the other worker: this one waits for it to end.
     with pytest.warns(SweepnpWarning, match=r"1 remaining trial\(s\) running in other workers"):
         sweepnp.study.worker.run_study(path, storage=journal, spec=spec)
