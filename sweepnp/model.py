@@ -265,22 +265,22 @@ class DenseNetwork:
             return float(self.task.loss(self.logits(X), y))
 
     def gradients(
-        self, X: np.ndarray, y: np.ndarray, mask: MaskFn | None = None
+        self,
+        X: np.ndarray,
+        y: np.ndarray,
+        mask: MaskFn | None = None,
+        dlogits: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
     ) -> dict[str, np.ndarray]:
         """Training forward and backward pass on one batch: the gradient of the data loss.
 
         :param mask: called with each hidden activation's shape, returns the multiplicative
             mask to apply (dropout); ``None`` for no masks.
+        :param dlogits: ``(logits, y) → ∂L/∂logits`` instead of the task's own ``dlogits``
+            (one that also records the batch's loss, for the learning-rate finder).
         """
-        logits, cache = self.forward_train(X, mask)
-        return self.backward(self.task.dlogits(logits, y), cache)
-
-    def forward_train(self, X: np.ndarray, mask: MaskFn | None = None) -> tuple[np.ndarray, Any]:
-        """The training forward pass (masks applied, batch norm on the batch's statistics,
-        running statistics updated): the logits, and what :meth:`backward` needs."""
         p = self.params
         bn = self.batch_norm
-        act = self._act
+        act, act_grad = self._act, self._act_grad
         inputs: list[np.ndarray] = []
         cache: list[tuple[Any, ...]] = []
         a = X
@@ -303,23 +303,15 @@ class DenseNetwork:
             a = h_out
         inputs.append(a)
         last = self.n_layers
-        return a @ p[f"W{last}"] + p[f"b{last}"], (inputs, cache)
+        dz = (dlogits or self.task.dlogits)(a @ p[f"W{last}"] + p[f"b{last}"], y)
 
-    def backward(self, dz: np.ndarray, cache: Any) -> dict[str, np.ndarray]:
-        """The parameters' gradients from the logits' gradient ``dz`` and the
-        :meth:`forward_train` pass's ``cache``."""
-        inputs, layers = cache
-        p = self.params
-        act_grad = self._act_grad
-        last = self.n_layers
-        a = inputs[-1]
         keep = self.trials is not None  # a stacked bias keeps its row axis
         grads: dict[str, np.ndarray] = {}
         grads[f"W{last}"] = a.mT @ dz
         grads[f"b{last}"] = dz.sum(axis=-2, keepdims=keep)
         for i in range(last - 1, 0, -1):
             da = dz @ p[f"W{i + 1}"].mT
-            z, h, m, bn_cache = layers[i - 1]
+            z, h, m, bn_cache = cache[i - 1]
             if m is not None:
                 da *= m
             dz = da * act_grad(z, h)

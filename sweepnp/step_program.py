@@ -104,19 +104,14 @@ class StepProgram:
 
     # -- one step ----------------------------------------------------------------------------
 
-    def gradients(self, X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
-        """The gradients of one mini-batch: the data loss's, the penalties', then the hooks."""
-        return self._finish(self.network.gradients(X, y, self.masks))
+    def gradients(
+        self, X: np.ndarray, y: np.ndarray, dlogits: Callable[..., np.ndarray] | None = None
+    ) -> dict[str, np.ndarray]:
+        """The gradients of one mini-batch: the data loss's, the penalties', then the hooks.
 
-    def loss_and_gradients(self, X: np.ndarray, y: np.ndarray) -> tuple[Any, dict[str, Any]]:
-        """The mini-batch's data loss in training mode (masks, batch statistics; before the
-        update) and the :meth:`gradients`, from one forward pass (the learning-rate finder)."""
-        network = self.network
-        logits, cache = network.forward_train(X, self.masks)
-        loss = network.task.loss(logits, y)
-        return loss, self._finish(network.backward(network.task.dlogits(logits, y), cache))
-
-    def _finish(self, grads: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        :param dlogits: instead of the task's ``dlogits`` (see :meth:`loss_and_gradients`).
+        """
+        grads = self.network.gradients(X, y, self.masks, dlogits)
         if self.penalties:
             params = self.network.params
             for penalty in self.penalties:
@@ -125,6 +120,19 @@ class StepProgram:
         for hook in self.gradient_hooks:
             hook(grads)
         return grads
+
+    def loss_and_gradients(self, X: np.ndarray, y: np.ndarray) -> tuple[Any, dict[str, Any]]:
+        """The mini-batch's data loss in training mode (masks, batch statistics; before the
+        update) and the :meth:`gradients`, from one forward pass (the learning-rate finder)."""
+        task = self.network.task
+        losses = []
+
+        def dlogits(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+            losses.append(task.loss(z, y))
+            return task.dlogits(z, y)
+
+        grads = self.gradients(X, y, dlogits)
+        return losses[0], grads
 
     def step(self, grads: Mapping[str, np.ndarray], lr: Any) -> None:
         """Update the parameters in place with the optimizer at learning rate ``lr``."""
@@ -141,16 +149,17 @@ class StepProgram:
     ) -> None:
         """One step per mini-batch of ``batches``, at ``lr`` (or ``batch_lr(batch)`` for a
         per-batch schedule), calling ``after_batch(batch, rows)`` after each update."""
-        gradients, step = self.gradients, self.step
+        assert self.optimizer is not None, "a program without an optimizer takes no step"
+        gradients, update, params = self.gradients, self.optimizer.step, self.network.params
         if batch_lr is None and after_batch is None:  # the hot loop: nothing but the step
             for X, y in batches:
-                step(gradients(X, y), lr)
+                update(params, gradients(X, y), lr)
             return
         rows_axis = 0 if self.network.trials is None else 1
         for batch, (X, y) in enumerate(batches):
             if batch_lr is not None:
                 lr = batch_lr(batch)
-            step(gradients(X, y), lr)
+            update(params, gradients(X, y), lr)
             if after_batch is not None:
                 after_batch(batch, X.shape[rows_axis])
 
