@@ -11,7 +11,7 @@ callback may add metrics of its own (declared in :attr:`Callback.metrics`) in
 
 Through ``self.trainer`` a callback reaches the run: ``trainer.model`` (its ``params``,
 ``get_params``/``set_params``), ``trainer.stop(reason)`` to end training after this epoch,
-``trainer.metric_names``, ``trainer.history`` (the evaluated epochs so far), ``trainer.info`` (a
+``trainer.metric_names``, ``trainer.records`` (the evaluated epochs so far), ``trainer.info`` (a
 dict recorded with the run result) and ``trainer.context`` (what the caller provides; in a study,
 ``context["trial_number"]`` and ``context["repeat"]`` — every configuration's repeat r shares
 its seed — and, in the repeat a pruner watches, ``context["optuna_trial"]``).

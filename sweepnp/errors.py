@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 
 class SweepnpError(Exception):
     """Base class of every error sweepnp reports to a user as a message rather than a traceback.
@@ -25,6 +28,26 @@ class ConfigError(SweepnpError):
         shown = repr(key) if key and not key.isprintable() else key  # a key holding a newline
         where = ": ".join(part for part in (source, shown) if part)
         super().__init__(_printable(f"{where}: {message}" if where else message))
+
+
+class ArgumentError(ConfigError):
+    """A mistake in an argument of a sweepnp function rather than in a file: the storage URL,
+    a study's name, a trial number, how many runs to stack. Its key is the argument's name
+    (``storage``, ``name``, ``trial``, ``stack``); the command line names its own option for the
+    argument instead (``--storage``)."""
+
+    def __init__(self, message: str, *, argument: str, source: str | None = None):
+        super().__init__(message, source=source, key=argument)
+        self.argument = argument
+
+
+class StudyNameTaken(ConfigError):
+    """A study of this name exists and this file cannot continue it: giving the new one another
+    name is a way out, or deleting the old one (``study``)."""
+
+    def __init__(self, message: str, *, study: str, source: str | None, key: str):
+        super().__init__(message, source=source, key=key)
+        self.study = study
 
 
 def _printable(text: str) -> str:
@@ -79,3 +102,14 @@ class OptionError(ValueError):
         self.option = option
         self.reason = message
         super().__init__(f"{option}: {message}")
+
+
+@contextlib.contextmanager
+def options_under(key: str, source: str | None = None) -> Iterator[None]:
+    """Report an :class:`OptionError` raised inside as the :class:`ConfigError` of the run file's
+    key ``KEY.OPTION`` (``optimizer.lr``), in ``source``: the one place where a plugin's refused
+    option becomes a user's mistake."""
+    try:
+        yield
+    except OptionError as exc:
+        raise ConfigError(exc.reason, source=source, key=f"{key}.{exc.option}") from None

@@ -29,6 +29,7 @@ from sweepnp.config import RunConfig, validate
 from sweepnp.errors import ConfigError, DataError
 from sweepnp.model import Model
 from sweepnp.trainer import Trainer
+from sweepnp.vocabulary import StopReason
 
 __all__ = [
     "DATA_OPTIONS",
@@ -263,7 +264,7 @@ class _SweepnpEstimator(BaseEstimator):
                     key=exc.key,
                 ) from None
             raise _value_error(exc) from None
-        if result.stop_reason == "diverged":
+        if result.stop_reason == StopReason.DIVERGED:
             epoch = result.epochs_run - 1
             hint = ""
             if task == "regression" and config.data.scale_target == "none":
@@ -288,7 +289,7 @@ class _SweepnpEstimator(BaseEstimator):
         ``cross_val_score``) is never silent about its cause."""
         why = (
             f"training diverged at epoch {self.n_iter_ - 1} (stop_reason_)"
-            if self.stop_reason_ == "diverged"
+            if self.stop_reason_ == StopReason.DIVERGED
             else "the network's outputs overflow on these inputs, far from the training data"
         )
         warnings.warn(

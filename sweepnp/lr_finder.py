@@ -35,6 +35,7 @@ forward pass, so it costs no second one.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +70,7 @@ def skipped_steps(num_steps: int, smooth: float) -> int:
 class LRFinderResult:
     """What :func:`find_lr` measured.
 
-    :ivar history: one row per step taken: ``step`` (from 0), ``lr`` (the rate of that step),
+    :ivar steps: one row per step taken: ``step`` (from 0), ``lr`` (the rate of that step),
         ``loss`` (the mini-batch data loss before the update) and ``smoothed_loss``.
     :ivar suggestion: the learning rate at the steepest descent of the smoothed loss against
         ``log10(lr)`` (see :func:`find_lr` for the exact rule).
@@ -78,26 +79,34 @@ class LRFinderResult:
         that showed it (the last row; it may be the final step).
     """
 
-    history: pd.DataFrame
+    steps: pd.DataFrame
     suggestion: float
     suggestion_step: int
     stopped_early: bool
 
+    @property
+    def history(self) -> pd.DataFrame:
+        """Deprecated name of :attr:`steps` (a history is of epochs, and these are steps)."""
+        warnings.warn(
+            "LRFinderResult.history is now LRFinderResult.steps", FutureWarning, stacklevel=2
+        )
+        return self.steps
+
     def slope(self) -> np.ndarray:
         """d(smoothed loss) / d(log10 lr) at every step: ``numpy.gradient`` (central differences
         inside, one-sided at the ends); NaN when fewer than two steps were taken."""
-        return _slope(self.history["lr"].to_numpy(), self.history["smoothed_loss"].to_numpy())
+        return _slope(self.steps["lr"].to_numpy(), self.steps["smoothed_loss"].to_numpy())
 
     def to_json_dict(self) -> dict[str, Any]:
-        """``{"suggestion", "stopped_early", "history"}`` with NaN and infinities as ``null``."""
+        """``{"suggestion", "stopped_early", "steps"}`` with NaN and infinities as ``null``."""
         from sweepnp.trainer import json_number  # as `sweepnp train --json` writes numbers
 
         return {
             "suggestion": json_number(self.suggestion),
             "stopped_early": self.stopped_early,
-            "history": [
+            "steps": [
                 {k: json_number(v) for k, v in row.items()}
-                for row in self.history.to_dict(orient="records")
+                for row in self.steps.to_dict(orient="records")
             ],
         }
 
@@ -111,9 +120,9 @@ class LRFinderResult:
             import matplotlib.pyplot as plt
 
             _, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
-        lr = self.history["lr"].to_numpy()
-        loss = self.history["loss"].to_numpy()
-        smoothed = self.history["smoothed_loss"].to_numpy()
+        lr = self.steps["lr"].to_numpy()
+        loss = self.steps["loss"].to_numpy()
+        smoothed = self.steps["smoothed_loss"].to_numpy()
         ax.plot(lr, loss, color="0.65", linewidth=0.9, label="mini-batch loss")
         ax.plot(lr, smoothed, color="C0", linewidth=2.0, label="smoothed loss")
         suggested = smoothed[self.suggestion_step]
@@ -227,11 +236,11 @@ def find_lr(
                 best = min(best, smoothed)
                 program.step(grads, as_dtype(rates[k]))
 
-    history = pd.DataFrame(rows, columns=list(COLUMNS))
-    step = _suggestion_step(history, skipped_steps(num_steps, smooth))
+    steps = pd.DataFrame(rows, columns=list(COLUMNS))
+    step = _suggestion_step(steps, skipped_steps(num_steps, smooth))
     return LRFinderResult(
-        history=history,
-        suggestion=float(history["lr"].iat[step]),
+        steps=steps,
+        suggestion=float(steps["lr"].iat[step]),
         suggestion_step=step,
         stopped_early=stopped_early,
     )
@@ -244,10 +253,10 @@ def _slope(lr: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
         return np.gradient(smoothed, np.log10(lr))
 
 
-def _suggestion_step(history: pd.DataFrame, skip: int) -> int:
+def _suggestion_step(steps: pd.DataFrame, skip: int) -> int:
     """The step of steepest descent, by the rule documented in :func:`find_lr`."""
-    lr = history["lr"].to_numpy()
-    smoothed = history["smoothed_loss"].to_numpy()
+    lr = steps["lr"].to_numpy()
+    smoothed = steps["smoothed_loss"].to_numpy()
     first = skip if len(smoothed) > skip + 1 else 0
     finite = np.where(np.isfinite(smoothed), smoothed, np.inf)
     lowest = first + int(np.argmin(finite[first:]))

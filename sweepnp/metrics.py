@@ -14,6 +14,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
+from sweepnp.vocabulary import EPOCH_SECONDS, EXTRA_METRICS
+
 if TYPE_CHECKING:
     import pandas as pd
     from pandas.core.groupby import SeriesGroupBy
@@ -48,7 +50,7 @@ def metric_base(metric: str) -> str:
 
 
 #: Metrics (after a ``val_`` or ``test_`` prefix) that are never negative.
-NON_NEGATIVE = ("loss", "mse", "mae", "rmse", "train_seconds", "epochs", "epoch_seconds")
+NON_NEGATIVE = ("loss", "mse", "mae", "rmse", *EXTRA_METRICS, EPOCH_SECONDS)
 
 
 def metric_bounds(metric: str) -> tuple[float, float]:

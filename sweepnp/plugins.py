@@ -25,7 +25,13 @@ from typing import Any
 import pluggy
 
 from sweepnp import hookspecs
-from sweepnp.errors import ConfigError, OptionError, PluginError, PluginFailure, SweepnpError
+from sweepnp.errors import (
+    ConfigError,
+    PluginError,
+    PluginFailure,
+    SweepnpError,
+    options_under,
+)
 from sweepnp.plugin_options import (
     factory_parameters,
     float_options,
@@ -411,13 +417,12 @@ class PluginManager:
             if arg in accepted and arg not in kwargs:
                 kwargs[arg] = value
         try:
-            return factory(**kwargs)
+            with options_under(key, source):
+                return factory(**kwargs)
         except ConfigError as exc:  # e.g. a DataError from a loader: say which file it was in
             if exc.source is None and source is not None:
                 raise type(exc)(exc.reason, source=source, key=exc.key or key) from None
             raise
-        except OptionError as exc:
-            raise ConfigError(exc.reason, source=source, key=f"{key}.{exc.option}") from None
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"{name}: {exc}", source=source, key=key) from None
 

@@ -32,12 +32,13 @@ import optuna
 import pandas as pd
 from optuna.trial import TrialState
 
-from sweepnp.errors import ConfigError
+from sweepnp.errors import ArgumentError, ConfigError
 from sweepnp.metrics import interval_by_group
 from sweepnp.study import storage as storages
 from sweepnp.study.record import CONFIG_ATTR, TrialRecord, retried_numbers
 from sweepnp.study.space import SearchSpace, decode_params, encode_value
 from sweepnp.study.spec import stored_spec
+from sweepnp.vocabulary import STOP_REASONS
 
 if TYPE_CHECKING:
     from sweepnp.verdict import Verdict
@@ -45,18 +46,6 @@ if TYPE_CHECKING:
 __all__ = ["StudyResults", "list_studies", "load"]
 
 STATES = ("complete", "pruned", "fail", "running", "waiting")
-#: The stop reasons sweepnp gives; a plugin's own reasons are added after them.
-STOP_REASONS = (
-    "completed",
-    "early_stopped",
-    "pruned",
-    "diverged",
-    "failed",
-    "interrupted",
-    "stale",
-    "running",
-    "waiting",
-)
 
 
 def load(name: str, storage: str | None = None) -> StudyResults:
@@ -101,7 +90,7 @@ class StudyResults:
         self.study = study
         self.name = study.study_name
         if CONFIG_ATTR not in study.user_attrs:
-            raise ConfigError(f"study {self.name!r} was not created by sweepnp", key="NAME")
+            raise ArgumentError(f"study {self.name!r} was not created by sweepnp", argument="name")
         self.spec = stored_spec(study, validate_runs=False)  # reading needs no plugins
         self.metrics: list[str] = self.spec.metrics
         self.space: SearchSpace = self.spec.space
@@ -213,7 +202,7 @@ class StudyResults:
         frame["state"] = pd.Categorical(frame["state"], categories=STATES)
         own = sorted(set(frame["stop_reason"].dropna()) - set(STOP_REASONS))  # plugins' reasons
         frame["stop_reason"] = pd.Categorical(
-            frame["stop_reason"], categories=[*STOP_REASONS, *own]
+            frame["stop_reason"], categories=[*map(str, STOP_REASONS), *own]
         )
         for param in self.space.params:
             if param.path not in frame:
@@ -359,8 +348,8 @@ class StudyResults:
         try:
             number = self.study.best_trial.number
         except ValueError:
-            raise ConfigError(
-                f"study {self.name!r} has no completed trial yet", key="NAME"
+            raise ArgumentError(
+                f"study {self.name!r} has no completed trial yet", argument="name"
             ) from None
         return trials.loc[number]
 

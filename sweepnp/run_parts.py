@@ -16,7 +16,7 @@ import numpy as np
 from sweepnp.callbacks import Callback
 from sweepnp.config import RunConfig
 from sweepnp.datasets import Dataset, Splits, prepare
-from sweepnp.errors import ConfigError, OptionError, SweepnpWarning
+from sweepnp.errors import ConfigError, SweepnpWarning, options_under
 from sweepnp.model import parameter_shapes
 from sweepnp.optimizers import Optimizer
 from sweepnp.plugins import PluginManager, get_plugin_manager
@@ -96,10 +96,8 @@ def metric_names(
         batch_norm=config.model.batch_norm is not False,
     )
     for key, callback in callbacks:
-        try:
+        with options_under(key, config.source):
             declared = callback.declared_metrics(shapes)
-        except OptionError as exc:
-            raise ConfigError(exc.reason, source=config.source, key=f"{key}.{exc.option}") from None
         names.extend(m for m in declared if m not in names)
     return (*names, "lr")
 

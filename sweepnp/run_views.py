@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sweepnp.metrics import metric_base
+from sweepnp.vocabulary import StopReason
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -133,7 +134,7 @@ def plot_run(result: RunResult, path: str | Path | None = None) -> Figure:
             and max(positive) / min(positive) > _LOG_RATIO
         ):
             ax.set_yscale("log")  # a diverging run would flatten the rest of the curve
-        if result.stop_reason != "completed" and epochs:
+        if result.stop_reason != StopReason.COMPLETED and epochs:
             ax.axvline(epochs[-1], color="0.5", linestyle=":", linewidth=1)
         ax.set_xlabel("epoch")
         ax.set_ylabel(base)

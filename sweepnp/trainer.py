@@ -19,6 +19,7 @@ from __future__ import annotations
 import functools
 import math
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +30,7 @@ import numpy as np
 from sweepnp.callbacks import Callback
 from sweepnp.config import RunConfig, parse
 from sweepnp.datasets import Splits
-from sweepnp.errors import ConfigError, OptionError
+from sweepnp.errors import ConfigError, options_under
 from sweepnp.model import BatchNormOptions, DenseNetwork, Model
 from sweepnp.optimizers import Optimizer
 from sweepnp.plugins import PluginManager, get_plugin_manager
@@ -45,15 +46,13 @@ from sweepnp.run_parts import (
 )
 from sweepnp.schedules import Schedule
 from sweepnp.step_program import Evaluation, StepProgram
+from sweepnp.vocabulary import EPOCH_SECONDS, StopReason
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.figure import Figure
 
-__all__ = ["STOP_REASONS", "RunResult", "Trainer", "load_data", "train"]
-
-#: Stop reasons a run can end with (plugins may add their own).
-STOP_REASONS = ("completed", "early_stopped", "diverged", "pruned", "interrupted", "failed")
+__all__ = ["RunResult", "Trainer", "load_data", "train"]
 
 
 @dataclass
@@ -197,14 +196,17 @@ class Trainer:
         self.callbacks.extend(callbacks)
         self.callback_keys.extend("callbacks" for _ in callbacks)
         for callback, key in zip(self.callbacks, self.callback_keys, strict=True):
-            self._guard(lambda callback=callback: callback.set_trainer(self), key)
+            with options_under(key, config.source):
+                callback.set_trainer(self)
         self._evaluating_callbacks = [c for c in self.callbacks if c.overrides("on_evaluate")]
 
         self.epochs = config.train.epochs
         self.metric_names: tuple[str, ...] = metric_names(
             config, self.data, zip(self.callback_keys, self.callbacks, strict=True)
         )
-        self.history: list[dict[str, Any]] = []
+        #: The evaluated epochs so far, one dict each (``epoch``, every metric, ``lr``,
+        #: ``epoch_seconds``): what :attr:`RunResult.records` will hold.
+        self.records: list[dict[str, Any]] = []
         self.info: dict[str, Any] = {}
         self.stop_training = False
         self.stop_reason: str | None = None
@@ -253,8 +255,16 @@ class Trainer:
         )
         for callback in gradient_callbacks if callbacks is None else callbacks:
             key = self.callback_keys[self.callbacks.index(callback)]
-            self._guard(lambda c=callback: c.on_train_begin({}), key)
+            with options_under(key, self.config.source):
+                callback.on_train_begin({})
         return self.program
+
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """Deprecated name of :attr:`records` (a history is a DataFrame:
+        :attr:`RunResult.history`)."""
+        warnings.warn("Trainer.history is now Trainer.records", FutureWarning, stacklevel=2)
+        return self.records
 
     # -- control -----------------------------------------------------------------------------
 
@@ -317,7 +327,8 @@ class Trainer:
                 source=cfg.source,
                 key="optimizer",
             )
-        self._guard(lambda: schedule.setup(base_lr, self.epochs), "schedule")
+        with options_under("schedule", cfg.source):
+            schedule.setup(base_lr, self.epochs)
         self.prepare_steps(callbacks=self.callbacks)
         #: Whether the schedule changes the rate every batch (else every epoch).
         self.lr_per_batch = schedule.interval == "batch"
@@ -379,7 +390,7 @@ class Trainer:
         logs: dict[str, Any] = {"lr": _scalar(self.lr)}
         if evaluation is not None:
             logs = {**self.evaluate(evaluation), "lr": _scalar(self.lr)}
-            self.history.append({"epoch": epoch, **logs, "epoch_seconds": epoch_seconds})
+            self.records.append({"epoch": epoch, **logs, EPOCH_SECONDS: epoch_seconds})
         for callback in self.callbacks:
             callback.on_epoch_end(epoch, logs)
         if self._epoch_hooks["sweepnp_on_epoch_end"]:
@@ -391,19 +402,19 @@ class Trainer:
         """End the run: evaluate where it stopped if that epoch was not, tell the callbacks and
         plugins, and return the :class:`RunResult`."""
         epochs_run = self.epochs_run
-        if self.history and self.history[-1]["epoch"] != epochs_run - 1:
+        if self.records and self.records[-1]["epoch"] != epochs_run - 1:
             # A run stopped between evaluations still records where it ended.
             self.logs = {**self.evaluate(), "lr": _scalar(self.lr)}
-            self.history.append({"epoch": epochs_run - 1, **self.logs, "epoch_seconds": np.nan})
+            self.records.append({"epoch": epochs_run - 1, **self.logs, EPOCH_SECONDS: np.nan})
         if self.stop_reason is None:
-            self.stop_reason = "completed"
+            self.stop_reason = StopReason.COMPLETED
         for callback in self.callbacks:
             callback.on_train_end(self.logs)
         metrics = self.evaluate()
         if self.pm.has_impls("sweepnp_on_train_end"):
             self.pm.hook.sweepnp_on_train_end(trainer=self, logs=metrics)
         return RunResult(
-            records=self.history,
+            records=self.records,
             metrics=metrics,
             stop_reason=self.stop_reason,
             model=self.model,
@@ -462,15 +473,6 @@ class Trainer:
             return mask
 
         return combined
-
-    def _guard(self, call: Any, key: str) -> None:
-        """Run a set-up call, reporting an :class:`OptionError` under ``key``."""
-        try:
-            call()
-        except OptionError as exc:
-            raise ConfigError(
-                exc.reason, source=self.config.source, key=f"{key}.{exc.option}"
-            ) from None
 
 
 def _scalar(value: Any) -> Any:

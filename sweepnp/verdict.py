@@ -36,6 +36,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from sweepnp.vocabulary import StopReason
+
 if TYPE_CHECKING:
     from sweepnp.results import StudyResults
 
@@ -314,7 +316,7 @@ def _flagged(res: StudyResults, key: tuple, paths: list[str]) -> tuple[str, str]
     found = diagnose_runs(curves[curves["trial"].isin(numbers)])
     if found is None or found[0] not in FLAGGED:
         return None
-    stopped_early = (completed.loc[numbers, "stop_reason"] == "early_stopped").all()
+    stopped_early = (completed.loc[numbers, "stop_reason"] == StopReason.EARLY_STOPPED).all()
     if found[0] == "overfitting" and stopped_early:
         return None
     return found

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -380,3 +381,47 @@ def test_imports_resolve_to_the_home_of_a_name_a_package_re_exports():
 def test_no_module_is_over_600_lines(path):
     lines = len(path.read_text(encoding="utf-8").splitlines())
     assert lines <= MAX_LINES, f"{_relative(path)} has {lines} lines: split it by job"
+
+
+# -------------------------------------------------------------------------
+# The library names no command-line option: the command line adds its own
+# -------------------------------------------------------------------------
+
+#: What a message of the command line's own would name: an option, or the NAME argument.
+COMMAND_LINE_WORDS = re.compile(r"(?<![\w-])--[a-z][a-z-]+|\bNAME\b")
+LIBRARY = [p for p in CORE if "cli" not in p.relative_to(ROOT / "sweepnp").parts]
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    """The ids of the docstring constants of a module, its classes and functions."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                found.add(id(body[0].value))
+    return found
+
+
+def _strings(tree: ast.AST) -> list[tuple[int, str]]:
+    """Every string literal outside docstrings, f-strings' literal parts included."""
+    docs = _docstrings(tree)
+    return [
+        (node.lineno, node.value)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+    ]
+
+
+@pytest.mark.parametrize("path", LIBRARY, ids=_relative)
+def test_library_messages_name_no_command_line_option(path):
+    """A Python user of ``sweepnp.study``, ``sweepnp.results``, … has no ``--storage``: library
+    errors name the argument (``storage``) or the file's key, and the command line says its
+    option (:func:`sweepnp.cli.app.as_command_line`)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    named = [
+        (line, text)
+        for line, text in _strings(tree)
+        if COMMAND_LINE_WORDS.search(text) and not text.isidentifier()  # not a name in __all__
+    ]
+    assert not named, f"{_relative(path)} names command-line options in strings: {named}"

@@ -78,7 +78,7 @@ def central_slope(lr: np.ndarray, smoothed: np.ndarray) -> np.ndarray:
 
 def test_the_rate_grows_exponentially_by_a_constant_ratio_from_start(run_file):
     start, end, n = 1e-6, 1.0, 50
-    history = find_lr(run_file, start=start, end=end, num_steps=n).history
+    history = find_lr(run_file, start=start, end=end, num_steps=n).steps
     assert list(history.columns) == ["step", "lr", "loss", "smoothed_loss"]
     assert history["step"].tolist() == list(range(len(history)))
     lr = history["lr"].to_numpy()
@@ -90,29 +90,29 @@ def test_the_rate_grows_exponentially_by_a_constant_ratio_from_start(run_file):
 
 
 def test_the_smoothed_loss_is_the_bias_corrected_moving_average(result):
-    loss = result.history["loss"].to_numpy()
+    loss = result.steps["loss"].to_numpy()
     beta, average, expected = 0.98, 0.0, []
     for k, value in enumerate(loss):
         average = beta * average + (1 - beta) * value
         expected.append(average / (1 - beta ** (k + 1)))
-    np.testing.assert_allclose(result.history["smoothed_loss"], expected, rtol=1e-12)
-    assert result.history["smoothed_loss"].iat[0] == loss[0]  # bias correction: no pull to 0
+    np.testing.assert_allclose(result.steps["smoothed_loss"], expected, rtol=1e-12)
+    assert result.steps["smoothed_loss"].iat[0] == loss[0]  # bias correction: no pull to 0
 
 
 def test_it_stops_early_when_the_loss_explodes(run_file):
     result = find_lr(run_file, end=100.0, num_steps=100)
     assert result.stopped_early
-    smoothed = result.history["smoothed_loss"].to_numpy()
+    smoothed = result.steps["smoothed_loss"].to_numpy()
     assert len(smoothed) < 100
     best_before = np.minimum.accumulate(smoothed)[:-1]
     assert smoothed[-1] > 4.0 * best_before[-1]  # the step that stopped it is recorded
     assert np.all(smoothed[1:-1] <= 4.0 * best_before[:-1])  # and it is the first such step
-    assert result.history["loss"].iat[-1] > 10 * result.history["loss"].min()
+    assert result.steps["loss"].iat[-1] > 10 * result.steps["loss"].min()
 
 
 def test_the_suggestion_is_where_the_smoothed_loss_falls_fastest(result):
-    lr = result.history["lr"].to_numpy()
-    smoothed = result.history["smoothed_loss"].to_numpy()
+    lr = result.steps["lr"].to_numpy()
+    smoothed = result.steps["smoothed_loss"].to_numpy()
     # The documented window: after the smoothing's warm-up, up to the lowest smoothed loss.
     first = skipped_steps(100, 0.98)
     lowest = first + int(np.argmin(smoothed[first:]))
@@ -136,7 +136,7 @@ def test_the_suggested_rate_trains_better_than_the_starting_rate(run_file, resul
 
 def test_the_same_config_gives_the_same_numbers(run_file, result):
     again = find_lr(run_file)
-    pd.testing.assert_frame_equal(again.history, result.history)
+    pd.testing.assert_frame_equal(again.steps, result.steps)
     assert again.suggestion == result.suggestion
     assert again.stopped_early == result.stopped_early
 
@@ -144,10 +144,10 @@ def test_the_same_config_gives_the_same_numbers(run_file, result):
 def test_gradient_clipping_from_the_run_file_applies_to_the_test(run_file, result):
     clipped = find_lr(
         parse(run_file, overrides=["callbacks.gradient_clipping.threshold=0.01"])
-    ).history
+    ).steps
     # Same first batch (same data, initialization, masks), different updates from then on.
-    assert clipped["loss"].iat[0] == result.history["loss"].iat[0]
-    assert not clipped["loss"].equals(result.history["loss"])
+    assert clipped["loss"].iat[0] == result.steps["loss"].iat[0]
+    assert not clipped["loss"].equals(result.steps["loss"])
 
 
 @pytest.mark.parametrize(
@@ -199,12 +199,12 @@ def test_json_prints_one_object(run_file):
     done = lr_find(str(run_file), "--steps", "60", "--json", "--set", "train.batch_size=64")
     assert done.returncode == 0, done.stderr
     payload = json.loads(done.stdout)
-    assert set(payload) == {"suggestion", "stopped_early", "history"}
+    assert set(payload) == {"suggestion", "stopped_early", "steps"}
     expected = find_lr(parse(run_file, overrides=["train.batch_size=64"]), num_steps=60)
     assert payload["suggestion"] == expected.suggestion
     assert payload["stopped_early"] == expected.stopped_early
-    assert [row["step"] for row in payload["history"]] == list(range(len(expected.history)))
-    assert set(payload["history"][0]) == {"step", "lr", "loss", "smoothed_loss"}
+    assert [row["step"] for row in payload["steps"]] == list(range(len(expected.steps)))
+    assert set(payload["steps"][0]) == {"step", "lr", "loss", "smoothed_loss"}
 
 
 @pytest.mark.parametrize(

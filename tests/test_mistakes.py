@@ -13,6 +13,7 @@ a real process (:func:`test_the_real_command_answers_the_same`). Python API rows
 from __future__ import annotations
 
 import random
+import re
 import shlex
 import shutil
 from collections.abc import Callable, Mapping
@@ -584,7 +585,7 @@ STUDY_FILE = {
         },
     ),
     "--quick without [study.quick]": study_file(
-        ["study.quick", "--quick needs a [study.quick] table"], args=("--quick",)
+        ["study.quick", "a quick run needs a [study.quick] table"], args=("--quick",)
     ),
     "quick mode changing the search space": study_file(
         ['study.quick."study.params"', "not the search space"],
@@ -970,12 +971,12 @@ PYTHON_API: dict[str, tuple[Callable[[str], Any], type[SweepnpError], list[str]]
     "results of an unknown study": (
         lambda store: sweepnp.results.load("smal", store),
         ConfigError,
-        ["NAME", "'smal'", "studies there: small"],
+        ["name: ", "'smal'", "studies there: small"],
     ),
     "results from a folder": (
         lambda store: sweepnp.results.load("small", str(Path(store).parent)),
         ConfigError,
-        ["--storage", "directory"],
+        ["storage: ", "directory"],
     ),
     "summary by an unknown column": (
         lambda store: sweepnp.results.load("small", store).summary(by="optimizer.lrr"),
@@ -1068,6 +1069,8 @@ def test_every_python_api_mistake_raises_a_sweepnp_error_naming_the_key(stored_j
     assert "\n" not in message
     for word in words:
         assert word in message, (word, message)
+    # A Python user has no command line: the library names arguments, never options.
+    assert not re.search(r"--[a-z]|\bNAME\b", message), message
     assert stored_journal.read_bytes() == before
 
 

@@ -40,7 +40,7 @@ class LearningCurveDiagnosis(Callback):
 
     Notes
     -----
-    Reads ``loss`` and ``val_loss`` from every evaluated epoch of ``trainer.history`` (only
+    Reads ``loss`` and ``val_loss`` from every evaluated epoch of ``trainer.records`` (only
     ``loss`` when the run has no validation split) and records
     ``info["diagnosis"] = {"label": ..., "message": ...}``; the overfitting message names the
     best epoch as ``result.history`` numbers it (from 0, unlike the seed's count from 1).
@@ -67,7 +67,7 @@ class LearningCurveDiagnosis(Callback):
         self.overfit_rise = float(overfit_rise)
 
     def on_train_end(self, logs: dict[str, Any]) -> None:
-        rows = [row for row in self.trainer.history if row.get("loss") is not None]
+        rows = [row for row in self.trainer.records if row.get("loss") is not None]
         if not rows:
             return
         train = [row["loss"] for row in rows]

@@ -14,7 +14,7 @@ from typing import Any
 
 import click
 
-from sweepnp.errors import SweepnpError, SweepnpWarning
+from sweepnp.errors import ArgumentError, StudyNameTaken, SweepnpError, SweepnpWarning
 
 __all__ = [
     "SweepnpGroup",
@@ -72,6 +72,27 @@ def check_writable_file(path: str, option: str) -> None:
         raise UserError(f"{option}: cannot write {path}: the folder {str(folder)!r} is read-only")
 
 
+#: A library function's argument → the command line's option or argument that gives it.
+OPTION_OF_ARGUMENT = {
+    "storage": "--storage",
+    "stack": "--stack",
+    "trial": "--trial",
+    "name": "NAME",
+}
+
+
+def as_command_line(error: SweepnpError) -> str:
+    """A library error as the command line says it: an argument named by the option that gives
+    it (``storage`` → ``--storage``), and a taken study name with the options that get round it.
+    The library's messages name no option: a Python user has none."""
+    if isinstance(error, ArgumentError):
+        key = OPTION_OF_ARGUMENT.get(error.argument, error.argument)
+        return str(type(error)(error.reason, argument=key, source=error.source))
+    if isinstance(error, StudyNameTaken):
+        return f"{error} (--name NEW, or sweepnp study delete {error.study})"
+    return str(error)
+
+
 def _one_line(message: str) -> str:
     # Messages quoted from other libraries (SQLAlchemy's, a parser's) may span several lines.
     return " ".join(line.strip() for line in message.splitlines() if line.strip())
@@ -94,7 +115,7 @@ class SweepnpGroup(click.Group):
             with _plain_warnings():
                 return super().invoke(ctx)
         except SweepnpError as exc:
-            raise UserError(str(exc), exit_code=exc.exit_code) from None
+            raise UserError(as_command_line(exc), exit_code=exc.exit_code) from None
         except click.UsageError as exc:
             raise _usage_error(exc) from None
 

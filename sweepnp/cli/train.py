@@ -12,6 +12,7 @@ from rich.table import Table
 
 from sweepnp.cli.app import UserError, check_writable_file, json_option, main, set_option
 from sweepnp.cli.render import epoch_bar, metrics_table, stderr, stdout
+from sweepnp.vocabulary import StopReason
 
 __all__ = ["lr_find_command", "train_command"]
 
@@ -98,7 +99,7 @@ def train_command(
     if diagnosis:
         console.print(f"learning curve: {diagnosis['message']}", soft_wrap=True)
     if (
-        result.stop_reason == "diverged"
+        result.stop_reason == StopReason.DIVERGED
         and result.model.task == "regression"
         and config.data.scale_target == "none"
     ):
@@ -175,13 +176,13 @@ def lr_find_command(
         sys.stdout.write("\n")
         return
 
-    history = result.history
+    steps = result.steps
     console = stdout()
     ending = "completed"
     if result.stopped_early:
-        ending = f"stopped at step {len(history) - 1}: the smoothed loss diverged"
+        ending = f"stopped at step {len(steps) - 1}: the smoothed loss diverged"
     console.print(
-        f"[bold]{escape(file)}[/]: {len(history)} of {steps} steps, "
+        f"[bold]{escape(file)}[/]: {len(steps)} of {steps} steps, "
         f"lr {start:.1e} → {end:.1e} ({ending})",
         soft_wrap=True,
         highlight=False,
@@ -194,7 +195,7 @@ def lr_find_command(
         soft_wrap=True,
         highlight=False,
     )
-    smoothed = history["smoothed_loss"]
+    smoothed = steps["smoothed_loss"]
     if not smoothed.iat[result.suggestion_step] < smoothed.iat[0]:
         console.print(
             "note: the smoothed loss never fell below its starting value; "
@@ -206,19 +207,19 @@ def lr_find_command(
 
 def _lr_table(result: Any, around: int = 5) -> Table:
     """The curve from ``around`` steps before the suggestion to ``around`` steps after it."""
-    history = result.history
+    steps = result.steps
     slope = result.slope()
     k = result.suggestion_step
     table = Table(header_style="bold")
     for column in ("step", "lr", "loss", "smoothed loss", "slope"):
         table.add_column(column, justify="right")
     table.add_column("")
-    for row in range(max(0, k - around), min(len(history), k + around + 1)):
+    for row in range(max(0, k - around), min(len(steps), k + around + 1)):
         table.add_row(
             str(row),
-            f"{history['lr'].iat[row]:.2e}",
-            f"{history['loss'].iat[row]:.4g}",
-            f"{history['smoothed_loss'].iat[row]:.4g}",
+            f"{steps['lr'].iat[row]:.2e}",
+            f"{steps['loss'].iat[row]:.4g}",
+            f"{steps['smoothed_loss'].iat[row]:.4g}",
             f"{slope[row]:.3g}",
             "← steepest descent" if row == k else "",
             style="bold" if row == k else None,

@@ -19,7 +19,7 @@ from sweepnp.report.verdict_words import verdict, verdict_text
 from sweepnp.report.words import estimate, metric_words, param_words, value_words
 from sweepnp.results import StudyResults
 
-__all__ = ["EXTRA_METRICS", "FIGURE_NAMES", "Report", "write_report"]
+__all__ = ["FIGURE_NAMES", "Report", "write_report"]
 
 #: Every figure a report can hold; files of these names left in the folder by an earlier report
 #: are removed, so that the folder never mixes two reports.
@@ -37,7 +37,7 @@ FIGURE_NAMES = (
 )
 
 #: Metrics shown in the summary table besides the study's own, when the runs recorded them.
-EXTRA_METRICS = (
+SUMMARY_METRICS = (
     "val_accuracy",
     "test_accuracy",
     "accuracy",
@@ -235,7 +235,7 @@ def _summary_table(res: StudyResults, configs: list[Configuration]) -> str:
     """The summary across repeats as HTML: one row per configuration, best first, its values in
     words and each metric as ``mean ± half-width``; the study's metrics first."""
     recorded = res.repeats_table().columns
-    metrics = list(dict.fromkeys([*res.metrics, *(m for m in EXTRA_METRICS if m in recorded)]))
+    metrics = list(dict.fromkeys([*res.metrics, *(m for m in SUMMARY_METRICS if m in recorded)]))
     summary = res.summary(metrics=metrics)
     trials = {c.key: c.trials for c in configs}
     shown = pd.DataFrame({"#": range(1, len(summary) + 1)})

@@ -16,6 +16,7 @@ import pandas as pd
 
 from sweepnp.study.space import decode_value
 from sweepnp.verdict import is_missing
+from sweepnp.vocabulary import EPOCHS, TRAIN_SECONDS
 
 __all__ = [
     "choice_names",
@@ -36,7 +37,7 @@ _KEY_WORDS = {
     "regularizers": "regularization",  # a whole [regularizers] table as one choice
 }
 _METRIC_BASES = {"r2": "R²", "mse": "MSE", "mae": "MAE", "rmse": "RMSE"}
-_METRIC_WORDS = {"train_seconds": "training time (s)", "epochs": "epochs trained"}
+_METRIC_WORDS = {TRAIN_SECONDS: "training time (s)", EPOCHS: "epochs trained"}
 
 
 def _key_words(key: str) -> str:

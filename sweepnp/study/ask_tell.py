@@ -43,6 +43,7 @@ from sweepnp.study.record import (
 )
 from sweepnp.study.spec import StudySpec
 from sweepnp.study.trial import TrialOutcome
+from sweepnp.vocabulary import StopReason
 
 __all__ = [
     "SAY_WAITING_AFTER",
@@ -288,7 +289,7 @@ class InterruptGuard:
 
 def interrupt_trial(study: optuna.Study, trial: optuna.Trial) -> None:
     """End a trial Ctrl-C interrupted as failed (``interrupted``) and queue its configuration."""
-    record = TrialRecord(stop_reason="interrupted", reason="interrupted")
+    record = TrialRecord(stop_reason=StopReason.INTERRUPTED, reason=StopReason.INTERRUPTED)
     with storages.batched(storage_of(study)):
         for key, value in record.attrs().items():
             trial.set_user_attr(key, value)

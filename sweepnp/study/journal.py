@@ -39,7 +39,7 @@ from optuna.storages import JournalStorage
 from optuna.storages.journal import BaseJournalBackend, JournalFileOpenLock
 from optuna.trial import TrialState
 
-from sweepnp.errors import ConfigError, SweepnpError, SweepnpWarning
+from sweepnp.errors import ArgumentError, SweepnpError, SweepnpWarning
 from sweepnp.study.optuna_adapter import trial_id
 
 __all__ = [
@@ -63,7 +63,7 @@ class JournalCorruptError(SweepnpError):
     """A complete line of the journal is not a record, and repairing it was not possible."""
 
 
-class NotAJournalError(ConfigError):
+class NotAJournalError(ArgumentError):
     """The file is not an Optuna journal: sweepnp neither reads nor repairs it."""
 
 
@@ -387,7 +387,7 @@ def _check_is_a_journal(path: str) -> None:
         raise NotAJournalError(
             f"{path} is not an Optuna journal file (it does not start with a journal record); "
             "name a new file, or an existing journal",
-            key="--storage",
+            argument="storage",
         )
 
 

@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
 
+from sweepnp.vocabulary import StopReason
+
 if TYPE_CHECKING:
     import pandas as pd
 
@@ -65,7 +67,7 @@ SEEDS_ATTR = "sweepnp_seeds"
 
 #: Trials that did not really finish: their configuration is queued again, and they do not count
 #: towards ``n_trials`` (the retry does).
-RETRIED_REASONS = ("interrupted", "stale")
+RETRIED_REASONS = (StopReason.INTERRUPTED, StopReason.STALE)
 #: A configuration whose trial did not finish is run again at most this many times.
 MAX_RETRY = 2
 
@@ -147,9 +149,9 @@ class TrialRecord:
             elif reason in RETRIED_REASONS:
                 stop_reason = reason
             elif trial.state == TrialState.FAIL and trial.number in set(retried):
-                stop_reason = reason = "stale"  # failed by Optuna's heartbeat: no record
+                stop_reason = reason = StopReason.STALE  # failed by Optuna's heartbeat: no record
             elif trial.state == TrialState.FAIL:
-                stop_reason = "failed"
+                stop_reason = StopReason.FAILED
         return cls(
             stop_reason=stop_reason,
             seeds=list(stored.get("seeds", [])),
@@ -257,7 +259,7 @@ def failures(trials: Iterable[FrozenTrial]) -> Failures:
     for trial in sorted(counted, key=lambda t: t.number):
         if trial.state == TrialState.FAIL:
             record = TrialRecord.of(trial, retried)
-            reason = record.reason or record.stop_reason or "failed"
+            reason = record.reason or record.stop_reason or StopReason.FAILED
             reasons[reason] = reasons.get(reason, 0) + 1
     failed = sum(reasons.values())
     if not reasons:

@@ -24,16 +24,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sweepnp import run_parts
 from sweepnp.config import RunConfig, config_error, load_file, set_path, validate
-from sweepnp.errors import ConfigError, OptionError, SweepnpError
+from sweepnp.errors import ArgumentError, ConfigError, StudyNameTaken, SweepnpError, options_under
 from sweepnp.metrics import metric_direction
 from sweepnp.plugins import PluginManager, get_plugin_manager
 from sweepnp.run_parts import load_data
 from sweepnp.study.record import CONFIG_ATTR, SEEDS_ATTR
 from sweepnp.study.samplers import make_pruner, make_sampler, named
 from sweepnp.study.space import SearchSpace, parse_space
+from sweepnp.vocabulary import EXTRA_METRICS
 
 __all__ = [
-    "EXTRA_METRICS",
     "SEED_SCHEMES",
     "StudyConfig",
     "StudySpec",
@@ -44,7 +44,6 @@ __all__ = [
 ]
 
 #: Metrics a study may optimize besides the run's own: wall time and epochs actually trained.
-EXTRA_METRICS = ("train_seconds", "epochs")
 
 Direction = Literal["maximize", "minimize"]
 #: How a repeat's training seed is chosen: ``paired`` — repeat r of every configuration trains
@@ -189,10 +188,11 @@ def adopt_seed_scheme(spec: StudySpec, study: optuna.Study) -> None:
     """
     stored = study.user_attrs.get(SEEDS_ATTR, "per_config")
     if spec.study.seeds is not None and spec.study.seeds != stored:
-        raise ConfigError(
+        raise StudyNameTaken(
             f"study {spec.name!r} was created with seeds = {stored!r}, and its repeats must stay "
             f"comparable; remove the key or set it to {stored!r} to continue it, or give this "
-            "one another name (--name)",
+            "one another name",
+            study=spec.name,
             source=spec.source,
             key="study.seeds",
         )
@@ -324,7 +324,7 @@ def _apply_quick(raw: dict[str, Any], source: str | None) -> None:
     changes = raw["study"].get("quick")
     if not isinstance(changes, Mapping) or not changes:
         raise ConfigError(
-            '--quick needs a [study.quick] table of changes, e.g. "train.epochs" = 10',
+            'a quick run needs a [study.quick] table of changes, e.g. "train.epochs" = 10',
             source=source,
             key="study.quick",
         )
@@ -479,17 +479,17 @@ def _names(parts: list[list[str]], section: str) -> set[str] | None:
 
 def _set_up_schedule(schedule: Any, lr: Any, config: RunConfig) -> None:
     """What a run does with its schedule first; a refused option is reported under its key."""
-    try:
+    with options_under("schedule", config.source):
         schedule.setup(lr, config.train.epochs)
-    except OptionError as exc:
-        raise ConfigError(exc.reason, source=config.source, key=f"schedule.{exc.option}") from None
 
 
 def stored_spec(study: optuna.Study, *, validate_runs: bool = True) -> StudySpec:
     """The study file a study was created from, as stored in it, with the stored seed scheme."""
     raw = study.user_attrs.get(CONFIG_ATTR)
     if raw is None:
-        raise ConfigError(f"study {study.study_name!r} was not created by sweepnp", key="NAME")
+        raise ArgumentError(
+            f"study {study.study_name!r} was not created by sweepnp", argument="name"
+        )
     spec = load_spec(raw, name=study.study_name, validate_runs=validate_runs)
     # Created before the scheme was stored: the parameters' hash.
     spec.seed_scheme = study.user_attrs.get(SEEDS_ATTR, "per_config")

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from sweepnp.vocabulary import EPOCHS, TRAIN_SECONDS
+
 if TYPE_CHECKING:
     from sweepnp.results import StudyResults
 
@@ -62,6 +64,6 @@ def measure_spread(res: StudyResults, seeds: int = 5) -> Spread | None:
     with pm.naming_failures(source=res.spec.source):
         for repeat in range(1, seeds):
             result = repeat_trainer(res.spec, params, repeat, pm=pm, cache=cache).fit()
-            extra = {"train_seconds": result.seconds, "epochs": result.epochs_run}
+            extra = {TRAIN_SECONDS: result.seconds, EPOCHS: result.epochs_run}
             values.append(float({**result.metrics, **extra}[metric]))
     return Spread(float(np.std(values, ddof=1)), seeds, tuple(values))

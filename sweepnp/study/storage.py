@@ -43,12 +43,13 @@ from optuna.storages import BaseStorage, RDBStorage
 from optuna.storages.journal import JournalFileOpenLock
 from optuna.trial import FrozenTrial, TrialState
 
-from sweepnp.errors import ConfigError, SweepnpError
+from sweepnp.errors import ArgumentError, ConfigError, SweepnpError
 from sweepnp.study import DEFAULT_STORAGE
 from sweepnp.study.journal import BufferedJournalStorage, JournalWriteError
 from sweepnp.study.optuna_adapter import heartbeat_thread, storage_of, trial_id
 from sweepnp.study.processes import on_this_host, process_alive, worker_identity
 from sweepnp.study.record import WORKER_ATTR, TrialRecord, retry_attrs
+from sweepnp.vocabulary import StopReason
 
 __all__ = [
     "DEFAULT_STORAGE",
@@ -128,27 +129,29 @@ def open_storage(url: str | None, *, create: bool = True) -> BaseStorage:
         except ImportError as exc:
             from sweepnp.redact import error_text
 
-            raise ConfigError(
+            raise ArgumentError(
                 f"the driver for {describe(url)!r} is not installed ({error_text(exc, url)}); "
                 "for PostgreSQL: pip install 'sweepnp[postgres]'",
-                key="--storage",
+                argument="storage",
             ) from None
         except Exception as exc:  # SQLAlchemy's errors: unreachable server, bad URL, ...
             from sweepnp.redact import error_text
 
-            raise ConfigError(
-                f"cannot open storage {describe(url)!r}: {error_text(exc, url)}", key="--storage"
+            raise ArgumentError(
+                f"cannot open storage {describe(url)!r}: {error_text(exc, url)}", argument="storage"
             ) from None
     path = Path(url)
     if path.is_dir():
-        raise ConfigError(f"{describe(url)!r} is a directory, not a journal file", key="--storage")
+        raise ArgumentError(
+            f"{describe(url)!r} is a directory, not a journal file", argument="storage"
+        )
     if not path.parent.exists():
-        raise ConfigError(f"the folder of {describe(url)!r} does not exist", key="--storage")
+        raise ArgumentError(f"the folder of {describe(url)!r} does not exist", argument="storage")
     if not create and not path.exists():
         where = "in this folder" if url == DEFAULT_STORAGE else "there"
-        raise ConfigError(
+        raise ArgumentError(
             f"no journal {url!r} {where}; name an existing journal file (or run a study first)",
-            key="--storage",
+            argument="storage",
         )
     return BufferedJournalStorage(str(path))
 
@@ -225,10 +228,10 @@ def load_study(name: str, storage: str | None) -> optuna.Study:
         return optuna.load_study(study_name=name, storage=handle)
     except KeyError:
         names = optuna.get_all_study_names(handle)
-        raise ConfigError(
+        raise ArgumentError(
             f"no study named {name!r} in {describe(storage)}; studies there: "
             f"{', '.join(names) or '(none)'}",
-            key="NAME",
+            argument="name",
         ) from None
 
 
@@ -254,7 +257,9 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
 def _fail_as_stale(study: optuna.Study, trial: FrozenTrial) -> bool:
     storage = storage_of(study)
     try:
-        for key, value in TrialRecord(stop_reason="stale", reason="stale").attrs().items():
+        for key, value in (
+            TrialRecord(stop_reason=StopReason.STALE, reason=StopReason.STALE).attrs().items()
+        ):
             storage.set_trial_user_attr(trial_id(trial), key, value)
         storage.set_trial_state_values(trial_id(trial), TrialState.FAIL)
     except optuna.exceptions.UpdateFinishedTrialError:
@@ -372,10 +377,10 @@ def budget_lock(url: str | None, study_name: str, storage: BaseStorage) -> Itera
     try:
         import fcntl
     except ImportError:  # not POSIX: only the journal and PostgreSQL have a budget lock there
-        raise ConfigError(
+        raise ArgumentError(
             "several workers on one SQLite (or MySQL) study need POSIX file locks, which this "
             "system lacks; use a journal file or PostgreSQL",
-            key="--storage",
+            argument="storage",
         ) from None
     path = (
         Path(tempfile.gettempdir()) / f"sweepnp-{_lock_key(url + study_name) & 0xFFFFFFFF:x}.lock"

@@ -23,12 +23,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from sweepnp.config import set_path, validate
-from sweepnp.errors import ConfigError
+from sweepnp.errors import ArgumentError, ConfigError
 from sweepnp.metrics import confidence_half_width
 from sweepnp.plugins import KIND_KEYS, PluginManager, get_plugin_manager
 from sweepnp.study.record import TrialRecord
 from sweepnp.study.space import decode_params
 from sweepnp.study.spec import DataCache, Direction, StudySpec, stored_spec
+from sweepnp.vocabulary import EPOCHS, TRAIN_SECONDS, StopReason
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -101,7 +102,7 @@ class TrialRun:
     def __init__(self, spec: StudySpec, started: float | None = None) -> None:
         self.spec = spec
         self.started = time.perf_counter() if started is None else started
-        self.record = TrialRecord(stop_reason="completed", rows=[])
+        self.record = TrialRecord(stop_reason=StopReason.COMPLETED, rows=[])
         self.per_repeat: dict[str, list[float]] = {m: [] for m in spec.metrics}
         self.reasons: list[str] = []
         self.failure: TrialOutcome | None = None
@@ -109,7 +110,10 @@ class TrialRun:
     @property
     def repeats_needed(self) -> int:
         """How many repeats still matter: none once one was pruned, diverged or failed."""
-        if self.failure is not None or self.reasons[-1:] in (["pruned"], ["diverged"]):
+        if self.failure is not None or self.reasons[-1:] in (
+            [StopReason.PRUNED],
+            [StopReason.DIVERGED],
+        ):
             return 0
         return self.spec.study.repeats - len(self.reasons)
 
@@ -119,8 +123,7 @@ class TrialRun:
         record.seeds.append(seed)
         record.epochs.append(result.epochs_run)
         self.reasons.append(result.stop_reason)
-        metrics = {**result.metrics, "train_seconds": result.seconds}
-        metrics["epochs"] = result.epochs_run
+        metrics = {**result.metrics, TRAIN_SECONDS: result.seconds, EPOCHS: result.epochs_run}
         record.final.append({k: float(v) for k, v in metrics.items()})
         for metric in self.spec.metrics:
             self.per_repeat[metric].append(float(metrics[metric]))
@@ -146,7 +149,7 @@ class TrialRun:
                 where = f"plugin {found[0]!r}: " if found else ""
                 reason = f"failed: {where}{type(exc).__name__}: {exc}"
         record = self.record
-        record.stop_reason, record.reason = "failed", reason
+        record.stop_reason, record.reason = StopReason.FAILED, reason
         record.seconds = time.perf_counter() - self.started
         record.final, record.epochs = [], []
         self.failure = TrialOutcome(TrialState.FAIL, None, record)
@@ -164,15 +167,15 @@ class TrialRun:
         record = self.record
         record.seconds = time.perf_counter() - self.started
         record.stop_reason = _stop_reason(self.reasons)
-        if record.stop_reason == "pruned":
+        if record.stop_reason == StopReason.PRUNED:
             return TrialOutcome(TrialState.PRUNED, None, record)
         spec = self.spec
         values = [
             aggregate(self.per_repeat[m], spec.study.aggregate, d)
             for m, d in zip(spec.metrics, spec.directions, strict=True)
         ]
-        if record.stop_reason == "diverged" or not all(math.isfinite(v) for v in values):
-            record.stop_reason = "diverged"
+        if record.stop_reason == StopReason.DIVERGED or not all(math.isfinite(v) for v in values):
+            record.stop_reason = StopReason.DIVERGED
             return TrialOutcome(TrialState.FAIL, None, record)
         return TrialOutcome(TrialState.COMPLETE, values, record)
 
@@ -309,9 +312,10 @@ def _trial_callbacks(spec: StudySpec, pm: PluginManager) -> dict[str, Any]:
 def _stop_reason(reasons: list[str]) -> str:
     """A trial's stop reason from its repeats': the last one's if it ended the trial early,
     else ``early_stopped`` if any repeat stopped early."""
-    if reasons[-1] in ("pruned", "diverged"):
+    if reasons[-1] in (StopReason.PRUNED, StopReason.DIVERGED):
         return reasons[-1]
-    return "early_stopped" if "early_stopped" in reasons else reasons[-1]
+    early = StopReason.EARLY_STOPPED
+    return early if early in reasons else reasons[-1]
 
 
 def rerun_trial(study: optuna.Study, number: int) -> tuple[TrialOutcome, pd.DataFrame | None]:
@@ -371,8 +375,8 @@ def _stored_trial(study: optuna.Study, number: int) -> FrozenTrial:
     trials = {t.number: t for t in study.get_trials(deepcopy=False)}
     if number not in trials:
         valid = f"0..{max(trials)}" if trials else "none"
-        raise ConfigError(
-            f"no trial {number} in study {study.study_name!r}; trials: {valid}", key="--trial"
+        raise ArgumentError(
+            f"no trial {number} in study {study.study_name!r}; trials: {valid}", argument="trial"
         )
     return trials[number]
 

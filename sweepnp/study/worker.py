@@ -27,7 +27,7 @@ from typing import Any
 import optuna
 from optuna.storages import BaseStorage
 
-from sweepnp.errors import ConfigError, SweepnpError
+from sweepnp.errors import ArgumentError, StudyNameTaken, SweepnpError
 from sweepnp.plugins import PluginManager, get_plugin_manager
 from sweepnp.study import storage as storages
 from sweepnp.study.ask_tell import (
@@ -78,10 +78,10 @@ def create_study(
         return study
     stored = study.user_attrs.get(FINGERPRINT_ATTR)
     if stored is not None and stored != fingerprint:
-        raise ConfigError(
+        raise StudyNameTaken(
             f"a study named {spec.name!r} with another configuration exists in "
-            f"{storages.describe(storage_url)}; give this one another name (--name), or delete "
-            f"the old one (sweepnp study delete {spec.name})",
+            f"{storages.describe(storage_url)}; give this one another name, or delete the old one",
+            study=spec.name,
             source=spec.source,
             key="study.name",
         )
@@ -214,7 +214,9 @@ def resolve_stack(spec: StudySpec, stack: int | str | None = None) -> int:
     if setting == "auto":
         return AUTO_STACK
     if isinstance(setting, bool) or not isinstance(setting, int) or setting < 1:
-        raise ConfigError(f'must be a whole number >= 1 or "auto", got {setting!r}', key="--stack")
+        raise ArgumentError(
+            f'must be a whole number >= 1 or "auto", got {setting!r}', argument="stack"
+        )
     return setting
 
 

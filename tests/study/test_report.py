@@ -368,7 +368,7 @@ def test_no_retrain_draws_no_model_figures_and_removes_old_ones(moons, tmp_path)
     again = write_report(res, folder, retrain=False)
     assert set(again.figures) == EVERY_FIGURE - {"weights", "decision_boundary"}
     assert set(again.skipped) == {"weights", "decision_boundary"}
-    assert "--no-retrain" in again.skipped["weights"]
+    assert "retraining was turned off" in again.skipped["weights"]
     assert sorted(p.name for p in folder.glob("*.png")) == sorted(
         f"{name}.png" for name in again.figures
     )

@@ -68,7 +68,7 @@ def trained_models(
     """
     ranked = [c for c in configs if c.rank is not None]
     why = None if ranked else "no completed trial to retrain"
-    why = why if retrain else "--no-retrain: no model was retrained"
+    why = why if retrain else "retraining was turned off: no model was retrained"
     trained: list[_Retrained] = []
     if why is None:
         chosen = ranked if len(ranked) <= MAX_PANELS else ranked[:1]
