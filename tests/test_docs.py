@@ -85,6 +85,86 @@ def test_the_plugin_guide_example_trains_with_lions_update_rule(small_run, step_
     assert result.history["loss"].iloc[-1] < result.history["loss"].iloc[0]
 
 
+def _guide_block(containing: str) -> str:
+    """The plugin guide's Python block that contains ``containing``."""
+    text = (ROOT / "docs" / "plugins.md").read_text()
+    blocks = [b.split("```")[0] for b in text.split("```python\n")[1:]]
+    (block,) = [b for b in blocks if containing in b]
+    return block
+
+
+def _guide_module(containing: str):
+    import types
+
+    module = types.ModuleType("guide_example")
+    exec(compile(_guide_block(containing), "docs/plugins.md", "exec"), module.__dict__)
+    return module
+
+
+def test_the_guides_plugins_pass_the_contract_kit_stacking_included():
+    """The guide's Lion and LogToCSV, as printed, declare ``stackable = True`` and pass their
+    whole contract, the stacked-against-alone check included."""
+    from sweepnp.testing import check_callback, check_optimizer
+
+    lion = _guide_module("class Lion(Optimizer)").Lion
+    log_to_csv = _guide_module("class LogToCSV(Callback)").LogToCSV
+    assert lion.stackable is True and log_to_csv.stackable is True
+    check_optimizer(lion, lr=0.01)
+    check_callback(log_to_csv, path="logs/run-{trial}-{repeat}.csv")
+
+
+def _attributes_the_guide_lists() -> list[str]:
+    text = (ROOT / "docs" / "plugins.md").read_text()
+    table = text.split("### What a callback may use")[1].split("\n\n")[2]
+    names = []
+    for row in table.splitlines()[2:]:
+        first = row.split("|")[1]
+        names += [re.sub(r"\(.*", "", n) for n in re.findall(r"`([^`]+)`", first)]
+    return names
+
+
+def test_every_trainer_attribute_the_guide_lists_is_there_alone_and_stacked(small_run):
+    """A callback reads each ``self.trainer`` attribute of the guide's table, in a run alone and
+    in a stack of runs; each is there, and the network's has the names the guide gives."""
+    import sweepnp
+    from sweepnp.run_stack import RunStack
+    from sweepnp.trainer import Trainer, load_data
+
+    names = _attributes_the_guide_lists()
+    assert {"network", "model", "records", "stop", "context", "metric_names"} <= set(names)
+
+    class ReadsTheTrainer(sweepnp.Callback):
+        stackable = True
+
+        def __init__(self) -> None:
+            self.missing: set[str] = set()
+            self.epochs = 0
+
+        def on_epoch_end(self, epoch, logs):
+            self.epochs += 1
+            trainer = self.trainer
+            self.missing |= {name for name in names if not hasattr(trainer, name)}
+            network = trainer.network
+            assert set(network.weight_names) <= set(network.params)
+            assert network.params["W1"].shape == (network.params["W1"].shape[0], 8)
+
+    small_run["model"]["hidden"] = [8]
+    small_run["train"]["epochs"] = 3
+    alone = ReadsTheTrainer()
+    Trainer(small_run, callbacks=[alone]).fit()
+    config = sweepnp.config.parse(small_run)
+    data = load_data(config)
+    stack = RunStack(2, sweepnp.plugins.get_plugin_manager())
+    stacked = [ReadsTheTrainer(), ReadsTheTrainer()]
+    for i, callback in enumerate(stacked):
+        stack.add(Trainer(config, callbacks=[callback], data=data), i)
+    while len(stack):
+        stack.run_epoch()
+    for callback in (alone, *stacked):
+        assert callback.epochs == 3
+        assert not callback.missing, f"the guide lists {callback.missing}, trainers lack them"
+
+
 def test_the_contributing_guide_documents_every_marker_and_the_fast_subset():
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     markers = [line.split(":")[0] for line in pyproject["tool"]["pytest"]["ini_options"]["markers"]]
