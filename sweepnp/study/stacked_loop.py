@@ -146,6 +146,12 @@ class StackedLoop:
         self.ran = 0
         self.asking = True
         self.waiting = WaitForOthers()
+        #: When an ask last found the study's budget spent (``None``: not since the last trial
+        #: this worker started). Until a heartbeat interval has passed no other ask can find a
+        #: trial to run — only a dead worker's trial, queued again, frees one — so none is made:
+        #: the storage is read per trial and per interval, never per epoch.
+        self.spent_at: float | None = None
+        self.recheck_after = float(storages.heartbeat_settings()[0])
 
     def run(self) -> int:
         """Ask, train every stack an epoch, tell, until the budget is spent and this worker's
@@ -174,8 +180,12 @@ class StackedLoop:
         return sum(len(f.running) for f in self.flights.values())
 
     def has_room(self) -> bool:
-        """Whether another trial may start: its repeats fit in the stack, and the slow start
-        (:func:`trials_in_flight`) lets one more in."""
+        """Whether another trial may start: its repeats fit in the stack, the slow start
+        (:func:`trials_in_flight`) lets one more in, and the budget was not found spent within
+        a heartbeat interval (with no trial in flight, a worker always asks: it waits or ends)."""
+        spent = self.spent_at is not None and time.monotonic() - self.spent_at < self.recheck_after
+        if self.flights and spent:
+            return False
         finished = self.finished_before + self.ran
         return self.capacity - self.runs_in_flight() >= self.spec.study.repeats and len(
             self.flights
@@ -191,7 +201,9 @@ class StackedLoop:
                 break
             answer = next_trial(self.job, self.spec, self.study, self.storage)
             if answer is None or answer is WAIT:
+                self.spent_at = time.monotonic()
                 break
+            self.spent_at = None
             self.start(answer)
             self.guard.check()
         return answer

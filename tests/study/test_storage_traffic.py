@@ -1,0 +1,81 @@
+"""Storage traffic that does not grow with epochs: a stacked worker reads the study and asks for
+trials per trial (and per heartbeat interval once the budget is spent), never per epoch.
+
+The storage is the real journal, with its reads and appends counted on the opened instance."""
+
+from __future__ import annotations
+
+import copy
+import tomllib
+from typing import Any
+
+import pytest
+
+from sweepnp.study import storage as storages
+from sweepnp.study.worker import run_study
+
+#: The storage opener itself (each run's counting wraps this one, not an earlier wrapper).
+OPEN_STORAGE = storages.open_storage
+
+GRID = """
+[data]
+dataset = "breast_cancer"
+seed = 0
+[model]
+task = "binary"
+hidden = [4]
+[train]
+batch_size = 64
+[optimizer]
+name = "sgd"
+lr = 0.1
+[study]
+name = "grid"
+metric = "val_accuracy"
+sampler = "grid"
+pruner = "none"
+n_trials = 3
+[study.params]
+"optimizer.lr" = { choices = [0.01, 0.1, 0.5] }
+"""
+
+
+def _traffic(tmp_path, monkeypatch, epochs: int) -> dict[str, int]:
+    """Run the grid study of ``epochs`` epochs, stacked, counting the storage's whole-study
+    reads and its journal appends."""
+    counts = {"reads of every trial": 0, "appends to the file": 0}
+    opened = OPEN_STORAGE
+
+    def counting(url: str | None, **kwargs: Any):
+        storage = opened(url, **kwargs)
+        read, write = storage.get_all_trials, storage.journal.write
+
+        def get_all_trials(*args: Any, **kw: Any):
+            counts["reads of every trial"] += 1
+            return read(*args, **kw)
+
+        def write_to_file(logs: list[dict[str, Any]]) -> None:  # one lock, write and fsync
+            counts["appends to the file"] += 1
+            write(logs)
+
+        storage.get_all_trials = get_all_trials
+        storage.journal.write = write_to_file
+        return storage
+
+    monkeypatch.setattr(storages, "open_storage", counting)
+    raw = copy.deepcopy(tomllib.loads(GRID))
+    raw["train"]["epochs"] = epochs
+    raw["study"]["name"] = f"grid{epochs}"
+    run_study(raw, storage=str(tmp_path / f"{epochs}.journal"), stack=16)
+    return counts
+
+
+@pytest.mark.parametrize("longer", [60])
+def test_a_stacked_study_reads_and_writes_as_much_for_60_epochs_as_for_10(
+    tmp_path, monkeypatch, longer
+):
+    short = _traffic(tmp_path, monkeypatch, 10)
+    long = _traffic(tmp_path, monkeypatch, longer)
+    assert long == short, f"10 epochs: {short}; {longer} epochs: {long}"
+    # per trial, not per epoch (44 and 194 reads before, for 10 and 60 epochs)
+    assert short["reads of every trial"] <= 3 * 6, short
