@@ -19,6 +19,7 @@ own, so that neither loop imports the other and no private name passes between t
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing
 import signal
 import time
@@ -47,6 +48,7 @@ from sweepnp.vocabulary import StopReason
 
 __all__ = [
     "SAY_WAITING_AFTER",
+    "SHARE_TAKEN",
     "WAIT",
     "WAIT_SECONDS",
     "InterruptGuard",
@@ -54,7 +56,9 @@ __all__ = [
     "SaidOnce",
     "WaitForOthers",
     "WorkerJob",
+    "budget",
     "counted_trials",
+    "fair_share",
     "finish_trial",
     "interrupt_trial",
     "next_trial",
@@ -89,6 +93,9 @@ class WorkerJob:
     #: What the workers of this study run have said once between them (``None``: a worker
     #: alone keeps its own).
     said: SaidOnce | None = None
+    #: The worker processes of this study run (``--jobs``): each takes at most its share of
+    #: the trials still to run (:func:`fair_share`).
+    workers: int = 1
 
 
 class SaidOnce:
@@ -123,24 +130,50 @@ class SaidOnce:
 def counted_trials(study: optuna.Study) -> int:
     """Trials that count against ``n_trials``: finished or running, except retried ones
     (:func:`~sweepnp.study.record.counts_toward_budget`)."""
+    return budget(study)[0]
+
+
+def budget(study: optuna.Study) -> tuple[int, int]:
+    """``(counted, finished)``: the trials that count against ``n_trials``
+    (:func:`counted_trials`), and those of them that have finished (not running or waiting)."""
     trials = study.get_trials(deepcopy=False)
     retried = retried_numbers(trials)
-    return sum(counts_toward_budget(trial, retried) for trial in trials)
+    counted = [trial for trial in trials if counts_toward_budget(trial, retried)]
+    return len(counted), sum(trial.state.is_finished() for trial in counted)
+
+
+def fair_share(n_trials: int, finished: int, workers: int) -> int:
+    """How many trials one of ``workers`` workers may hold at once: ``ceil(remaining /
+    workers)`` of the ``remaining`` trials still to run (at least one), so that no worker fills
+    its stack while another has none."""
+    return max(1, math.ceil((n_trials - finished) / workers))
 
 
 #: Returned by :func:`next_trial` when the budget is spent but other workers' trials run.
 WAIT: Any = object()
+#: Returned by :func:`next_trial` when this worker already holds its :func:`fair_share`.
+SHARE_TAKEN: Any = object()
 
 
 def next_trial(
-    job: WorkerJob, spec: StudySpec, study: optuna.Study, storage: BaseStorage
+    job: WorkerJob,
+    spec: StudySpec,
+    study: optuna.Study,
+    storage: BaseStorage,
+    *,
+    holding: int = 0,
 ) -> optuna.Trial | None:
     """Under the budget lock: recover dead workers' trials, count, and ask for a trial; ``None``
-    when the budget is spent, :data:`WAIT` when it is but other workers' trials still run."""
+    when the budget is spent, :data:`WAIT` when it is but other workers' trials still run,
+    :data:`SHARE_TAKEN` when this worker's ``holding`` trials in flight are its
+    :func:`fair_share` of those still to run."""
     with storages.budget_lock(job.storage, spec.name, storage):
         storages.recover_stale_trials(study)
-        if counted_trials(study) >= job.n_trials:
+        counted, finished = budget(study)
+        if counted >= job.n_trials:
             return WAIT if storages.awaited_trials(study) else None
+        if holding >= fair_share(job.n_trials, finished, job.workers):
+            return SHARE_TAKEN
         with warnings.catch_warnings():  # we beat ourselves, in storages.heartbeat
             warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
             return study.ask()

@@ -46,6 +46,7 @@ from sweepnp.plugins import PluginManager
 from sweepnp.run_stack import RunStack, StackKey, stack_key, unstackable_plugins
 from sweepnp.study import storage as storages
 from sweepnp.study.ask_tell import (
+    SHARE_TAKEN,
     WAIT,
     InterruptGuard,
     OnTrial,
@@ -151,6 +152,9 @@ class StackedLoop:
         #: trial to run — only a dead worker's trial, queued again, frees one — so none is made:
         #: the storage is read per trial and per interval, never per epoch.
         self.spent_at: float | None = None
+        #: Whether the last ask found this worker holding its fair share (asked again once one
+        #: of its trials ends).
+        self.share_taken = False
         self.recheck_after = float(storages.heartbeat_settings()[0])
 
     def run(self) -> int:
@@ -184,7 +188,7 @@ class StackedLoop:
         (:func:`trials_in_flight`) lets one more in, and the budget was not found spent within
         a heartbeat interval (with no trial in flight, a worker always asks: it waits or ends)."""
         spent = self.spent_at is not None and time.monotonic() - self.spent_at < self.recheck_after
-        if self.flights and spent:
+        if self.flights and (spent or self.share_taken):
             return False
         finished = self.finished_before + self.ran
         return self.capacity - self.runs_in_flight() >= self.spec.study.repeats and len(
@@ -199,7 +203,12 @@ class StackedLoop:
             if self.job.deadline is not None and time.time() >= self.job.deadline:
                 self.asking = False
                 break
-            answer = next_trial(self.job, self.spec, self.study, self.storage)
+            answer = next_trial(
+                self.job, self.spec, self.study, self.storage, holding=len(self.flights)
+            )
+            if answer is SHARE_TAKEN:
+                self.share_taken = True
+                return None
             if answer is None or answer is WAIT:
                 self.spent_at = time.monotonic()
                 break
@@ -305,6 +314,7 @@ class StackedLoop:
             if self.board is not None:
                 self.board.ended(flight.trial.number)
         self.ran += 1
+        self.share_taken = False  # one trial fewer held: its share may have room again
         if self.on_trial is not None:
             self.on_trial(self.study, self.study.get_trials(deepcopy=False)[-1])
 

@@ -301,6 +301,7 @@ def run_study(
             spec,
             runs_at_once,
             said,
+            workers=max(1, jobs),
         )
 
     if jobs <= 1:

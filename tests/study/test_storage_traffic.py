@@ -1,5 +1,6 @@
-"""Storage traffic that does not grow with epochs: a stacked worker reads the study and asks for
-trials per trial (and per heartbeat interval once the budget is spent), never per epoch.
+"""Many workers on one study: storage traffic that does not grow with epochs (a stacked worker
+reads the study and asks for trials per trial, and per heartbeat interval once the budget is
+spent, never per epoch), and a fair share of the trials for each worker of ``--jobs``.
 
 The storage is the real journal, with its reads and appends counted on the opened instance."""
 
@@ -11,7 +12,10 @@ from typing import Any
 
 import pytest
 
+import sweepnp.results
 from sweepnp.study import storage as storages
+from sweepnp.study.ask_tell import fair_share
+from sweepnp.study.record import WORKER_ATTR
 from sweepnp.study.worker import run_study
 
 #: The storage opener itself (each run's counting wraps this one, not an earlier wrapper).
@@ -79,3 +83,30 @@ def test_a_stacked_study_reads_and_writes_as_much_for_60_epochs_as_for_10(
     assert long == short, f"10 epochs: {short}; {longer} epochs: {long}"
     # per trial, not per epoch (44 and 194 reads before, for 10 and 60 epochs)
     assert short["reads of every trial"] <= 3 * 6, short
+
+
+def test_a_fair_share_is_the_ceiling_of_what_is_left_over_the_workers():
+    assert fair_share(6, 0, 2) == 3
+    assert fair_share(9, 0, 3) == 3
+    assert fair_share(10, 0, 3) == 4
+    assert fair_share(10, 8, 3) == 1
+    assert fair_share(10, 10, 3) == 1  # a worker may always hold one (a retried trial)
+
+
+@pytest.mark.slow
+def test_with_jobs_2_each_worker_trains_half_of_a_six_trial_grid(tmp_path, cli):
+    """The parent no longer asks every trial into its own stack: each of the two processes
+    trains 3 of the 6 (grid sampling fills a stack at once)."""
+    text = GRID.replace("n_trials = 3", "n_trials = 6").replace(
+        "choices = [0.01, 0.1, 0.5]", "choices = [0.01, 0.05, 0.1, 0.2, 0.5, 1.0]"
+    )
+    assert "n_trials = 6" in text and "1.0]" in text
+    path = tmp_path / "grid6.toml"
+    path.write_text(text)
+    journal = str(tmp_path / "grid6.journal")
+    done = cli("study", "run", str(path), "--storage", journal, "--jobs", "2", "--stack", "16")
+    assert done.returncode == 0, done.stderr
+    trials = sweepnp.results.load("grid", journal).study.get_trials()
+    workers = [t.user_attrs[WORKER_ATTR] for t in trials]
+    assert len(trials) == 6
+    assert sorted(workers.count(w) for w in set(workers)) == [3, 3], workers
