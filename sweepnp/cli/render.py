@@ -31,6 +31,7 @@ __all__ = [
     "json_records",
     "metrics_table",
     "number_texts",
+    "resume_header",
     "short_headers",
     "stderr",
     "stdout",
@@ -395,8 +396,7 @@ class TrialReporter:
             self.seen = set(earlier or ())
             if earlier and not self.live:
                 stderr.print(
-                    f"study {self.spec.name}: {len(earlier)} trials finished in earlier runs "
-                    f"(not listed again); {self.total} in all",
+                    resume_header(self.spec.name, self.board, self.total),
                     soft_wrap=True,
                     highlight=False,
                     markup=False,
@@ -482,6 +482,23 @@ def _best_text(study: Any, spec: Any) -> str:
     except ValueError:
         return "–"
     return f"{spec.metrics[0]} {best.value:.4f} (trial {best.number})"
+
+
+def resume_header(name: str, board: Any, total: int) -> str:
+    """The line a resumed study starts with when its trials are listed one a line: the trials
+    earlier runs finished (counted towards the total, failed ones too), and the unfinished ones
+    whose configurations run again."""
+    held = board.held_before
+    line = f"study {name}: {held} trial{'s' * (held != 1)} finished in earlier runs"
+    if held:
+        line += " (not listed again)"
+    again = board.rerunning
+    if again:
+        words = {"interrupted": "interrupted", "stale": "stale (their worker died)"}
+        parts = [f"{n} {words.get(how, how)}" for how, n in sorted(again.items())]
+        ones = "one runs" if sum(again.values()) == 1 else "ones run"
+        line += f"; {' and '.join(parts)} {ones} again"
+    return f"{line}; {total} in all"
 
 
 def with_options(reason: str) -> str:

@@ -129,8 +129,28 @@ def study_run(
             flags = (f" --name {shlex.quote(name)}" if name else "") + (" --quick" if quick else "")
             _interrupted_message(shlex.quote(file) + flags, spec.name, where, storage)
             sys.exit(130)
+    _say_if_it_had_its_trials(reporter.board, spec.name, total, n_trials)
     _print_summary(study, spec, where, storage)
     _fail_if_every_trial_failed(study)
+
+
+def _say_if_it_had_its_trials(board: Any, name: str, total: int, n_trials: int | None) -> None:
+    """One line when the study held its ``total`` trials already, so that this run trained
+    none: how to run more, or another study."""
+    from sweepnp.study.progress import more_trials
+
+    held = board.held_before
+    if held < total:
+        return
+    more = more_trials(held)
+    given = "" if n_trials is None else f" (--n-trials {n_trials} is the total it should hold)"
+    stdout().print(
+        f"study {name} already has its {held} trials{given}; --n-trials {more} runs "
+        f"{more - held} more, --name starts another study",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
 
 
 def _fail_if_every_trial_failed(study: Any) -> None:
@@ -474,25 +494,16 @@ def study_delete(name: str, storage: str | None, yes: bool) -> None:
 @click.option("--trial", "number", type=int, required=True, help="The trial number to re-run.")
 @click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
 def study_rerun(name: str, number: int, storage: str | None) -> None:
-    """Train one trial again from its stored parameters and seeds, and compare."""
+    """Train one trial again from its stored parameters and seeds, and compare: a trial the
+    study's pruner (or Ctrl-C) stopped is stopped where the study stopped it."""
+    from sweepnp.cli.study_rerun import print_rerun
     from sweepnp.study.storage import load_study
-    from sweepnp.study.trial import rerun_trial, same_curves
+    from sweepnp.study.trial import rerun
 
-    outcome, stored = rerun_trial(load_study(name, storage), number)
-    console = stdout()
-    console.print(f"trial {number} re-run: {outcome.stop_reason}", highlight=False)
-    if outcome.history is not None:
-        console.print("last epochs (re-run)", highlight=False)
-        fit_table(outcome.history.tail(5), width=table_width(console), keep=["epoch"]).print(
-            console
-        )
-    if stored is None or outcome.history is None:
-        console.print("nothing stored to compare with")
-        return
-    if not same_curves(outcome.history, stored):
-        console.print("[red]the re-run's learning curve differs from the stored one[/]")
+    again = rerun(load_study(name, storage), number)
+    flag, _ = _storage_flag(storage)
+    if not print_rerun(again, f"sweepnp study rerun {shlex.quote(name)}", flag):
         sys.exit(1)
-    console.print(f"identical to the stored learning curve ({len(stored)} epochs)")
 
 
 @study_group.command("report")

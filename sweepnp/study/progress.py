@@ -33,11 +33,27 @@ class ProgressBoard:
         self._planned: dict[int, int] = {}
         #: Numbers of the trials already finished when the study was opened (earlier runs).
         self.finished_before: frozenset[int] | None = None
+        #: How many trials earlier runs finished that count towards ``n_trials``: completed,
+        #: pruned and failed ones, not those interrupted or lost with their worker (stale), whose
+        #: configurations run again.
+        self.held_before = 0
+        #: Trials earlier runs left unfinished whose configurations are queued to run again, by
+        #: how they ended (``interrupted``, ``stale``) → how many.
+        self.rerunning: dict[str, int] = {}
 
     def opened(self, study: optuna.Study) -> None:
-        """The study is open: remember which trials earlier runs finished."""
+        """The study is open: remember which trials earlier runs finished, how many of them
+        count towards ``n_trials`` (:attr:`held_before`), and which unfinished ones are queued to
+        run again (:attr:`rerunning`)."""
+        from sweepnp.study.record import counts_toward_budget, retried_numbers
+
         trials = study.get_trials(deepcopy=False)
         self.finished_before = frozenset(t.number for t in trials if t.state.is_finished())
+        retried = retried_numbers(trials)
+        self.held_before = sum(
+            t.state.is_finished() and counts_toward_budget(t, retried) for t in trials
+        )
+        self.rerunning = _queued_again(trials)
 
     def training(self, number: int, trainer: Any, repeats: int) -> None:
         """Trial ``number`` trains one of its ``repeats`` with ``trainer`` (built, not yet run)."""
@@ -66,3 +82,36 @@ class ProgressBoard:
             return
         with self._pause():
             yield
+
+
+def _queued_again(trials: list[optuna.trial.FrozenTrial]) -> dict[str, int]:
+    """The trials queued to run the configuration of an unfinished one again (waiting retries),
+    counted by how the attempt before each ended (``interrupted``, ``stale``)."""
+    from optuna.trial import TrialState
+
+    from sweepnp.study.record import REASON_ATTR, RETRY_ATTR, TrialRecord
+
+    counts: dict[str, int] = {}
+    for trial in trials:
+        if trial.state != TrialState.WAITING or RETRY_ATTR not in trial.user_attrs:
+            continue
+        origin = trial.user_attrs[RETRY_ATTR]
+        before = [
+            t
+            for t in trials
+            if t.number < trial.number
+            and t.state == TrialState.FAIL
+            and (t.number == origin or t.user_attrs.get(RETRY_ATTR) == origin)
+        ]
+        if not before:
+            continue
+        last = max(before, key=lambda t: t.number)
+        how = last.user_attrs.get(REASON_ATTR) or TrialRecord.of(last).stop_reason
+        counts[how] = counts.get(how, 0) + 1
+    return counts
+
+
+def more_trials(held: int) -> int:
+    """A total to suggest for a study that holds ``held`` trials already: half as many again
+    (at least one more)."""
+    return held + max(held // 2, 1)

@@ -22,11 +22,12 @@ from typing import TYPE_CHECKING, Any
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from sweepnp.callbacks import Callback
 from sweepnp.config import set_path, validate
 from sweepnp.errors import ArgumentError, ConfigError
 from sweepnp.metrics import confidence_half_width
 from sweepnp.plugins import KIND_KEYS, PluginManager, get_plugin_manager
-from sweepnp.study.record import TrialRecord
+from sweepnp.study.record import RETRY_ATTR, TrialRecord, retried_numbers
 from sweepnp.study.space import decode_params
 from sweepnp.study.spec import DataCache, Direction, StudySpec, stored_spec
 from sweepnp.vocabulary import EPOCHS, TRAIN_SECONDS, StopReason
@@ -40,12 +41,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ONE_AT_A_TIME",
+    "STOPPED_FROM_OUTSIDE",
     "RepeatRun",
+    "Rerun",
     "TrialOutcome",
     "TrialRun",
     "aggregate",
     "plugin_object_that_raised",
     "repeat_trainer",
+    "rerun",
     "rerun_repeat",
     "rerun_trial",
     "run_configuration",
@@ -234,6 +238,7 @@ def run_configuration(
     trial: optuna.Trial | None = None,
     pm: PluginManager | None = None,
     on_trainer: Callable[[Trainer], None] | None = None,
+    number: int | None = None,
 ) -> TrialOutcome:
     """Train ``params`` ``repeats`` times, one after the other, and aggregate; never raises for
     a failing run.
@@ -241,6 +246,7 @@ def run_configuration(
     :param trial: the Optuna trial, for the callbacks that report to its pruner (first repeat).
     :param on_trainer: called with each repeat's trainer before it trains (a progress display
         reads its epochs).
+    :param number: the trial's number, when there is no ``trial`` (a re-run).
     """
     pm = pm or get_plugin_manager()
     cache = spec.data_cache or DataCache()
@@ -248,7 +254,9 @@ def run_configuration(
     try:
         while run.repeats_needed:
             repeat = len(run.reasons)
-            trainer = repeat_trainer(spec, params, repeat, pm=pm, cache=cache, trial=trial)
+            trainer = repeat_trainer(
+                spec, params, repeat, pm=pm, cache=cache, trial=trial, number=number
+            )
             if on_trainer is not None:
                 on_trainer(trainer)
             run.add(trainer.config.train.seed, trainer.fit())
@@ -268,6 +276,7 @@ def repeat_trainer(
     cache: DataCache,
     trial: optuna.Trial | None = None,
     number: int | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> Trainer:
     """The trainer of one repeat of a configuration, built as every trial builds it: the run
     file with that repeat's seed (:meth:`StudySpec.run_file`), validated as the study file, on
@@ -281,6 +290,7 @@ def repeat_trainer(
         the callbacks plugins turn on for it are added, and it is
         ``trainer.context["optuna_trial"]``.
     :param number: the trial's number, when there is no ``trial`` (``study rerun``).
+    :param callbacks: callback objects added to the run's own (a re-run's stop).
     """
     from sweepnp.trainer import Trainer
 
@@ -296,7 +306,8 @@ def repeat_trainer(
             set_path(run, f"callbacks.{name}", options)
         context["optuna_trial"] = trial
     config = validate(run, source=spec.source)
-    return Trainer(config, plugin_manager=pm, data=cache.get(config, pm), context=context)
+    data = cache.get(config, pm)
+    return Trainer(config, plugin_manager=pm, data=data, context=context, callbacks=callbacks)
 
 
 def _trial_callbacks(spec: StudySpec, pm: PluginManager) -> dict[str, Any]:
@@ -318,14 +329,145 @@ def _stop_reason(reasons: list[str]) -> str:
     return early if early in reasons else reasons[-1]
 
 
+#: Stop reasons a re-run cannot reach by training alone: the study's pruner (a re-run has none)
+#: and Ctrl-C. A re-run of such a trial trains each repeat to the epochs the study stored, and
+#: stops it there with the stored reason. (A study's ``timeout`` stops no trial: it only stops
+#: new ones from starting.)
+STOPPED_FROM_OUTSIDE = (StopReason.PRUNED, StopReason.INTERRUPTED, StopReason.STALE)
+
+
+class _StopAt(Callback):
+    """Stop a re-run after the epochs the study trained, with the reason the study stopped it:
+    what the pruner (or Ctrl-C) did in the study, which a re-run cannot do by itself."""
+
+    stackable = True
+
+    def __init__(self, epochs: int, reason: str) -> None:
+        self.epochs = epochs
+        self.reason = reason
+
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any]) -> None:
+        if epoch + 1 >= self.epochs:
+            self.trainer.stop(self.reason)
+
+
+@dataclass
+class Rerun:
+    """A stored trial trained again (:func:`rerun`), and what the study stored of it.
+
+    :ivar number: the trial.
+    :ivar stored: the study's record of the trial (stop reason, epochs per repeat, curves).
+    :ivar outcome: the re-run's outcome; ``None`` when nothing was trained — the trial stored no
+        epochs to reproduce (interrupted or stale before its record was written).
+    :ivar stopped_at: the epochs per repeat at which the re-run was stopped because the study
+        stopped the trial there (:data:`STOPPED_FROM_OUTSIDE`); empty when it trained until it
+        stopped by itself.
+    :ivar retry: the trial that runs this one's configuration again (an interrupted or stale
+        trial), if any; ``retry_waiting`` when it has not started yet.
+    """
+
+    number: int
+    stored: TrialRecord
+    outcome: TrialOutcome | None
+    stopped_at: list[int] = field(default_factory=list)
+    retry: int | None = None
+    retry_waiting: bool = False
+
+    @property
+    def stored_curves(self) -> pd.DataFrame | None:
+        return self.stored.curves()
+
+    @property
+    def epochs(self) -> int:
+        """The epochs the study trained this trial, over its repeats."""
+        return sum(self.stored.epochs)
+
+    @property
+    def identical(self) -> bool:
+        """Whether the re-run is the stored trial: for a failed trial, the same failure (the same
+        reason); else the same stop reason and learning curves, number for number."""
+        if self.outcome is None:
+            return False
+        if self.stored.stop_reason == StopReason.FAILED:
+            return self.outcome.stop_reason == StopReason.FAILED and _same_failure(
+                self.stored.reason or "", self.outcome.record.reason or ""
+            )
+        return self.outcome.stop_reason == self.stored.stop_reason and same_curves(
+            self.outcome.history, self.stored_curves
+        )
+
+
+def _same_failure(stored: str, again: str) -> bool:
+    """Whether a re-run failed for the stored reason. The study's reason for an invalid run may
+    name the study file it read (``invalid: FILE: key: …``); a re-run reads the file from the
+    storage, and names none."""
+    if stored == again:
+        return True
+    invalid = "invalid: "
+    if not (stored.startswith(invalid) and again.startswith(invalid)):
+        return False
+    return stored.endswith(": " + again.removeprefix(invalid))
+
+
+def rerun(study: optuna.Study, number: int) -> Rerun:
+    """Train trial ``number`` again from its stored parameters and seeds, as the study trained
+    it. Repeats the study stopped from outside (pruned, interrupted: :data:`STOPPED_FROM_OUTSIDE`)
+    are stopped at the epochs it stored, with the same reason; the others train until they stop
+    by themselves (completed, early-stopped, diverged, failed), which is what is checked. A
+    trial that stored no epochs (interrupted before any record was written) is not trained."""
+    trials = study.get_trials(deepcopy=False)
+    trial = _stored_trial(study, number)
+    stored = TrialRecord.of(trial, retried_numbers(trials))
+    retry = _next_attempt(trials, trial)
+    stopped = stored.stop_reason in STOPPED_FROM_OUTSIDE
+    if stopped and not stored.epochs:
+        waiting = retry is not None and trials[retry].state == TrialState.WAITING
+        return Rerun(number, stored, None, retry=retry, retry_waiting=waiting)
+    spec = stored_spec(study)
+    params = decode_params(trial.params)
+    if not stopped:
+        return Rerun(number, stored, run_configuration(spec, params, number=number), retry=retry)
+    pm = get_plugin_manager()
+    cache = spec.data_cache or DataCache()
+    run = TrialRun(spec)
+    try:
+        for repeat, epochs in enumerate(stored.epochs):
+            stop = _StopAt(epochs, stored.stop_reason)
+            trainer = repeat_trainer(
+                spec, params, repeat, pm=pm, cache=cache, number=number, callbacks=[stop]
+            )
+            run.add(trainer.config.train.seed, trainer.fit())
+    except Exception as exc:  # as in the study: a failing run fails the trial
+        run.fail(exc, pm)
+    return Rerun(number, stored, run.outcome(), stopped_at=list(stored.epochs), retry=retry)
+
+
+def _next_attempt(trials: Sequence[FrozenTrial], trial: FrozenTrial) -> int | None:
+    """The trial that ran ``trial``'s configuration again after it (its retry), if any."""
+    origin = trial.user_attrs.get(RETRY_ATTR, trial.number)
+    later = [
+        t.number
+        for t in trials
+        if t.number > trial.number and t.user_attrs.get(RETRY_ATTR) == origin
+    ]
+    return min(later, default=None)
+
+
 def rerun_trial(study: optuna.Study, number: int) -> tuple[TrialOutcome, pd.DataFrame | None]:
-    """Train trial ``number`` again from its stored parameters and seeds.
+    """Train trial ``number`` again from its stored parameters and seeds (:func:`rerun`).
 
     :return: the new outcome and the stored learning curves, to compare.
+    :raises ArgumentError: for a trial that stored no epochs to train again (interrupted before
+        its record was written).
     """
-    trial = _stored_trial(study, number)
-    outcome = run_configuration(stored_spec(study), decode_params(trial.params))
-    return outcome, TrialRecord.of(trial).curves()
+    again = rerun(study, number)
+    if again.outcome is None:
+        raise ArgumentError(
+            f"trial {number} of study {study.study_name!r} was {again.stored.stop_reason} "
+            "before it stored any epochs: there is nothing to train again",
+            argument="trial",
+        )
+    return again.outcome, again.stored_curves
 
 
 @dataclass

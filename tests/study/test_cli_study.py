@@ -248,8 +248,20 @@ def test_ctrl_c_keeps_finished_trials_and_the_study_resumes(
     queued = [t.system_attrs["fixed_params"] for t in waiting]
     assert queued == [t.params for t in interrupted]  # queued to run again
 
-    resumed = invoke("study", "run", path, "--storage", journal, "--quiet")  # here, not killed
+    for trial in interrupted:  # nothing of it stored: nothing to train again
+        rerun = invoke("study", "rerun", "small", "--trial", trial.number, "--storage", journal)
+        assert rerun.exit_code == 0, rerun.output
+        assert "interrupted (Ctrl-C) in the study before it stored any epochs" in rerun.stdout
+
+    resumed = invoke("study", "run", path, "--storage", journal)  # here, not killed
     assert resumed.exit_code == 0, resumed.stderr
+    # The finished trials alone count as finished; the interrupted ones run again.
+    ones = "one runs" if in_flight == 1 else "ones run"
+    finished = len(finished_before)
+    assert (
+        f"study small: {finished} trial{'s' * (finished != 1)} finished in earlier runs (not "
+        f"listed again); {in_flight} interrupted {ones} again; 3 in all"
+    ) in resumed.stderr.splitlines()
     trials = _study(journal).get_trials()
     done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
     assert len(done) == 3  # n_trials counts the total; interrupted trials are not counted
