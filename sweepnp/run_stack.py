@@ -182,6 +182,13 @@ class RunStack:
         self._joining = [s for s in self._joining if s.tag != tag]
         self._leaving |= {id(s) for s in self.slots if s.tag == tag}
 
+    def trainer_of(self, tag: Any) -> Trainer | None:
+        """The trainer of the run tagged ``tag`` (training, or joining at the next epoch)."""
+        for slot in (*self.slots, *self._joining):
+            if slot.tag == tag and id(slot) not in self._leaving:
+                return slot.trainer
+        return None
+
     @property
     def tags(self) -> list[Any]:
         return [s.tag for s in self.slots if id(s) not in self._leaving] + [

@@ -320,9 +320,16 @@ class InterruptGuard:
             raise KeyboardInterrupt
 
 
-def interrupt_trial(study: optuna.Study, trial: optuna.Trial) -> None:
-    """End a trial Ctrl-C interrupted as failed (``interrupted``) and queue its configuration."""
-    record = TrialRecord(stop_reason=StopReason.INTERRUPTED, reason=StopReason.INTERRUPTED)
+def interrupt_trial(
+    study: optuna.Study, trial: optuna.Trial, record: TrialRecord | None = None
+) -> None:
+    """End a trial Ctrl-C interrupted as failed (``interrupted``) and queue its configuration.
+
+    :param record: what it trained before the interrupt (:meth:`TrialRun.interrupted
+        <sweepnp.study.trial.TrialRun.interrupted>`), stored with it.
+    """
+    if record is None:
+        record = TrialRecord(stop_reason=StopReason.INTERRUPTED, reason=StopReason.INTERRUPTED)
     with storages.batched(storage_of(study)):
         for key, value in record.attrs().items():
             trial.set_user_attr(key, value)

@@ -323,7 +323,15 @@ class StackedLoop:
         with self.guard.deferred():
             for flight in list(self.flights.values()):
                 flight.heartbeat.close()
-                interrupt_trial(self.study, flight.trial)
+                number = flight.trial.number
+                training = {
+                    repeat: trainer
+                    for repeat, stack in flight.running.items()
+                    if (trainer := stack.trainer_of((number, repeat))) is not None
+                }
+                ended = {repeat: result for repeat, (_, result) in flight.ended.items()}
+                record = flight.run.interrupted(ended, training)
+                interrupt_trial(self.study, flight.trial, record)
                 if self.board is not None:
                     self.board.ended(flight.trial.number)
 

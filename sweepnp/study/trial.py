@@ -12,6 +12,7 @@ repeat's trainer in one place, :func:`_repeat_trainer`, so a re-run is the run t
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 import traceback
@@ -135,6 +136,32 @@ class TrialRun:
         repeat = len(self.reasons) - 1
         record.rows.extend({**row, "repeat": repeat} for row in result.records)
 
+    def interrupted(
+        self, ended: Mapping[int, RunResult], training: Mapping[int, Trainer]
+    ) -> TrialRecord:
+        """The record of a trial Ctrl-C stopped: the repeats taken, then, in repeat order, those
+        that ``ended`` but were not taken yet and those still ``training`` (repeat → trainer),
+        each with the epochs it trained, so that ``study rerun`` can stop where it stopped."""
+        record = copy.deepcopy(self.record)
+        record.stop_reason = record.reason = StopReason.INTERRUPTED
+        record.seconds = time.perf_counter() - self.started
+        assert record.rows is not None
+        for repeat in range(len(self.reasons), self.spec.study.repeats):
+            if repeat in ended:
+                result = ended[repeat]
+                seed, epochs, rows = result.config.train.seed, result.epochs_run, result.records
+            elif repeat in training:
+                trainer = training[repeat]
+                seed, epochs, rows = trainer.config.train.seed, trainer.epochs_run, trainer.records
+            else:
+                break
+            if not epochs:
+                break
+            record.seeds.append(seed)
+            record.epochs.append(epochs)
+            record.rows.extend({**row, "repeat": repeat} for row in rows)
+        return record
+
     def fail(self, exc: BaseException, pm: PluginManager, *, stacked_with: int = 0) -> None:
         """A repeat could not be built or trained: the trial fails with the reason (a plugin's
         exception names the plugin), not the study.
@@ -239,6 +266,7 @@ def run_configuration(
     pm: PluginManager | None = None,
     on_trainer: Callable[[Trainer], None] | None = None,
     number: int | None = None,
+    run: TrialRun | None = None,
 ) -> TrialOutcome:
     """Train ``params`` ``repeats`` times, one after the other, and aggregate; never raises for
     a failing run.
@@ -247,10 +275,11 @@ def run_configuration(
     :param on_trainer: called with each repeat's trainer before it trains (a progress display
         reads its epochs).
     :param number: the trial's number, when there is no ``trial`` (a re-run).
+    :param run: the repeats' record to fill (the caller's, to read after a Ctrl-C).
     """
     pm = pm or get_plugin_manager()
     cache = spec.data_cache or DataCache()
-    run = TrialRun(spec)
+    run = run if run is not None else TrialRun(spec)
     try:
         while run.repeats_needed:
             repeat = len(run.reasons)

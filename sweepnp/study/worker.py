@@ -13,14 +13,13 @@ loop (:class:`sweepnp.study.stacked_loop.StackedLoop`). The steps both share are
 from __future__ import annotations
 
 import contextlib
-import functools
 import multiprocessing
 import os
 import signal
 import sys
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -46,7 +45,7 @@ from sweepnp.study.progress import ProgressBoard
 from sweepnp.study.record import CONFIG_ATTR, FINGERPRINT_ATTR, SEEDS_ATTR, WORKER_ATTR
 from sweepnp.study.spec import StudySpec, adopt_seed_scheme, load_spec
 from sweepnp.study.stacked_loop import StackedLoop
-from sweepnp.study.trial import run_configuration
+from sweepnp.study.trial import TrialRun, run_configuration
 
 __all__ = ["WorkerJob", "counted_trials", "create_study", "run_study", "work"]
 
@@ -168,6 +167,7 @@ def _work_loop(
             waiting.wait(study, guard, on_trial)
             continue
         waiting.stop()
+        run, trainers = TrialRun(spec), []  # what a Ctrl-C finds trained
         try:
             # RDB storages get Optuna's heartbeat while the trial runs (it only beats by
             # itself in optimize()); its first beat is written before the worker label.
@@ -179,16 +179,17 @@ def _work_loop(
                 with storages.batched(storage):  # the parameters in one append
                     params = spec.space.suggest(trial)
                 guard.check()
-                shown = None
-                if board is not None:
-                    repeats = spec.study.repeats
-                    shown = functools.partial(board.training, trial.number, repeats=repeats)
+                training = _kept(trainers, board, trial.number, spec.study.repeats)
                 # Ctrl-C stops training at once, never a storage write.
                 with guard.allowed():
-                    outcome = run_configuration(spec, params, trial=trial, pm=pm, on_trainer=shown)
+                    outcome = run_configuration(
+                        spec, params, trial=trial, pm=pm, on_trainer=training, run=run
+                    )
         except KeyboardInterrupt:
             with guard.deferred():
-                interrupt_trial(study, trial)
+                # The repeat training when Ctrl-C came (not yet taken by the run), if any.
+                current = {len(trainers) - 1: trainers[-1]} if trainers else {}
+                interrupt_trial(study, trial, run.interrupted({}, current) if trainers else None)
             raise
         finally:
             if board is not None:
@@ -201,6 +202,20 @@ def _work_loop(
         if exhausted:
             break
     return ran
+
+
+def _kept(
+    trainers: list[Any], board: ProgressBoard | None, number: int, repeats: int
+) -> Callable[[Any], None]:
+    """What is called with each repeat's trainer: keep it (a Ctrl-C records how far it got),
+    and show it on the progress ``board``."""
+
+    def training(trainer: Any) -> None:
+        trainers.append(trainer)
+        if board is not None:
+            board.training(number, trainer, repeats=repeats)
+
+    return training
 
 
 #: What ``stack = "auto"`` trains at once.

@@ -248,10 +248,22 @@ def test_ctrl_c_keeps_finished_trials_and_the_study_resumes(
     queued = [t.system_attrs["fixed_params"] for t in waiting]
     assert queued == [t.params for t in interrupted]  # queued to run again
 
-    for trial in interrupted:  # nothing of it stored: nothing to train again
+    # A re-run stops where Ctrl-C stopped the trial: the epochs it stored, number for number.
+    reran = 0
+    for trial in interrupted:
+        stored = trial.user_attrs["sweepnp"].get("epochs", [])
         rerun = invoke("study", "rerun", "small", "--trial", trial.number, "--storage", journal)
         assert rerun.exit_code == 0, rerun.output
-        assert "interrupted (Ctrl-C) in the study before it stored any epochs" in rerun.stdout
+        if not stored:  # Ctrl-C came before its first epoch ended
+            assert "interrupted (Ctrl-C) in the study before it stored any epochs" in rerun.stdout
+            continue
+        reran += 1
+        assert "where Ctrl-C stopped it in the study" in rerun.stdout
+        assert (
+            f"interrupted at epoch {stored[-1] - 1} in the study; identical for its "
+            f"{sum(stored)} epochs"
+        ) in rerun.stdout, rerun.stdout
+    assert reran >= 1  # the trial that had been training since the first finished
 
     resumed = invoke("study", "run", path, "--storage", journal)  # here, not killed
     assert resumed.exit_code == 0, resumed.stderr
