@@ -8,7 +8,8 @@ says when the best configuration's is doubtful.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,7 +20,14 @@ from sweepnp.errors import OptionError
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["LABELS", "check_options", "diagnose", "diagnose_runs"]
+__all__ = [
+    "LABELS",
+    "Remedies",
+    "check_options",
+    "diagnose",
+    "diagnose_runs",
+    "overfitting_message",
+]
 
 #: Every label :func:`diagnose` returns, in the order the checks run.
 LABELS = ("diverging", "underfitting", "overfitting", "converged", "still_improving")
@@ -27,10 +35,69 @@ LABELS = ("diverging", "underfitting", "overfitting", "converged", "still_improv
 _MESSAGES = {
     "diverging": "DIVERGING: Learning rate may be too high",
     "underfitting": "UNDERFITTING: Model may need more capacity or training",
-    "overfitting": "OVERFITTING: Best epoch was {best}, consider early stopping",
     "converged": "CONVERGED: Training appears to have plateaued",
     "still_improving": "TRAINING: Still improving",
 }
+
+
+@dataclass(frozen=True)
+class Remedies:
+    """What a run already does against overfitting, so that the overfitting message advises
+    what it does not do yet (:func:`overfitting_message`).
+
+    :ivar early_stopping: early stopping's ``patience`` and ``restore_best``, or None when the
+        run has no early stopping.
+    :ivar regularizers: each regularizer of the run by name, with its options as set (e.g.
+        ``{"l2": {"lam": 0.001}, "dropout": {"rate": 0.1}}``).
+    """
+
+    early_stopping: Mapping[str, Any] | None = None
+    regularizers: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+
+def _strengths(regularizers: Mapping[str, Mapping[str, Any]]) -> str:
+    """``l2 λ 0.001, dropout rate 0.1``: each regularizer with its options (``lam`` as λ)."""
+    said = []
+    for name, opts in regularizers.items():
+        words = [
+            f"{'λ' if key == 'lam' else key} {value:g}"
+            if isinstance(value, int | float) and not isinstance(value, bool)
+            else f"{key} {value}"
+            for key, value in opts.items()
+        ]
+        said.append(" ".join([name.replace("_", " "), *words]))
+    return ", ".join(said)
+
+
+def overfitting_message(best: Any, remedies: Remedies | None = None) -> str:
+    """The overfitting message, with advice that fits what the run already does.
+
+    Without ``remedies`` (not known) or without early stopping it is the seed's sentence,
+    ``OVERFITTING: Best epoch was 12, consider early stopping``. With early stopping that
+    restores the best epoch, the model returned is that epoch's: the advice is more
+    regularization (naming the run's regularizers and their strength), and a shorter patience
+    to stop sooner. With early stopping that keeps the last epoch's model, the advice is to
+    restore the best epoch first."""
+    head = f"OVERFITTING: Best epoch was {best}"
+    if remedies is None or remedies.early_stopping is None:
+        return f"{head}, consider early stopping"
+    regularizers = _strengths(remedies.regularizers)
+    more = (
+        f"stronger regularization (now {regularizers})"
+        if regularizers
+        else "regularization (l2, dropout)"
+    )
+    patience = remedies.early_stopping.get("patience")
+    stopping = "early stopping" + (f" (patience {patience})" if patience is not None else "")
+    if remedies.early_stopping.get("restore_best", True):
+        return (
+            f"{head}, and {stopping} restored its weights; to overfit less try {more}, "
+            "and a shorter patience to stop sooner"
+        )
+    return (
+        f"{head}, but {stopping} keeps the last epoch's weights: set restore_best = true to "
+        f"return the best epoch's, or a shorter patience; to overfit less try {more}"
+    )
 
 
 def check_options(
@@ -55,6 +122,7 @@ def diagnose(
     plateau: float = 0.01,
     overfit_rise: float = 0.02,
     epochs: Sequence[int] | None = None,
+    remedies: Remedies | None = None,
 ) -> tuple[str, str]:
     r"""Diagnose a learning curve, as the "How neural networks learn" chapter does by eye.
 
@@ -82,6 +150,9 @@ def diagnose(
     epochs : sequence of int or None, default None
         The epoch number of each entry, used in the overfitting message; by default
         ``1, 2, ...`` as in the seed.
+    remedies : Remedies or None, default None
+        What the run already does against overfitting (early stopping, regularizers), for the
+        overfitting message's advice (:func:`overfitting_message`); None: not known.
 
     Returns
     -------
@@ -148,8 +219,7 @@ def diagnose(
         gap = val[-1] - train[-1] > overfit_gap
         rise = val[-1] > (1 + overfit_rise) * val[best] and train[-1] < train[best]
         if best < n - window and (gap or rise):
-            message = _MESSAGES["overfitting"].format(best=labels[best].item())
-            return "overfitting", message
+            return "overfitting", overfitting_message(labels[best].item(), remedies)
 
     curve = train if val is None else val
     if n >= window and curve[-window] - curve[-1] < plateau:

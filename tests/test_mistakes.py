@@ -301,12 +301,24 @@ DATA_FILE = {
     "unknown target column": data_file(
         "a,b,y\n1,2,0\n",
         table='target = "label"',
-        words=["data.dataset.target", "no target column 'label'", "3 columns"],
+        words=["data.dataset.target", "no target column 'label'", "3 columns: a, b, y"],
+    ),
+    "target column missing from a wide file": data_file(
+        rows_csv(
+            lambda i: ",".join(str(i + j) for j in range(31)),
+            n=5,
+            header=",".join(f"mean {j}" for j in range(30)) + ",diagnosis",
+        ),
+        table='target = "diagnosys"',
+        words=[
+            "no target column 'diagnosys' (it has 31 columns: mean 0, mean 1,",
+            "mean 9 and 21 more); did you mean 'diagnosis'?",
+        ],
     ),
     "misspelt target column": data_file(
         "a,b,Label\n1,2,0\n",
         table='target = "lable"',
-        words=["no target column 'lable'", "3 columns", "did you mean 'Label'?"],
+        words=["no target column 'lable'", "3 columns: a, b, Label", "did you mean 'Label'?"],
     ),
     "non-numeric feature column": data_file(
         rows_csv(lambda i: f"{i},x{i},{i % 2}"), words=["data.dataset.path", "non-numeric", "b"]

@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from sweepnp import Callback, hookimpl
-from sweepnp.diagnosis import check_options, diagnose
+from sweepnp.diagnosis import Remedies, check_options, diagnose
 
-__all__ = ["LearningCurveDiagnosis"]
+__all__ = ["LearningCurveDiagnosis", "remedies"]
 
 
 class LearningCurveDiagnosis(Callback):
@@ -43,7 +43,10 @@ class LearningCurveDiagnosis(Callback):
     Reads ``loss`` and ``val_loss`` from every evaluated epoch of ``trainer.records`` (only
     ``loss`` when the run has no validation split) and records
     ``info["diagnosis"] = {"label": ..., "message": ...}``; the overfitting message names the
-    best epoch as ``result.history`` numbers it (from 0, unlike the seed's count from 1).
+    best epoch as ``result.history`` numbers it (from 0, unlike the seed's count from 1), and
+    advises what the run does not do yet (:func:`sweepnp.diagnosis.overfitting_message`): early
+    stopping when it has none; with early stopping, restoring the best epoch when it does not,
+    a shorter patience, and stronger regularization, naming the run's regularizers.
     Nothing is recorded when no epoch was evaluated.
     The thresholds are absolute losses, so for regression targets on another scale than the
     seed's set ``underfit_loss``, ``overfit_gap`` and ``plateau`` to match.
@@ -81,8 +84,24 @@ class LearningCurveDiagnosis(Callback):
             plateau=self.plateau,
             overfit_rise=self.overfit_rise,
             epochs=[row["epoch"] for row in rows],
+            remedies=remedies(self.trainer.config),
         )
         self.trainer.info["diagnosis"] = {"label": label, "message": message}
+
+
+def remedies(config: Any) -> Remedies:
+    """What a run (its parsed run file) does against overfitting: early stopping's patience and
+    whether it restores the best epoch (its defaults where the file sets none), and the
+    regularizers with their options."""
+    from sweepnp_plugins.callbacks.early_stopping import EarlyStopping
+
+    chosen = config.callbacks.get("early_stopping", False)
+    early_stopping = None
+    if chosen is not False:
+        stopping = EarlyStopping(**({} if chosen is True else dict(chosen)))
+        early_stopping = {"patience": stopping.patience, "restore_best": stopping.restore_best}
+    regularizers = {name: dict(opts) for name, opts in config.regularizers.items()}
+    return Remedies(early_stopping, regularizers)
 
 
 @hookimpl

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import zipfile
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
@@ -56,8 +56,9 @@ def file(
     ------
     DataError
         If the file is missing or unreadable, has no rows, lacks the target column (the message
-        says how many columns there are and suggests a close name, but never lists them: the
-        first line of a file named by mistake may be a secret) or the arrays ``X``/``y``, or has
+        lists the first ten columns of a table of data, with their count, and suggests the
+        closest name; a file that does not read as one gets the count alone: the first line of
+        a file named by mistake may be a secret) or the arrays ``X``/``y``, or has
         non-numeric feature columns (the message names them).
 
     Notes
@@ -132,14 +133,7 @@ def _read_table(path: Path, kind: str, target: str) -> tuple[np.ndarray, np.ndar
     columns = [str(c) for c in frame.columns]
     frame.columns = columns
     if target not in columns:
-        # Never the column names themselves: for a file named by mistake, the "header" is its
-        # first line, which may be a secret. Only a near miss of the asked name is shown.
-        near = _near_miss(target, columns)
-        raise DataError(
-            f"{str(path)!r} has no target column {target!r} (it has {_count(columns, 'column')})"
-            + (f"; did you mean {near!r}?" if near else ""),
-            key="data.dataset.target",
-        )
+        raise DataError(_no_target(path, frame, target), key="data.dataset.target")
     if len(frame) == 0:
         raise DataError(f"data file {str(path)!r} has no rows", key="data.dataset.path")
     features = frame.drop(columns=[target])
@@ -165,10 +159,39 @@ def _read_table(path: Path, kind: str, target: str) -> tuple[np.ndarray, np.ndar
     return X, y, list(features.columns)
 
 
+#: A missing target column's message lists at most this many of the file's columns.
+LISTED_COLUMNS = 10
+
+
+def _no_target(path: Path, frame: Any, target: str) -> str:
+    """Why ``target`` is not a column of ``frame``: the columns (the first
+    :data:`LISTED_COLUMNS` and their count) and the closest name to the asked one.
+
+    The names are listed only when the file reads as a table of data — two columns or more, and
+    every column but one (the labels) numeric: for a file named by mistake (a ``.env``, a key, a
+    list of passwords) pandas takes the first line for the header, which may be a secret. Such a
+    file gets the count alone."""
+    import pandas as pd
+
+    columns = list(frame.columns)
+    message = f"{str(path)!r} has no target column {target!r}"
+    numeric = sum(pd.api.types.is_numeric_dtype(frame[c]) for c in columns)
+    if len(columns) < 2 or len(frame) == 0 or numeric < len(columns) - 1:
+        return f"{message} (it has {_count(columns, 'column')})"
+    shown = ", ".join(columns[:LISTED_COLUMNS])
+    more = len(columns) - LISTED_COLUMNS
+    listed = f"{shown} and {more} more" if more > 0 else shown
+    near = _near_miss(target, columns)
+    return f"{message} (it has {_count(columns, 'column')}: {listed})" + (
+        f"; did you mean {near!r}?" if near else ""
+    )
+
+
 def _near_miss(name: str, candidates: list[str]) -> str | None:
-    """The candidate that looks like a typo of ``name`` (case ignored), if there is one."""
+    """The candidate closest to ``name`` (case ignored), if one is close
+    (:func:`difflib.get_close_matches`, similarity 0.6 or more)."""
     by_lower = {candidate.lower(): candidate for candidate in reversed(candidates)}
-    close = difflib.get_close_matches(name.lower(), by_lower, n=1, cutoff=0.8)
+    close = difflib.get_close_matches(name.lower(), by_lower, n=1, cutoff=0.6)
     return by_lower[close[0]] if close else None
 
 

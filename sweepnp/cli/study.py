@@ -352,7 +352,7 @@ def study_show(
     interval: float,
 ) -> None:
     """Show a study's trials (best first), its summary across repeats, and the verdict."""
-    from sweepnp.cli.study_show import show_parts, trials_shown, watch_study
+    from sweepnp.cli.study_show import print_parts, show_parts, trials_shown, watch_study
     from sweepnp.results import load
 
     if watch and fmt != "table":
@@ -369,8 +369,7 @@ def study_show(
         return
     console = stdout()
     width = None if wide else table_width(console)
-    for part in show_parts(results, limit, width, wide_hint=not wide):
-        console.print(part, crop=False, highlight=False, markup=False)
+    print_parts(console, show_parts(results, limit, width, wide_hint=not wide), width)
 
 
 @study_group.command("best")

@@ -11,7 +11,14 @@ from typing import Any
 
 from sweepnp.cli.render import fit_table, stdout, table_width
 
-__all__ = ["metric_headers", "param_texts", "show_parts", "trials_shown", "watch_study"]
+__all__ = [
+    "metric_headers",
+    "param_texts",
+    "print_parts",
+    "show_parts",
+    "trials_shown",
+    "watch_study",
+]
 
 
 def trials_shown(results: Any) -> Any:
@@ -91,6 +98,17 @@ def show_parts(results: Any, limit: int, width: int | None, *, wide_hint: bool) 
     return parts
 
 
+def print_parts(console: Any, parts: list[Any], width: int | None) -> None:
+    """Print what :func:`show_parts` made. Without a width (a pipe or a file, or ``--wide``)
+    a line of words — the verdict, the notes — is printed whole, never broken inside a phrase
+    at the console's width: whatever reads it wraps it, or not."""
+    from rich.text import Text
+
+    for part in parts:
+        soft = width is None and isinstance(part, Text)
+        console.print(part, crop=False, highlight=False, markup=False, soft_wrap=soft)
+
+
 def watch_study(name: str, storage: str | None, limit: int, wide: bool, interval: float) -> None:
     """``show --watch``: the table again every ``interval`` seconds while trials run.
 
@@ -131,10 +149,10 @@ def watch_study(name: str, storage: str | None, limit: int, wide: bool, interval
         shown, states, running = look()
         ended = not running
         if not console.is_terminal:
-            console.print(shown, crop=False)
+            print_parts(console, list(shown.renderables), width)
             while not ended:
                 if again():
-                    console.print(shown, crop=False)
+                    print_parts(console, list(shown.renderables), width)
             return
         with Live(shown, console=console, auto_refresh=False) as live:
             while not ended:

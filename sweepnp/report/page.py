@@ -15,7 +15,7 @@ import pandas as pd
 from sweepnp.report.configurations import Configuration, configurations, key_of
 from sweepnp.report.figures import comparison, curves, models, optuna_plots, parallel, parameters
 from sweepnp.report.figures.canvas import DPI, Drawn, Skipped
-from sweepnp.report.verdict_words import verdict, verdict_text
+from sweepnp.report.verdict_words import verdict
 from sweepnp.report.words import estimate, metric_words, param_words, value_words
 from sweepnp.results import StudyResults
 
@@ -140,14 +140,16 @@ def write_report(results: StudyResults, out_dir: str | Path, *, retrain: bool = 
 
 
 def _verdict(res: StudyResults, retrain: bool) -> str:
-    """The verdict; for a study of one repeat (when retraining is allowed), with the run-to-run
-    spread measured by training its best configuration with more seeds."""
-    from sweepnp.study.spread import measure_spread
+    """The verdict (:func:`verdict`, as ``study show`` and the notebook view say it); for a study
+    of one repeat (when retraining is allowed), with the run-to-run spread measured by training
+    its best configuration with more seeds, and stored in the study for them to say too."""
+    from sweepnp.study.spread import measure_spread, store_spread, stored_spread
 
-    if retrain and res.spec.study.repeats == 1 and not res.spec.multi_objective:
+    one_repeat = res.spec.study.repeats == 1 and not res.spec.multi_objective
+    if retrain and one_repeat and stored_spread(res) is None:
         measured = measure_spread(res)
         if measured is not None:
-            return verdict_text(res.verdict(spread=measured.sd, spread_seeds=measured.seeds))
+            store_spread(res, measured)
     return verdict(res)
 
 

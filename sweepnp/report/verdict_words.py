@@ -76,7 +76,7 @@ def verdict_text(claim: Verdict) -> str:
         parts.append(
             "one seed per configuration cannot separate configurations that differ by less "
             "than the run-to-run spread, which this study did not measure (run it with "
-            "repeats ≥ 2)"
+            "repeats ≥ 2, or let sweepnp study report measure it)"
         )
     elif claim.n < 2:
         within = 1.96 * math.sqrt(2) * claim.spread
@@ -107,9 +107,21 @@ def _configuration(label: str) -> str:
 
 
 def verdict(res: StudyResults) -> str:
-    """The report's verdict in words (:func:`verdict_text` of :meth:`StudyResults.verdict
-    <sweepnp.results.StudyResults.verdict>`), e.g. ``best dropout rate 0.1: validation accuracy
+    """The verdict in words, the one the report, ``sweepnp study show`` and the notebook view
+    (:func:`sweepnp.report.view`) print: :func:`verdict_text` of :meth:`StudyResults.verdict
+    <sweepnp.results.StudyResults.verdict>`, e.g. ``best dropout rate 0.1: validation accuracy
     0.976 ± 0.004 (n = 5); not distinguishable from it at 95% (paired t-test, Holm-corrected):
     dropout rate 0.3`` — the mean over repeats ± the half-width of its 95% confidence interval
-    (t), the number of repeats, and the configurations the data cannot tell from the best."""
-    return verdict_text(res.verdict())
+    (t), the number of repeats, and the configurations the data cannot tell from the best.
+
+    For a study of one repeat it uses the run-to-run spread the report measured and stored
+    (:func:`sweepnp.study.spread.stored_spread`) while the best configuration is the one it was
+    measured on."""
+    from sweepnp.study.spread import stored_spread
+
+    spread = None
+    if res.spec.study.repeats == 1 and not res.spec.multi_objective:
+        spread = stored_spread(res)
+    if spread is None:
+        return verdict_text(res.verdict())
+    return verdict_text(res.verdict(spread=spread.sd, spread_seeds=spread.seeds))

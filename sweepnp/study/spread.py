@@ -5,6 +5,11 @@ With one repeat per configuration nothing in the study measures how much a confi
 metric moves from one seed to the next; the verdict (:func:`sweepnp.verdict.verdict`) can use
 that spread when given it. Measuring it trains networks, so it lives here, with the trials, and
 the caller passes the numbers on: ``res.verdict(spread=s.sd, spread_seeds=s.seeds)``.
+
+The report measures it and stores it in the study (:func:`store_spread`), for its best
+configuration; :func:`stored_spread` gives it back while that configuration is still the best, so
+that ``sweepnp study show``, the notebook view and the report say one verdict
+(:func:`sweepnp.report.verdict`).
 """
 
 from __future__ import annotations
@@ -17,7 +22,10 @@ from sweepnp.vocabulary import EPOCHS, TRAIN_SECONDS
 if TYPE_CHECKING:
     from sweepnp.results import StudyResults
 
-__all__ = ["Spread", "measure_spread"]
+__all__ = ["SPREAD_ATTR", "Spread", "measure_spread", "store_spread", "stored_spread"]
+
+#: The study's user attribute holding the spread the report measured (:func:`store_spread`).
+SPREAD_ATTR = "sweepnp_spread"
 
 
 @dataclass(frozen=True)
@@ -67,3 +75,31 @@ def measure_spread(res: StudyResults, seeds: int = 5) -> Spread | None:
             extra = {TRAIN_SECONDS: result.seconds, EPOCHS: result.epochs_run}
             values.append(float({**result.metrics, **extra}[metric]))
     return Spread(float(np.std(values, ddof=1)), seeds, tuple(values))
+
+
+def store_spread(res: StudyResults, spread: Spread) -> None:
+    """Keep ``spread`` in the study, for its present best configuration (the trial numbers of
+    :func:`~sweepnp.verdict.best_trials`): :func:`stored_spread` gives it back while they are
+    still the best."""
+    from sweepnp.verdict import best_trials
+
+    res.study.set_user_attr(
+        SPREAD_ATTR,
+        {
+            "trials": best_trials(res),
+            "sd": spread.sd,
+            "seeds": spread.seeds,
+            "values": list(spread.values),
+        },
+    )
+
+
+def stored_spread(res: StudyResults) -> Spread | None:
+    """The spread :func:`store_spread` kept, when the study's best configuration is still the one
+    it was measured on; None otherwise (never measured, or another configuration is best now)."""
+    from sweepnp.verdict import best_trials
+
+    stored = res.study.user_attrs.get(SPREAD_ATTR)
+    if not isinstance(stored, dict) or stored.get("trials") != best_trials(res):
+        return None
+    return Spread(float(stored["sd"]), int(stored["seeds"]), tuple(stored["values"]))

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import sweepnp
-from sweepnp.diagnosis import LABELS, diagnose
+from sweepnp.diagnosis import LABELS, Remedies, diagnose
 from sweepnp.errors import ConfigError, OptionError
 from sweepnp.plugins import PluginManager
 from sweepnp_plugins.callbacks.diagnosis import LearningCurveDiagnosis
@@ -134,6 +134,78 @@ def test_diagnose_names_the_best_epoch_with_given_numbers():
     label, message = diagnose(*OVERFITTING, epochs=range(0, 100, 10))
     assert label == "overfitting"
     assert message == "OVERFITTING: Best epoch was 40, consider early stopping"
+
+
+@pytest.mark.parametrize(
+    ("remedies", "message"),
+    [
+        (None, "OVERFITTING: Best epoch was 5, consider early stopping"),
+        (
+            Remedies(None, {"l2": {"lam": 0.001}}),
+            "OVERFITTING: Best epoch was 5, consider early stopping",
+        ),
+        (
+            Remedies({"patience": 10, "restore_best": True}, {"l2": {"lam": 0.001}, "dropout": {}}),
+            "OVERFITTING: Best epoch was 5, and early stopping (patience 10) restored its "
+            "weights; to overfit less try stronger regularization (now l2 λ 0.001, dropout), "
+            "and a shorter patience to stop sooner",
+        ),
+        (
+            Remedies({"patience": 3, "restore_best": False}, {"elastic_net": {"l1_ratio": 0.5}}),
+            "OVERFITTING: Best epoch was 5, but early stopping (patience 3) keeps the last "
+            "epoch's weights: set restore_best = true to return the best epoch's, or a shorter "
+            "patience; to overfit less try stronger regularization (now elastic net l1_ratio 0.5)",
+        ),
+        (
+            Remedies({"patience": 10, "restore_best": True}),
+            "OVERFITTING: Best epoch was 5, and early stopping (patience 10) restored its "
+            "weights; to overfit less try regularization (l2, dropout), and a shorter patience "
+            "to stop sooner",
+        ),
+    ],
+    ids=["unknown", "no early stopping", "restores", "keeps the last", "no regularizer"],
+)
+def test_the_overfitting_advice_fits_what_the_run_does(remedies, message):
+    assert diagnose(*OVERFITTING, remedies=remedies) == ("overfitting", message)
+
+
+def _adam_quickstart(early_stopping) -> sweepnp.RunResult:
+    """The README's ``sweepnp train studies/quickstart.toml --set optimizer.name=adam --set
+    optimizer.lr=0.01``, which overfits, with early stopping as given."""
+    import tomllib
+    from pathlib import Path
+
+    text = (Path(__file__).parents[2] / "studies" / "quickstart.toml").read_text()
+    config = tomllib.loads(text)
+    del config["study"]
+    config["optimizer"] = {"name": "adam", "lr": 0.01}
+    config["callbacks"]["early_stopping"] = early_stopping
+    return sweepnp.train(config)
+
+
+@pytest.mark.parametrize(
+    ("early_stopping", "advice"),
+    [
+        (False, ", consider early stopping"),
+        (
+            {"monitor": "val_loss", "patience": 10, "restore_best": True},
+            ", and early stopping (patience 10) restored its weights; to overfit less try "
+            "stronger regularization (now l2 λ 0.001, dropout rate 0.1), and a shorter patience",
+        ),
+        (
+            {"monitor": "val_loss", "patience": 10, "restore_best": False},
+            ", but early stopping (patience 10) keeps the last epoch's weights: set "
+            "restore_best = true",
+        ),
+    ],
+    ids=["off", "restoring", "keeping the last"],
+)
+def test_a_runs_diagnosis_advises_what_it_does_not_do_yet(early_stopping, advice):
+    result = _adam_quickstart(early_stopping)
+    diagnosis = result.info["diagnosis"]
+    assert diagnosis["label"] == "overfitting", diagnosis
+    assert diagnosis["message"].startswith("OVERFITTING: Best epoch was ")
+    assert advice in diagnosis["message"]
 
 
 def test_diagnose_bad_input():

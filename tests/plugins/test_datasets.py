@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -391,16 +393,51 @@ def test_header_only_csv_has_no_rows(tmp_path):
         files.file(path=str(path), target="y")
 
 
-def test_missing_target_column_counts_the_columns_without_naming_them(tmp_path, frame):
+def test_missing_target_column_lists_the_columns_of_a_table_of_data(tmp_path, frame):
     path = tmp_path / "pets.csv"
     frame.rename(columns={"flag": "flagged"}).to_csv(path, index=False)
     with pytest.raises(DataError) as info:
         files.file(path=str(path), target="species")
     message = str(info.value)
-    assert "no target column 'species'" in message and "4 columns" in message
-    for column in ("flagged", "label"):
-        assert column not in message
-    assert "did you mean" not in message
+    assert message.endswith(
+        "has no target column 'species' (it has 4 columns: a, b, flagged, label)"
+    )
+
+
+def test_missing_target_column_lists_the_first_ten_columns_and_counts_the_rest(tmp_path):
+    path = tmp_path / "wide.csv"
+    names = [f"feature_{i}" for i in range(31)]
+    pd.DataFrame(np.zeros((3, 31)), columns=names).to_csv(path, index=False)
+    with pytest.raises(DataError) as info:
+        files.file(path=str(path), target="Feature_30s")
+    listed = ", ".join(names[:10])
+    assert str(info.value).endswith(
+        f"(it has 31 columns: {listed} and 21 more); did you mean 'feature_30'?"
+    )
+
+
+SECRET = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYzz"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        f"AWS_SECRET_ACCESS_KEY={SECRET}\nDEBUG=1\n",
+        f"-----BEGIN OPENSSH PRIVATE KEY-----\n{SECRET}\n",
+        f"admin,{SECRET}\nbob,{SECRET[::-1]}\n",
+    ],
+    ids=[".env", "private key", "password list"],
+)
+def test_a_file_that_is_no_table_of_data_gets_the_count_alone(tmp_path, content):
+    """pandas takes a file's first line for its column names: for a file named by mistake,
+    that line may be a secret, and is not printed."""
+    path = tmp_path / "named_by_mistake.csv"
+    path.write_text(content)
+    with pytest.raises(DataError) as info:
+        files.file(path=str(path), target="label")
+    message = str(info.value)
+    assert SECRET not in message and "BEGIN" not in message
+    assert re.search(r"has no target column 'label' \(it has [12] columns?\)$", message)
 
 
 @pytest.mark.parametrize(

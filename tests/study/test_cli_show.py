@@ -372,3 +372,17 @@ def test_several_metrics_are_headed_by_their_names(invoke, tmp_path, study_dict,
             trial = trials.loc[int(cells[0])]
             assert _written_as(cells[1], trial["value_val_accuracy"])
             assert _written_as(cells[2], trial["value_train_seconds"])
+
+
+def test_a_pipe_gets_the_verdict_on_one_line_never_broken_inside_a_phrase(invoke, small_journal):
+    """In a pipe (click's runner is not a terminal) without $COLUMNS, the verdict — longer than
+    the 240 columns tables get there — is one line, as the report says it."""
+    from sweepnp.report import verdict
+
+    said = verdict(sweepnp.results.load("small", small_journal))
+    assert len(said) > 240
+    for args in [(), ("--watch",)]:
+        done = invoke(
+            "study", "show", "small", "--storage", small_journal, *args, env={"COLUMNS": None}
+        )
+        assert said in done.stdout.splitlines(), done.stdout

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import html
 import math
 import re
 from typing import Any
@@ -143,7 +144,8 @@ def test_with_one_repeat_ties_are_ties_and_the_spread_is_said_unmeasured(journal
     assert verdict_text(claim) == (
         "the top 2 are tied at validation accuracy 1 (n = 1): dropout rate 0.1, dropout rate 0.2; "
         "one seed per configuration cannot separate configurations that differ by less than "
-        "the run-to-run spread, which this study did not measure (run it with repeats ≥ 2)"
+        "the run-to-run spread, which this study did not measure (run it with repeats ≥ 2, or "
+        "let sweepnp study report measure it)"
     )
 
 
@@ -412,3 +414,30 @@ def test_constant_unpaired_values_get_the_exact_randomization_p_value(journal):
     (other,) = claim.comparisons
     assert other.test == "Welch's t-test" and other.p_value == pytest.approx(2 / 20)
     assert not other.distinguishable
+
+
+def test_show_the_notebook_view_and_the_report_say_one_verdict(tmp_path):
+    """A study of one repeat: before its report, ``study show`` and the notebook view say the
+    spread is not measured; the report measures it and stores it, and from then on all three
+    print the report's verdict, word for word."""
+    from sweepnp.cli.study_show import show_parts
+    from sweepnp.report import results_html, verdict, write_report
+
+    journal = str(tmp_path / "studies.journal")
+    study = _study_file(1, "paired", "val_accuracy")
+    study["study"]["params"] = {PATH: {"choices": [0.0, 0.3]}}
+    study["study"]["n_trials"] = 2
+    run_study(study, storage=journal)
+
+    def said() -> tuple[str, str, str]:
+        res = results.load("constructed", journal)
+        shown = str(show_parts(res, 20, None, wide_hint=False)[-1])
+        return shown, verdict(res), results_html(res)
+
+    before, line, _ = said()
+    assert before == line and "did not measure" in line and "sweepnp study report" in line
+    report = write_report(results.load("constructed", journal), tmp_path / "report")
+    assert "over 5 seeds of the best configuration" in report.verdict
+    shown, line, page = said()
+    assert shown == line == report.verdict
+    assert html.escape(report.verdict) in page
