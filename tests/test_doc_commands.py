@@ -40,13 +40,7 @@ STATUS: dict[str, int] = {}
 
 #: Lines that fail until a fix on another branch is merged: each must still fail (remove it here
 #: once it passes).
-PENDING = {
-    "sweepnp study rerun quickstart --trial 7": (
-        "trial 7 of the quickstart was pruned; its re-run trains to the end and exits 1 ('the "
-        "re-run's learning curve differs from the stored one') until the rerun of a pruned trial "
-        "reproduces it"
-    ),
-}
+PENDING: dict[str, str] = {}
 
 
 def commands(document: str) -> list[str]:
