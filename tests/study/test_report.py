@@ -216,6 +216,54 @@ def test_learning_curves_show_each_configuration_best_first_training_against_val
     assert np.isclose(band.max(), runs[family].max().max())
 
 
+def test_a_sweep_of_several_parameters_shows_the_best_median_and_worst_curves(tmp_path):
+    """Beyond 4 configurations, a study of several parameters draws three panels: the best, the
+    median and the worst configuration by the study's metric (the best dozen of a sweep look
+    alike), and the caption says which."""
+    study = copy.deepcopy(DROPOUT_STUDY)
+    study["train"]["epochs"] = 3
+    study["study"].update(
+        sampler={"name": "random", "seed": 1},
+        n_trials=7,
+        repeats=1,
+        params={
+            "optimizer.lr": {"low": 1e-3, "high": 1.0, "log": True},
+            "regularizers.dropout.rate": {"low": 0.0, "high": 0.5},
+        },
+    )
+    journal = str(tmp_path / "studies.journal")
+    run_study(study, storage=journal)
+    res = results.load("dropout", journal)
+    configs = configurations(res)
+    assert len(configs) == 7
+    summary = res.summary()
+    means = summary["val_accuracy_mean"].to_numpy()
+    assert means[0] > means[-1]  # else best and worst would say nothing
+    items = curves.learning_curves(res, configs)
+    assert [item.name for item in items] == ["learning_curves_loss", "learning_curves_accuracy"]
+    ranked = _ranked(res)
+    for item in items:
+        titles = _titles(item.figure)
+        assert titles == [f"best: {ranked[0]}", f"median: {ranked[3]}", f"worst: {ranked[6]}"]
+        # By the metric: the best and worst values, and the median of the seven.
+        ordered = np.sort(means)
+        assert means[0] == ordered[-1] and means[6] == ordered[0] and means[3] == ordered[3]
+        assert (
+            "Three of the 7 completed configurations, to show how the curves differ across the "
+            "search: the best (#1), the median (#4) and the worst (#7) by validation accuracy."
+        ) in item.caption
+        assert "Only the best" not in item.caption
+        # Each panel draws its own configuration's curves.
+        family = item.name.removeprefix("learning_curves_")
+        panels = [ax for ax in item.figure.axes if ax.get_title()]
+        for ax, rank in zip(panels, (1, 4, 7), strict=True):
+            trials = next(c for c in configs if c.rank == rank).trials
+            run = res.curves[res.curves["trial"].isin(trials)].groupby("epoch")[family].mean()
+            np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), run)
+    # Up to 4 configurations every one is drawn, best first (the moons study: 4).
+    assert curves.ALL_CURVES_UP_TO == 4
+
+
 def test_metric_by_parameter_shows_every_repeat_and_each_values_mean(moons, drawn):
     res, _ = moons
     fig = drawn["metric_by_parameter"].figure
