@@ -293,7 +293,7 @@ def test_optuna_figures_name_parameters_and_choices_in_the_reports_words(drawn):
     ticks = sorted(tick.get_text() for tick in importances.get_yticklabels())
     assert ticks == ["hidden layers", "learning rate"]
     parallel_axes = drawn["parallel_coordinate"].figure.axes[0]
-    names = [tick.get_text() for tick in parallel_axes.get_xticklabels()]
+    names = [" ".join(tick.get_text().split()) for tick in parallel_axes.get_xticklabels()]
     assert names == ["validation accuracy", "learning rate", "hidden layers"]
     texts = {text.get_text() for text in parallel_axes.texts}
     assert {"0.05", "0.3", "[4]", "[16, 16]"} <= texts
@@ -528,7 +528,7 @@ def test_parallel_coordinates_place_ranges_on_their_searched_range(tmp_path):
     item = parallel.parallel_coordinates(res)
     assert "Logarithmic: l2 λ." in item.caption
     ax = item.figure.axes[0]
-    names = [tick.get_text() for tick in ax.get_xticklabels()]
+    names = [" ".join(tick.get_text().split()) for tick in ax.get_xticklabels()]
     assert names == ["validation accuracy", "batch size", "l2 λ"]
     # Each axis' ticks are written beside it: x - 0.04 for the axis at x.
     ticks = {x: [t.get_text() for t in ax.texts if t.get_position()[0] == x - 0.04] for x in (1, 2)}
@@ -835,6 +835,59 @@ def test_config_label_names_active_parameters_in_order():
 )
 def test_format_estimate(args, text):
     assert format_estimate(*args) == text
+
+
+def _visible_labels(fig) -> list[Any]:
+    """Every visible text of a figure that labels something: texts on the axes, tick labels,
+    axis labels."""
+    texts = []
+    for ax in fig.axes:
+        texts += [t for t in ax.texts if t.get_visible() and t.get_text()]
+        for axis in (ax.xaxis, ax.yaxis):
+            texts += [t for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
+            texts += [axis.label] if axis.label.get_text() else []
+    return texts
+
+
+def test_parallel_coordinates_labels_overlap_neither_each_other_nor_the_edge(tmp_path):
+    """Forty batch sizes on one axis and long choices on another: the tick labels that would
+    touch another are left out, each axis keeps its two ends, and no two labels' boxes (as the
+    renderer places them) overlap or leave the figure. Labels sit on opaque boxes above the
+    lines."""
+    study = copy.deepcopy(DROPOUT_STUDY)
+    study["train"]["epochs"] = 1
+    sizes = list(range(8, 48))
+    hidden = [[4], [8, 8, 8, 8, 8, 8, 8, 8, 8, 8], [16, 16]]
+    study["study"].update(
+        sampler={"name": "random", "seed": 0},
+        n_trials=3,
+        repeats=1,
+        params={
+            "train.batch_size": {"choices": sizes},
+            "model.hidden": {"choices": hidden},
+        },
+    )
+    journal = str(tmp_path / "studies.journal")
+    run_study(study, storage=journal)
+    res = results.load("dropout", journal)
+    fig = parallel.parallel_coordinates(res).figure
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    labels = _visible_labels(fig)
+    boxes = [label.get_window_extent() for label in labels]
+    for (a, box_a), (b, box_b) in itertools.combinations(zip(labels, boxes, strict=True), 2):
+        assert not box_a.overlaps(box_b), (a.get_text(), b.get_text())
+    for label, box in zip(labels, boxes, strict=True):
+        assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1), label
+    on_batch_axis = [t for t in ax.texts if t.get_position()[0] == 1 - 0.04]
+    assert len(on_batch_axis) == 40  # every choice has its tick …
+    shown = [t.get_text() for t in on_batch_axis if t.get_visible()]
+    assert 3 <= len(shown) < 40 and {"8", "47"} <= set(shown)  # … a few labels, the ends kept
+    on_hidden_axis = [t for t in ax.texts if t.get_position()[0] == 2 - 0.04]
+    assert all(t.get_visible() for t in on_hidden_axis)
+    for text in ax.texts:
+        assert text.get_zorder() > max(line.get_zorder() for line in ax.get_lines())
+        assert text.get_bbox_patch().get_alpha() in (None, 1.0)
 
 
 def test_parallel_coordinates_colour_tied_trials_alike(tmp_path):
