@@ -89,7 +89,10 @@ EVERY_FIGURE = {
     "weights",
     "decision_boundary",
 }
-EMBEDDED = re.compile(r'<figure id="figure-(\w+)">\s*<img src="data:image/png;base64,([^"]+)"')
+EMBEDDED = re.compile(
+    r'<figure id="figure-(\w+)">\s*<div class="figure-scroll"><img src="data:image/png;base64,'
+    r'([^"]+)"'
+)
 
 
 @pytest.fixture(scope="module")
@@ -164,6 +167,77 @@ def test_the_html_embeds_every_figure_and_needs_no_other_file(moons):
         assert base64.b64decode(embedded[name]) == path.read_bytes(), name
     assert not re.search(r'(src|href)="(?!data:|#)', html)  # nothing to fetch
     assert report.verdict in html
+
+
+def test_the_page_reads_on_a_narrow_screen(moons):
+    """Layout checked without a browser (screenshots at 1280 and 800 px showed what needed it):
+    each figure is given its pixel size, shrinks with the page but not below 70% of it, and
+    scrolls sideways in its own box rather than widening the page; tables scroll in theirs; the
+    page has a viewport and narrow-screen rules."""
+    _, report = moons
+    html = report.html.read_text(encoding="utf-8")
+    style = re.search(r"<style>(.*)</style>", html, re.S).group(1)
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    assert re.search(r"\.figure-scroll \{ overflow-x: auto; \}", style)
+    assert re.search(
+        r"figure img \{[^}]*box-sizing: border-box; max-width: 100%; height: auto;", style
+    )
+    assert re.search(r"\.table-wrap \{ overflow-x: auto; \}", style)
+    assert re.search(r"@media \(max-width: 900px\)", style)
+    images = re.findall(
+        r'<figure id="figure-(\w+)">\s*<div class="figure-scroll"><img src="[^"]+" alt="[^"]+" '
+        r'width="(\d+)" height="(\d+)" style="min-width: (\d+)px"></div>',
+        html,
+    )
+    assert {name for name, *_ in images} == set(report.figures)
+    for name, width, height, min_width in images:
+        with Image.open(report.figures[name]) as image:
+            assert image.size == (int(width), int(height))
+        assert int(min_width) == round(0.7 * int(width))
+    # Every table is in a scrolling box: none starts outside one.
+    tables = html.count("<table")
+    assert (
+        tables >= 2
+        and html.count('<div class="table-wrap"><table')
+        + html.count('<div class="table-wrap">\n<table')
+        == tables
+    )
+    # The figures made for a narrow screen: 3 learning-curve panels or fewer in a row, and no
+    # figure of the report over 1150 px wide (below 800 px when shrunk to 70%).
+    assert max(int(width) for _, width, _, _ in images) <= 1150
+
+
+def test_the_diagnosis_table_folds_the_configurations_that_never_completed(tmp_path):
+    """A sweep with a pruner lists twenty pruned configurations after the completed ones: they
+    go into a closed <details>, counted in its summary; the completed ones stay in view."""
+    from sweepnp.report.page import _render
+
+    rows = [
+        {"configuration": "#1 a", "completed": True, "stop": "completed", "label": "converged",
+         "message": "m"},
+        {"configuration": "b (pruned)", "completed": False, "stop": "pruned",
+         "label": "underfitting", "message": "m"},
+        {"configuration": "c (pruned)", "completed": False, "stop": "pruned",
+         "label": "converged", "message": "m"},
+    ]  # fmt: skip
+    sections = [
+        {"id": "d", "title": "D", "intro": "", "items": [{"kind": "diagnosis", "rows": rows}]}
+    ]
+    page = _render(
+        {"name": "s", "verdict": "v", "overview": {}, "sections": sections, "generated": "now"}
+    )
+    before, _, folded = page.partition('<details class="unfinished">')
+    assert "#1 a" in before and "(pruned)" not in before
+    assert folded.startswith(
+        "\n<summary>2 configurations that never completed (pruned or failed)</summary>"
+    )
+    assert "b (pruned)" in folded and "c (pruned)" in folded and "</details>" in folded
+    # Only unfinished ones (a study without a completed trial yet): nothing to fold them under.
+    sections[0]["items"][0]["rows"] = rows[1:]
+    page = _render(
+        {"name": "s", "verdict": "v", "overview": {}, "sections": sections, "generated": "now"}
+    )
+    assert "<details" not in page and "b (pruned)" in page
 
 
 def test_the_figures_drawn_are_the_figures_written_with_their_captions(moons, drawn):
@@ -292,6 +366,8 @@ def test_optuna_figures_name_parameters_and_choices_in_the_reports_words(drawn):
     importances = drawn["param_importances"].figure.axes[0]
     ticks = sorted(tick.get_text() for tick in importances.get_yticklabels())
     assert ticks == ["hidden layers", "learning rate"]
+    legend = [text.get_text() for text in importances.get_legend().get_texts()]
+    assert legend == ["validation accuracy"]  # not the metric's key, val_accuracy
     parallel_axes = drawn["parallel_coordinate"].figure.axes[0]
     names = [" ".join(tick.get_text().split()) for tick in parallel_axes.get_xticklabels()]
     assert names == ["validation accuracy", "learning rate", "hidden layers"]

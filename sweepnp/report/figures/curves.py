@@ -26,6 +26,7 @@ from sweepnp.report.figures.canvas import (
     Drawn,
     Skipped,
     grid,
+    grid_columns,
     grid_size,
     new_figure,
     wrap,
@@ -191,9 +192,12 @@ def _learning_curves(
 
     values = _curve_values(curves, shown, [metric for metric, _, _ in splits])
     ceiling = log_ceiling(values) if family == "loss" else None
-    fig = new_figure(*grid_size(len(shown), 4, (3.3, 2.6)))
+    columns = grid_columns(len(shown))
+    fig = new_figure(*grid_size(len(shown), columns, (3.3, 2.6)))
     words = metric_words(family).removeprefix("training ")
-    axes = grid(fig, len(shown), xlabel="epoch", ylabel=words, sharex=True, sharey=True)
+    axes = grid(
+        fig, len(shown), columns=columns, xlabel="epoch", ylabel=words, sharex=True, sharey=True
+    )
     notes: list[tuple[Axes, str]] = []
     for ax, config in zip(axes, shown, strict=True):
         runs = curves[curves["trial"].isin(config.trials)]
@@ -329,6 +333,7 @@ def diagnosis_rows(res: StudyResults, configs: list[Configuration]) -> list[dict
     for config in configs:
         row = {
             "configuration": config.title,
+            "completed": config.rank is not None,
             "stop": ", ".join(sorted(set(config.stop_reasons))),
             "label": "",
             "message": "no learning curve stored",

@@ -63,7 +63,7 @@ def parallel_coordinates(res: StudyResults) -> Drawn | Skipped:
     diverged = complete["number"].isin(blown).to_numpy() | ~np.isfinite(objective)
     columns = [(words, *_objective_axis(objective, diverged))]
     columns += [(param_words(p.path), *_param_axis(p, complete[p.path])) for p in res.space.params]
-    fig = new_figure(max(6.0, 1.9 * len(columns) + 2.0), 4.8)
+    fig = new_figure(max(6.0, 1.6 * len(columns) + 1.5), 4.8)  # 950 px for 5 axes
     ax = fig.add_subplot()
     _draw_lines(ax, complete["number"].to_numpy(), rank, np.column_stack([c[1] for c in columns]))
     _draw_axes(ax, columns)
