@@ -145,19 +145,63 @@ def plot(ax: Any, surface: Surface, descents: dict[str, Descent], title: str = "
         )  # fmt: skip
     else:
         ax.contour(x, y, z, levels=25, cmap="Greys_r", linewidths=0.7, alpha=0.8)
-    for label, descent in descents.items():
-        points = descent.points
-        (line,) = ax.plot(points[:, 0], points[:, 1], lw=1.8, label=label)
-        ax.plot(*points[0], "o", color=line.get_color(), ms=5)
-        ax.plot(*points[-1], "x" if descent.diverged else "s", color=line.get_color(), ms=6)
-    if surface.minimum is not None:
-        ax.plot(*surface.minimum, "*", color="black", ms=12, label="minimum")
+    if surface.minimum is not None:  # under the paths' end markers, its points sticking out
+        ax.plot(*surface.minimum, "*", color="black", ms=14, label="minimum", zorder=2)
     ax.set_xlim(x_low, x_high)
     ax.set_ylim(y_low, y_high)
+    _draw_paths(ax, descents)
     ax.set_xlabel("x")
     ax.set_ylabel("y")
     ax.set_title(title)
-    ax.legend(loc="best", fontsize="small")
+    handles, labels = ax.get_legend_handles_labels()  # the paths in their order, the minimum last
+    order = sorted(range(len(labels)), key=lambda i: labels[i] == "minimum")
+    ax.legend([handles[i] for i in order], [labels[i] for i in order], loc="best", fontsize="small")
+
+
+#: The width in points of the narrowest path (drawn on top) and how much wider each path under
+#: it is: where paths run together (on Rosenbrock every optimizer follows the one valley), each
+#: shows as a stripe either side of the one above it.
+PATH_WIDTH = 1.3
+PATH_WIDTH_STEP = 2.4
+
+
+def _draw_paths(ax: Any, descents: dict[str, Descent]) -> None:
+    """Each descent's path, the longest on screen drawn first and widest, each shorter one on
+    top of it and narrower, so that no path hides another (Adam's long path used to cover SGD's
+    and momentum's short ones whole). Above every path: the start ○ (white, shared by the paths
+    starting there) and each path's end ■ (✕: diverged) in its colour. The legend keeps the order
+    of ``descents``."""
+    from matplotlib import colormaps
+
+    colours = colormaps["tab10"].colors
+    to_pixels = ax.transData
+    lengths = []
+    for descent in descents.values():
+        with np.errstate(over="ignore", invalid="ignore"):
+            finite = descent.points[np.isfinite(descent.points).all(axis=1)]
+            shown = to_pixels.transform(finite) if len(finite) else np.zeros((1, 2))
+            steps = np.hypot(*np.diff(shown, axis=0).T) if len(shown) > 1 else np.zeros(1)
+        lengths.append(float(np.nansum(np.where(np.isfinite(steps), steps, 0.0))))
+    longest_first = sorted(range(len(descents)), key=lambda i: -lengths[i])
+    depth = {index: place for place, index in enumerate(longest_first)}
+    count = len(descents)
+    for index, (label, descent) in enumerate(descents.items()):
+        points = descent.points
+        colour = colours[index % len(colours)]
+        place = depth[index]  # 0: drawn first, under every other path
+        ax.plot(
+            points[:, 0], points[:, 1], color=colour, label=label,
+            lw=PATH_WIDTH + PATH_WIDTH_STEP * (count - 1 - place), zorder=3 + place,
+            solid_capstyle="round",
+        )  # fmt: skip
+        marker = "x" if descent.diverged else "s"
+        ax.plot(
+            *points[-1], marker, color=colour, markeredgecolor="black", zorder=5 + count,
+            ms=7, markeredgewidth=0.6 if marker == "s" else 2.5,
+        )  # fmt: skip
+    starts = {tuple(descent.points[0]) for descent in descents.values()}
+    for x, y in starts:  # white: shared by every path that starts there
+        ax.plot(x, y, "o", color="white", markeredgecolor="black", ms=6, zorder=4 + count)
 
 
 def _widen(low: float, high: float, values: np.ndarray, span: float) -> tuple[float, float]:

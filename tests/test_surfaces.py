@@ -8,6 +8,7 @@ distribution with an entry point (as pip leaves one), run by the command unchang
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 import textwrap
@@ -126,6 +127,99 @@ def test_the_plot_is_a_png_with_every_path(invoke, tmp_path):
     assert f"wrote the paths to {figure}" in done.stderr.replace("\n", "")
 
 
+def _drawn_paths(surface_name: str, specs: dict[str, dict], start, steps: int):
+    """The axes of ``sweepnp.surfaces.plot`` on the paths of ``specs`` (label → optimizer name
+    and options), drawn on the Agg canvas as ``-o`` draws them, and its path lines by label."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from sweepnp.surfaces import plot
+
+    surface = BUILTIN.build("surfaces", surface_name, {}, key="surface")
+    descents = {}
+    for label, (name, options) in specs.items():
+        optimizer = BUILTIN.build("optimizers", name, options, key="optimizer")
+        descents[label] = descend(surface, optimizer, start, steps)
+    figure = Figure(figsize=(7, 5.5), dpi=120, layout="constrained")
+    FigureCanvasAgg(figure)
+    ax = figure.add_subplot()
+    plot(ax, surface, descents)
+    figure.canvas.draw()  # the layout, and so the transforms, final
+    lines = {line.get_label(): line for line in ax.get_lines() if line.get_label() in descents}
+    assert list(lines) == list(specs)
+    return ax, lines
+
+
+def _visible_share(ax, line, above) -> tuple[float, float]:
+    """The share of ``line``'s drawn length (in pixels, sampled every half pixel) where some of
+    its width shows beside every line drawn above it, and that length in pixels.
+
+    A point of the line shows when the line's half-width reaches at least 0.75 px past each
+    covering line's half-width: distance to it + own half-width > its half-width + 0.75."""
+    from scipy.spatial import cKDTree
+
+    def dense(path_line):
+        xy = ax.transData.transform(path_line.get_xydata())
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        pieces = [xy[:1]]
+        for a, b in itertools.pairwise(xy):
+            count = max(int(np.hypot(*(b - a)) * 2), 1)
+            pieces.append(a + (b - a) * np.linspace(0, 1, count + 1)[1:, None])
+        return np.concatenate(pieces)
+
+    def half_width(path_line):
+        return path_line.get_linewidth() * ax.figure.dpi / 72 / 2
+
+    points = dense(line)
+    shows = np.ones(len(points), dtype=bool)
+    for other in above:
+        distance, _ = cKDTree(dense(other)).query(points)
+        shows &= distance + half_width(line) > half_width(other) + 0.75
+    return float(shows.mean()), len(points) / 2
+
+
+def test_on_the_plot_no_path_hides_another():
+    """Seed 002's three paths all follow Rosenbrock's valley from (-1, 1): Adam's, drawn last
+    and as wide as the others, used to cover SGD's and momentum's whole. Each path must show
+    along (nearly) all its length beside every path drawn above it."""
+    specs = {
+        "sgd:lr=1e-4": ("sgd", {"lr": 1e-4}),
+        "momentum:lr=1e-4,beta=0.9": ("momentum", {"lr": 1e-4, "beta": 0.9}),
+        "adam:lr=0.01": ("adam", {"lr": 0.01}),
+    }
+    ax, lines = _drawn_paths("rosenbrock", specs, (-1.0, 1.0), 1000)
+    # Drawn in the order matplotlib draws them: by zorder, then in the order added.
+    drawn = sorted(ax.get_lines(), key=lambda line: line.get_zorder())
+    order = [line for line in drawn if line in lines.values()]
+    for place, line in enumerate(order):
+        share, length = _visible_share(ax, line, order[place + 1 :])
+        assert share > 0.95 and length > 20, (line.get_label(), share, length)
+    assert [line.get_label() for line in order] == [
+        "adam:lr=0.01", "momentum:lr=1e-4,beta=0.9", "sgd:lr=1e-4",
+    ]  # fmt: skip  # the longest first
+    # Each path's end marker in its colour, above every path.
+    for label, line in lines.items():
+        end = lines[label].get_xydata()[-1]
+        markers = [
+            m for m in ax.get_lines()
+            if m.get_marker() == "s" and np.allclose(m.get_xydata()[0], end)
+            and m.get_color() == line.get_color()
+        ]  # fmt: skip
+        assert markers and markers[0].get_zorder() > max(p.get_zorder() for p in lines.values())
+    legend = [text.get_text() for text in ax.get_legend().get_texts()]
+    assert legend == [*specs, "minimum"]
+
+
+def test_two_paths_that_coincide_both_show():
+    """The same optimizer twice: one path exactly over the other. The one drawn first is wider,
+    and shows either side of the other along all its length."""
+    specs = {"first": ("sgd", {"lr": 0.005}), "second": ("sgd", {"lr": 0.005})}
+    ax, lines = _drawn_paths("quadratic", specs, (1.0, 1.0), 30)
+    under, over = sorted(lines.values(), key=lambda line: line.get_zorder())
+    assert _visible_share(ax, under, [over])[0] == 1.0
+    assert _visible_share(ax, over, [])[0] == 1.0
+
+
 def test_a_plot_into_a_missing_folder_is_one_line_and_exit_2(invoke, tmp_path):
     done = invoke(
         "surface", "quadratic", "--optimizer", "sgd", "-o", tmp_path / "missing" / "q.png"
@@ -159,6 +253,20 @@ def test_the_ema_form_takes_steps_one_minus_beta_times_the_sum_forms(invoke):
     # overflows at step 170
     assert f"{ema['value']:.1e}" == "2.4e-12"
     assert sum_form["diverged"] and sum_form["steps_run"] == 170
+
+
+def test_the_table_of_a_path_that_overflowed_says_so(invoke):
+    """SGD at lr 1.2 on x² + 100y² ends at y ≈ -3.9e154, whose square overflows a float: the
+    distance to the minimum (the table used to fail there with an OverflowError) reads its
+    size, and the row says the path diverged."""
+    done = invoke(
+        "surface", "quadratic", "--start", "1,1", "--steps", "300", "--optimizer", "sgd:lr=1.2"
+    )
+    assert done.exit_code == 0, done.stderr
+    row = next(line for line in done.stdout.splitlines() if "sgd:lr=1.2" in line)
+    cells = [cell.strip() for cell in row.strip("│ ").split("│")]
+    assert cells[2] == "-3.943e+154" and cells[4] == "3.943e+154"
+    assert cells[5] == "diverged at step 65"
 
 
 def test_seed_003_section_3_3_example_runs_as_written(invoke):

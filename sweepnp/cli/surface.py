@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from typing import Any
 
@@ -163,7 +164,9 @@ def _table(surface: Any, descents: dict[str, Any], steps: int) -> Table:
         x, y, value = descent.final
         row = [escape(label), _number(x, 4), _number(y, 4), _number(value)]
         if surface.minimum is not None:
-            distance = float(((x - surface.minimum[0]) ** 2 + (y - surface.minimum[1]) ** 2) ** 0.5)
+            distance = math.hypot(
+                x - surface.minimum[0], y - surface.minimum[1]
+            )  # inf, not an error
             row.append(_number(distance))
         if diverged:
             row.append(f"diverged at step {descent.steps_run}" if descent.diverged else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,8 +171,17 @@ class _Writer:
         path = self.out_dir / f"{drawn.name}.png"
         drawn.figure.savefig(path, dpi=DPI)
         self.figures[drawn.name] = path
-        src = "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
-        return {"kind": "figure", "name": drawn.name, "src": src, "caption": drawn.caption}
+        data = path.read_bytes()
+        src = "data:image/png;base64," + base64.b64encode(data).decode("ascii")
+        width, height = struct.unpack(">II", data[16:24])  # the PNG header's IHDR chunk
+        return {
+            "kind": "figure",
+            "name": drawn.name,
+            "src": src,
+            "caption": drawn.caption,
+            "width": width,
+            "height": height,
+        }
 
     def _skip(self, skipped: Skipped) -> dict[str, Any]:
         self.skipped[skipped.name] = skipped.why

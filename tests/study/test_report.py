@@ -89,7 +89,10 @@ EVERY_FIGURE = {
     "weights",
     "decision_boundary",
 }
-EMBEDDED = re.compile(r'<figure id="figure-(\w+)">\s*<img src="data:image/png;base64,([^"]+)"')
+EMBEDDED = re.compile(
+    r'<figure id="figure-(\w+)">\s*<div class="figure-scroll"><img src="data:image/png;base64,'
+    r'([^"]+)"'
+)
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +169,77 @@ def test_the_html_embeds_every_figure_and_needs_no_other_file(moons):
     assert report.verdict in html
 
 
+def test_the_page_reads_on_a_narrow_screen(moons):
+    """Layout checked without a browser (screenshots at 1280 and 800 px showed what needed it):
+    each figure is given its pixel size, shrinks with the page but not below 70% of it, and
+    scrolls sideways in its own box rather than widening the page; tables scroll in theirs; the
+    page has a viewport and narrow-screen rules."""
+    _, report = moons
+    html = report.html.read_text(encoding="utf-8")
+    style = re.search(r"<style>(.*)</style>", html, re.S).group(1)
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in html
+    assert re.search(r"\.figure-scroll \{ overflow-x: auto; \}", style)
+    assert re.search(
+        r"figure img \{[^}]*box-sizing: border-box; max-width: 100%; height: auto;", style
+    )
+    assert re.search(r"\.table-wrap \{ overflow-x: auto; \}", style)
+    assert re.search(r"@media \(max-width: 900px\)", style)
+    images = re.findall(
+        r'<figure id="figure-(\w+)">\s*<div class="figure-scroll"><img src="[^"]+" alt="[^"]+" '
+        r'width="(\d+)" height="(\d+)" style="min-width: (\d+)px"></div>',
+        html,
+    )
+    assert {name for name, *_ in images} == set(report.figures)
+    for name, width, height, min_width in images:
+        with Image.open(report.figures[name]) as image:
+            assert image.size == (int(width), int(height))
+        assert int(min_width) == round(0.7 * int(width))
+    # Every table is in a scrolling box: none starts outside one.
+    tables = html.count("<table")
+    assert (
+        tables >= 2
+        and html.count('<div class="table-wrap"><table')
+        + html.count('<div class="table-wrap">\n<table')
+        == tables
+    )
+    # The figures made for a narrow screen: 3 learning-curve panels or fewer in a row, and no
+    # figure of the report over 1150 px wide (below 800 px when shrunk to 70%).
+    assert max(int(width) for _, width, _, _ in images) <= 1150
+
+
+def test_the_diagnosis_table_folds_the_configurations_that_never_completed(tmp_path):
+    """A sweep with a pruner lists twenty pruned configurations after the completed ones: they
+    go into a closed <details>, counted in its summary; the completed ones stay in view."""
+    from sweepnp.report.page import _render
+
+    rows = [
+        {"configuration": "#1 a", "completed": True, "stop": "completed", "label": "converged",
+         "message": "m"},
+        {"configuration": "b (pruned)", "completed": False, "stop": "pruned",
+         "label": "underfitting", "message": "m"},
+        {"configuration": "c (pruned)", "completed": False, "stop": "pruned",
+         "label": "converged", "message": "m"},
+    ]  # fmt: skip
+    sections = [
+        {"id": "d", "title": "D", "intro": "", "items": [{"kind": "diagnosis", "rows": rows}]}
+    ]
+    page = _render(
+        {"name": "s", "verdict": "v", "overview": {}, "sections": sections, "generated": "now"}
+    )
+    before, _, folded = page.partition('<details class="unfinished">')
+    assert "#1 a" in before and "(pruned)" not in before
+    assert folded.startswith(
+        "\n<summary>2 configurations that never completed (pruned or failed)</summary>"
+    )
+    assert "b (pruned)" in folded and "c (pruned)" in folded and "</details>" in folded
+    # Only unfinished ones (a study without a completed trial yet): nothing to fold them under.
+    sections[0]["items"][0]["rows"] = rows[1:]
+    page = _render(
+        {"name": "s", "verdict": "v", "overview": {}, "sections": sections, "generated": "now"}
+    )
+    assert "<details" not in page and "b (pruned)" in page
+
+
 def test_the_figures_drawn_are_the_figures_written_with_their_captions(moons, drawn):
     _, report = moons
     html = report.html.read_text(encoding="utf-8")
@@ -216,6 +290,54 @@ def test_learning_curves_show_each_configuration_best_first_training_against_val
     assert np.isclose(band.max(), runs[family].max().max())
 
 
+def test_a_sweep_of_several_parameters_shows_the_best_median_and_worst_curves(tmp_path):
+    """Beyond 4 configurations, a study of several parameters draws three panels: the best, the
+    median and the worst configuration by the study's metric (the best dozen of a sweep look
+    alike), and the caption says which."""
+    study = copy.deepcopy(DROPOUT_STUDY)
+    study["train"]["epochs"] = 3
+    study["study"].update(
+        sampler={"name": "random", "seed": 1},
+        n_trials=7,
+        repeats=1,
+        params={
+            "optimizer.lr": {"low": 1e-3, "high": 1.0, "log": True},
+            "regularizers.dropout.rate": {"low": 0.0, "high": 0.5},
+        },
+    )
+    journal = str(tmp_path / "studies.journal")
+    run_study(study, storage=journal)
+    res = results.load("dropout", journal)
+    configs = configurations(res)
+    assert len(configs) == 7
+    summary = res.summary()
+    means = summary["val_accuracy_mean"].to_numpy()
+    assert means[0] > means[-1]  # else best and worst would say nothing
+    items = curves.learning_curves(res, configs)
+    assert [item.name for item in items] == ["learning_curves_loss", "learning_curves_accuracy"]
+    ranked = _ranked(res)
+    for item in items:
+        titles = _titles(item.figure)
+        assert titles == [f"best: {ranked[0]}", f"median: {ranked[3]}", f"worst: {ranked[6]}"]
+        # By the metric: the best and worst values, and the median of the seven.
+        ordered = np.sort(means)
+        assert means[0] == ordered[-1] and means[6] == ordered[0] and means[3] == ordered[3]
+        assert (
+            "Three of the 7 completed configurations, to show how the curves differ across the "
+            "search: the best (#1), the median (#4) and the worst (#7) by validation accuracy."
+        ) in item.caption
+        assert "Only the best" not in item.caption
+        # Each panel draws its own configuration's curves.
+        family = item.name.removeprefix("learning_curves_")
+        panels = [ax for ax in item.figure.axes if ax.get_title()]
+        for ax, rank in zip(panels, (1, 4, 7), strict=True):
+            trials = next(c for c in configs if c.rank == rank).trials
+            run = res.curves[res.curves["trial"].isin(trials)].groupby("epoch")[family].mean()
+            np.testing.assert_allclose(ax.get_lines()[0].get_ydata(), run)
+    # Up to 4 configurations every one is drawn, best first (the moons study: 4).
+    assert curves.ALL_CURVES_UP_TO == 4
+
+
 def test_metric_by_parameter_shows_every_repeat_and_each_values_mean(moons, drawn):
     res, _ = moons
     fig = drawn["metric_by_parameter"].figure
@@ -244,8 +366,10 @@ def test_optuna_figures_name_parameters_and_choices_in_the_reports_words(drawn):
     importances = drawn["param_importances"].figure.axes[0]
     ticks = sorted(tick.get_text() for tick in importances.get_yticklabels())
     assert ticks == ["hidden layers", "learning rate"]
+    legend = [text.get_text() for text in importances.get_legend().get_texts()]
+    assert legend == ["validation accuracy"]  # not the metric's key, val_accuracy
     parallel_axes = drawn["parallel_coordinate"].figure.axes[0]
-    names = [tick.get_text() for tick in parallel_axes.get_xticklabels()]
+    names = [" ".join(tick.get_text().split()) for tick in parallel_axes.get_xticklabels()]
     assert names == ["validation accuracy", "learning rate", "hidden layers"]
     texts = {text.get_text() for text in parallel_axes.texts}
     assert {"0.05", "0.3", "[4]", "[16, 16]"} <= texts
@@ -480,7 +604,7 @@ def test_parallel_coordinates_place_ranges_on_their_searched_range(tmp_path):
     item = parallel.parallel_coordinates(res)
     assert "Logarithmic: l2 λ." in item.caption
     ax = item.figure.axes[0]
-    names = [tick.get_text() for tick in ax.get_xticklabels()]
+    names = [" ".join(tick.get_text().split()) for tick in ax.get_xticklabels()]
     assert names == ["validation accuracy", "batch size", "l2 λ"]
     # Each axis' ticks are written beside it: x - 0.04 for the axis at x.
     ticks = {x: [t.get_text() for t in ax.texts if t.get_position()[0] == x - 0.04] for x in (1, 2)}
@@ -787,6 +911,59 @@ def test_config_label_names_active_parameters_in_order():
 )
 def test_format_estimate(args, text):
     assert format_estimate(*args) == text
+
+
+def _visible_labels(fig) -> list[Any]:
+    """Every visible text of a figure that labels something: texts on the axes, tick labels,
+    axis labels."""
+    texts = []
+    for ax in fig.axes:
+        texts += [t for t in ax.texts if t.get_visible() and t.get_text()]
+        for axis in (ax.xaxis, ax.yaxis):
+            texts += [t for t in axis.get_ticklabels() if t.get_visible() and t.get_text()]
+            texts += [axis.label] if axis.label.get_text() else []
+    return texts
+
+
+def test_parallel_coordinates_labels_overlap_neither_each_other_nor_the_edge(tmp_path):
+    """Forty batch sizes on one axis and long choices on another: the tick labels that would
+    touch another are left out, each axis keeps its two ends, and no two labels' boxes (as the
+    renderer places them) overlap or leave the figure. Labels sit on opaque boxes above the
+    lines."""
+    study = copy.deepcopy(DROPOUT_STUDY)
+    study["train"]["epochs"] = 1
+    sizes = list(range(8, 48))
+    hidden = [[4], [8, 8, 8, 8, 8, 8, 8, 8, 8, 8], [16, 16]]
+    study["study"].update(
+        sampler={"name": "random", "seed": 0},
+        n_trials=3,
+        repeats=1,
+        params={
+            "train.batch_size": {"choices": sizes},
+            "model.hidden": {"choices": hidden},
+        },
+    )
+    journal = str(tmp_path / "studies.journal")
+    run_study(study, storage=journal)
+    res = results.load("dropout", journal)
+    fig = parallel.parallel_coordinates(res).figure
+    fig.draw_without_rendering()
+    ax = fig.axes[0]
+    labels = _visible_labels(fig)
+    boxes = [label.get_window_extent() for label in labels]
+    for (a, box_a), (b, box_b) in itertools.combinations(zip(labels, boxes, strict=True), 2):
+        assert not box_a.overlaps(box_b), (a.get_text(), b.get_text())
+    for label, box in zip(labels, boxes, strict=True):
+        assert fig.bbox.contains(box.x0, box.y0) and fig.bbox.contains(box.x1, box.y1), label
+    on_batch_axis = [t for t in ax.texts if t.get_position()[0] == 1 - 0.04]
+    assert len(on_batch_axis) == 40  # every choice has its tick …
+    shown = [t.get_text() for t in on_batch_axis if t.get_visible()]
+    assert 3 <= len(shown) < 40 and {"8", "47"} <= set(shown)  # … a few labels, the ends kept
+    on_hidden_axis = [t for t in ax.texts if t.get_position()[0] == 2 - 0.04]
+    assert all(t.get_visible() for t in on_hidden_axis)
+    for text in ax.texts:
+        assert text.get_zorder() > max(line.get_zorder() for line in ax.get_lines())
+        assert text.get_bbox_patch().get_alpha() in (None, 1.0)
 
 
 def test_parallel_coordinates_colour_tied_trials_alike(tmp_path):

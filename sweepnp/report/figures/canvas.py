@@ -19,6 +19,7 @@ __all__ = [
     "Drawn",
     "Skipped",
     "grid",
+    "grid_columns",
     "grid_size",
     "new_figure",
     "pyplot",
@@ -79,6 +80,13 @@ def grid(
     for row in range(nrows):
         axes[row, 0].set_ylabel(ylabel)
     return list(axes.flat[:count])
+
+
+def grid_columns(count: int) -> int:
+    """Panels per row of a grid of ``count`` small multiples: at most 3 (2 × 2 for 4), so that
+    the figure stays about 1000 pixels wide and its labels readable when a page on a narrow
+    screen shrinks it."""
+    return 2 if count == 4 else min(count, 3)
 
 
 def grid_size(count: int, columns: int, panel: tuple[float, float]) -> tuple[float, float]:

@@ -2,12 +2,14 @@
 
 One figure per family of metrics (loss, then accuracy or R² when the runs recorded them): small
 multiples, one panel per configuration — best first, or in the parameter's order when the study
-searches one parameter, so that a trend reads left to right — training against validation (and
-test, when the study is judged on a test metric), each the mean over the configuration's runs
-(trials × repeats) with their min–max range, and a dot at the held-out curve's best epoch: a
-held-out accuracy that falls while the training accuracy stays at 1.0 (seed 000's overfitting)
-shows. The diagnosis table applies :func:`sweepnp.diagnosis.diagnose` to the same mean loss
-curves, and :func:`diverged_runs` applies its divergence rule to each run.
+searches one parameter, so that a trend reads left to right; for a sweep of several parameters,
+the best, the median and the worst configuration only (:func:`chosen_configurations`) —
+training against validation (and test, when the study is judged on a test metric), each the
+mean over the configuration's runs (trials × repeats) with their min–max range, and a dot at
+the held-out curve's best epoch: a held-out accuracy that falls while the training accuracy
+stays at 1.0 (seed 000's overfitting) shows. The diagnosis table applies
+:func:`sweepnp.diagnosis.diagnose` to the same mean loss curves, and :func:`diverged_runs`
+applies its divergence rule to each run.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from sweepnp.report.figures.canvas import (
     Drawn,
     Skipped,
     grid,
+    grid_columns,
     grid_size,
     new_figure,
     wrap,
@@ -37,7 +40,9 @@ if TYPE_CHECKING:
     from sweepnp.results import StudyResults
 
 __all__ = [
+    "ALL_CURVES_UP_TO",
     "band",
+    "chosen_configurations",
     "diagnosis_rows",
     "diverged_runs",
     "held_out_split",
@@ -71,27 +76,64 @@ def held_out_split(res: StudyResults) -> str:
     return "test" if res.metrics[0].startswith("test_") else "val"
 
 
-def learning_curves(res: StudyResults, configs: list[Configuration]) -> list[Drawn | Skipped]:
-    """The learning-curve figures of the best :data:`MAX_PANELS` configurations with curves:
-    best first, or, in a one-parameter study, in that parameter's order."""
+#: A study of several parameters with more configurations than this shows the learning curves of
+#: three of them: the best, the median and the worst (the best dozen of a sweep look alike).
+ALL_CURVES_UP_TO = 4
+
+
+def chosen_configurations(
+    res: StudyResults, configs: list[Configuration]
+) -> tuple[list[Configuration], dict[int, str], str]:
+    """The configurations whose learning curves are drawn, a word for some of them by rank
+    ("best", "median", "worst"), and a sentence saying which were chosen.
+
+    - One searched parameter: every configuration (the best :data:`MAX_PANELS`), in the
+      parameter's order, so that a trend reads left to right.
+    - Several parameters and at most :data:`ALL_CURVES_UP_TO` configurations with curves, or
+      fewer than 3 completed: every one (the best :data:`MAX_PANELS`), best first.
+    - Else the best, the median and the worst completed configuration by the study's first metric
+      (the ranks of ``summary()``: rank 1, rank ⌈n/2⌉ of n, rank n), the curves that differ; the
+      others are in the summary and diagnosis tables.
+    """
     with_curves = [c for c in configs if c.has_curves]
-    if not with_curves:
-        return [Skipped("learning_curves_loss", "no trial stored a learning curve yet")]
+    ranked = [c for c in with_curves if c.rank is not None]
+    metric = metric_words(res.metrics[0])
+    several = len(res.space.params) > 1
+    if several and len(with_curves) > ALL_CURVES_UP_TO and len(ranked) >= 3:
+        picks = {0: "best", (len(ranked) - 1) // 2: "median", len(ranked) - 1: "worst"}
+        shown = [ranked[i] for i in picks]
+        words = {ranked[i].rank: word for i, word in picks.items()}
+        others = len(with_curves) - len(ranked)
+        unfinished = (
+            f", with the {others} that never completed (pruned or failed)," if others else ""
+        )
+        said = (
+            f"Three of the {len(ranked)} completed configurations, to show how the curves differ "
+            f"across the search: the best (#{shown[0].rank}), the median (#{shown[1].rank}) and "
+            f"the worst (#{shown[2].rank}) by {metric}. Every completed configuration is in the "
+            f"summary table, and every one{unfinished} in the diagnosis table."
+        )
+        return shown, words, said
     shown = in_parameter_order(res, with_curves[:MAX_PANELS])
-    repeats = res.spec.study.repeats
-    spread = " and the min–max range across repeats (shaded band)" if repeats > 1 else ""
-    capped = (
-        f" Only the best {MAX_PANELS} of {len(with_curves)} configurations are shown."
-        if len(with_curves) > MAX_PANELS
-        else ""
-    )
     if len(res.space.params) == 1:
         param = res.space.params[0]
         order = "as the study file lists them" if param.kind == "categorical" else "ascending"
-        panels = f"Panels in the order of the {param_words(param.path)} ({order})"
+        said = f"Panels in the order of the {param_words(param.path)} ({order})"
     else:
-        panels = "Panels best first"
-    rank = f"#k is the configuration's rank by {metric_words(res.metrics[0])}"
+        said = "Panels best first"
+    said += f"; #k is the configuration's rank by {metric}."
+    if len(with_curves) > MAX_PANELS:
+        said += f" Only the best {MAX_PANELS} of {len(with_curves)} configurations are shown."
+    return shown, {}, said
+
+
+def learning_curves(res: StudyResults, configs: list[Configuration]) -> list[Drawn | Skipped]:
+    """The learning-curve figures of the configurations :func:`chosen_configurations` picks."""
+    if not any(c.has_curves for c in configs):
+        return [Skipped("learning_curves_loss", "no trial stored a learning curve yet")]
+    shown, words_of_rank, panels = chosen_configurations(res, configs)
+    repeats = res.spec.study.repeats
+    spread = " and the min–max range across repeats (shaded band)" if repeats > 1 else ""
     held_out = held_out_split(res)
     curves = res.curves
     drawn: list[Drawn | Skipped] = []
@@ -100,7 +142,7 @@ def learning_curves(res: StudyResults, configs: list[Configuration]) -> list[Dra
         splits = _splits(curves, family, held_out)
         if not splits:  # recorded, but never a number
             continue
-        fig, note = _learning_curves(curves, shown, family, splits, _better(family))
+        fig, note = _learning_curves(curves, shown, family, splits, _better(family), words_of_rank)
         named = [f"{split} ({colour})" for _, split, colour in splits]
         lines = " against ".join(named) if len(named) < 3 else ", ".join(named[:-1])
         lines += f" and {named[-1]}" if len(named) >= 3 else ""
@@ -109,8 +151,7 @@ def learning_curves(res: StudyResults, configs: list[Configuration]) -> list[Dra
             f"{words.capitalize()} per configuration, {lines}: the mean over {repeats} "
             f"repeat{'s' if repeats > 1 else ''} per epoch (line){spread}; "
             f"the dot marks the best epoch of the {marked} curve, so a {marked} {words} that "
-            f"turns worse afterwards shows. {panels}, sharing their axes; {rank}."
-            f"{capped}{note}"
+            f"turns worse afterwards shows. Panels share their axes. {panels}{note}"
         )
         drawn.append(Drawn(f"learning_curves_{family}", fig, caption))
     return drawn
@@ -141,6 +182,7 @@ def _learning_curves(
     family: str,
     splits: list[tuple[str, str, str]],
     better: str,
+    words_of_rank: dict[int, str] | None = None,
 ) -> tuple[Figure, str]:
     """Small multiples, one panel per configuration: each split's ``family``, the mean over
     runs with its min–max band, and a dot at the best epoch of the last (held-out) split's
@@ -150,9 +192,12 @@ def _learning_curves(
 
     values = _curve_values(curves, shown, [metric for metric, _, _ in splits])
     ceiling = log_ceiling(values) if family == "loss" else None
-    fig = new_figure(*grid_size(len(shown), 4, (3.3, 2.6)))
+    columns = grid_columns(len(shown))
+    fig = new_figure(*grid_size(len(shown), columns, (3.3, 2.6)))
     words = metric_words(family).removeprefix("training ")
-    axes = grid(fig, len(shown), xlabel="epoch", ylabel=words, sharex=True, sharey=True)
+    axes = grid(
+        fig, len(shown), columns=columns, xlabel="epoch", ylabel=words, sharex=True, sharey=True
+    )
     notes: list[tuple[Axes, str]] = []
     for ax, config in zip(axes, shown, strict=True):
         runs = curves[curves["trial"].isin(config.trials)]
@@ -186,7 +231,8 @@ def _learning_curves(
                 notes.append((ax, words_of_best))
         if not drawn:  # a diverged run: say so rather than leave the panel blank
             ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center", c="0.4")
-        ax.set_title(wrap(config.title), fontsize=9)
+        word = (words_of_rank or {}).get(config.rank)
+        ax.set_title(wrap(f"{word}: {config.title}" if word else config.title), fontsize=9)
         ax.grid(alpha=0.3)
     axes[0].xaxis.set_major_locator(MaxNLocator(integer=True))  # shared by every panel
     handles, labels = axes[0].get_legend_handles_labels()
@@ -287,6 +333,7 @@ def diagnosis_rows(res: StudyResults, configs: list[Configuration]) -> list[dict
     for config in configs:
         row = {
             "configuration": config.title,
+            "completed": config.rank is not None,
             "stop": ", ".join(sorted(set(config.stop_reasons))),
             "label": "",
             "message": "no learning curve stored",

@@ -17,7 +17,15 @@ import numpy as np
 
 from sweepnp.errors import SweepnpError
 from sweepnp.report.configurations import MAX_PANELS, Configuration
-from sweepnp.report.figures.canvas import Drawn, Skipped, grid, grid_size, new_figure, wrap
+from sweepnp.report.figures.canvas import (
+    Drawn,
+    Skipped,
+    grid,
+    grid_columns,
+    grid_size,
+    new_figure,
+    wrap,
+)
 from sweepnp.study import rerun_repeat
 
 if TYPE_CHECKING:
@@ -145,8 +153,12 @@ def pooled_weights(model: Model) -> np.ndarray:
 def _weights_figure(trained: list[_Retrained]) -> Figure:
     pooled = [pooled_weights(t.model) for t in trained]
     bins = np.linspace(min(w.min() for w in pooled), max(w.max() for w in pooled), 41)
-    fig = new_figure(*grid_size(len(trained), 4, (3.3, 2.5)))
-    axes = grid(fig, len(trained), xlabel="weight", ylabel="count (log)", sharex=True, sharey=True)
+    columns = grid_columns(len(trained))
+    fig = new_figure(*grid_size(len(trained), columns, (3.3, 2.5)))
+    axes = grid(
+        fig, len(trained), columns=columns, xlabel="weight", ylabel="count (log)",
+        sharex=True, sharey=True,
+    )  # fmt: skip
     for ax, item, weights in zip(axes, trained, pooled, strict=True):
         ax.hist(weights, bins=bins, color="C2", alpha=0.85)
         ax.set_yscale("log")  # the many small weights would hide the few large ones
@@ -206,8 +218,12 @@ def _boundary_figure(trained: list[_Retrained]) -> Figure:
     # Binary: the probability's own diverging colours, points in the same two colours.
     cmap, vmin, vmax = ("RdBu_r", 0, 1) if binary else (classes, -0.5, n_classes - 0.5)
 
-    fig = new_figure(*grid_size(len(trained), 4, (3.3, 3.0)))
-    axes = grid(fig, len(trained), xlabel=names[0], ylabel=names[1], sharex=True, sharey=True)
+    columns = grid_columns(len(trained))
+    fig = new_figure(*grid_size(len(trained), columns, (3.3, 3.0)))
+    axes = grid(
+        fig, len(trained), columns=columns, xlabel=names[0], ylabel=names[1],
+        sharex=True, sharey=True,
+    )  # fmt: skip
     filled = None
     for ax, item, X in zip(axes, trained, points, strict=True):
         proba = item.model.predict_proba(plane)  # raw features: the model scales them itself

@@ -120,6 +120,10 @@ def _optuna_figure(res: StudyResults, draw: Callable[..., Any]) -> Figure:
             texts = [tick.get_text() for tick in axis.get_ticklabels()]
             if any(text in words for text in texts):
                 axis.set_ticks(axis.get_ticklocs(), [words.get(text, text) for text in texts])
+        legend = ax.get_legend()
+        for text in legend.get_texts() if legend is not None else []:
+            if text.get_text() in res.metrics:  # the importances' key said "val_accuracy"
+                text.set_text(metric_words(text.get_text()))
     fig.set_size_inches(8, 4.8)
     fig.set_layout_engine("tight")
     return fig

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from sweepnp.report.configurations import choice_position
-from sweepnp.report.figures.canvas import LOG_RATIO, Drawn, Skipped, new_figure
+from sweepnp.report.figures.canvas import LOG_RATIO, Drawn, Skipped, new_figure, wrap
 from sweepnp.report.figures.curves import diverged_runs
 from sweepnp.report.figures.optuna_plots import objective_words
 from sweepnp.report.words import choice_names, param_words
@@ -63,11 +63,12 @@ def parallel_coordinates(res: StudyResults) -> Drawn | Skipped:
     diverged = complete["number"].isin(blown).to_numpy() | ~np.isfinite(objective)
     columns = [(words, *_objective_axis(objective, diverged))]
     columns += [(param_words(p.path), *_param_axis(p, complete[p.path])) for p in res.space.params]
-    fig = new_figure(max(6.0, 1.9 * len(columns) + 2.0), 4.8)
+    fig = new_figure(max(6.0, 1.6 * len(columns) + 1.5), 4.8)  # 950 px for 5 axes
     ax = fig.add_subplot()
     _draw_lines(ax, complete["number"].to_numpy(), rank, np.column_stack([c[1] for c in columns]))
     _draw_axes(ax, columns)
     _colour_bar(fig, ax, objective, order, words)
+    _thin_tick_labels(fig, ax)
     logarithmic = [name for name, _, _, log in columns if log]
     note = f" Logarithmic: {', '.join(logarithmic)}." if logarithmic else ""
     if diverged.any():
@@ -161,7 +162,9 @@ def _draw_lines(ax: Axes, numbers: np.ndarray, rank: np.ndarray, y: np.ndarray) 
 
 
 def _draw_axes(ax: Axes, columns: list[tuple[str, np.ndarray, list, bool]]) -> None:
-    """A vertical axis per column, its ticks written beside it, its name underneath."""
+    """A vertical axis per column, its ticks written beside it on an opaque white box above
+    every line (lines crossing a label used to make it unreadable), its name underneath,
+    wrapped so that neighbouring names do not run into each other."""
     for x, (_, _, ticks, _) in enumerate(columns):
         ax.axvline(x, color="0.2", linewidth=1.0, zorder=0)
         for y, text in ticks:
@@ -169,19 +172,41 @@ def _draw_axes(ax: Axes, columns: list[tuple[str, np.ndarray, list, bool]]) -> N
             ax.text(
                 x - 0.04,
                 y,
-                text,
+                wrap(text, 16),
                 ha="right",
                 va="center",
                 fontsize=8,
                 zorder=10_000,  # above every line
-                bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.8, "pad": 1},
+                bbox={"facecolor": "white", "edgecolor": "0.75", "linewidth": 0.5, "pad": 1.5},
             )
-    ax.set_xticks(range(len(columns)), [name for name, _, _, _ in columns])
+    ax.set_xticks(range(len(columns)), [wrap(name, 18) for name, _, _, _ in columns])
     ax.set_xlim(-0.45, len(columns) - 0.85)
     ax.set_ylim(_INACTIVE - 0.06, _DIVERGED + 0.04)
     ax.set_yticks([])
     for side in ("top", "right", "left"):
         ax.spines[side].set_visible(False)
+
+
+def _thin_tick_labels(fig: Any, ax: Axes) -> None:
+    """Hide the tick labels that would overlap another of their axis (a parameter with many
+    choices): once the layout is final, each axis keeps its labels from the bottom up, skipping
+    any that would touch the last one kept, but always keeps *inactive* and *diverged*, and
+    then its top label in place of the one below it that it would touch."""
+    fig.draw_without_rendering()  # the constrained layout, and so the labels' places, final
+    by_axis: dict[float, list[Any]] = {}
+    for text in ax.texts:
+        by_axis.setdefault(text.get_position()[0], []).append(text)
+    for texts in by_axis.values():
+        fixed = [t for t in texts if t.get_position()[1] in (_INACTIVE, _DIVERGED)]
+        ticks = sorted((t for t in texts if t not in fixed), key=lambda t: t.get_position()[1])
+        kept = [t.get_window_extent().padded(2) for t in fixed]
+        top = ticks[-1:] if len(ticks) > 1 else []
+        for text in top + ticks[:-1]:  # the top label's place first: the range's end
+            box = text.get_window_extent().padded(2)
+            if any(box.overlaps(other) for other in kept):
+                text.set_visible(False)
+            else:
+                kept.append(box)
 
 
 def _colour_bar(fig: Any, ax: Axes, objective: np.ndarray, order: np.ndarray, words: str) -> None:

@@ -65,8 +65,9 @@ def _metric_by_parameter(res: StudyResults) -> tuple[Figure, str]:
     table = res.repeats_table()
     diverged = _diverged_rows(res, table, metric)
     params = res.space.params
-    fig = new_figure(*grid_size(len(params), 3, (3.8, 3.0)))
-    axes = grid(fig, len(params), columns=3, ylabel=metric_words(metric), sharey=True)
+    columns = 2 if len(params) == 4 else 3  # 2 × 2, not 3 + 1: narrow enough for a small screen
+    fig = new_figure(*grid_size(len(params), columns, (3.8, 3.0)))
+    axes = grid(fig, len(params), columns=columns, ylabel=metric_words(metric), sharey=True)
     rng = np.random.default_rng(0)  # the jitter of categorical dots, the same on every report
     for ax, param in zip(axes, params, strict=True):
         active = table[param.path].notna()
