@@ -20,6 +20,9 @@ from sweepnp.errors import OptionError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from sweepnp.config import RunConfig
+    from sweepnp.plugins import PluginManager
+
 __all__ = [
     "LABELS",
     "Remedies",
@@ -27,6 +30,7 @@ __all__ = [
     "diagnose",
     "diagnose_runs",
     "overfitting_message",
+    "remedies_of",
 ]
 
 #: Every label :func:`diagnose` returns, in the order the checks run.
@@ -67,6 +71,27 @@ def _strengths(regularizers: Mapping[str, Mapping[str, Any]]) -> str:
         ]
         said.append(" ".join([name.replace("_", " "), *words]))
     return ", ".join(said)
+
+
+def remedies_of(config: RunConfig, pm: PluginManager | None = None) -> Remedies:
+    """What a run (its parsed run file) does against overfitting: early stopping's ``patience``
+    and ``restore_best`` — from the callback built by name, so its defaults are the plugin's own
+    — and the regularizers with their options as set."""
+    from sweepnp.plugins import get_plugin_manager
+
+    chosen = config.callbacks.get("early_stopping", False)
+    early_stopping = None
+    if chosen is not False:
+        options = {} if chosen is True else dict(chosen)
+        stopping = (pm or get_plugin_manager()).build(
+            "callbacks", "early_stopping", options, key="callbacks.early_stopping"
+        )
+        early_stopping = {
+            "patience": getattr(stopping, "patience", None),
+            "restore_best": getattr(stopping, "restore_best", True),
+        }
+    regularizers = {name: dict(opts) for name, opts in config.regularizers.items()}
+    return Remedies(early_stopping, regularizers)
 
 
 def overfitting_message(best: Any, remedies: Remedies | None = None) -> str:
@@ -227,10 +252,12 @@ def diagnose(
     return "still_improving", _MESSAGES["still_improving"]
 
 
-def diagnose_runs(runs: pd.DataFrame) -> tuple[str, str] | None:
+def diagnose_runs(runs: pd.DataFrame, remedies: Remedies | None = None) -> tuple[str, str] | None:
     """:func:`diagnose` on the mean training and validation loss curves of several runs: rows of
     ``StudyResults.curves`` (``trial``, ``repeat``, ``epoch``, ``loss``, ``val_loss``), as the
-    study report diagnoses a configuration; None when they recorded no training loss."""
+    study report diagnoses a configuration; None when they recorded no training loss.
+
+    :param remedies: what the configuration does against overfitting (:func:`remedies_of`)."""
     means = {}
     for metric in ("loss", "val_loss"):
         if metric in runs and not runs[metric].isna().all():
@@ -241,4 +268,4 @@ def diagnose_runs(runs: pd.DataFrame) -> tuple[str, str] | None:
     train = means["loss"]
     val = means.get("val_loss")
     val_values = None if val is None else val.reindex(train.index).to_numpy()
-    return diagnose(train.to_numpy(), val_values, epochs=train.index.to_list())
+    return diagnose(train.to_numpy(), val_values, epochs=train.index.to_list(), remedies=remedies)

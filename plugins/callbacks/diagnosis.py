@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from sweepnp import Callback, hookimpl
-from sweepnp.diagnosis import Remedies, check_options, diagnose
+from sweepnp.diagnosis import check_options, diagnose, remedies_of
 
-__all__ = ["LearningCurveDiagnosis", "remedies"]
+__all__ = ["LearningCurveDiagnosis"]
 
 
 class LearningCurveDiagnosis(Callback):
@@ -84,24 +84,9 @@ class LearningCurveDiagnosis(Callback):
             plateau=self.plateau,
             overfit_rise=self.overfit_rise,
             epochs=[row["epoch"] for row in rows],
-            remedies=remedies(self.trainer.config),
+            remedies=remedies_of(self.trainer.config, self.trainer.pm),
         )
         self.trainer.info["diagnosis"] = {"label": label, "message": message}
-
-
-def remedies(config: Any) -> Remedies:
-    """What a run (its parsed run file) does against overfitting: early stopping's patience and
-    whether it restores the best epoch (its defaults where the file sets none), and the
-    regularizers with their options."""
-    from sweepnp_plugins.callbacks.early_stopping import EarlyStopping
-
-    chosen = config.callbacks.get("early_stopping", False)
-    early_stopping = None
-    if chosen is not False:
-        stopping = EarlyStopping(**({} if chosen is True else dict(chosen)))
-        early_stopping = {"patience": stopping.patience, "restore_best": stopping.restore_best}
-    regularizers = {name: dict(opts) for name, opts in config.regularizers.items()}
-    return Remedies(early_stopping, regularizers)
 
 
 @hookimpl

@@ -982,3 +982,28 @@ def test_parallel_coordinates_colour_tied_trials_alike(tmp_path):
     assert any(values[a] == values[b] for a, b in pairs), "the study should hold a tie"
     for a, b in pairs:
         assert (colour[a] == colour[b]) == (values[a] == values[b])
+
+
+def test_the_diagnosis_advice_knows_each_configurations_early_stopping(small_journal):
+    """The report's diagnosis table advises what a configuration's runs do not do yet: the
+    remedies it passes are those of each configuration's own run file (its searched patience,
+    λ and dropout rate), with early stopping's own defaults (restore_best)."""
+    from sweepnp.report.configurations import configurations
+    from sweepnp.report.figures.curves import configuration_remedies
+    from sweepnp.results import load
+
+    res = load("small", small_journal)
+    configs = configurations(res)
+    assert configs
+    for config in configs:
+        remedies = configuration_remedies(res, config)
+        assert remedies is not None
+        params = config.params
+        assert remedies.early_stopping == {
+            "patience": params["callbacks.early_stopping.patience"],
+            "restore_best": True,
+        }
+        assert remedies.regularizers == {
+            "l2": {"lam": params["regularizers.l2.lam"]},
+            "dropout": {"rate": params["regularizers.dropout.rate"]},
+        }

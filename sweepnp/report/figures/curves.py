@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
+    from sweepnp.diagnosis import Remedies
     from sweepnp.results import StudyResults
 
 __all__ = [
@@ -322,10 +323,26 @@ def diverged_runs(res: StudyResults) -> set[tuple[int, int]]:
     return diverged
 
 
+def configuration_remedies(res: StudyResults, config: Configuration) -> Remedies | None:
+    """What the configuration's runs do against overfitting; None when its run file cannot be
+    rebuilt here (a plugin that is not installed where the report is written)."""
+    from sweepnp.config import validate
+    from sweepnp.diagnosis import remedies_of
+    from sweepnp.errors import SweepnpError
+    from sweepnp.study.space import decode_params
+
+    try:
+        run = res.spec.run_file(decode_params(config.params))
+        return remedies_of(validate(run, source=res.spec.source))
+    except (SweepnpError, ValueError, TypeError):
+        return None
+
+
 def diagnosis_rows(res: StudyResults, configs: list[Configuration]) -> list[dict[str, str]]:
     """:func:`~sweepnp.diagnosis.diagnose` on each configuration's mean training and validation
     loss curves (:func:`~sweepnp.diagnosis.diagnose_runs`), with how its trials stopped: one row
-    of the diagnosis table per configuration."""
+    of the diagnosis table per configuration; its advice against overfitting fits what the
+    configuration's runs do (early stopping, regularizers)."""
     from sweepnp.diagnosis import diagnose_runs
 
     curves = res.curves
@@ -338,7 +355,8 @@ def diagnosis_rows(res: StudyResults, configs: list[Configuration]) -> list[dict
             "label": "",
             "message": "no learning curve stored",
         }
-        found = diagnose_runs(curves[curves["trial"].isin(config.trials)])
+        runs = curves[curves["trial"].isin(config.trials)]
+        found = diagnose_runs(runs, remedies=configuration_remedies(res, config))
         if found is not None:
             row.update(label=found[0], message=found[1])
         rows.append(row)
