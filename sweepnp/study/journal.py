@@ -1,9 +1,14 @@
 """sweepnp's journal file: Optuna's journal format, written so that no failure costs a record.
 
-The file is Optuna's: one JSON operation per line, appended under Optuna's
-:class:`~optuna.storages.journal.JournalFileOpenLock`, so plain Optuna (and optuna-dashboard)
-read it as they read their own. What differs is how it is written and read:
+The file is Optuna's: one JSON operation per line, so plain Optuna (and optuna-dashboard) read
+it as they read their own. What differs is how it is written and read:
 
+* **A dead writer stalls no one.** Appends and repairs hold a lock the operating system releases
+  when its holder dies (:class:`~sweepnp.study.locks.ProcessLock` on ``<journal>.flock``), not
+  Optuna's open-file lock (``<journal>.lock``), whose file a killed writer leaves behind for
+  every other writer to wait out (30 s). Such files, left by older versions, are ignored; and
+  plain Optuna writing to the journal (it takes ``<journal>.lock``) is not kept from writing at
+  the same time as sweepnp, so let only one of them write at a time.
 * **A torn tail is set aside, never glued to.** A crash or power loss during an append can leave
   the file ending in part of a line. Optuna's reader skips such a tail, but its writer appends
   after it, gluing the next record to the partial one; from then on every read fails and the
@@ -36,10 +41,11 @@ from typing import Any
 
 import optuna
 from optuna.storages import JournalStorage
-from optuna.storages.journal import BaseJournalBackend, JournalFileOpenLock
+from optuna.storages.journal import BaseJournalBackend
 from optuna.trial import TrialState
 
 from sweepnp.errors import ArgumentError, SweepnpError, SweepnpWarning
+from sweepnp.study.locks import ProcessLock
 from sweepnp.study.optuna_adapter import trial_id
 
 __all__ = [
@@ -49,10 +55,21 @@ __all__ = [
     "JournalRepairWarning",
     "JournalWriteError",
     "NotAJournalError",
+    "lock_path",
 ]
 
 #: Every operation Optuna writes starts so (``json.dumps`` keeps the key order it is built in).
 _RECORD_START = b'{"op_code":'
+
+
+def lock_path(journal: str, purpose: str = "") -> str:
+    """The file a lock of ``journal`` is taken on: ``<journal>.flock`` for appends, and
+    ``<journal>.<purpose>.flock`` for another lock (the budget lock's ``budget``).
+
+    Not ``.lock``: that is the name of Optuna's open-file lock, which older versions used and a
+    killed holder left behind; such a file must not be mistaken for a live lock's.
+    """
+    return f"{journal}.{purpose}.flock" if purpose else f"{journal}.flock"
 
 
 class JournalWriteError(SweepnpError):
@@ -75,13 +92,15 @@ class JournalFile(BaseJournalBackend):
     """A journal file backend for Optuna's :class:`~optuna.storages.JournalStorage`.
 
     :param path: the journal file (created if missing).
-    :param lock: the lock around appends and repairs (default: Optuna's open-file lock on
-        ``path``, which also holds across machines sharing the file over NFS).
+    :param lock: the lock around appends and repairs (``acquire`` and ``release``; default: a
+        :class:`~sweepnp.study.locks.ProcessLock` on ``<path>.flock``, released by the operating
+        system when its holder dies; it also holds across machines sharing the file over NFS
+        where the mount supports locks).
     """
 
     def __init__(self, path: str | os.PathLike[str], lock: Any = None) -> None:
         self.path = str(path)
-        self._lock = lock or JournalFileOpenLock(self.path)
+        self._lock = lock or ProcessLock(lock_path(self.path))
         self._batch: list[dict[str, Any]] | None = None
         #: log number -> byte offset where its line starts, for every line read so far.
         self._offsets: dict[int, int] = {0: 0}
@@ -366,7 +385,12 @@ class BufferedJournalStorage(JournalStorage):
 
 @contextlib.contextmanager
 def _open_fd(path: str, flags: int) -> Iterator[int]:
-    fd = os.open(path, flags)
+    """The journal opened for writing; a :class:`JournalWriteError` if it cannot be (a
+    read-only file system: the lock, on a file opened read-only, is taken there)."""
+    try:
+        fd = os.open(path, flags)
+    except OSError as exc:
+        raise JournalWriteError(_write_failure(path, exc)) from exc
     try:
         yield fd
     finally:

@@ -7,9 +7,11 @@
 * ``sqlite:///…``, ``postgresql://…``, ``mysql://…``: Optuna's RDB storage, with heartbeats.
 
 Workers take :func:`budget_lock` around "count the trials, then ask for one", so that however many
-workers share a study it never holds more than ``n_trials`` trials: a lock file beside a journal
-(Optuna's NFS-safe ``JournalFileOpenLock``, so it also holds across machines sharing the file), a
-PostgreSQL advisory lock for PostgreSQL (across machines), and a local file lock otherwise.
+workers share a study it never holds more than ``n_trials`` trials: a file lock on
+``<journal>.budget.flock`` beside a journal (it also holds across machines sharing the file over
+NFS where the mount supports locks), a PostgreSQL advisory lock for PostgreSQL (across machines),
+and a file lock of this machine otherwise. All are released when their holder dies, however it
+dies: a worker killed inside the lock stops no other (:mod:`sweepnp.study.locks`).
 
 Dead workers (:func:`recover_stale_trials`) — a trial left RUNNING by a process that died is
 failed with reason ``stale`` and its parameters are queued again:
@@ -40,12 +42,12 @@ from typing import Any
 
 import optuna
 from optuna.storages import BaseStorage, RDBStorage
-from optuna.storages.journal import JournalFileOpenLock
 from optuna.trial import FrozenTrial, TrialState
 
 from sweepnp.errors import ArgumentError, ConfigError, SweepnpError
 from sweepnp.study import DEFAULT_STORAGE
-from sweepnp.study.journal import BufferedJournalStorage, JournalWriteError
+from sweepnp.study.journal import BufferedJournalStorage, JournalWriteError, lock_path
+from sweepnp.study.locks import ProcessLock
 from sweepnp.study.optuna_adapter import heartbeat_thread, storage_of, trial_id
 from sweepnp.study.processes import on_this_host, process_alive, worker_identity
 from sweepnp.study.record import WORKER_ATTR, TrialRecord, retry_attrs
@@ -360,7 +362,7 @@ def budget_lock(url: str | None, study_name: str, storage: BaseStorage) -> Itera
                 connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": key})
         return
     if "://" not in url:
-        lock = JournalFileOpenLock(f"{url}.budget")
+        lock = ProcessLock(lock_path(url, "budget"))
         try:
             lock.acquire()
         except OSError as exc:
@@ -368,26 +370,11 @@ def budget_lock(url: str | None, study_name: str, storage: BaseStorage) -> Itera
                 f"cannot take the budget lock beside the journal {url}: "
                 f"{exc.strerror or exc}; nothing was written"
             ) from exc
-        try:
-            yield
-        finally:
-            lock.release()
-        return
-    # SQLite and others: a file lock, which holds between the processes of this machine.
+    else:  # SQLite and others: a lock file of this machine's, one per storage and study
+        key = _lock_key(url + study_name) & 0xFFFFFFFF
+        lock = ProcessLock(Path(tempfile.gettempdir()) / f"sweepnp-{key:x}.lock")
+        lock.acquire()
     try:
-        import fcntl
-    except ImportError:  # not POSIX: only the journal and PostgreSQL have a budget lock there
-        raise ArgumentError(
-            "several workers on one SQLite (or MySQL) study need POSIX file locks, which this "
-            "system lacks; use a journal file or PostgreSQL",
-            argument="storage",
-        ) from None
-    path = (
-        Path(tempfile.gettempdir()) / f"sweepnp-{_lock_key(url + study_name) & 0xFFFFFFFF:x}.lock"
-    )
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+        yield
+    finally:
+        lock.release()

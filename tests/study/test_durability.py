@@ -281,6 +281,29 @@ def test_a_failed_append_cuts_the_journal_back_to_its_last_record(small_disk):
     assert path.read_bytes() == complete
 
 
+def test_the_locks_need_no_room_on_a_full_disk(small_disk):
+    """A journal written before its lock files existed (by an older version) on a full disk:
+    taking the locks creates their empty files, which needs no data block, so the append fails
+    with its own error (and the journal is unchanged) and the budget lock is taken."""
+    from sweepnp.study.storage import budget_lock
+
+    point, _ = small_disk
+    path = point / "old.journal"
+    record = b'{"op_code":0,"worker_id":"w","study_name":"s","directions":[1]}\n'
+    path.write_bytes(record)  # no sweepnp wrote it: no lock file yet
+    _fill(point)
+    storage = open_storage(str(path))
+    big = {"op_code": 9, "worker_id": "w", "pad": "x" * 200_000}  # larger than what is left
+    with budget_lock(str(path), "s", storage), pytest.raises(JournalWriteError) as failed:
+        JournalFile(path).write([big])
+    message = str(failed.value)
+    assert message.startswith("cannot write to the journal")
+    assert "No space left on device" in message
+    assert path.read_bytes() == record
+    for lock in ("old.journal.flock", "old.journal.budget.flock"):
+        assert (point / lock).stat().st_size == 0  # nothing is ever written to a lock file
+
+
 def test_a_torn_tail_on_a_full_disk_is_never_glued_to(small_disk):
     point, _ = small_disk
     path = point / "torn.journal"
