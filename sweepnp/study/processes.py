@@ -1,8 +1,8 @@
 """Which process is which: identities that outlive a reused process id, and whether one lives.
 
-A worker records itself as ``host:pid:start-time`` (the start time from ``/proc``, Linux), with
-its trials and on the lock files it holds, so that another process of the same host can tell a
-dead worker's leftovers from a live one's: a process that no longer exists, or is a zombie (dead,
+A worker records itself as ``host:pid:start-time`` (the start time from ``/proc``, Linux) with
+its trials, so that another process of the same host can tell a dead worker's leftovers from a
+live one's: a process that no longer exists, or is a zombie (dead,
 its exit status not yet collected), or whose id was reused by another process, is dead.
 """
 

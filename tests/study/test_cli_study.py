@@ -420,7 +420,7 @@ def test_ctrl_c_with_two_workers_interrupts_both_cleanly(
     running = [t for t in trials if t.state == TrialState.RUNNING]
     interrupted = [t for t in trials if t.user_attrs.get("sweepnp_reason") == "interrupted"]
     assert running == [] and 1 <= len(interrupted) <= 2 * int(stack)  # each worker's in flight
-    assert not list(tmp_path.glob("*.lock"))  # no lock left behind
+    assert not list(tmp_path.glob("*.lock"))  # no lock file of Optuna's kind (sweepnp's are .flock)
 
 
 @pytest.mark.slow
