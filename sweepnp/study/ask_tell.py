@@ -7,7 +7,8 @@ own, so that neither loop imports the other and no private name passes between t
 
 * :class:`WorkerJob` — everything a worker needs, for either loop;
 * :func:`next_trial` — under the storage's budget lock: recover dead workers' trials, count
-  (:func:`counted_trials`), ask; or :data:`WAIT` while other workers finish the budget;
+  (:func:`counted_trials`), ask (a grid's trial claims its point then, :mod:`sweepnp.study.grid`);
+  or :data:`WAIT` while other workers finish the budget, or the grid;
 * :func:`finish_trial` — store a trial's record and tell Optuna, in one write;
 * :class:`WaitForOthers` — wait while other workers' trials run, and say why after
   :data:`SAY_WAITING_AFTER` seconds (:func:`say_waiting`);
@@ -24,7 +25,7 @@ import multiprocessing
 import signal
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ from optuna.trial import TrialState
 from sweepnp.errors import SweepnpWarning
 from sweepnp.plugins import PluginManager
 from sweepnp.study import storage as storages
+from sweepnp.study.grid import GridSampler
 from sweepnp.study.optuna_adapter import set_intermediate_values, storage_of, trial_id
 from sweepnp.study.record import (
     WORKER_ATTR,
@@ -60,6 +62,7 @@ __all__ = [
     "counted_trials",
     "fair_share",
     "finish_trial",
+    "grid_spent",
     "interrupt_trial",
     "next_trial",
     "say_waiting",
@@ -136,7 +139,10 @@ def counted_trials(study: optuna.Study) -> int:
 def budget(study: optuna.Study) -> tuple[int, int]:
     """``(counted, finished)``: the trials that count against ``n_trials``
     (:func:`counted_trials`), and those of them that have finished (not running or waiting)."""
-    trials = study.get_trials(deepcopy=False)
+    return _budget_of(study.get_trials(deepcopy=False))
+
+
+def _budget_of(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[int, int]:
     retried = retried_numbers(trials)
     counted = [trial for trial in trials if counts_toward_budget(trial, retried)]
     return len(counted), sum(trial.state.is_finished() for trial in counted)
@@ -164,19 +170,38 @@ def next_trial(
     holding: int = 0,
 ) -> optuna.Trial | None:
     """Under the budget lock: recover dead workers' trials, count, and ask for a trial; ``None``
-    when the budget is spent, :data:`WAIT` when it is but other workers' trials still run,
+    when the budget (or a grid, :func:`grid_spent`) is spent, :data:`WAIT` when it is but other
+    workers' trials still run,
     :data:`SHARE_TAKEN` when this worker's ``holding`` trials in flight are its
     :func:`fair_share` of those still to run."""
     with storages.budget_lock(job.storage, spec.name, storage):
         storages.recover_stale_trials(study)
-        counted, finished = budget(study)
-        if counted >= job.n_trials:
+        trials = study.get_trials(deepcopy=False)
+        counted, finished = _budget_of(trials)
+        if counted >= job.n_trials or grid_spent(study, trials):
             return WAIT if storages.awaited_trials(study) else None
         if holding >= fair_share(job.n_trials, finished, job.workers):
             return SHARE_TAKEN
+        if isinstance(study.sampler, GridSampler):
+            study.sampler.knowing(trials)  # the grid point is claimed from these
         with warnings.catch_warnings():  # we beat ourselves, in storages.heartbeat
             warnings.filterwarnings("ignore", "Heartbeat of storage", UserWarning)
             return study.ask()
+
+
+def grid_spent(
+    study: optuna.Study, trials: Sequence[optuna.trial.FrozenTrial] | None = None
+) -> bool:
+    """Whether the study samples a grid whose every point a trial holds, with no retry waiting
+    (:meth:`GridSampler.spent <sweepnp.study.grid.GridSampler.spent>`): it ends the study as a
+    spent budget does, also when ``n_trials`` is larger than the grid.
+
+    :param trials: the study's trials, already read.
+    """
+    sampler = study.sampler
+    if not isinstance(sampler, GridSampler):
+        return False
+    return sampler.spent(study.get_trials(deepcopy=False) if trials is None else trials)
 
 
 def say_waiting(study: optuna.Study) -> None:
@@ -223,29 +248,18 @@ class WaitForOthers:
         self.since = None
 
 
-def finish_trial(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> bool:
-    """Store the outcome and tell Optuna; return whether a grid sampler has run its grid.
+def finish_trial(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> None:
+    """Store the outcome and tell Optuna.
 
     On a journal the record, the pruning reports and the final state are one append, so a
-    finished trial is never seen without its record.
+    finished trial is never seen without its record. (No sampler of sweepnp stops the study
+    when told: a spent grid ends it in :func:`next_trial`.)
     """
     with storages.batched(storage_of(study)):
-        return _store_outcome(study, trial, outcome)
-
-
-def _store_outcome(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> bool:
-    for key, value in outcome.record.attrs().items():
-        trial.set_user_attr(key, value)
-    store_intermediate_values(study, trial, outcome.intermediate)
-    try:
+        for key, value in outcome.record.attrs().items():
+            trial.set_user_attr(key, value)
+        store_intermediate_values(study, trial, outcome.intermediate)
         study.tell(trial, outcome.values, state=outcome.state)
-    except RuntimeError as exc:
-        # The grid sampler calls study.stop() once every grid point has run, which only works
-        # inside study.optimize(); the trial itself is stored by then.
-        if "Study.stop" not in str(exc):
-            raise
-        return True
-    return False
 
 
 def store_intermediate_values(

@@ -13,6 +13,8 @@ Everything else sweepnp knows about a trial lives in its user attributes, under 
 ``sweepnp_worker``            ``host:pid:start-time`` of the process that runs the trial
 ``sweepnp_retry_of``          a retry: the number of the trial whose configuration it runs again
 ``sweepnp_attempt``           a retry: how many times that configuration has been retried
+``sweepnp_grid_point``        a system attribute: the grid point a trial of the grid sampler
+                              claimed when it was asked (:mod:`sweepnp.study.grid`)
 ============================  ==================================================================
 
 and a study's: ``sweepnp_config`` (the study file), ``sweepnp_fingerprint`` (what may not
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
 __all__ = [
     "CONFIG_ATTR",
     "FINGERPRINT_ATTR",
+    "GRID_POINT_ATTR",
     "MAX_RETRY",
     "REASON_ATTR",
     "RECORD_ATTR",
@@ -61,6 +64,7 @@ REASON_ATTR = "sweepnp_reason"
 WORKER_ATTR = "sweepnp_worker"
 RETRY_ATTR = "sweepnp_retry_of"
 ATTEMPT_ATTR = "sweepnp_attempt"
+GRID_POINT_ATTR = "sweepnp_grid_point"
 CONFIG_ATTR = "sweepnp_config"
 FINGERPRINT_ATTR = "sweepnp_fingerprint"
 SEEDS_ATTR = "sweepnp_seeds"

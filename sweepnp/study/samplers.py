@@ -17,13 +17,14 @@ from optuna.trial import TrialState
 
 from sweepnp.errors import ConfigError
 from sweepnp.plugins import parameter_names, validate_options
+from sweepnp.study.grid import GridSampler
 
 __all__ = ["PRUNERS", "SAMPLERS", "make_pruner", "make_sampler", "named"]
 
 SAMPLERS: dict[str, Callable[..., optuna.samplers.BaseSampler]] = {
     "tpe": optuna.samplers.TPESampler,
     "random": optuna.samplers.RandomSampler,
-    "grid": optuna.samplers.GridSampler,
+    "grid": optuna.samplers.GridSampler,  # its options; the sampler is sweepnp's (grid.py)
     "qmc": optuna.samplers.QMCSampler,
     "cmaes": optuna.samplers.CmaEsSampler,
     "gp": optuna.samplers.GPSampler,
@@ -187,6 +188,9 @@ def make_sampler(
     and propose the first run's start-up configurations a second time. The same study continued
     at the same point still gets the same seed.
 
+    ``grid`` is sweepnp's :class:`~sweepnp.study.grid.GridSampler` (Optuna's options), seeded
+    the same in every worker and run: each trial claims a point of the grid no trial holds.
+
     :param grid: the search space as the grid sampler takes it (called only for ``grid``).
     :param seed: the study seed, the default of a seeded sampler.
     :param batch: several trials are asked before they are told (stacked trials): TPE then
@@ -219,6 +223,11 @@ def make_sampler(
         except ConfigError as exc:  # the space does not know the file it came from
             raise ConfigError(exc.reason, source=source, key=exc.key) from None
     kwargs = _checked_options(factory, options, key="study.sampler", source=source)
+    if name == "grid":
+        # sweepnp's own, with Optuna's options: each point claimed once. The grid's order must
+        # be the same in every worker and every run of the study: the seed as it is.
+        kwargs.setdefault("seed", seed)
+        return _construct(GridSampler, kwargs, key="study.sampler", source=source)
     if "seed" in parameter_names(factory):
         kwargs["seed"] = kwargs.get("seed", seed) + worker
         if resumed_at and kwargs["seed"] is not None:

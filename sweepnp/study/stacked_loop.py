@@ -117,7 +117,7 @@ class StackedLoop:
 
     Its state: the trials in flight (:attr:`flights`, by number), the stacks they train in
     (:attr:`stacks`, by :func:`~sweepnp.run_stack.stack_key`), how many trials it ran, and whether
-    it still asks for trials (not once the deadline passed or a grid sampler ran its grid).
+    it still asks for trials (not once the deadline passed).
 
     :param board: shown each trial in flight and its repeats' trainers (a progress display).
     """
@@ -306,8 +306,7 @@ class StackedLoop:
         """Drop the trial's repeats still training, store its outcome and tell Optuna."""
         flight.cancel_the_rest()
         try:
-            if finish_trial(self.study, flight.trial, flight.run.outcome()):
-                self.asking = False  # the grid sampler has run its grid
+            finish_trial(self.study, flight.trial, flight.run.outcome())
         finally:
             flight.heartbeat.close()
             self.flights.pop(flight.trial.number, None)

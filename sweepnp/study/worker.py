@@ -194,13 +194,11 @@ def _work_loop(
         finally:
             if board is not None:
                 board.ended(trial.number)
-        exhausted = finish_trial(study, trial, outcome)
+        finish_trial(study, trial, outcome)
         ran += 1
         if on_trial is not None:
             on_trial(study, study.get_trials(deepcopy=False)[-1])
         guard.check()  # a Ctrl-C during the bookkeeping: the trial is safely stored
-        if exhausted:
-            break
     return ran
 
 

@@ -132,3 +132,72 @@ def test_a_dead_machines_trial_is_failed_by_its_heartbeat_and_run_again(
         assert not retries[0].user_attrs["sweepnp_worker"].startswith("other-machine:")
     res = results.load("small", postgres_url)
     assert (res.trials.loc[[t.number for t in dead], "stop_reason"] == "stale").all()
+
+
+@pytest.mark.parametrize("kill", [False, True], ids=["three-machines", "one-dies"])
+def test_three_machines_on_a_grid_run_every_point_once(
+    postgres_url, study_dict, tmp_path, write_study, kill
+):
+    """Three workers (one as if on another machine) on a 9-point grid: nine distinct points
+    (before, six with the default stack). When the other machine dies mid-trial, its points
+    run again on the others, once each, and no point is missing or doubled."""
+    study_dict["study"].update(sampler="grid", n_trials=9, repeats=2)
+    study_dict["study"]["params"] = {
+        "train.batch_size": {"choices": [16, 32, 64]},
+        "regularizers.dropout.rate": {"choices": [0.0, 0.2, 0.4]},
+    }
+    study_dict["train"] = {"epochs": 400 if kill else 60, "batch_size": 16}
+    study_dict["callbacks"] = {}
+    path = write_study(tmp_path / "grid.toml", study_dict)
+    command = [sys.executable, "-m", "sweepnp.cli", "study", "run", str(path),
+               "--storage", postgres_url, "--quiet"]  # fmt: skip
+    env = {**os.environ, "SWEEPNP_HEARTBEAT_INTERVAL": "1", "SWEEPNP_HEARTBEAT_GRACE": "6"}
+    prefix, extra_env, _ = _other_machine(tmp_path)
+
+    def start(prefix: list[str], extra: dict[str, str]) -> subprocess.Popen:
+        return subprocess.Popen(
+            [*prefix, *command], cwd=tmp_path, env={**env, **extra},
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+    other = start(prefix, extra_env)
+    workers = [start([], {}) for _ in range(2)]
+
+    def training_elsewhere() -> bool:
+        try:
+            trials = optuna.load_study(study_name="small", storage=postgres_url).get_trials()
+        except KeyError:
+            return False
+        return any(
+            t.state == TrialState.RUNNING and t.params
+            and t.user_attrs.get("sweepnp_worker", "").startswith("other-machine:")
+            for t in trials
+        )  # fmt: skip
+
+    if kill:
+        deadline = time.time() + 120
+        while not training_elsewhere():
+            assert time.time() < deadline and other.poll() is None
+            time.sleep(0.2)
+        other.kill()  # SIGKILL: the machine is gone, mid-trial
+        other.communicate(timeout=30)
+    else:
+        workers.append(other)
+    for worker in workers:
+        _, stderr = worker.communicate(timeout=300)
+        assert worker.returncode == 0, stderr
+
+    trials = optuna.load_study(study_name="small", storage=postgres_url).get_trials()
+    assert [t for t in trials if t.state == TrialState.RUNNING] == []
+    done = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+    points = [(t.params["train.batch_size"], t.params["regularizers.dropout.rate"]) for t in done]
+    states = [(t.number, t.state.name, t.params, t.user_attrs.get("sweepnp_retry_of"))
+              for t in trials]  # fmt: skip
+    assert len(points) == 9 and len(set(points)) == 9, states
+    dead = [t for t in trials if t.state == TrialState.FAIL]
+    assert bool(dead) == kill, states
+    for trial in dead:  # failed by their heartbeat, run again elsewhere by one retry each
+        if trial.params:
+            (retry,) = [t for t in done if t.user_attrs.get("sweepnp_retry_of") == trial.number]
+            assert retry.params == trial.params
+            assert not retry.user_attrs["sweepnp_worker"].startswith("other-machine:")
