@@ -44,6 +44,7 @@ from sweepnp.study.record import (
     counts_toward_budget,
     retried_numbers,
 )
+from sweepnp.study.registry import WorkerRegistry
 from sweepnp.study.spec import StudySpec
 from sweepnp.study.trial import TrialOutcome
 from sweepnp.vocabulary import StopReason
@@ -168,19 +169,24 @@ def next_trial(
     storage: BaseStorage,
     *,
     holding: int = 0,
+    registry: WorkerRegistry | None = None,
 ) -> optuna.Trial | None:
     """Under the budget lock: recover dead workers' trials, count, and ask for a trial; ``None``
     when the budget (or a grid, :func:`grid_spent`) is spent, :data:`WAIT` when it is but other
     workers' trials still run,
     :data:`SHARE_TAKEN` when this worker's ``holding`` trials in flight are its
-    :func:`fair_share` of those still to run."""
+    :func:`fair_share` of those still to run: shared among the ``--jobs`` workers, or the live
+    workers of the ``registry`` (on several machines), whichever are more."""
+    if registry is not None:
+        registry.beat()
     with storages.budget_lock(job.storage, spec.name, storage):
         storages.recover_stale_trials(study)
         trials = study.get_trials(deepcopy=False)
         counted, finished = _budget_of(trials)
         if counted >= job.n_trials or grid_spent(study, trials):
             return WAIT if storages.awaited_trials(study) else None
-        if holding >= fair_share(job.n_trials, finished, job.workers):
+        workers = max(job.workers, registry.live()) if registry is not None else job.workers
+        if holding >= fair_share(job.n_trials, finished, workers):
             return SHARE_TAKEN
         if isinstance(study.sampler, GridSampler):
             study.sampler.knowing(trials)  # the grid point is claimed from these

@@ -59,6 +59,7 @@ from sweepnp.study.ask_tell import (
 )
 from sweepnp.study.progress import ProgressBoard
 from sweepnp.study.record import WORKER_ATTR
+from sweepnp.study.registry import WorkerRegistry
 from sweepnp.study.samplers import named
 from sweepnp.study.spec import DataCache, StudySpec
 from sweepnp.study.trial import TrialRun, repeat_trainer
@@ -133,8 +134,11 @@ class StackedLoop:
         pm: PluginManager,
         on_trial: OnTrial | None,
         board: ProgressBoard | None = None,
+        registry: WorkerRegistry | None = None,
     ) -> None:
         self.job, self.spec, self.study, self.storage = job, spec, study, storage
+        #: This worker's entry among the study's live workers (beaten while it trains).
+        self.registry = registry
         self.guard, self.identity, self.pm = guard, identity, pm
         self.on_trial, self.board = on_trial, board
         #: Runs trained at once: the stack, and at least one trial's repeats.
@@ -204,7 +208,12 @@ class StackedLoop:
                 self.asking = False
                 break
             answer = next_trial(
-                self.job, self.spec, self.study, self.storage, holding=len(self.flights)
+                self.job,
+                self.spec,
+                self.study,
+                self.storage,
+                holding=len(self.flights),
+                registry=self.registry,
             )
             if answer is SHARE_TAKEN:
                 self.share_taken = True
@@ -262,6 +271,8 @@ class StackedLoop:
 
     def train_one_epoch(self) -> None:
         """Train every stack one epoch, and take the runs that ended."""
+        if self.registry is not None:
+            self.registry.beat()  # a write once a heartbeat interval, not an epoch
         for key, stack in list(self.stacks.items()):
             if not len(stack):
                 del self.stacks[key]

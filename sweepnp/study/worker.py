@@ -43,6 +43,7 @@ from sweepnp.study.ask_tell import (
 )
 from sweepnp.study.progress import ProgressBoard
 from sweepnp.study.record import CONFIG_ATTR, FINGERPRINT_ATTR, SEEDS_ATTR, WORKER_ATTR
+from sweepnp.study.registry import WorkerRegistry
 from sweepnp.study.spec import StudySpec, adopt_seed_scheme, load_spec
 from sweepnp.study.stacked_loop import StackedLoop
 from sweepnp.study.trial import TrialRun, run_configuration
@@ -130,18 +131,28 @@ def work(
     adopt_seed_scheme(spec, study)
     identity = storages.worker_identity()
     storages.label_new_trials(storage, {WORKER_ATTR: identity})
+    interval, grace = storages.heartbeat_settings()
+    registry = WorkerRegistry(study, identity, interval=interval, grace=grace)
     guard = InterruptGuard()
     with guard.installed():
         try:
+            registry.beat()
             if job.stack > 1:
-                loop = StackedLoop(job, spec, study, storage, guard, identity, pm, on_trial, board)
+                loop = StackedLoop(
+                    job, spec, study, storage, guard, identity, pm, on_trial, board, registry
+                )
                 return loop.run()
-            return _work_loop(job, spec, study, storage, guard, identity, pm, on_trial, board)
+            return _work_loop(
+                job, spec, study, storage, guard, identity, pm, on_trial, board, registry
+            )
         except Exception as exc:
             failure = storages.storage_failure(exc, job.storage)
             if failure is not None:
                 raise failure from exc
             raise
+        finally:
+            with contextlib.suppress(Exception):  # the storage may be what failed
+                registry.leave()
 
 
 def _work_loop(
@@ -154,13 +165,14 @@ def _work_loop(
     pm: PluginManager,
     on_trial: OnTrial | None,
     board: ProgressBoard | None = None,
+    registry: WorkerRegistry | None = None,
 ) -> int:
     ran = 0
     waiting = WaitForOthers()
     while True:
         if job.deadline is not None and time.time() >= job.deadline:
             break
-        trial = next_trial(job, spec, study, storage)
+        trial = next_trial(job, spec, study, storage, registry=registry)
         if trial is None:
             break
         if trial is WAIT:

@@ -139,7 +139,8 @@ def test_three_machines_on_a_grid_run_every_point_once(
     postgres_url, study_dict, tmp_path, write_study, kill
 ):
     """Three workers (one as if on another machine) on a 9-point grid: nine distinct points
-    (before, six with the default stack). When the other machine dies mid-trial, its points
+    (before, six with the default stack), 3 ± 1 trained by each (before, the first to start
+    filled its stack with all nine). When the other machine dies mid-trial, its points
     run again on the others, once each, and no point is missing or doubled."""
     study_dict["study"].update(sampler="grid", n_trials=9, repeats=2)
     study_dict["study"]["params"] = {
@@ -196,6 +197,10 @@ def test_three_machines_on_a_grid_run_every_point_once(
     assert len(points) == 9 and len(set(points)) == 9, states
     dead = [t for t in trials if t.state == TrialState.FAIL]
     assert bool(dead) == kill, states
+    if not kill:  # a fair share each: the live workers registered in the study count
+        by_worker = [t.user_attrs["sweepnp_worker"] for t in done]
+        shares = sorted(by_worker.count(w) for w in set(by_worker))
+        assert len(shares) == 3 and all(2 <= n <= 4 for n in shares), (shares, states)
     for trial in dead:  # failed by their heartbeat, run again elsewhere by one retry each
         if trial.params:
             (retry,) = [t for t in done if t.user_attrs.get("sweepnp_retry_of") == trial.number]

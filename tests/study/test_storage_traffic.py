@@ -110,3 +110,38 @@ def test_with_jobs_2_each_worker_trains_half_of_a_six_trial_grid(tmp_path, cli):
     workers = [t.user_attrs[WORKER_ATTR] for t in trials]
     assert len(trials) == 6
     assert sorted(workers.count(w) for w in set(workers)) == [3, 3], workers
+
+
+def test_the_registry_counts_the_workers_that_beat_within_the_grace(tmp_path):
+    """Workers register in the study (a system attribute each) and beat at most once an
+    interval; one that left, or whose last beat is older than the grace, no longer counts."""
+    import time
+
+    import optuna
+
+    from sweepnp.study.optuna_adapter import storage_of
+    from sweepnp.study.registry import ATTR_PREFIX, WorkerRegistry
+
+    storage = storages.open_storage(str(tmp_path / "r.journal"))
+    study = optuna.create_study(study_name="r", storage=storage)
+    first, second, third = (
+        WorkerRegistry(study, identity, interval=30, grace=120)
+        for identity in ("m1:1:1", "m2:2:2", "m3:3:3")
+    )
+    assert first.live() == 1  # itself, registered or not
+    first.beat()
+    second.beat()
+    assert first.live() == 2 and second.live() == 2
+    attrs = storage.get_study_system_attrs(first.study_id)
+    beaten = attrs[ATTR_PREFIX + "m1:1:1"]
+    first.beat()  # within the interval: no write
+    assert storage.get_study_system_attrs(first.study_id)[ATTR_PREFIX + "m1:1:1"] == beaten
+    third.beat()
+    assert first.live() == 3
+    second.leave()
+    assert first.live() == 2
+    # a worker whose last beat is older than the grace (its machine died) is gone
+    storage_of(study).set_study_system_attr(
+        first.study_id, ATTR_PREFIX + "m3:3:3", time.time() - 121
+    )
+    assert first.live() == 1
