@@ -93,7 +93,6 @@ def test_a_dead_machines_trial_is_failed_by_its_heartbeat_and_run_again(
         )  # fmt: skip
 
     doomed = start(prefix, extra_env)
-    survivors = [start([], {}) for _ in range(2)]
 
     def training_elsewhere() -> list:
         try:
@@ -112,6 +111,10 @@ def test_a_dead_machines_trial_is_failed_by_its_heartbeat_and_run_again(
             for t in optuna.load_study(study_name="small", storage=postgres_url).get_trials()
         ]
         time.sleep(0.2)
+    # The others start once the other machine trains (started together, either may ask first
+    # and take every trial: the other machine would then have nothing to die with).
+    survivors = [start([], {}) for _ in range(2)]
+    time.sleep(1.0)
     doomed.kill()  # SIGKILL: the machine is gone, mid-trial
     doomed.communicate(timeout=30)
     for survivor in survivors:
