@@ -108,6 +108,12 @@ def test_the_progress_board_shows_the_epochs_of_the_trials_in_flight(study_file,
 
     from sweepnp.study.progress import ProgressBoard
 
+    # Small batches: epochs of some milliseconds, so that a look every millisecond finds a
+    # trial between its first and last epoch (with 16–64 rows an 8-epoch trial took ~10 ms,
+    # and a loaded machine's look once missed every one).
+    text = study_file.read_text()
+    assert '"train.batch_size" = { choices = [16, 32, 64] }' in text
+    study_file.write_text(text.replace("choices = [16, 32, 64]", "choices = [2, 4]"))
     run_study(study_file, storage=journal, n_trials=2, stack=1)
     for stack in (1, 4):
         board, seen, stop = ProgressBoard(), [], threading.Event()
