@@ -50,7 +50,7 @@ from sweepnp.study.journal import BufferedJournalStorage, JournalWriteError, loc
 from sweepnp.study.locks import ProcessLock
 from sweepnp.study.optuna_adapter import heartbeat_thread, storage_of, trial_id
 from sweepnp.study.processes import on_this_host, process_alive, worker_identity
-from sweepnp.study.record import WORKER_ATTR, TrialRecord, retry_attrs
+from sweepnp.study.record import GRID_POINT_ATTR, WORKER_ATTR, TrialRecord, retry_attrs
 from sweepnp.vocabulary import StopReason
 
 __all__ = [
@@ -253,7 +253,10 @@ def requeue(study: optuna.Study, trial: FrozenTrial) -> None:
     again, at most :data:`~sweepnp.study.record.MAX_RETRY` times."""
     attrs = retry_attrs(trial)
     if attrs is not None:
-        study.enqueue_trial(trial.params, user_attrs=attrs)
+        # A grid trial may die between two of its parameters (a worker killed while it
+        # suggests): its retry runs the whole grid point it claimed, which gives every one.
+        point = trial.system_attrs.get(GRID_POINT_ATTR)
+        study.enqueue_trial(dict(point) if point else trial.params, user_attrs=attrs)
 
 
 def _fail_as_stale(study: optuna.Study, trial: FrozenTrial) -> bool:

@@ -141,6 +141,29 @@ def test_an_interrupted_trials_point_runs_in_its_retry_only(study_dict, journal)
     assert len(trials) == 9 + 3  # nine complete, three interrupted
 
 
+def test_a_trial_that_died_between_two_parameters_runs_its_whole_point_again(study_dict, journal):
+    """A worker killed while it suggests leaves a trial with one parameter of two: its retry
+    runs the whole grid point it claimed (seen on PostgreSQL, where each parameter is its own
+    write: the retry had no value for the second, and failed)."""
+    spec = load_spec(grid_study(study_dict))
+    create_study(spec, journal)
+    storage = storages.open_storage(journal)
+    study = optuna.load_study(study_name="small", storage=storage, sampler=spec.sampler())
+    job = WorkerJob(spec.raw, None, journal, 9, None, 0, spec=spec, stack=16)
+    trial = next_trial(job, spec, study, storage)
+    point = study.get_trials()[trial.number].system_attrs[GRID_POINT_ATTR]
+    trial.suggest_categorical(BATCH, [16, 32, 64])  # the first parameter only
+    interrupt_trial(study, trial)  # what a dead worker's recovery does too: fail, queue again
+    (queued,) = [t for t in _trials(journal) if t.state == TrialState.WAITING]
+    assert queued.system_attrs["fixed_params"] == point  # both parameters
+
+    run_study(spec.raw, storage=journal, spec=spec, stack=16)
+    trials = _trials(journal)
+    assert_every_point_once(trials)
+    (retry,) = [t for t in trials if t.user_attrs.get(RETRY_ATTR) == trial.number]
+    assert retry.state == TrialState.COMPLETE and retry.params == point
+
+
 def test_a_trial_without_a_claim_holds_the_points_its_parameters_match():
     """A study continued from an earlier sweepnp (whose trials Optuna placed, with no claim):
     its trials' parameters hold their points; a parameter not searched in a trial (a
