@@ -230,3 +230,10 @@ def test_bad_input_exits_2_with_one_line(run_file, args, words):
     assert lines[0].startswith("Error: ")
     for word in words:
         assert word in lines[0]
+
+
+def test_the_old_name_of_the_steps_still_answers_with_a_warning(result):
+    """The rows are steps, not epochs: ``LRFinderResult.steps``; ``.history`` still gives them,
+    with a FutureWarning."""
+    with pytest.warns(FutureWarning, match="LRFinderResult.steps"):
+        assert result.history is result.steps

@@ -367,3 +367,16 @@ def test_plot_shows_itself_in_a_notebook(small_run):
     # IPython displays an object through _repr_png_ when pyplot's inline backend is not set up
     png = sweepnp.train(small_run).plot()._repr_png_()
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 5000
+
+
+def test_the_old_names_of_a_runs_records_still_answer_with_a_warning(small_run):
+    """``Trainer.history`` is now ``Trainer.records`` (one vocabulary: a history is a
+    DataFrame); the old name still gives the records, with a FutureWarning."""
+    from sweepnp.trainer import Trainer
+
+    small_run["train"]["epochs"] = 2
+    trainer = Trainer(small_run)
+    trainer.fit()
+    with pytest.warns(FutureWarning, match="Trainer.records"):
+        assert trainer.history is trainer.records
+    assert [r["epoch"] for r in trainer.records] == [0, 1]

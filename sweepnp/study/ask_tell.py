@@ -59,7 +59,6 @@ __all__ = [
     "SaidOnce",
     "WaitForOthers",
     "WorkerJob",
-    "budget",
     "counted_trials",
     "fair_share",
     "finish_trial",
@@ -134,16 +133,12 @@ class SaidOnce:
 def counted_trials(study: optuna.Study) -> int:
     """Trials that count against ``n_trials``: finished or running, except retried ones
     (:func:`~sweepnp.study.record.counts_toward_budget`)."""
-    return budget(study)[0]
-
-
-def budget(study: optuna.Study) -> tuple[int, int]:
-    """``(counted, finished)``: the trials that count against ``n_trials``
-    (:func:`counted_trials`), and those of them that have finished (not running or waiting)."""
-    return _budget_of(study.get_trials(deepcopy=False))
+    return _budget_of(study.get_trials(deepcopy=False))[0]
 
 
 def _budget_of(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[int, int]:
+    """``(counted, finished)``: the trials that count against ``n_trials``, and those of them
+    that have finished (not running or waiting)."""
     retried = retried_numbers(trials)
     counted = [trial for trial in trials if counts_toward_budget(trial, retried)]
     return len(counted), sum(trial.state.is_finished() for trial in counted)
