@@ -9,12 +9,14 @@ started here from Debian's binaries (as the test suite starts one, ``tests/postg
 ``pg-three``  three worker processes, a 9-point grid of 300 epochs: the default against
               ``--stack 1`` (target: the default at least 1.3× faster), and the distinct grid
               points run;
+``pg-three-long``  the same with 3000 epochs a trial, where training outweighs start-up;
 ``jobs``      the quickstart, ``--jobs 2`` against ``--jobs 1`` (target: ≥ 1.6× the trials per
               second, whole command, two cores);
 ``ceiling``   trivial trials (one epoch of a 30-2-1 network, ``--stack 1``): trials per second
               that the journal and PostgreSQL sustain with 1, 2, 4 and 8 worker processes.
 
-    python benchmarks/bench_workers.py [--parts pg-one pg-three jobs ceiling] [--runs 3]
+    python benchmarks/bench_workers.py [--parts pg-one pg-three pg-three-long jobs ceiling]
+                                       [--runs 3]
 """
 
 from __future__ import annotations
@@ -106,9 +108,9 @@ def pg_one(server, runs: int) -> None:
     report("pg-one: one worker, 3 grid points x 150 epochs (s, whole command)", times)
 
 
-def pg_three(server, runs: int) -> None:
+def pg_three(server, runs: int, epochs: int = 300) -> None:
     folder = Path(tempfile.mkdtemp())
-    file = grid_file(folder, "three", 9, 300)
+    file = grid_file(folder, "three", 9, epochs)
     times: dict[str, list[float]] = {"default": [], "--stack 1": []}
     points: dict[str, list[int]] = {"default": [], "--stack 1": []}
     for _ in range(runs):
@@ -117,7 +119,7 @@ def pg_three(server, runs: int) -> None:
             command = sweepnp(str(file), "--storage", url, *extra)
             times[label].append(timed([command] * 3, folder))
             points[label].append(distinct_points(url, "three"))
-    report("pg-three: three workers, 9 grid points x 300 epochs (s, until all end)", times)
+    report(f"pg-three: three workers, 9 grid points x {epochs} epochs (s, until all end)", times)
     print(f"  distinct grid points run (of 9): {points}")
     print(
         f"  default / --stack 1 speed: "
@@ -172,7 +174,7 @@ def report(title: str, times: dict[str, list[float]]) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parts = ("pg-one", "pg-three", "jobs", "ceiling")
+    parts = ("pg-one", "pg-three", "pg-three-long", "jobs", "ceiling")
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--parts", nargs="+", choices=parts, default=list(parts))
     parser.add_argument("--runs", type=int, default=3)
@@ -185,6 +187,8 @@ def main(argv: list[str] | None = None) -> None:
             pg_one(server, args.runs)
         if "pg-three" in args.parts:
             pg_three(server, args.runs)
+        if "pg-three-long" in args.parts:
+            pg_three(server, args.runs, epochs=3000)
         if "jobs" in args.parts:
             jobs(args.runs)
         if "ceiling" in args.parts:

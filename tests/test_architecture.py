@@ -112,7 +112,10 @@ def test_the_optuna_adapter_is_where_optunas_private_members_are_used():
         "_heartbeat",
         "_backend",
         "_create_scoped_session",
-        "_set_trial_intermediate_value_without_commit",
+        "_CachedStorage",
+        "_get_trials",
+        "_studies",
+        "_add_trials_to_cache",
     ):
         assert attribute in text  # each documented in the adapter's docstrings
 

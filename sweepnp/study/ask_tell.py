@@ -6,9 +6,9 @@ A worker runs one of two loops over the same steps: the one-at-a-time loop
 own, so that neither loop imports the other and no private name passes between them:
 
 * :class:`WorkerJob` — everything a worker needs, for either loop;
-* :func:`next_trial` — under the storage's budget lock: recover dead workers' trials, count
-  (:func:`counted_trials`), ask (a grid's trial claims its point then, :mod:`sweepnp.study.grid`);
-  or :data:`WAIT` while other workers finish the budget, or the grid;
+* :func:`next_trial` — under the storage's budget lock: recover dead workers' trials when due,
+  count (:mod:`sweepnp.study.budget`), ask (a grid's trial claims its point then,
+  :mod:`sweepnp.study.grid`); or :data:`WAIT` while other workers finish the budget, or the grid;
 * :func:`finish_trial` — store a trial's record and tell Optuna, in one write;
 * :class:`WaitForOthers` — wait while other workers' trials run, and say why after
   :data:`SAY_WAITING_AFTER` seconds (:func:`say_waiting`);
@@ -20,7 +20,6 @@ own, so that neither loop imports the other and no private name passes between t
 from __future__ import annotations
 
 import contextlib
-import math
 import multiprocessing
 import signal
 import time
@@ -36,20 +35,17 @@ from optuna.trial import TrialState
 from sweepnp.errors import SweepnpWarning
 from sweepnp.plugins import PluginManager
 from sweepnp.study import storage as storages
+from sweepnp.study.budget import StudyBudget, budget_of, fair_share
 from sweepnp.study.grid import GridSampler
 from sweepnp.study.optuna_adapter import set_intermediate_values, storage_of, trial_id
-from sweepnp.study.record import (
-    WORKER_ATTR,
-    TrialRecord,
-    counts_toward_budget,
-    retried_numbers,
-)
+from sweepnp.study.record import WORKER_ATTR, TrialRecord
 from sweepnp.study.registry import WorkerRegistry
 from sweepnp.study.spec import StudySpec
 from sweepnp.study.trial import TrialOutcome
 from sweepnp.vocabulary import StopReason
 
 __all__ = [
+    "JOINING",
     "SAY_WAITING_AFTER",
     "SHARE_TAKEN",
     "WAIT",
@@ -59,8 +55,6 @@ __all__ = [
     "SaidOnce",
     "WaitForOthers",
     "WorkerJob",
-    "counted_trials",
-    "fair_share",
     "finish_trial",
     "grid_spent",
     "interrupt_trial",
@@ -99,6 +93,9 @@ class WorkerJob:
     #: The worker processes of this study run (``--jobs``): each takes at most its share of
     #: the trials still to run (:func:`fair_share`).
     workers: int = 1
+    #: Once the budget is spent, wait for other workers' running trials (to rerun any whose
+    #: worker dies); off for the workers of ``--jobs``, whose parent joins them and then waits.
+    wait_for_others: bool = True
 
 
 class SaidOnce:
@@ -130,31 +127,13 @@ class SaidOnce:
             return new
 
 
-def counted_trials(study: optuna.Study) -> int:
-    """Trials that count against ``n_trials``: finished or running, except retried ones
-    (:func:`~sweepnp.study.record.counts_toward_budget`)."""
-    return _budget_of(study.get_trials(deepcopy=False))[0]
-
-
-def _budget_of(trials: Sequence[optuna.trial.FrozenTrial]) -> tuple[int, int]:
-    """``(counted, finished)``: the trials that count against ``n_trials``, and those of them
-    that have finished (not running or waiting)."""
-    retried = retried_numbers(trials)
-    counted = [trial for trial in trials if counts_toward_budget(trial, retried)]
-    return len(counted), sum(trial.state.is_finished() for trial in counted)
-
-
-def fair_share(n_trials: int, finished: int, workers: int) -> int:
-    """How many trials one of ``workers`` workers may hold at once: ``ceil(remaining /
-    workers)`` of the ``remaining`` trials still to run (at least one), so that no worker fills
-    its stack while another has none."""
-    return max(1, math.ceil((n_trials - finished) / workers))
-
-
 #: Returned by :func:`next_trial` when the budget is spent but other workers' trials run.
 WAIT: Any = object()
 #: Returned by :func:`next_trial` when this worker already holds its :func:`fair_share`.
 SHARE_TAKEN: Any = object()
+#: Returned by :func:`next_trial` when this worker holds a trial within its join window
+#: (:meth:`~sweepnp.study.registry.WorkerRegistry.joining`): ask again once it has passed.
+JOINING: Any = object()
 
 
 def next_trial(
@@ -165,24 +144,38 @@ def next_trial(
     *,
     holding: int = 0,
     registry: WorkerRegistry | None = None,
+    budget: StudyBudget | None = None,
 ) -> optuna.Trial | None:
-    """Under the budget lock: recover dead workers' trials, count, and ask for a trial; ``None``
-    when the budget (or a grid, :func:`grid_spent`) is spent, :data:`WAIT` when it is but other
-    workers' trials still run,
+    """Under the budget lock: recover dead workers' trials when due, count, and ask for a
+    trial; ``None`` when the budget (or a grid, :func:`grid_spent`) is spent, :data:`WAIT` when
+    it is but other workers' trials still run,
     :data:`SHARE_TAKEN` when this worker's ``holding`` trials in flight are its
     :func:`fair_share` of those still to run: shared among the ``--jobs`` workers, or the live
-    workers of the ``registry`` (on several machines), whichever are more."""
+    workers of the ``registry`` (on several machines), whichever are more; :data:`JOINING` when
+    it holds one within the registry's join window.
+
+    :param budget: this worker's count and recovery timer, kept between asks (default: count
+        from scratch and recover now).
+    """
     if registry is not None:
         registry.beat()
     with storages.budget_lock(job.storage, spec.name, storage):
-        storages.recover_stale_trials(study)
-        trials = study.get_trials(deepcopy=False)
-        counted, finished = _budget_of(trials)
+        if budget is None or budget.recovery_due():
+            storages.recover_stale_trials(study)
+        trials = study.get_trials(deepcopy=False)  # the one read of the study per ask
+        counted, finished = budget_of(trials) if budget is None else budget.tally.count(trials)
         if counted >= job.n_trials or grid_spent(study, trials):
-            return WAIT if storages.awaited_trials(study) else None
+            answer = WAIT if storages.awaited_trials(study, trials) else None
+            if budget is not None:
+                budget.waiting = answer is WAIT
+            return answer
+        if budget is not None:
+            budget.waiting = False
         workers = max(job.workers, registry.live()) if registry is not None else job.workers
         if holding >= fair_share(job.n_trials, finished, workers):
             return SHARE_TAKEN
+        if holding and registry is not None and registry.joining():
+            return JOINING
         if isinstance(study.sampler, GridSampler):
             study.sampler.knowing(trials)  # the grid point is claimed from these
         with warnings.catch_warnings():  # we beat ourselves, in storages.heartbeat

@@ -46,6 +46,7 @@ from sweepnp.plugins import PluginManager
 from sweepnp.run_stack import RunStack, StackKey, stack_key, unstackable_plugins
 from sweepnp.study import storage as storages
 from sweepnp.study.ask_tell import (
+    JOINING,
     SHARE_TAKEN,
     WAIT,
     InterruptGuard,
@@ -57,6 +58,7 @@ from sweepnp.study.ask_tell import (
     interrupt_trial,
     next_trial,
 )
+from sweepnp.study.budget import StudyBudget
 from sweepnp.study.progress import ProgressBoard
 from sweepnp.study.record import WORKER_ATTR
 from sweepnp.study.registry import WorkerRegistry
@@ -160,6 +162,7 @@ class StackedLoop:
         #: of its trials ends).
         self.share_taken = False
         self.recheck_after = float(storages.heartbeat_settings()[0])
+        self.budget = StudyBudget(recover_every=self.recheck_after)
 
     def run(self) -> int:
         """Ask, train every stack an epoch, tell, until the budget is spent and this worker's
@@ -169,7 +172,7 @@ class StackedLoop:
             while True:
                 answer = self.ask_while_room()
                 if not self.flights:
-                    if answer is WAIT and self.asking:
+                    if answer is WAIT and self.asking and self.job.wait_for_others:
                         self.waiting.wait(self.study, self.guard, self.on_trial)
                         continue
                     break
@@ -192,7 +195,8 @@ class StackedLoop:
         (:func:`trials_in_flight`) lets one more in, and the budget was not found spent within
         a heartbeat interval (with no trial in flight, a worker always asks: it waits or ends)."""
         spent = self.spent_at is not None and time.monotonic() - self.spent_at < self.recheck_after
-        if self.flights and (spent or self.share_taken):
+        joining = self.registry is not None and self.registry.joining()
+        if self.flights and (spent or self.share_taken or joining):
             return False
         finished = self.finished_before + self.ran
         return self.capacity - self.runs_in_flight() >= self.spec.study.repeats and len(
@@ -214,9 +218,12 @@ class StackedLoop:
                 self.storage,
                 holding=len(self.flights),
                 registry=self.registry,
+                budget=self.budget,
             )
             if answer is SHARE_TAKEN:
                 self.share_taken = True
+                return None
+            if answer is JOINING:  # asked again once the window has passed (has_room)
                 return None
             if answer is None or answer is WAIT:
                 self.spent_at = time.monotonic()

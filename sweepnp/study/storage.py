@@ -36,7 +36,7 @@ import os
 import sys
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,12 @@ from sweepnp.errors import ArgumentError, ConfigError, SweepnpError
 from sweepnp.study import DEFAULT_STORAGE
 from sweepnp.study.journal import BufferedJournalStorage, JournalWriteError, lock_path
 from sweepnp.study.locks import ProcessLock
-from sweepnp.study.optuna_adapter import heartbeat_thread, storage_of, trial_id
+from sweepnp.study.optuna_adapter import (
+    FinishedTrialsCache,
+    heartbeat_thread,
+    storage_of,
+    trial_id,
+)
 from sweepnp.study.processes import on_this_host, process_alive, worker_identity
 from sweepnp.study.record import GRID_POINT_ATTR, WORKER_ATTR, TrialRecord, retry_attrs
 from sweepnp.vocabulary import StopReason
@@ -59,6 +64,7 @@ __all__ = [
     "awaited_trials",
     "batched",
     "budget_lock",
+    "cached",
     "heartbeat",
     "heartbeat_settings",
     "label_new_trials",
@@ -120,14 +126,9 @@ def open_storage(url: str | None, *, create: bool = True) -> BaseStorage:
     if "://" in url:
         interval, grace = heartbeat_settings()
         try:
-            with _schema_lock(url), warnings.catch_warnings():
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return RDBStorage(
-                    url,
-                    heartbeat_interval=interval,
-                    grace_period=grace,
-                    heartbeat_stale_trial_callback=requeue,  # called once Optuna failed the trial
-                )
+                return _open_rdb(url, interval, grace)
         except ImportError as exc:
             from sweepnp.redact import error_text
 
@@ -158,6 +159,49 @@ def open_storage(url: str | None, *, create: bool = True) -> BaseStorage:
     return BufferedJournalStorage(str(path))
 
 
+def _open_rdb(url: str, interval: int, grace: int) -> RDBStorage:
+    """An RDB storage with sweepnp's heartbeats. On PostgreSQL the first worker creates Optuna's
+    tables under the schema lock; the workers that waited for it, and every later one, open the
+    database without creating them, outside the lock (eight workers on a fresh database spent
+    4.5 s each opening it, one after the other)."""
+
+    def opened(create: bool) -> RDBStorage:
+        return RDBStorage(
+            url,
+            heartbeat_interval=interval,
+            grace_period=grace,
+            heartbeat_stale_trial_callback=requeue,  # called once Optuna failed the trial
+            skip_table_creation=not create,
+        )
+
+    if not url.startswith(("postgresql", "postgres")):
+        return opened(create=True)
+    if not _schema_ready(url):
+        with _schema_lock(url):
+            if not _schema_ready(url):
+                return opened(create=True)
+    return opened(create=False)
+
+
+def _schema_ready(url: str) -> bool:
+    """Whether a PostgreSQL database holds Optuna's tables already, stamped with their
+    ``alembic_version`` (written last): then a worker opens it without the schema lock, and
+    without waiting behind the workers that start with it (0.3–1.3 s each)."""
+    if not url.startswith(("postgresql", "postgres")):
+        return False
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(url)
+    try:
+        with engine.connect() as connection:
+            if not sqlalchemy.inspect(connection).has_table("alembic_version"):
+                return False
+            row = connection.execute(sqlalchemy.text("SELECT 1 FROM alembic_version LIMIT 1"))
+            return row.first() is not None
+    finally:
+        engine.dispose()
+
+
 @contextlib.contextmanager
 def _schema_lock(url: str) -> Iterator[None]:
     """On PostgreSQL, one process at a time creates Optuna's tables in a fresh database.
@@ -180,6 +224,22 @@ def _schema_lock(url: str) -> Iterator[None]:
                 connection.execute(sqlalchemy.text("SELECT pg_advisory_unlock(:key)"), {"key": key})
     finally:
         engine.dispose()
+
+
+def cached(storage: BaseStorage) -> BaseStorage:
+    """The storage as a worker's study reads it: an RDB storage behind a cache that answers a
+    pruner's question without rereading every running trial
+    (:class:`~sweepnp.study.optuna_adapter.FinishedTrialsCache`); the journal as it is."""
+    if isinstance(storage, RDBStorage):
+        return FinishedTrialsCache(storage)
+    return storage
+
+
+def shared_by_machines(storage: BaseStorage) -> bool:
+    """Whether workers on other machines may share the storage: a database server (not a
+    journal file or SQLite, which one machine's workers share, and know by ``--jobs``)."""
+    backend = getattr(storage, "_backend", storage)
+    return isinstance(backend, RDBStorage) and backend.engine.dialect.name != "sqlite"
 
 
 def label_new_trials(storage: BaseStorage, user_attrs: dict[str, Any]) -> None:
@@ -307,14 +367,20 @@ def recover_stale_trials(study: optuna.Study) -> list[int]:
     return recovered
 
 
-def awaited_trials(study: optuna.Study) -> list[FrozenTrial]:
+def awaited_trials(
+    study: optuna.Study, trials: Sequence[FrozenTrial] | None = None
+) -> list[FrozenTrial]:
     """Running trials that will end or be found stale, so that a worker can wait for them.
 
     On an RDB storage every running trial (heartbeats tell when one is dead); on a journal the
     trials of this machine's processes and unlabelled ones. A journal trial of another machine
     is not awaited: nothing here could tell if its worker died.
+
+    :param trials: the study's trials, already read.
     """
-    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if trials is None:
+        trials = study.get_trials(deepcopy=False)
+    running = [t for t in trials if t.state == TrialState.RUNNING]
     if _has_heartbeats(storage_of(study)):
         return running
     return [

@@ -36,11 +36,11 @@ from sweepnp.study.ask_tell import (
     SaidOnce,
     WaitForOthers,
     WorkerJob,
-    counted_trials,
     finish_trial,
     interrupt_trial,
     next_trial,
 )
+from sweepnp.study.budget import StudyBudget, counted_trials
 from sweepnp.study.progress import ProgressBoard
 from sweepnp.study.record import CONFIG_ATTR, FINGERPRINT_ATTR, SEEDS_ATTR, WORKER_ATTR
 from sweepnp.study.registry import WorkerRegistry
@@ -103,6 +103,7 @@ def work(
     job: WorkerJob,
     on_trial: OnTrial | None = None,
     board: ProgressBoard | None = None,
+    storage: BaseStorage | None = None,
 ) -> int:
     """Ask, train and tell until the study holds ``n_trials`` counted trials; return how many ran.
 
@@ -114,25 +115,30 @@ def work(
 
     :param board: where the trials this worker trains, and their trainers, are shown to a
         progress display.
+    :param storage: ``job.storage`` already opened in this process (not in a parent: a
+        forked worker opens its own connections).
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pm = job.plugin_manager or get_plugin_manager()
     spec = job.spec or load_spec(job.file, name=job.name, plugin_manager=pm)
-    storage = storages.open_storage(job.storage)
+    if storage is None:
+        storage = storages.open_storage(job.storage)
     # Trials stored before this worker started: a continued study's sampler must not replay
     # the random start of the first run (make_sampler's resumed_at).
-    stored = storage.get_all_trials(storage.get_study_id_from_name(spec.name), deepcopy=False)
+    stored = storage.get_n_trials(storage.get_study_id_from_name(spec.name))
     study = optuna.load_study(
         study_name=spec.name,
-        storage=storage,
-        sampler=spec.sampler(job.worker, batch=job.stack > 1, resumed_at=len(stored)),
+        storage=storages.cached(storage),
+        sampler=spec.sampler(job.worker, batch=job.stack > 1, resumed_at=stored),
         pruner=spec.pruner(),
     )
     adopt_seed_scheme(spec, study)
     identity = storages.worker_identity()
     storages.label_new_trials(storage, {WORKER_ATTR: identity})
     interval, grace = storages.heartbeat_settings()
-    registry = WorkerRegistry(study, identity, interval=interval, grace=grace)
+    # On a storage of several machines, workers started together do not know each other yet.
+    window = WorkerRegistry.start_up_window() if storages.shared_by_machines(storage) else 0.0
+    registry = WorkerRegistry(study, identity, interval=interval, grace=grace, join_window=window)
     guard = InterruptGuard()
     with guard.installed():
         try:
@@ -169,13 +175,16 @@ def _work_loop(
 ) -> int:
     ran = 0
     waiting = WaitForOthers()
+    budget = StudyBudget(recover_every=storages.heartbeat_settings()[0])
     while True:
         if job.deadline is not None and time.time() >= job.deadline:
             break
-        trial = next_trial(job, spec, study, storage, registry=registry)
+        trial = next_trial(job, spec, study, storage, registry=registry, budget=budget)
         if trial is None:
             break
         if trial is WAIT:
+            if not job.wait_for_others:
+                break
             waiting.wait(study, guard, on_trial)
             continue
         waiting.stop()
@@ -314,7 +323,7 @@ def run_study(
     runs_at_once = resolve_stack(spec, stack)
     said = SaidOnce(shared=jobs > 1)  # a notice once per run, not once per worker
 
-    def job(worker: int) -> WorkerJob:
+    def job(worker: int, wait_for_others: bool = True) -> WorkerJob:
         return WorkerJob(
             job_file,
             name,
@@ -327,36 +336,38 @@ def run_study(
             runs_at_once,
             said,
             workers=max(1, jobs),
+            wait_for_others=wait_for_others,
         )
 
     if jobs <= 1:
         # One BLAS thread: a study's networks are small, and a second thread only waits (and
         # takes the core another worker or stack would use).
         with threadpool_limits(limits=1):
-            work(job(0), on_trial=on_trial, board=board)
+            work(job(0), on_trial=on_trial, board=board, storage=handle)
         return study
     storages.dispose_connections(handle)  # no pooled connection may be shared with a child
     context = multiprocessing.get_context("fork")
     errors = context.SimpleQueue()
     children = [
-        context.Process(target=_worker_process, args=(job(w), errors)) for w in range(1, jobs)
+        context.Process(target=_worker_process, args=(job(w, False), errors))
+        for w in range(1, jobs)
     ]
     with board.forking() if board is not None else contextlib.nullcontext():
         for child in children:
             child.start()
     try:
         with threadpool_limits(limits=1):
-            # work() returns once the budget is spent and no child's trial is running: a child
-            # that dies meanwhile is found (a zombie is dead) and its trial run again here.
-            work(job(0), on_trial=on_trial, board=board)
+            # Every worker ends once the budget is spent; then this one joins the children
+            # and waits for any trial still running (of other commands), running again the
+            # trial of any worker that died (a zombie is dead).
+            work(job(0, False), on_trial=on_trial, board=board, storage=handle)
             for child in children:
                 while child.is_alive():
                     child.join(timeout=0.5)
                     if on_trial is not None:
                         on_trial(study, study.get_trials(deepcopy=False)[-1])
-            work(
-                job(0), on_trial=on_trial, board=board
-            )  # a child that died last: its trial runs here
+            # A child that died last: its trial runs here.
+            work(job(0), on_trial=on_trial, board=board, storage=handle)
     except BaseException:
         _stop_children(children)
         raise

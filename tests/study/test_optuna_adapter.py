@@ -10,10 +10,12 @@ import warnings
 
 import optuna
 import pytest
-from optuna.trial import TrialState
+from optuna.storages import RDBStorage
+from optuna.trial import FrozenTrial, TrialState
 
 from sweepnp.study.journal import BufferedJournalStorage
 from sweepnp.study.optuna_adapter import (
+    FinishedTrialsCache,
     heartbeat_thread,
     set_intermediate_values,
     storage_of,
@@ -105,7 +107,10 @@ def test_set_intermediate_values_overwrites_reported_steps_and_adds_new_ones(tmp
 
 
 @pytest.mark.filterwarnings("ignore:Heartbeat of storage")
-def test_set_intermediate_values_is_one_transaction_on_an_rdb_storage(tmp_path):
+def test_set_intermediate_values_is_one_transaction_of_a_few_statements_on_an_rdb_storage(
+    tmp_path,
+):
+    """Not three statements a step: a trial of 300 epochs took 0.9 s so on PostgreSQL."""
     import sqlalchemy
 
     url = f"sqlite:///{tmp_path / 's.db'}"
@@ -114,7 +119,69 @@ def test_set_intermediate_values_is_one_transaction_on_an_rdb_storage(tmp_path):
     trial = study.ask()
     engine = storage_of(study)._backend.engine  # the RDBStorage behind Optuna's cache
     commits = []
+    statements = []
     sqlalchemy.event.listen(engine, "commit", lambda connection: commits.append(connection))
+    sqlalchemy.event.listen(
+        engine, "before_cursor_execute", lambda *args: statements.append(args[2])
+    )
+    trial.report(9.0, step=3)  # as the pruning callback does: overwritten below
+    statements.clear()
+    commits.clear()
     set_intermediate_values(study, trial, {step: step / 10 for step in range(50)})
     assert len(commits) == 1
+    assert len(statements) <= 6, statements
     assert study.trials[0].intermediate_values == {step: step / 10 for step in range(50)}
+
+
+def _rdb_study(tmp_path, name: str = "s") -> tuple[optuna.Study, optuna.Study]:
+    """Two handles on one SQLite study: a worker's (through FinishedTrialsCache) and another
+    process's (plain Optuna)."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    other = optuna.create_study(study_name=name, storage=url)
+    worker = optuna.load_study(study_name=name, storage=FinishedTrialsCache(RDBStorage(url)))
+    return worker, other
+
+
+def test_the_cache_answers_a_pruners_question_as_optuna_does(tmp_path):
+    worker, other = _rdb_study(tmp_path)
+    mine = worker.ask()
+    worker.get_trials()  # Optuna's full read: the worker's cache knows trial 0 runs
+    theirs = [other.ask() for _ in range(3)]
+    other.tell(theirs[1], 0.5)
+    mine.report(0.25, step=0)
+    worker.tell(mine, 0.75)
+    for states in [(TrialState.COMPLETE,), (TrialState.COMPLETE, TrialState.PRUNED), None]:
+        assert [(t.number, t.state, t.value) for t in worker.get_trials(states=states)] == [
+            (t.number, t.state, t.value) for t in other.get_trials(states=states)
+        ]
+    other.tell(theirs[0], 0.1)  # finished after the worker's last full read
+    other.tell(theirs[2], state=TrialState.PRUNED)
+    completed = worker.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    assert [t.number for t in completed] == [0, 1, 2]
+    assert [t.number for t in worker.get_trials(deepcopy=False)] == [0, 1, 2, 3]
+
+
+def test_a_pruners_question_does_not_reread_running_trials(tmp_path):
+    worker, other = _rdb_study(tmp_path)
+    running = [worker.ask() for _ in range(3)]
+    for step in range(50):  # a stack of three trials, fifty epochs each
+        for trial in running:
+            trial.report(float(step), step=step)
+    worker.get_trials()
+    backend = storage_of(worker)._backend
+    loaded: list[FrozenTrial] = []
+    read = backend._get_trials
+
+    def counting(*args, **kwargs):
+        trials = read(*args, **kwargs)
+        loaded.extend(trials)
+        return trials
+
+    backend._get_trials = counting
+    other.tell(other.ask(), 1.0)  # one trial finishes elsewhere
+    for _ in running:  # each running trial asks whether to stop, as a pruner does
+        worker.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    assert [t.number for t in loaded] == [3]  # the finished one, once; no running trial
+    assert sum(len(t.intermediate_values) for t in loaded) == 0
+    new = other.ask()  # and Optuna's next full read still finds a trial started meanwhile
+    assert new.number in [t.number for t in worker.get_trials(deepcopy=False)]

@@ -14,7 +14,7 @@ import pytest
 
 import sweepnp.results
 from sweepnp.study import storage as storages
-from sweepnp.study.ask_tell import fair_share
+from sweepnp.study.budget import fair_share
 from sweepnp.study.record import WORKER_ATTR
 from sweepnp.study.worker import run_study
 
@@ -145,3 +145,56 @@ def test_the_registry_counts_the_workers_that_beat_within_the_grace(tmp_path):
         first.study_id, ATTR_PREFIX + "m3:3:3", time.time() - 121
     )
     assert first.live() == 1
+
+
+def _rdb_traffic(tmp_path, monkeypatch, epochs: int) -> dict[str, int]:
+    """Run the 3-point grid stacked on SQLite with a median pruner watching every epoch of every
+    trial, counting the statements that write and Optuna's reads of every unfinished trial."""
+    import sqlalchemy
+
+    counts = {"writes": 0, "reads of the running trials": 0}
+    opened = OPEN_STORAGE
+
+    def count_writes(connection, cursor, statement: str, *args: Any) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+            counts["writes"] += 1
+
+    def counting(url: str | None, **kwargs: Any):
+        storage = opened(url, **kwargs)
+        read = storage._get_trials
+        sqlalchemy.event.listen(storage.engine, "before_cursor_execute", count_writes)
+
+        def get_trials(*args: Any, **kw: Any):
+            counts["reads of the running trials"] += 1
+            return read(*args, **kw)
+
+        storage._get_trials = get_trials
+        return storage
+
+    monkeypatch.setattr(storages, "open_storage", counting)
+    raw = copy.deepcopy(tomllib.loads(GRID))
+    raw["train"]["epochs"] = epochs
+    # Reports at every epoch, each read the completed trials; none is pruned (too few of them).
+    raw["study"]["pruner"] = {"name": "median", "n_startup_trials": 10, "n_warmup_steps": 0}
+    raw["study"]["name"] = f"pruned{epochs}"
+    study = run_study(raw, storage=f"sqlite:///{tmp_path / f'{epochs}.db'}", stack=16)
+    counts["reports"] = sum(len(t.intermediate_values) for t in study.get_trials())
+    return counts
+
+
+@pytest.mark.filterwarnings("ignore:Heartbeat of storage")
+def test_per_stack_epoch_one_write_per_reporting_trial_and_no_read_of_the_study(
+    tmp_path, monkeypatch
+):
+    """On an RDB storage each trial's report is its one write of an epoch, and the pruner's
+    question reads no running trial (Optuna's cache reread them all, with their values, at
+    every report: 3 trials x 30 more epochs = 90 more reads)."""
+    short = _rdb_traffic(tmp_path, monkeypatch, 10)
+    long = _rdb_traffic(tmp_path, monkeypatch, 40)
+    assert long["reads of the running trials"] == short["reads of the running trials"], (
+        short,
+        long,
+    )
+    reports = long["reports"] - short["reports"]
+    assert reports == 3 * 30  # every trial reported every epoch
+    assert long["writes"] - short["writes"] == reports, (short, long)
