@@ -746,7 +746,7 @@ TIMED_STEPS = (
     ("sweepnp.study.spec", "load_spec", "load_spec (validate the study file, build 10 test runs)"),
     ("sweepnp.study.worker", "create_study", "create or check the study"),
     ("sweepnp.study.storage", "recover_stale_trials", "recover_stale_trials (scan RUNNING trials)"),
-    ("sweepnp.study.budget", "TrialTally.count", "TrialTally.count (trials since the oldest open one)"),
+    ("sweepnp.study.budget", "TrialTally.count", "TrialTally.count (open trials)"),
     ("optuna.study", "Study.ask", "Study.ask (trial creation)"),
     ("sweepnp.study.space", "SearchSpace.suggest", "SearchSpace.suggest (suggest_* calls)"),
     ("optuna.samplers", "TPESampler.infer_relative_search_space", "TPE sampling"),
