@@ -45,6 +45,7 @@ from sweepnp.study.progress import ProgressBoard
 from sweepnp.study.record import CONFIG_ATTR, FINGERPRINT_ATTR, SEEDS_ATTR, WORKER_ATTR
 from sweepnp.study.registry import WorkerRegistry
 from sweepnp.study.spec import StudySpec, adopt_seed_scheme, load_spec
+from sweepnp.study.stack_size import auto_stack_size, network_shape
 from sweepnp.study.stacked_loop import StackedLoop
 from sweepnp.study.trial import TrialRun, run_configuration
 
@@ -237,16 +238,15 @@ def _kept(
     return training
 
 
-#: What ``stack = "auto"`` trains at once.
-AUTO_STACK = 16
-
-
-def resolve_stack(spec: StudySpec, stack: int | str | None = None) -> int:
+def resolve_stack(
+    spec: StudySpec, stack: int | str | None = None, pm: PluginManager | None = None
+) -> int:
     """How many runs a worker trains at once: ``stack`` (an argument, ``--stack``), else the
-    file's ``[study] stack``; ``"auto"`` is :data:`AUTO_STACK`."""
+    file's ``[study] stack``; ``"auto"``: what pays for the study's network on this machine,
+    measured (:func:`~sweepnp.study.stack_size.auto_stack_size`)."""
     setting = spec.study.stack if stack is None else stack
     if setting == "auto":
-        return AUTO_STACK
+        return auto_stack_size(network_shape(spec, pm or get_plugin_manager()))
     if isinstance(setting, bool) or not isinstance(setting, int) or setting < 1:
         raise ArgumentError(
             f'must be a whole number >= 1 or "auto", got {setting!r}', argument="stack"
@@ -320,7 +320,7 @@ def run_study(
     deadline = time.time() + spec.study.timeout if spec.study.timeout else None
     job_file: str | dict[str, Any] = str(file) if isinstance(file, str | Path) else dict(file)
 
-    runs_at_once = resolve_stack(spec, stack)
+    runs_at_once = resolve_stack(spec, stack, plugin_manager)
     said = SaidOnce(shared=jobs > 1)  # a notice once per run, not once per worker
 
     def job(worker: int, wait_for_others: bool = True) -> WorkerJob:
