@@ -153,7 +153,14 @@ def sweepnp_config(epochs: int, all_on: bool) -> dict[str, Any]:
             "activation": "relu",
             "init": {"name": "normal", "std": 0.01},
         },
-        "train": {"epochs": epochs, "batch_size": BATCH_SIZE, "seed": SEED},
+        # every split every epoch, as the loops do (sweepnp measures the test split at the end
+        # only, unless asked)
+        "train": {
+            "epochs": epochs,
+            "batch_size": BATCH_SIZE,
+            "seed": SEED,
+            "evaluate": {"test": "every_epoch"},
+        },
         "optimizer": {"name": "sgd", "lr": SGD_LR},
     }
     if all_on:

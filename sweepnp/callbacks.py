@@ -5,7 +5,9 @@ only the methods a callback overrides, so a per-batch method nobody overrides co
 
 ``logs`` is a flat dict, the Keras convention: ``loss``, ``accuracy`` (classification) or ``mse``
 and ``r2`` (regression), the same with ``val_`` and ``test_`` prefixes when those splits exist, and
-``lr``. Metrics are present only in epochs the trainer evaluates (see ``train.eval_every``). A
+``lr``. Metrics are present only in epochs the trainer evaluates (see ``train.eval_every``), and
+the ``test_`` ones only with ``train.evaluate.test = "every_epoch"`` (by default the test split is
+measured where the run ends, in ``on_train_end``'s logs and the last record). A
 callback may add metrics of its own (declared in :attr:`Callback.metrics`) in
 :meth:`Callback.on_evaluate`: they reach the history, the final metrics and a study's results.
 
@@ -87,13 +89,22 @@ class Callback:
 
     def require_metric(self, metric: str, option: str = "monitor") -> None:
         """Refuse, naming ``option``, a metric this run does not record every evaluated epoch
-        (call it in :meth:`on_train_begin`).
+        (call it in :meth:`on_train_begin`): one it never records, or one it measures only
+        where it ends (``trainer.end_only_metrics``: the test split's, by default).
 
         :raises OptionError: with the metrics the run records as the valid choices.
         """
         from sweepnp.errors import OptionError
 
         names = tuple(self.trainer.metric_names)
+        late = self.trainer.end_only_metrics
+        if metric in late:
+            raise OptionError(
+                option,
+                f"{metric!r} is measured only where the run ends (train.evaluate.test = "
+                '"end"); set train.evaluate.test = "every_epoch" to measure it every evaluated '
+                f"epoch, or watch one of: {', '.join(m for m in names if m not in late)}",
+            )
         if metric not in names:
             raise OptionError(
                 option, f"{metric!r} is not recorded in this run; valid: {', '.join(names)}"

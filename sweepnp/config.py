@@ -25,6 +25,7 @@ from sweepnp.tasks import LOSSES
 
 __all__ = [
     "DataConfig",
+    "EvaluateConfig",
     "ModelConfig",
     "RunConfig",
     "TrainConfig",
@@ -143,6 +144,22 @@ def _check_model(model: ModelConfig, source: str | None) -> None:
     model.batch_norm_options(source)
 
 
+class EvaluateConfig(_Section):
+    """``[train.evaluate]``: what an evaluated epoch measures on the training and test splits
+    (the validation split, when present, is measured at every evaluated epoch).
+
+    ``train = "full"``: a pass over the whole training split in evaluation mode after the
+    epoch's updates; ``"batches"``: the epoch's own mini-batches, as Keras reports them (each
+    batch's loss and metrics in training mode, before its update, averaged over the rows), which
+    costs no extra pass. ``test = "end"``: the test split is measured once, where the run ends
+    (its last record and the final metrics); ``"every_epoch"``: at every evaluated epoch, for a
+    test learning curve.
+    """
+
+    train: Literal["full", "batches"] = "full"
+    test: Literal["end", "every_epoch"] = "end"
+
+
 class TrainConfig(_Section):
     """``[train]``: the mini-batch loop."""
 
@@ -151,6 +168,7 @@ class TrainConfig(_Section):
     seed: Annotated[int, Field(ge=0)] = 42
     shuffle: bool = True
     eval_every: Annotated[int, Field(ge=1)] = 1
+    evaluate: EvaluateConfig = EvaluateConfig()
 
 
 class RunConfig(_Section):
@@ -264,6 +282,14 @@ def validate(raw: Mapping[str, Any], *, source: str | None = None) -> RunConfig:
         table = raw.get(section)
         if isinstance(table, Mapping) and "name" not in table:
             raise ConfigError("missing 'name' (the plugin to use)", source=source, key=section)
+    train = raw.get("train")
+    if isinstance(train, Mapping) and not isinstance(train.get("evaluate", {}), Mapping):
+        raise ConfigError(
+            'must be a table, e.g. { train = "batches", test = "every_epoch" }; valid choices: '
+            'train = "full" or "batches", test = "end" or "every_epoch"',
+            source=source,
+            key="train.evaluate",
+        )
     try:
         config = RunConfig.model_validate({**raw, "source": source})
     except ValidationError as exc:

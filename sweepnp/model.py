@@ -252,7 +252,8 @@ class DenseNetwork:
                 z = (z - mean) / np.sqrt(var + self.batch_norm.eps) * p[f"gamma{i}"] + p[f"beta{i}"]
             else:
                 z += p[f"b{i}"]
-            a = self._act(z)
+            # z is this pass's own array: ReLU in place spares a copy of the layer
+            a = np.maximum(z, 0, out=z) if self._act is _relu else self._act(z)
             if mask is not None:
                 a = a * mask(a.shape)
         out = a @ p[f"W{self.n_layers}"]

@@ -37,7 +37,7 @@ import numpy as np
 from sweepnp.model import DenseNetwork
 from sweepnp.optimizers import Optimizer
 from sweepnp.plugins import PluginManager, float_options
-from sweepnp.step_program import StepProgram
+from sweepnp.step_program import BatchScores, StepProgram
 from sweepnp.trainer import RunResult, Trainer
 
 __all__ = ["RunStack", "Slot", "StackKey", "stack_key", "unstackable_plugins"]
@@ -108,7 +108,8 @@ def stack_key(trainer: Trainer) -> StackKey | None:
     """What runs must share to train in one stack; ``None`` when this run cannot be stacked.
 
     Runs with equal keys have the same data (the same prepared splits), network shape, batch
-    size and dtype, and the same optimizer and weight penalties up to their float options.
+    size and dtype, the same optimizer and weight penalties up to their float options, and
+    evaluate the same splits the same way (``train.evaluate``).
     """
     if unstackable_plugins(trainer):
         return None
@@ -125,6 +126,7 @@ def stack_key(trainer: Trainer) -> StackKey | None:
         trainer.batch_size,
         tuple(network.params),
         parts,
+        (trainer.config.train.evaluate.train, trainer.config.train.evaluate.test),
     )
 
 
@@ -288,10 +290,11 @@ class RunStack:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             for slot in self.slots:
                 self._per_slot(slot, Trainer.begin_epoch)
-            self._train_batches(program)
-            seconds = (time.perf_counter() - started) / len(self.slots)
             due = [slot.trainer.evaluation_due for slot in self.slots]
-            evaluation = program.evaluate(self.slots[0].trainer.data.splits()) if any(due) else None
+            first = self.slots[0].trainer
+            scores = self._train_batches(program, score=any(due) and first.scores_batches)
+            seconds = (time.perf_counter() - started) / len(self.slots)
+            evaluation = first.epoch_evaluation(program, scores) if any(due) else None
             for k, slot in enumerate(self.slots):
                 failure = self._failed.get(id(slot))
                 if failure is not None:
@@ -310,9 +313,10 @@ class RunStack:
                 self._leaving.add(id(slot))
         return ended
 
-    def _train_batches(self, program: StepProgram) -> None:
+    def _train_batches(self, program: StepProgram, *, score: bool) -> BatchScores | None:
         """One epoch of the stacked program's steps: each run's rows in its own order, its own
-        masks and learning rate; per-batch schedules and batch watchers served run by run."""
+        masks and learning rate; per-batch schedules and batch watchers served run by run;
+        with ``score``, every run's scores of its batches."""
         slots = self.slots
         first = slots[0].trainer
         dtype = first.dtype
@@ -336,7 +340,9 @@ class RunStack:
                 for slot in watching:
                     self._per_slot(slot, Trainer.end_batch, batch, rows)
 
-        program.train_epoch(self._batches(), lr, batch_lr=batch_lr, after_batch=after_batch)
+        return program.train_epoch(
+            self._batches(), lr, batch_lr=batch_lr, after_batch=after_batch, score=score
+        )
 
     def _batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         """Every run's mini-batches of this epoch at once, ``(runs, rows, …)``: each run's rows

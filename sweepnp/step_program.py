@@ -20,10 +20,19 @@ with :math:`m` the masks (dropout), :math:`R` the weight penalties over the weig
 The same code runs on parameters of shape ``shape`` (a run alone) or ``(K, *shape)`` (``K`` runs
 stacked, hyperparameters and learning rates as ``(K, 1, 1)`` arrays): the network's maths
 broadcasts over the leading axis, so the rule is written once.
+
+An evaluation runs the forward pass over a split in chunks of :attr:`StepProgram.chunk_rows`
+rows (about :data:`CHUNK_BYTES` of the widest layer's activations per run), so that its memory
+grows with the stack, not with the split: only the logits, ``(K, rows, outputs)``, are whole.
+The loss and the metrics are then taken over the whole logits as one pass would: a row's logits
+are the same bits in a chunk as in the whole split (checked by ``tests/test_evaluation.py``), so
+chunks change no number. The chunk size depends on the network's shape and dtype only, never on
+the stack's size: a run stacked is chunked as it is alone.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,12 +43,18 @@ from sweepnp.model import DenseNetwork, MaskFn
 from sweepnp.optimizers import Optimizer
 from sweepnp.regularizers import Regularizer
 
-__all__ = ["Evaluation", "StepProgram"]
+__all__ = ["CHUNK_BYTES", "BatchScores", "Evaluation", "Measured", "StepProgram"]
 
 #: A split's prefix ("", "val_", "test_") → its data loss and metrics, as NumPy numbers.
 Scores = dict[str, tuple[Any, dict[str, Any]]]
 #: Called with the gradients of a step before the optimizer uses them; may change them in place.
 GradientHook = Callable[[dict[str, np.ndarray]], None]
+
+#: Bytes of one run's widest layer of activations an evaluation holds at once (a chunk of rows).
+CHUNK_BYTES = 4 * 2**20
+#: The fewest rows of a chunk: one row goes through BLAS's matrix-vector kernel, whose sums may
+#: round otherwise than the matrix-matrix kernel's (a row's bits must not depend on its chunk).
+MIN_CHUNK_ROWS = 64
 
 
 @dataclass
@@ -74,6 +89,82 @@ class Evaluation:
         return logs
 
 
+@dataclass
+class Measured:
+    """An evaluation's full passes over splits (their scores, the weight penalty) and a copy of
+    the parameters and buffers they measured: what a run's final metrics may reuse."""
+
+    scores: Scores
+    penalty: Any
+    params: dict[str, np.ndarray]
+
+    def evaluation(
+        self,
+        program: StepProgram,
+        splits: Mapping[str, tuple[np.ndarray, np.ndarray]],
+        params: Mapping[str, np.ndarray],
+    ) -> Evaluation | None:
+        """``splits``' evaluation by ``program`` for ``params``: these scores, and passes over
+        the splits not measured; ``None`` when ``params`` are not the ones measured."""
+        if any(not np.array_equal(params[k], v, equal_nan=True) for k, v in self.params.items()):
+            return None
+        scores = dict(self.scores)
+        missing = {p: split for p, split in splits.items() if p not in scores}
+        if missing:
+            scores.update(program.evaluate(missing).scores)
+        return Evaluation({p: scores[p] for p in splits}, self.penalty)
+
+
+class BatchScores:
+    r"""The training split's loss and metrics from an epoch's own mini-batches, as Keras reports
+    them: each batch's, in training mode (masks, batch statistics) and before its update,
+    averaged over the epoch's rows.
+
+    With batch :math:`b` of :math:`n_b` rows, loss :math:`L_b` and metric :math:`m_b` (means
+    over its rows), the epoch's are :math:`\sum_b n_b L_b / \sum_b n_b` and the same for
+    :math:`m`, summed in float64. R² is not a mean over rows: it is the epoch's
+    :math:`1 - \sum_b \sum_i (y_i - \hat y_i)^2 / \sum_i (y_i - \bar y)^2` per output
+    (:math:`\bar y` the training split's mean), averaged over the outputs, with the task's rule
+    for a constant target — Keras' ``R2Score`` over an epoch.
+
+    :meth:`dlogits` is handed to the network's backward pass in place of the task's: it scores
+    the batch's logits, then returns the task's gradient of them.
+    """
+
+    def __init__(self, task: Any) -> None:
+        self.task = task
+        self.rows = 0
+        self._sums: dict[str, Any] = {}
+
+    def _add(self, name: str, value: Any) -> None:
+        self._sums[name] = self._sums.get(name, 0.0) + value
+
+    def dlogits(self, z: np.ndarray, y: np.ndarray) -> np.ndarray:
+        task = self.task
+        rows = z.shape[-2]
+        self.rows += rows
+        self._add("loss", np.asarray(task.loss(z, y), dtype=np.float64) * rows)
+        for name, value in task.metrics(z, y).items():
+            if name == "r2":  # the epoch's residual sums, per output
+                self._add(name, np.sum((y - z) ** 2, axis=-2, dtype=np.float64))
+            else:
+                self._add(name, np.asarray(value, dtype=np.float64) * rows)
+        return task.dlogits(z, y)
+
+    def scores(self, y: np.ndarray) -> tuple[Any, dict[str, Any]]:
+        """The epoch's loss and metrics; ``y`` is the training split's targets (for R²)."""
+        rows = self.rows
+        metrics = {}
+        for name, total in self._sums.items():
+            if name == "r2":
+                spread = np.sum((y - y.mean(axis=-2)) ** 2, axis=-2, dtype=np.float64)
+                r2 = np.where(spread > 0, 1 - total / np.where(spread > 0, spread, 1), total == 0)
+                metrics[name] = np.mean(r2, axis=-1)
+            elif name != "loss":
+                metrics[name] = total / rows
+        return self._sums["loss"] / rows, metrics
+
+
 class StepProgram:
     """One mini-batch step and one evaluation over a network's parameters.
 
@@ -101,6 +192,9 @@ class StepProgram:
         self.penalties = list(penalties)
         self.masks = masks
         self.gradient_hooks = list(gradient_hooks)
+        widest = max(network.params[name].shape[-1] for name in network.weight_names)
+        #: Rows per chunk of an evaluation's forward pass (from the network's shape and dtype).
+        self.chunk_rows = max(MIN_CHUNK_ROWS, CHUNK_BYTES // (widest * network.dtype.itemsize))
 
     # -- one step ----------------------------------------------------------------------------
 
@@ -146,15 +240,23 @@ class StepProgram:
         *,
         batch_lr: Callable[[int], Any] | None = None,
         after_batch: Callable[[int, int], None] | None = None,
-    ) -> None:
+        score: bool = False,
+    ) -> BatchScores | None:
         """One step per mini-batch of ``batches``, at ``lr`` (or ``batch_lr(batch)`` for a
-        per-batch schedule), calling ``after_batch(batch, rows)`` after each update."""
+        per-batch schedule), calling ``after_batch(batch, rows)`` after each update.
+
+        :param score: also score every batch on the way, and return the :class:`BatchScores`
+            (the training split's ``train.evaluate.train = "batches"``).
+        """
         assert self.optimizer is not None, "a program without an optimizer takes no step"
         gradients, update, params = self.gradients, self.optimizer.step, self.network.params
+        scores = BatchScores(self.network.task) if score else None
+        if scores is not None:
+            gradients = functools.partial(self.gradients, dlogits=scores.dlogits)
         if batch_lr is None and after_batch is None:  # the hot loop: nothing but the step
             for X, y in batches:
                 update(params, gradients(X, y), lr)
-            return
+            return scores
         rows_axis = 0 if self.network.trials is None else 1
         for batch, (X, y) in enumerate(batches):
             if batch_lr is not None:
@@ -162,6 +264,7 @@ class StepProgram:
             update(params, gradients(X, y), lr)
             if after_batch is not None:
                 after_batch(batch, X.shape[rows_axis])
+        return scores
 
     # -- evaluation --------------------------------------------------------------------------
 
@@ -174,13 +277,38 @@ class StepProgram:
                 total = total + penalty.penalty(params[name])
         return total
 
-    def evaluate(self, splits: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> Evaluation:
+    def evaluate(
+        self,
+        splits: Mapping[str, tuple[np.ndarray, np.ndarray]],
+        train_scores: tuple[Any, dict[str, Any]] | None = None,
+    ) -> Evaluation:
         """The data loss and metrics of the current parameters on every split (evaluation
-        mode: no masks, batch norm on running statistics), and the weight penalty."""
-        network = self.network
-        task = network.task
-        scores: Scores = {}
+        mode: no masks, batch norm on running statistics), and the weight penalty.
+
+        :param train_scores: the training split's loss and metrics measured otherwise (from
+            the epoch's batches, :meth:`BatchScores.scores`), put first.
+        """
+        task = self.network.task
+        scores: Scores = {} if train_scores is None else {"": train_scores}
         for prefix, (X, y) in splits.items():
-            z = network.logits(X)
+            z = self.logits(X)
             scores[prefix] = (task.loss(z, y), task.metrics(z, y))
         return Evaluation(scores, self.penalty())
+
+    def logits(self, X: np.ndarray) -> np.ndarray:
+        """The evaluation forward pass over ``X``'s rows, :attr:`chunk_rows` at a time (in
+        chunks of equal size, give or take a row), into one array of logits."""
+        network = self.network
+        rows = X.shape[-2]
+        if rows <= self.chunk_rows:
+            return network.logits(X)
+        chunks = -(-rows // self.chunk_rows)
+        out: np.ndarray | None = None
+        for i in range(chunks):
+            start, end = i * rows // chunks, (i + 1) * rows // chunks
+            z = network.logits(X[..., start:end, :])
+            if out is None:
+                out = np.empty((*z.shape[:-2], rows, z.shape[-1]), dtype=z.dtype)
+            out[..., start:end, :] = z
+        assert out is not None
+        return out

@@ -8,10 +8,13 @@ installed plugin implements ``sweepnp_on_train_batch_end``. A run in a stack of 
 (:class:`~sweepnp.run_stack.RunStack`) keeps its own trainer for the same bookkeeping, while one
 stacked program does the arithmetic of them all.
 
-Per epoch the trainer evaluates (every ``train.eval_every`` epochs and at the last one) the full
-training split and the validation and test splits in evaluation mode (no dropout, batch-norm
-running statistics). ``loss`` is the training objective, data loss plus penalties (seed 004's
-"total loss"); ``val_loss`` and ``test_loss`` are data losses, what generalization is judged on.
+Per epoch the trainer evaluates (every ``train.eval_every`` epochs and at the last one) in
+evaluation mode (no dropout, batch-norm running statistics) the validation split, the training
+split (a full pass, or from the epoch's own batches: ``train.evaluate.train``) and, with
+``train.evaluate.test = "every_epoch"``, the test split; by default the test split is measured
+once, where the run ends (its last record and the final metrics). ``loss`` is the training
+objective, data loss plus penalties (seed 004's "total loss"); ``val_loss`` and ``test_loss``
+are data losses, what generalization is judged on.
 """
 
 from __future__ import annotations
@@ -45,7 +48,7 @@ from sweepnp.run_parts import (
     metric_names,
 )
 from sweepnp.schedules import Schedule
-from sweepnp.step_program import Evaluation, StepProgram
+from sweepnp.step_program import BatchScores, Evaluation, Measured, StepProgram
 from sweepnp.vocabulary import EPOCH_SECONDS, StopReason
 
 if TYPE_CHECKING:
@@ -59,9 +62,10 @@ __all__ = ["RunResult", "Trainer", "load_data", "train"]
 class RunResult:
     """What one training run produced.
 
-    :ivar records: one dict per evaluated epoch: ``epoch`` (from 0), every metric, ``lr`` and
-        ``epoch_seconds`` (wall-clock time of that epoch's updates); :attr:`history` is the same
-        as a DataFrame.
+    :ivar records: one dict per evaluated epoch: ``epoch`` (from 0), every metric measured that
+        epoch (the test split's in the last record only, unless ``train.evaluate.test =
+        "every_epoch"``), ``lr`` and ``epoch_seconds`` (wall-clock time of that epoch's
+        updates); :attr:`history` is the same as a DataFrame.
     :ivar metrics: the final metrics of the returned model (after any restore-best).
     :ivar stop_reason: ``completed``, ``early_stopped``, ``diverged``, … .
     :ivar model: the trained :class:`~sweepnp.model.Model` (``predict``, ``predict_proba``,
@@ -83,7 +87,11 @@ class RunResult:
         """The learning curve as a DataFrame, one row per evaluated epoch (built on first use)."""
         import pandas as pd  # imported on use: a run needs no pandas, and it takes 0.3 s
 
-        return pd.DataFrame(self.records)
+        # The columns in the last record's order: it holds every metric, also those measured
+        # only where the run ends (the test split's, by default; NaN in the epochs before).
+        columns = dict.fromkeys(self.records[-1] if self.records else ())
+        columns.update(dict.fromkeys(key for row in self.records for key in row))
+        return pd.DataFrame(self.records, columns=list(columns) or None)
 
     def __repr__(self) -> str:
         # One line: the generated repr would print every epoch's record and the whole config.
@@ -201,9 +209,21 @@ class Trainer:
         self._evaluating_callbacks = [c for c in self.callbacks if c.overrides("on_evaluate")]
 
         self.epochs = config.train.epochs
+        #: The metrics this run records: in every evaluated epoch, but for
+        #: :attr:`end_only_metrics`.
         self.metric_names: tuple[str, ...] = metric_names(
             config, self.data, zip(self.callback_keys, self.callbacks, strict=True)
         )
+        evaluate = config.train.evaluate
+        #: The metrics recorded only where the run ends (its last record and final metrics),
+        #: not every evaluated epoch: the test split's, with ``train.evaluate.test = "end"``.
+        self.end_only_metrics: tuple[str, ...] = (
+            tuple(m for m in self.metric_names if m.startswith("test_"))
+            if evaluate.test == "end"
+            else ()
+        )
+        #: Whether the training split's metrics come from the epoch's own batches.
+        self.scores_batches = evaluate.train == "batches"
         #: The evaluated epochs so far, one dict each (``epoch``, every metric, ``lr``,
         #: ``epoch_seconds``): what :attr:`RunResult.records` will hold.
         self.records: list[dict[str, Any]] = []
@@ -212,6 +232,8 @@ class Trainer:
         self.stop_reason: str | None = None
         #: The arithmetic of this run's steps and evaluations (set up by :meth:`prepare_steps`).
         self.program: StepProgram | None = None
+        #: The last evaluation's full passes, which the final metrics may reuse.
+        self._measured: Measured | None = None
 
     # -- building ----------------------------------------------------------------------------
 
@@ -293,6 +315,25 @@ class Trainer:
 
     def _program(self) -> StepProgram:
         return self.program if self.program is not None else self.prepare_steps(callbacks=())
+
+    def epoch_splits(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """The splits an evaluated epoch passes over (``train.evaluate``): the validation split,
+        the training split unless its metrics come from the batches, and the test split when
+        its curve is asked for."""
+        splits = self.data.splits()
+        if self.scores_batches:
+            del splits[""]
+        if self.end_only_metrics:
+            del splits["test_"]
+        return splits
+
+    def epoch_evaluation(
+        self, program: StepProgram, batch_scores: BatchScores | None
+    ) -> Evaluation:
+        """The evaluation of an evaluated epoch with ``program`` (this run's, or a stack's):
+        :meth:`epoch_splits`, and the training split's ``batch_scores`` when it has them."""
+        train = None if batch_scores is None else batch_scores.scores(self.data.y_train)
+        return program.evaluate(self.epoch_splits(), train)
 
     # -- a run, epoch by epoch ------------------------------------------------------------------
 
@@ -391,6 +432,7 @@ class Trainer:
         if evaluation is not None:
             logs = {**self.evaluate(evaluation), "lr": _scalar(self.lr)}
             self.records.append({"epoch": epoch, **logs, EPOCH_SECONDS: epoch_seconds})
+            self._keep(evaluation, batches=self.scores_batches)
         for callback in self.callbacks:
             callback.on_epoch_end(epoch, logs)
         if self._epoch_hooks["sweepnp_on_epoch_end"]:
@@ -403,14 +445,18 @@ class Trainer:
         plugins, and return the :class:`RunResult`."""
         epochs_run = self.epochs_run
         if self.records and self.records[-1]["epoch"] != epochs_run - 1:
-            # A run stopped between evaluations still records where it ended.
-            self.logs = {**self.evaluate(), "lr": _scalar(self.lr)}
+            # A run stopped between evaluations still records where it ended (full passes).
+            evaluation = self._program().evaluate(self.data.splits())
+            self.logs = {**self.evaluate(evaluation), "lr": _scalar(self.lr)}
             self.records.append({"epoch": epochs_run - 1, **self.logs, EPOCH_SECONDS: np.nan})
+            self._keep(evaluation, batches=False)
+        elif self.records and self.end_only_metrics:
+            self._record_test()
         if self.stop_reason is None:
             self.stop_reason = StopReason.COMPLETED
         for callback in self.callbacks:
             callback.on_train_end(self.logs)
-        metrics = self.evaluate()
+        metrics = self.evaluate(self._final_evaluation())
         if self.pm.has_impls("sweepnp_on_train_end"):
             self.pm.hook.sweepnp_on_train_end(trainer=self, logs=metrics)
         return RunResult(
@@ -424,22 +470,56 @@ class Trainer:
             seconds=time.perf_counter() - self._started,
         )
 
+    def _record_test(self) -> None:
+        """Add the test split's metrics, measured now, to the last record and logs (the test
+        split measured where the run ends, before the callbacks' ``on_train_end``)."""
+        evaluation = self._program().evaluate({"test_": self.data.splits()["test_"]})
+        test = evaluation.logs()
+        if self._measured is not None:  # the final metrics may take them from there
+            self._measured.scores["test_"] = evaluation.scores["test_"]
+        merged = {**self.records[-1], **test}
+        order = ["epoch", *self.metric_names, EPOCH_SECONDS]  # the test split's after the others
+        record = {key: merged[key] for key in order if key in merged}
+        record.update((key, value) for key, value in merged.items() if key not in record)
+        self.records[-1] = record
+        self.logs = {**self.logs, **test}
+
+    def _keep(self, evaluation: Evaluation, *, batches: bool) -> None:
+        """Keep an evaluation's full passes (not the training split's ``batches`` scores) and
+        the parameters they measured, for the final metrics (:meth:`_final_evaluation`)."""
+        full = {p: s for p, s in evaluation.scores.items() if p != "" or not batches}
+        self._measured = Measured(full, evaluation.penalty, self.model.get_params())
+
+    def _final_evaluation(self) -> Evaluation | None:
+        """The evaluation of the returned model: the last one's full passes when the parameters
+        are still those they measured (no restore-best moved them), and passes over the rest;
+        ``None`` (every split passed over) otherwise."""
+        if self._measured is None:
+            return None
+        params = self.model.get_params()
+        return self._measured.evaluation(self._program(), self.data.splits(), params)
+
     def fit(self) -> RunResult:
         """Train alone, and return the :class:`RunResult`: epoch after epoch, the program's
         steps over :meth:`batches`, and its evaluation when one is due."""
         self.begin_training()
-        program, splits = self._program(), self.data.splits()
+        program = self._program()
         batch_lr = self.batch_lr if self.lr_per_batch else None
         after_batch = self.end_batch if self.watches_batches else None
         with np.errstate(over="ignore", invalid="ignore", divide="ignore", under="ignore"):
             while True:
                 started = time.perf_counter()
                 self.begin_epoch()
-                program.train_epoch(
-                    self.batches(), self.lr, batch_lr=batch_lr, after_batch=after_batch
+                due = self.evaluation_due
+                scores = program.train_epoch(
+                    self.batches(),
+                    self.lr,
+                    batch_lr=batch_lr,
+                    after_batch=after_batch,
+                    score=due and self.scores_batches,
                 )
                 seconds = time.perf_counter() - started
-                evaluation = program.evaluate(splits) if self.evaluation_due else None
+                evaluation = self.epoch_evaluation(program, scores) if due else None
                 if not self.end_epoch(seconds, evaluation):
                     break
             return self.finish_training()

@@ -5,7 +5,8 @@
 * **Extra metrics**: what a study records of each run besides the run's own metrics
   (:data:`EXTRA_METRICS`), which a study may optimize or report.
 * **Records and histories**: a run's *records* are its evaluated epochs, one dict each
-  (``epoch``, every metric, ``lr``, ``epoch_seconds``): :attr:`Trainer.records
+  (``epoch``, every metric measured that epoch, ``lr``, ``epoch_seconds``; the test split's,
+  measured where a run ends by default, are in its last record only): :attr:`Trainer.records
   <sweepnp.trainer.Trainer.records>`, :attr:`RunResult.records
   <sweepnp.trainer.RunResult.records>`. A *history* is records as a DataFrame: one run's, one row
   per epoch (:attr:`RunResult.history <sweepnp.trainer.RunResult.history>`), or a study's, one

@@ -242,6 +242,67 @@ def test_no_shuffle_and_evaluating_every_third_epoch():
     _assert_identical(_runs(base, [{"optimizer.lr": lr} for lr in (0.01, 0.1)]), joins=[0, 2])
 
 
+@pytest.mark.parametrize(
+    ("base", "variants"),
+    [
+        (  # the training split from the batches, with dropout, a per-batch schedule, L2
+            {
+                **BASE,
+                "train": {"epochs": 6, "batch_size": 32, "evaluate": {"train": "batches"}},
+                "regularizers": {"dropout": {"rate": 0.3}, "l2": {"lam": 1e-3}},
+                "schedule": {"name": "cosine", "interval": "batch"},
+            },
+            {"optimizer.lr": [0.01, 0.1, 0.05]},
+        ),
+        (  # R² from the batches' sums; batch norm on the batches' statistics
+            {
+                **BASE,
+                "data": {"dataset": "diabetes", "seed": 0, "scale_target": "standard"},
+                "model": {"task": "regression", "hidden": [8], "batch_norm": True},
+                "train": {"epochs": 5, "batch_size": 16, "evaluate": {"train": "batches"}},
+            },
+            {"optimizer.lr": [0.01, 0.05, 0.02]},
+        ),
+        (  # the test split every epoch, every second epoch evaluated
+            {**BASE, "train": {"epochs": 7, "eval_every": 2, "evaluate": {"test": "every_epoch"}}},
+            {"optimizer.lr": [0.01, 0.1, 0.05]},
+        ),
+        (  # every split in chunks of rows (a 512-wide layer: 1024 rows a chunk in float64)
+            {
+                **BASE,
+                "data": {"dataset": {"name": "moons", "n_samples": 6000}, "seed": 0},
+                "model": {"task": "binary", "hidden": [512]},
+                "train": {"epochs": 3, "batch_size": 500, "evaluate": {"test": "every_epoch"}},
+                "optimizer": {"name": "adam", "lr": 0.01},
+                "callbacks": {"early_stopping": {"monitor": "test_loss", "patience": 1}},
+            },
+            {"optimizer.lr": [0.01, 0.001, 0.003]},
+        ),
+    ],
+    ids=["train from batches", "regression from batches", "test every epoch", "in chunks"],
+)
+def test_every_way_of_evaluating_stacked_gives_each_run_as_alone(base, variants):
+    runs = _runs(base, [{p: values[i] for p, values in variants.items()} for i in range(3)])
+    if base["model"]["hidden"] == [512]:
+        trainer = Trainer(runs[0], plugin_manager=PM)
+        assert trainer.prepare_steps(callbacks=()).chunk_rows < len(trainer.data.X_train)
+    _assert_identical(runs, joins=[0, 1, 1])
+
+
+def test_runs_that_evaluate_otherwise_stack_apart():
+    base = _runs(BASE, [{}])[0]
+    data = load_data(base, PM)
+
+    def key(evaluate: dict[str, str]) -> Any:
+        run = base.to_dict()
+        run["train"]["evaluate"] = evaluate
+        return stack_key(Trainer(validate(run), plugin_manager=PM, data=data))
+
+    assert key({}) == key({"train": "full", "test": "end"})
+    assert key({"train": "batches"}) != key({})
+    assert key({"test": "every_epoch"}) != key({})
+
+
 def test_continuous_batching_refills_a_freed_slot_at_the_next_epoch():
     """Four runs through a stack of two: the third and fourth take the slots the first two
     free, one epoch boundary later, and every run is still the run it would be alone."""

@@ -309,6 +309,14 @@ def load_spec(
             source=source,
             key="study.pruner",
         )
+    if spec.prunes and spec.metrics[0].startswith("test_") and config.train.evaluate.test == "end":
+        raise ConfigError(
+            f"a pruner compares the metric every epoch, and {spec.metrics[0]!r} is measured "
+            'only where a run ends (train.evaluate.test = "end"); set train.evaluate.test = '
+            '"every_epoch", study a validation metric, or set pruner = "none"',
+            source=source,
+            key="study.pruner",
+        )
     if spec.multi_objective and named(study.pruner, "study.pruner", source)[0] != "none":
         raise ConfigError(
             'Optuna cannot prune multi-objective studies; set pruner = "none"',
