@@ -94,10 +94,15 @@ class Splits:
 
 
 def _as_features(X: Any, source: str | None) -> np.ndarray:
-    try:
-        array = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DataError("features must be numeric", source=source, key="data") from None
+    """The features as a 2-D numeric array: a NumPy array of numbers as it is (float32 stays
+    float32, no copy); anything else converted to float64."""
+    if isinstance(X, np.ndarray) and X.dtype.kind in "biuf":
+        array = X
+    else:
+        try:
+            array = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError("features must be numeric", source=source, key="data") from None
     if array.ndim == 1:
         array = array.reshape(-1, 1)
     if array.ndim != 2:
@@ -106,6 +111,8 @@ def _as_features(X: Any, source: str | None) -> np.ndarray:
             source=source,
             key="data",
         )
+    if not array.flags.c_contiguous and array.nbytes > _CONTIGUOUS_FROM:
+        array = np.ascontiguousarray(array)  # rows gathered from a column-major array crawl
     return array
 
 
@@ -206,7 +213,7 @@ def prepare(
             source=source,
             key="data",
         )
-    if not np.all(np.isfinite(X)):
+    if not _all_finite(X):
         bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
         raise DataError(
             f"the features contain NaN or infinite values (rows {_preview(bad)})",
@@ -247,10 +254,10 @@ def prepare(
             key="data",
         )
 
-    X_train = X[train_rows]
+    dtype = np.dtype(dtype)
     mean = scale_ = None
     if scale == "standard":
-        mean, scale_ = _standard(X_train)
+        mean, scale_ = _feature_statistics(X, train_rows)
     target_mean = target_scale = None
     if scale_target == "standard":
         if classify:
@@ -266,11 +273,7 @@ def prepare(
     def part(index: np.ndarray | None):
         if index is None:
             return None, None
-        features = X[index]
-        with np.errstate(over="ignore", invalid="ignore"):
-            if mean is not None:
-                features = (features - mean) / scale_
-            return np.ascontiguousarray(features, dtype=dtype), _target(y_enc[index], task, dtype)
+        return _features(X, index, mean, scale_, dtype), _target(y_enc[index], task, dtype)
 
     X_tr, y_tr = part(train_rows)
     X_va, y_va = part(val_rows)
@@ -325,6 +328,105 @@ def _standard(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, scale
 
 
+#: Features are gathered, scaled and converted this many bytes of float64 at a time: blocks
+#: that stay in the processor's cache, so no temporary is as large as the data.
+_BLOCK_BYTES = 1 << 20
+#: A column-major feature array larger than this is made row-major once, before rows are taken.
+_CONTIGUOUS_FROM = 1 << 20
+
+
+def _block_rows(n_features: int) -> int:
+    return max(1, _BLOCK_BYTES // (8 * n_features))
+
+
+def _all_finite(X: np.ndarray) -> bool:
+    """Whether every value of ``X`` is finite: the minimum and maximum are (NaN propagates
+    through both), two passes without a temporary array."""
+    if X.dtype.kind != "f":
+        return True
+    return bool(np.isfinite(X.min()) and np.isfinite(X.max()))
+
+
+def _feature_statistics(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""The standard scaling of ``X[rows]``, in float64 whatever ``X``'s dtype: column means
+    :math:`\mu_j = \frac1n \sum_i x_{ij}` and standard deviations
+    :math:`\sigma_j = \sqrt{\frac1n \sum_i (x_{ij} - \mu_j)^2}`, a constant column keeping
+    :math:`\sigma_j = 1` (:func:`_standard`).
+
+    The rows are converted to float64 a block at a time, and each sum carries on from the last
+    block's as the first row of the next: NumPy sums a C-ordered array of two or more columns
+    over its rows one row after another, so these are bit for bit the numbers of
+    ``X[rows].astype(np.float64).mean(axis=0)`` and ``.std(axis=0)`` (tests/test_data_prep.py
+    checks it), without a float64 copy of the training split. A single column NumPy sums
+    pairwise instead, and gets its own arithmetic."""
+    if X.shape[1] == 1:
+        return _standard(np.asarray(X[rows], dtype=np.float64))
+    block = _block_rows(X.shape[1])
+    buffer = np.empty((min(block, len(rows)) + 1, X.shape[1]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = _sum_rows(X, rows, buffer, block) / len(rows)
+        scale = np.sqrt(_sum_rows(X, rows, buffer, block, mean) / len(rows))
+    scale[scale == 0] = 1.0
+    return mean, scale
+
+
+def _sum_rows(
+    X: np.ndarray,
+    rows: np.ndarray,
+    buffer: np.ndarray,
+    block: int,
+    mean: np.ndarray | None = None,
+) -> np.ndarray:
+    r""":math:`\sum_i x_i` over ``X[rows]``, or :math:`\sum_i (x_i - \mu)^2` given the mean,
+    in float64, row after row as NumPy sums them (see :func:`_feature_statistics`)."""
+    total = None
+    for start in range(0, len(rows), block):
+        chunk = X[rows[start : start + block]]
+        first = 0 if total is None else 1
+        if total is not None:
+            buffer[0] = total
+        values = buffer[first : first + len(chunk)]
+        if mean is None:
+            values[...] = chunk
+        else:
+            np.subtract(chunk, mean, out=values)
+            np.multiply(values, values, out=values)
+        total = np.add.reduce(buffer[: first + len(chunk)], axis=0)
+    assert total is not None
+    return total
+
+
+def _features(
+    X: np.ndarray,
+    rows: np.ndarray,
+    mean: np.ndarray | None,
+    scale: np.ndarray | None,
+    dtype: np.dtype,
+) -> np.ndarray:
+    r"""``X[rows]``, scaled as :math:`(x - \mu) / \sigma` in float64 and converted to ``dtype``:
+    the numbers of ``((X[rows].astype(np.float64) - mean) / scale).astype(dtype)``, made a block
+    of rows at a time into the result, so that the only full-size array is the result."""
+    if mean is None and X.dtype == dtype:
+        return X[rows]
+    out = np.empty((len(rows), X.shape[1]), dtype=dtype)
+    block = _block_rows(X.shape[1])
+    # float64 arithmetic needs a float64 block unless the result is float64 itself.
+    buffer = None if dtype == np.float64 else np.empty((min(block, len(rows)), X.shape[1]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, len(rows), block):
+            chunk = X[rows[start : start + block]]
+            target = out[start : start + len(chunk)]
+            work = target if buffer is None else buffer[: len(chunk)]
+            if mean is None:
+                work[...] = chunk
+            else:
+                np.subtract(chunk, mean, out=work)
+                np.divide(work, scale, out=work)
+            if work is not target:
+                target[...] = work
+    return out
+
+
 def _check_finite_after_scaling(
     X: np.ndarray,
     parts: list[np.ndarray | None],
@@ -341,8 +443,10 @@ def _check_finite_after_scaling(
     if mean is not None and scale is not None:
         bad |= ~(np.isfinite(mean) & np.isfinite(scale))
     for part in parts:
-        if part is not None:
-            bad |= ~np.isfinite(part).all(axis=0)
+        if part is not None and len(part):
+            # A column's minimum and maximum are finite only if all its values are (NaN
+            # propagates): no temporary as large as the split.
+            bad |= ~(np.isfinite(part.min(axis=0)) & np.isfinite(part.max(axis=0)))
     if not bad.any():
         return
     columns = np.flatnonzero(bad)
