@@ -24,6 +24,9 @@ _SUFFIXES = {".csv": "csv", ".npz": "npz", ".parquet": "parquet", ".pq": "parque
 _COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
 #: The compressions pyarrow's CSV reader undoes itself, by suffix (the others go through pandas).
 _ARROW_CODECS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+#: pyarrow parses a CSV file in blocks of this many bytes, in parallel; each block's rows are
+#: copied to the features and dropped together (fewer, larger blocks: fewer copies).
+_CSV_BLOCK = 8 << 20
 
 
 def file(
@@ -224,15 +227,19 @@ def _read_csv_fast(
     features = [name for name in names if name != target]
     types = {name: pa.from_numpy_dtype(dtype) for name in features} | {target: pa.string()}
     try:
-        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types))
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK),
+            convert_options=pacsv.ConvertOptions(column_types=types),
+        )
     except Exception:  # a value that is not a number, a ragged row, ...: pandas' reader
         return None
     if table.column_names != names or table.num_rows == 0:
         return None
-    X = _matrix(table, features, dtype)
     labels = table.column(target).to_numpy(zero_copy_only=False)
+    batches = table.select(features).to_batches()
     del table
-    _release(pa)
+    X = _matrix(batches, dtype, pa)
     if not _finite(X):
         return None
     # Each label quoted, with its quotes doubled: pandas reads the text as it read the file.
@@ -274,9 +281,9 @@ def _read_parquet_fast(
         table = pq.read_table(path, columns=features)
         if table.num_rows == 0:
             return None
-        X = _matrix(table, features, dtype)
+        batches = table.to_batches()
         del table
-        _release(pa)
+        X = _matrix(batches, dtype, pa)
         y = pd.read_parquet(path, columns=[target])[target].to_numpy()
     except Exception:
         return None
@@ -285,20 +292,24 @@ def _read_parquet_fast(
     return X, y, features
 
 
-def _matrix(table: Any, columns: list[str], dtype: np.dtype) -> np.ndarray:
-    """The ``columns`` of a pyarrow table as one row-major array of ``dtype``, written column by
-    column (a missing value becomes NaN)."""
-    X = np.empty((table.num_rows, len(columns)), dtype=dtype)
+def _matrix(batches: list[Any], dtype: np.dtype, pa: Any) -> np.ndarray:
+    """pyarrow record batches (blocks of rows) as one row-major array of ``dtype`` (a missing
+    value becomes NaN). Each batch is dropped once copied and its memory given back to the
+    system (pyarrow's allocator would keep it otherwise): the features are held twice only a
+    block at a time."""
+    X = np.empty((sum(b.num_rows for b in batches), batches[0].num_columns), dtype=dtype)
+    batches.reverse()
+    start = 0
     with np.errstate(over="ignore"):
-        for j, name in enumerate(columns):
-            X[:, j] = table.column(name).to_numpy()
+        while batches:
+            batch = batches.pop()
+            stop = start + batch.num_rows
+            for j, column in enumerate(batch.columns):
+                X[start:stop, j] = column.to_numpy(zero_copy_only=False)
+            start = stop
+            del batch, column
+            pa.default_memory_pool().release_unused()
     return X
-
-
-def _release(pa: Any) -> None:
-    """Give the memory of tables just dropped back to the system: pyarrow's allocator keeps it
-    for reuse otherwise, as much again as the features, for the whole run."""
-    pa.default_memory_pool().release_unused()
 
 
 #: A missing target column's message lists at most this many of the file's columns.
