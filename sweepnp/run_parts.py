@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from sweepnp.allocator import keep_freed_memory
 from sweepnp.callbacks import Callback
 from sweepnp.config import RunConfig
 from sweepnp.datasets import Dataset, Splits, prepare
@@ -126,7 +127,10 @@ def load_data(
 
     A dataset loader with a ``seed`` parameter receives ``data.seed``, one with a ``dtype``
     parameter ``model.dtype`` (the file loader reads CSV and Parquet into it); the splits are
-    made in ``model.dtype`` (:func:`~sweepnp.datasets.prepare`)."""
+    made in ``model.dtype`` (:func:`~sweepnp.datasets.prepare`). The process then keeps the
+    memory a training step frees for the next one (:func:`~sweepnp.allocator.keep_freed_memory`).
+    """
+    keep_freed_memory()
     pm = pm or get_plugin_manager()
     if X is not None or y is not None:
         if X is None or y is None:

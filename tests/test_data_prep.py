@@ -9,6 +9,8 @@ float64 copy, every split scaled in float64 and converted to the run's dtype at 
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tracemalloc
 
 import numpy as np
@@ -369,3 +371,41 @@ def test_a_float32_run_allocates_little_beyond_its_splits(stored):
         tracemalloc.stop()
     assert splits.X_train.dtype == np.float32
     assert peak < splits_bytes + 8 * 2**20, f"{peak / 2**20:.1f} MiB for {splits_bytes / 2**20:.1f}"
+
+
+# -------------------------------------------------------------------------
+# Memory a training step frees, kept for the next (glibc)
+# -------------------------------------------------------------------------
+
+STEPS = """
+import resource, sys
+import numpy as np
+from sweepnp.allocator import keep_freed_memory
+
+def page_faults(steps):
+    # a step's arrays: a few of 1 MiB alive together, then freed
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(steps):
+        arrays = [np.ones(2**20, np.uint8) for _ in range(4)]
+        del arrays
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+page_faults(5)
+untuned = page_faults(20)
+kept = keep_freed_memory()
+page_faults(1)
+print(untuned, kept, page_faults(20))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc")
+def test_a_run_keeps_the_memory_a_step_frees_for_the_next():
+    """glibc maps and unmaps a few MB of step arrays at every step until its thresholds are
+    raised: 4 MiB a step is a thousand page faults, then none."""
+    done = subprocess.run([sys.executable, "-c", STEPS], capture_output=True, text=True, check=True)
+    untuned, kept, tuned = done.stdout.split()
+    if kept != "True":
+        pytest.skip("the C library is not glibc")
+    assert int(untuned) > 20 * 500  # every step faulted its arrays' pages in again
+    assert int(tuned) < 100
