@@ -228,6 +228,26 @@ def test_a_float64_run_on_a_file_has_the_numbers_it_had(tmp_path, suffix):
 # -------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_table_read_in_many_blocks_of_rows_is_read_whole(tmp_path, monkeypatch, suffix):
+    """Blocks of a few rows (CSV: 4 kB of text; Parquet: 7 rows from row groups of 50), each
+    copied into the features and dropped: every row lands in its place."""
+    monkeypatch.setattr(files, "_CSV_BLOCK", 4096)
+    monkeypatch.setattr(files, "_PARQUET_ROWS", 7)
+    rng = np.random.default_rng(8)
+    X = rng.integers(0, 1000, size=(523, 9)) / 8
+    y = rng.integers(0, 3, size=523)
+    path = tmp_path / f"blocks{suffix}"
+    frame = pd.DataFrame(X, columns=[f"f{i}" for i in range(9)]).assign(label=y)
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        frame.to_parquet(path, index=False, row_group_size=50)
+    data = files.file(path=str(path), target="label", dtype="float32")
+    assert data.X.dtype == np.float32 and np.array_equal(data.X, X)
+    assert data.y.tolist() == y.tolist()
+
+
 def test_npz_features_stay_as_saved(tmp_path):
     X = np.arange(40, dtype=np.float32).reshape(10, 4)
     path = tmp_path / "f32.npz"

@@ -11,6 +11,7 @@ from __future__ import annotations
 import difflib
 import io
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,8 @@ _ARROW_CODECS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
 #: pyarrow parses a CSV file in blocks of this many bytes, in parallel; each block's rows are
 #: copied to the features and dropped together (fewer, larger blocks: fewer copies).
 _CSV_BLOCK = 8 << 20
+#: Parquet features are decoded this many rows at a time, each block copied and dropped.
+_PARQUET_ROWS = 8192
 
 
 def file(
@@ -77,14 +80,14 @@ def file(
     -----
     CSV is read with pyarrow's multithreaded CSV reader, every feature column parsed straight
     into ``dtype`` and the target column typed as :func:`pandas.read_csv` types it; Parquet
-    with pyarrow, column by column. A file that reader does not take as it is — a value that is
-    not a number, a missing value, a number beyond float32, a compression other than gzip, bz2
-    and zstd, a duplicated column name, a stored pandas index — is read by
-    :func:`pandas.read_csv` or :func:`pandas.read_parquet` as it always was, so that the same
-    mistakes get the same messages. An NPZ file (:func:`numpy.savez`) must hold arrays ``X`` and
-    ``y``; it is read without pickle, so object arrays are refused (save string labels as a
-    ``str`` array). An ``X`` of more than two dimensions, e.g. images (n, h, w), is flattened to
-    (n, h·w); a 1-D ``X`` is one feature.
+    decoded by pyarrow into ``dtype``; both a block of rows at a time. A file that reader does
+    not take as it is — a value that is not a number, a missing value, a number beyond float32,
+    a compression other than gzip, bz2 and zstd, a duplicated column name, a stored pandas index
+    — is read by :func:`pandas.read_csv` or :func:`pandas.read_parquet` as it always was, so
+    that the same mistakes get the same messages. An NPZ file (:func:`numpy.savez`) must hold
+    arrays ``X`` and ``y``; it is read without pickle, so object arrays are refused (save string
+    labels as a ``str`` array). An ``X`` of more than two dimensions, e.g. images (n, h, w), is
+    flattened to (n, h·w); a 1-D ``X`` is one feature.
     """
     if not isinstance(path, str | Path) or not str(path):
         raise OptionError("path", f"must be a file path, got {path!r}")
@@ -236,10 +239,10 @@ def _read_csv_fast(
         return None
     if table.column_names != names or table.num_rows == 0:
         return None
-    labels = table.column(target).to_numpy(zero_copy_only=False)
+    rows, labels = table.num_rows, table.column(target).to_numpy(zero_copy_only=False)
     batches = table.select(features).to_batches()
     del table
-    X = _matrix(batches, dtype, pa)
+    X = _matrix(_drained(batches), rows, len(features), dtype, pa)
     if not _finite(X):
         return None
     # Each label quoted, with its quotes doubled: pandas reads the text as it read the file.
@@ -253,9 +256,10 @@ def _read_csv_fast(
 def _read_parquet_fast(
     path: Path, target: str, dtype: np.dtype
 ) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
-    """The features, target and feature names of a Parquet file, the features read by pyarrow
-    column by column into ``dtype``; ``None`` when the file needs :func:`pandas.read_parquet`
-    (a feature column not of numbers or with missing values, a stored pandas index, ...)."""
+    """The features, target and feature names of a Parquet file, the features decoded by
+    pyarrow a block of rows at a time into ``dtype``; ``None`` when the file needs
+    :func:`pandas.read_parquet` (a feature column not of numbers or with missing values, a
+    stored pandas index, ...)."""
     import pandas as pd
 
     try:
@@ -278,38 +282,49 @@ def _read_parquet_fast(
     if not all(any(kind(schema.field(name).type) for kind in numeric) for name in features):
         return None
     try:
-        table = pq.read_table(path, columns=features)
-        if table.num_rows == 0:
+        parquet = pq.ParquetFile(path)
+        rows = parquet.metadata.num_rows
+        if rows == 0:
             return None
-        batches = table.to_batches()
-        del table
-        X = _matrix(batches, dtype, pa)
+        batches = parquet.iter_batches(batch_size=_PARQUET_ROWS, columns=features)
+        X = _matrix(batches, rows, len(features), dtype, pa)
+        del batches, parquet  # the reader's buffers, given back below
         y = pd.read_parquet(path, columns=[target])[target].to_numpy()
     except Exception:
         return None
+    pa.default_memory_pool().release_unused()
     if not _finite(X) or len(y) != len(X):
         return None
     return X, y, features
 
 
-def _matrix(batches: list[Any], dtype: np.dtype, pa: Any) -> np.ndarray:
-    """pyarrow record batches (blocks of rows) as one row-major array of ``dtype`` (a missing
-    value becomes NaN). Each batch is dropped once copied and its memory given back to the
-    system (pyarrow's allocator would keep it otherwise): the features are held twice only a
-    block at a time."""
-    X = np.empty((sum(b.num_rows for b in batches), batches[0].num_columns), dtype=dtype)
-    batches.reverse()
+def _matrix(
+    batches: Iterator[Any], rows: int, columns: int, dtype: np.dtype, pa: Any
+) -> np.ndarray:
+    """pyarrow record batches (blocks of ``rows`` rows in all) as one row-major array of
+    ``dtype`` (a missing value becomes NaN). Each batch is dropped once copied and its memory
+    given back to the system (pyarrow's allocator would keep it otherwise): the features are
+    held twice only a block at a time."""
+    X = np.empty((rows, columns), dtype=dtype)
     start = 0
     with np.errstate(over="ignore"):
-        while batches:
-            batch = batches.pop()
+        for batch in batches:
             stop = start + batch.num_rows
             for j, column in enumerate(batch.columns):
                 X[start:stop, j] = column.to_numpy(zero_copy_only=False)
             start = stop
             del batch, column
             pa.default_memory_pool().release_unused()
+    if start != rows:
+        raise ValueError(f"{start} rows read of {rows}")
     return X
+
+
+def _drained(batches: list[Any]) -> Iterator[Any]:
+    """The batches in order, each let go by the list as it is given."""
+    batches.reverse()
+    while batches:
+        yield batches.pop()
 
 
 #: A missing target column's message lists at most this many of the file's columns.
