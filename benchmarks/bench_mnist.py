@@ -174,7 +174,12 @@ def main(argv: list[str] | None = None) -> None:
     sweepnp = [sys.executable, "-m", "sweepnp.cli", "study", "run", str(study), "--quiet"]
 
     def run_with(*extra: str):
-        return lambda run: [*sweepnp, "--storage", str(work / f"{run}{''.join(extra)}.journal"), *extra]
+        return lambda run: [
+            *sweepnp,
+            "--storage",
+            str(work / f"{run}{''.join(extra)}.journal"),
+            *extra,
+        ]
 
     contenders = {
         "auto": run_with(),
