@@ -232,7 +232,7 @@ class Trainer:
         self.stop_reason: str | None = None
         #: The arithmetic of this run's steps and evaluations (set up by :meth:`prepare_steps`).
         self.program: StepProgram | None = None
-        #: The last evaluation's full passes, which the final metrics may reuse.
+        #: The last epoch's evaluation's full passes, which the final metrics may reuse.
         self._measured: Measured | None = None
 
     # -- building ----------------------------------------------------------------------------
@@ -316,6 +316,7 @@ class Trainer:
     def _program(self) -> StepProgram:
         return self.program if self.program is not None else self.prepare_steps(callbacks=())
 
+    @functools.cached_property
     def epoch_splits(self) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """The splits an evaluated epoch passes over (``train.evaluate``): the validation split,
         the training split unless its metrics come from the batches, and the test split when
@@ -333,7 +334,7 @@ class Trainer:
         """The evaluation of an evaluated epoch with ``program`` (this run's, or a stack's):
         :meth:`epoch_splits`, and the training split's ``batch_scores`` when it has them."""
         train = None if batch_scores is None else batch_scores.scores(self.data.y_train)
-        return program.evaluate(self.epoch_splits(), train)
+        return program.evaluate(self.epoch_splits, train)
 
     # -- a run, epoch by epoch ------------------------------------------------------------------
 
@@ -432,7 +433,8 @@ class Trainer:
         if evaluation is not None:
             logs = {**self.evaluate(evaluation), "lr": _scalar(self.lr)}
             self.records.append({"epoch": epoch, **logs, EPOCH_SECONDS: epoch_seconds})
-            self._keep(evaluation, batches=self.scores_batches)
+            if self.epochs_run == self.epochs:  # the last epoch (a run stopped early has none)
+                self._keep(evaluation, batches=self.scores_batches)
         for callback in self.callbacks:
             callback.on_epoch_end(epoch, logs)
         if self._epoch_hooks["sweepnp_on_epoch_end"]:
@@ -485,8 +487,10 @@ class Trainer:
         self.logs = {**self.logs, **test}
 
     def _keep(self, evaluation: Evaluation, *, batches: bool) -> None:
-        """Keep an evaluation's full passes (not the training split's ``batches`` scores) and
-        the parameters they measured, for the final metrics (:meth:`_final_evaluation`)."""
+        """Keep the last epoch's evaluation's full passes (not the training split's ``batches``
+        scores) and the parameters they measured, for the final metrics
+        (:meth:`_final_evaluation`; a run stopped early before its last epoch passes over every
+        split again)."""
         full = {p: s for p, s in evaluation.scores.items() if p != "" or not batches}
         self._measured = Measured(full, evaluation.penalty, self.model.get_params())
 
