@@ -304,6 +304,10 @@ class StudyResults:
 
         In a study with paired seeds (``[study] seeds = "paired"``, the default) repeat r of
         every configuration has the same seed: compare configurations seed by seed."""
+        return self._repeats.copy()  # built once (the verdict and the summary both read it)
+
+    @functools.cached_property
+    def _repeats(self) -> pd.DataFrame:
         rows = []
         for trial in self._trials:
             if trial.state != TrialState.COMPLETE:
@@ -333,13 +337,19 @@ class StudyResults:
         """
         by = [by] if isinstance(by, str) else list(by or self.param_columns)
         metrics = [metrics] if isinstance(metrics, str) else list(metrics or self.metrics)
+        # Built once per grouping (``study show`` and the verdict both ask for the default).
+        return self._summary(tuple(by), tuple(metrics)).copy()
+
+    @functools.cache  # noqa: B019 (one StudyResults per load; its records never change)
+    def _summary(self, by_columns: tuple[str, ...], chosen: tuple[str, ...]) -> pd.DataFrame:
+        by, metrics = list(by_columns), list(chosen)
         unknown = [c for c in by if c not in self.param_columns]
         if unknown:
             raise ConfigError(
                 f"cannot group by {', '.join(unknown)}; valid: {', '.join(self.param_columns)}",
                 key="by",
             )
-        table = self.repeats_table()
+        table = self._repeats
         if table.empty:
             return pd.DataFrame(columns=[*by, *(f"{m}_mean" for m in metrics), "n"])
         missing = [m for m in metrics if m not in table]

@@ -223,3 +223,15 @@ def test_the_tables_of_an_empty_study_are_as_before(study_file, journal):
         copy.set_user_attr(key, value)
     res = _same_tables("small", journal)
     assert res.trials.empty and res.curves.empty
+
+
+def test_the_summary_and_the_repeats_table_are_built_once_and_each_caller_gets_its_own(
+    small_journal,
+):
+    res = results.load("small", small_journal)
+    summary, repeats = res.summary(), res.repeats_table()
+    assert summary is not res.summary() and repeats is not res.repeats_table()
+    summary.loc[0, "n"] = 99
+    repeats.drop(columns="seed", inplace=True)
+    pd.testing.assert_frame_equal(res.summary(), results.load("small", small_journal).summary())
+    assert "seed" in res.repeats_table()
