@@ -232,6 +232,6 @@ def test_the_summary_and_the_repeats_table_are_built_once_and_each_caller_gets_i
     summary, repeats = res.summary(), res.repeats_table()
     assert summary is not res.summary() and repeats is not res.repeats_table()
     summary.loc[0, "n"] = 99
-    repeats.drop(columns="seed", inplace=True)
+    repeats["seed"] = -1
     pd.testing.assert_frame_equal(res.summary(), results.load("small", small_journal).summary())
-    assert "seed" in res.repeats_table()
+    assert (res.repeats_table()["seed"] != -1).all()
