@@ -207,6 +207,7 @@ def _times_read(journal: str, *args: str, cwd: Path) -> float:
     return int(read) / int(size)
 
 
+@pytest.mark.slow  # real processes
 def test_each_command_reads_the_journal_once(tmp_path, study_file):
     journal = str(tmp_path / "s.journal")
     run = ["study", "run", str(study_file), "--storage", journal, "--n-trials"]

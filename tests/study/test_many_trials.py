@@ -45,6 +45,7 @@ def test_a_few_tied_trials_are_named(invoke, tied_study, journal):
     assert " at trial 0 (tied with trials 1, 2):\n" in done.stdout
 
 
+@pytest.mark.slow  # real processes
 def test_study_list_imports_no_pandas(small_journal):
     code = (
         "import sys\n"
