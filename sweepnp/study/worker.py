@@ -39,6 +39,7 @@ from sweepnp.study.ask_tell import (
     finish_trial,
     interrupt_trial,
     next_trial,
+    told,
 )
 from sweepnp.study.budget import StudyBudget, counted_trials
 from sweepnp.study.progress import ProgressBoard
@@ -219,7 +220,7 @@ def _work_loop(
         finish_trial(study, trial, outcome)
         ran += 1
         if on_trial is not None:
-            on_trial(study, study.get_trials(deepcopy=False)[-1])
+            on_trial(study, told(study, trial))
         guard.check()  # a Ctrl-C during the bookkeeping: the trial is safely stored
     return ran
 
@@ -299,8 +300,9 @@ def run_study(
 
     :param stack: runs each worker trains at once (stacked trials, :mod:`sweepnp.run_stack`), or
         ``"auto"``; default: the file's ``[study] stack``. 1 trains one trial at a time.
-    :param on_trial: called with the study and the latest trial after each trial this process
-        runs, and about twice a second while other workers finish.
+    :param on_trial: called with the study and the trial that just ended after each trial this
+        process runs, and with the latest trial about twice a second while other workers
+        finish.
     :param plugin_manager: the plugins to build runs with (default: the installed ones).
     :param spec: ``file`` already loaded with :func:`load_spec` (with ``name``), so that it is
         not validated twice.
