@@ -67,13 +67,14 @@ def network_shape(spec: StudySpec, pm: PluginManager) -> NetworkShape:
     was checked) and its ``[model]`` and ``[train]``."""
     config = validate(spec.run_file({}), source=spec.source)
     data = spec.data_cache.get(config, pm)
+    batch, rows = config.train.batch_size, len(data.X_train)
     return NetworkShape(
         n_inputs=data.n_features,
         n_outputs=data.n_outputs,
         hidden=tuple(config.model.hidden),
         task=data.task,
         activation=config.model.activation,
-        batch_size=min(config.train.batch_size, len(data.X_train)),
+        batch_size=rows if batch == "full" else min(batch, rows),
         dtype=config.model.dtype,
     )
 

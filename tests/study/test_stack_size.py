@@ -52,3 +52,21 @@ def test_a_stack_that_is_not_a_size_is_refused(tmp_path, stack):
     )
     with pytest.raises(ArgumentError, match="whole number"):
         resolve_stack(spec, stack)
+
+
+def test_a_full_batch_is_measured_as_the_training_rows():
+    spec = load_spec(
+        {
+            "data": {"dataset": "breast_cancer", "test_size": 0.2, "val_size": 0.25},
+            "train": {"batch_size": "full"},
+            "optimizer": {"name": "sgd", "lr": 0.1},
+            "study": {"name": "s", "params": {"optimizer.lr": {"low": 0.01, "high": 0.1}}},
+        }
+    )
+    shape = network_shape(spec, get_plugin_manager())
+    from sweepnp.config import validate
+    from sweepnp.run_parts import load_data
+
+    training_rows = len(load_data(validate(spec.run_file({}))).X_train)
+    assert shape.batch_size == training_rows
+    assert resolve_stack(spec) in (1, 4, 16)
