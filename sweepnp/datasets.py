@@ -3,18 +3,20 @@
 A dataset plugin returns the whole data set as a :class:`Dataset`. :func:`prepare` then checks it
 (finite, non-empty, a target that fits the task), encodes class labels, splits it into training,
 validation and test sets (stratified for classification, seeded), optionally keeps only the first
-``subsample`` training rows, and fits standard scaling on the training split only.
+``subsample`` training rows, and fits standard scaling on the training split only. The splits
+are made in the run's dtype a block of rows at a time from the features as given (float32 stays
+float32): no temporary is as large as the data.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from sweepnp.errors import DataError
+from sweepnp.splitting import shuffle_split
 
 __all__ = ["TASKS", "Dataset", "Splits", "prepare", "shuffle_split"]
 
@@ -94,10 +96,15 @@ class Splits:
 
 
 def _as_features(X: Any, source: str | None) -> np.ndarray:
-    try:
-        array = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise DataError("features must be numeric", source=source, key="data") from None
+    """The features as a 2-D numeric array: a NumPy array of numbers as it is (float32 stays
+    float32, no copy); anything else converted to float64."""
+    if isinstance(X, np.ndarray) and X.dtype.kind in "biuf":
+        array = X
+    else:
+        try:
+            array = np.asarray(X, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise DataError("features must be numeric", source=source, key="data") from None
     if array.ndim == 1:
         array = array.reshape(-1, 1)
     if array.ndim != 2:
@@ -106,6 +113,8 @@ def _as_features(X: Any, source: str | None) -> np.ndarray:
             source=source,
             key="data",
         )
+    if not array.flags.c_contiguous and array.nbytes > _CONTIGUOUS_FROM:
+        array = np.ascontiguousarray(array)  # rows gathered from a column-major array crawl
     return array
 
 
@@ -195,6 +204,11 @@ def prepare(
     both ``0`` trains and reports on every row. The split is seeded by ``seed`` and stratified
     for classification; scaling — of the features, and with ``scale_target = "standard"`` of a
     regression target — is fitted on the training split only.
+
+    The features are used as given when they are a NumPy array of numbers (anything else is
+    converted to float64). The scaling is computed in float64 and each split made in ``dtype``
+    a block of rows at a time: the numbers of scaling a float64 copy of the data and converting
+    the result, bit for bit, with the splits as the only full-size arrays.
     """
     X = _as_features(dataset.X, source)
     y = np.asarray(dataset.y)
@@ -206,7 +220,7 @@ def prepare(
             source=source,
             key="data",
         )
-    if not np.all(np.isfinite(X)):
+    if not _all_finite(X):
         bad = np.flatnonzero(~np.isfinite(X).all(axis=1))
         raise DataError(
             f"the features contain NaN or infinite values (rows {_preview(bad)})",
@@ -247,10 +261,10 @@ def prepare(
             key="data",
         )
 
-    X_train = X[train_rows]
+    dtype = np.dtype(dtype)
     mean = scale_ = None
     if scale == "standard":
-        mean, scale_ = _standard(X_train)
+        mean, scale_ = _feature_statistics(X, train_rows)
     target_mean = target_scale = None
     if scale_target == "standard":
         if classify:
@@ -266,11 +280,7 @@ def prepare(
     def part(index: np.ndarray | None):
         if index is None:
             return None, None
-        features = X[index]
-        with np.errstate(over="ignore", invalid="ignore"):
-            if mean is not None:
-                features = (features - mean) / scale_
-            return np.ascontiguousarray(features, dtype=dtype), _target(y_enc[index], task, dtype)
+        return _features(X, index, mean, scale_, dtype), _target(y_enc[index], task, dtype)
 
     X_tr, y_tr = part(train_rows)
     X_va, y_va = part(val_rows)
@@ -325,6 +335,105 @@ def _standard(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, scale
 
 
+#: Features are gathered, scaled and converted this many bytes of float64 at a time: blocks
+#: that stay in the processor's cache, so no temporary is as large as the data.
+_BLOCK_BYTES = 1 << 20
+#: A column-major feature array larger than this is made row-major once, before rows are taken.
+_CONTIGUOUS_FROM = 1 << 20
+
+
+def _block_rows(n_features: int) -> int:
+    return max(1, _BLOCK_BYTES // (8 * n_features))
+
+
+def _all_finite(X: np.ndarray) -> bool:
+    """Whether every value of ``X`` is finite: the minimum and maximum are (NaN propagates
+    through both), two passes without a temporary array."""
+    if X.dtype.kind != "f":
+        return True
+    return bool(np.isfinite(X.min()) and np.isfinite(X.max()))
+
+
+def _feature_statistics(X: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""The standard scaling of ``X[rows]``, in float64 whatever ``X``'s dtype: column means
+    :math:`\mu_j = \frac1n \sum_i x_{ij}` and standard deviations
+    :math:`\sigma_j = \sqrt{\frac1n \sum_i (x_{ij} - \mu_j)^2}`, a constant column keeping
+    :math:`\sigma_j = 1` (:func:`_standard`).
+
+    The rows are converted to float64 a block at a time, and each sum carries on from the last
+    block's as the first row of the next: NumPy sums a C-ordered array of two or more columns
+    over its rows one row after another, so these are bit for bit the numbers of
+    ``X[rows].astype(np.float64).mean(axis=0)`` and ``.std(axis=0)`` (tests/test_data_prep.py
+    checks it), without a float64 copy of the training split. A single column NumPy sums
+    pairwise instead, and gets its own arithmetic."""
+    if X.shape[1] == 1:
+        return _standard(np.asarray(X[rows], dtype=np.float64))
+    block = _block_rows(X.shape[1])
+    buffer = np.empty((min(block, len(rows)) + 1, X.shape[1]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        mean = _sum_rows(X, rows, buffer, block) / len(rows)
+        scale = np.sqrt(_sum_rows(X, rows, buffer, block, mean) / len(rows))
+    scale[scale == 0] = 1.0
+    return mean, scale
+
+
+def _sum_rows(
+    X: np.ndarray,
+    rows: np.ndarray,
+    buffer: np.ndarray,
+    block: int,
+    mean: np.ndarray | None = None,
+) -> np.ndarray:
+    r""":math:`\sum_i x_i` over ``X[rows]``, or :math:`\sum_i (x_i - \mu)^2` given the mean,
+    in float64, row after row as NumPy sums them (see :func:`_feature_statistics`)."""
+    total = None
+    for start in range(0, len(rows), block):
+        chunk = X[rows[start : start + block]]
+        first = 0 if total is None else 1
+        if total is not None:
+            buffer[0] = total
+        values = buffer[first : first + len(chunk)]
+        if mean is None:
+            values[...] = chunk
+        else:
+            np.subtract(chunk, mean, out=values)
+            np.multiply(values, values, out=values)
+        total = np.add.reduce(buffer[: first + len(chunk)], axis=0)
+    assert total is not None
+    return total
+
+
+def _features(
+    X: np.ndarray,
+    rows: np.ndarray,
+    mean: np.ndarray | None,
+    scale: np.ndarray | None,
+    dtype: np.dtype,
+) -> np.ndarray:
+    r"""``X[rows]``, scaled as :math:`(x - \mu) / \sigma` in float64 and converted to ``dtype``:
+    the numbers of ``((X[rows].astype(np.float64) - mean) / scale).astype(dtype)``, made a block
+    of rows at a time into the result, so that the only full-size array is the result."""
+    if mean is None and X.dtype == dtype:
+        return X[rows]
+    out = np.empty((len(rows), X.shape[1]), dtype=dtype)
+    block = _block_rows(X.shape[1])
+    # float64 arithmetic needs a float64 block unless the result is float64 itself.
+    buffer = None if dtype == np.float64 else np.empty((min(block, len(rows)), X.shape[1]))
+    with np.errstate(over="ignore", invalid="ignore"):
+        for start in range(0, len(rows), block):
+            chunk = X[rows[start : start + block]]
+            target = out[start : start + len(chunk)]
+            work = target if buffer is None else buffer[: len(chunk)]
+            if mean is None:
+                work[...] = chunk
+            else:
+                np.subtract(chunk, mean, out=work)
+                np.divide(work, scale, out=work)
+            if work is not target:
+                target[...] = work
+    return out
+
+
 def _check_finite_after_scaling(
     X: np.ndarray,
     parts: list[np.ndarray | None],
@@ -341,8 +450,10 @@ def _check_finite_after_scaling(
     if mean is not None and scale is not None:
         bad |= ~(np.isfinite(mean) & np.isfinite(scale))
     for part in parts:
-        if part is not None:
-            bad |= ~np.isfinite(part).all(axis=0)
+        if part is not None and len(part):
+            # A column's minimum and maximum are finite only if all its values are (NaN
+            # propagates): no temporary as large as the split.
+            bad |= ~(np.isfinite(part.min(axis=0)) & np.isfinite(part.max(axis=0)))
     if not bad.any():
         return
     columns = np.flatnonzero(bad)
@@ -385,97 +496,6 @@ def _split(
             key="data.test_size" if split == "test" else "data.val_size",
         ) from None
     return rows[kept], rows[held_out]
-
-
-# -------------------------------------------------------------------------
-# scikit-learn's train_test_split, in NumPy: importing sklearn.model_selection takes about a
-# second. These are its steps and its messages (scikit-learn 1.4 to 1.9:
-# ``ShuffleSplit`` and ``StratifiedShuffleSplit`` in ``sklearn/model_selection/_split.py``,
-# ``_approximate_mode`` in ``sklearn/utils/extmath.py``); tests/test_split.py checks the indices
-# against scikit-learn's over many cases.
-# -------------------------------------------------------------------------
-
-
-def shuffle_split(
-    n_samples: int, fraction: float, seed: int, stratify: np.ndarray | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """The indices ``(kept, held_out)`` that ``train_test_split(np.arange(n_samples),
-    test_size=fraction, random_state=seed, stratify=stratify)`` gives.
-
-    ``ceil(fraction · n_samples)`` rows are held out; with ``stratify`` (one label per row)
-    each class keeps its share in both parts. Raises ``ValueError`` with scikit-learn's message
-    when that cannot be done.
-    """
-    if not 0 < fraction < 1:
-        raise ValueError(f"test_size={fraction} should be a float in the (0, 1) range")
-    n_test = math.ceil(fraction * n_samples)
-    n_train = n_samples - n_test
-    if n_train <= 0:
-        raise ValueError(
-            f"With n_samples={n_samples}, test_size={fraction} and train_size=None, the "
-            "resulting train set will be empty. Adjust any of the aforementioned parameters."
-        )
-    if stratify is None:
-        rng = np.random.RandomState(seed)
-        permutation = rng.permutation(n_samples)
-        return permutation[n_test : n_test + n_train], permutation[:n_test]
-    return _stratified_shuffle_split(n_train, n_test, seed, np.asarray(stratify))
-
-
-def _stratified_shuffle_split(
-    n_train: int, n_test: int, seed: int, y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    classes, y_indices, class_counts = np.unique(y, return_inverse=True, return_counts=True)
-    n_classes = classes.shape[0]
-    if np.min(class_counts) < 2:
-        raise ValueError(
-            "The least populated classes in y have only 1 member, which is too few. The "
-            "minimum number of groups for any class cannot be less than 2. Classes with too "
-            f"few members are: {classes[class_counts < 2].tolist()}"
-        )
-    if n_train < n_classes:
-        raise ValueError(
-            f"The train_size = {n_train} should be greater or equal to the number of "
-            f"classes = {n_classes}"
-        )
-    if n_test < n_classes:
-        raise ValueError(
-            f"The test_size = {n_test} should be greater or equal to the number of "
-            f"classes = {n_classes}"
-        )
-    # Each class's rows in order; np.unique sorted the labels.
-    class_indices = np.split(np.argsort(y_indices, kind="stable"), np.cumsum(class_counts)[:-1])
-    rng = np.random.RandomState(seed)
-    n_i = _approximate_mode(class_counts, n_train, rng)
-    t_i = _approximate_mode(class_counts - n_i, n_test, rng)
-    train, test = [], []
-    for i in range(n_classes):
-        shuffled = class_indices[i][rng.permutation(class_counts[i])]
-        train.append(shuffled[: n_i[i]])
-        test.append(shuffled[n_i[i] : n_i[i] + t_i[i]])
-    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
-
-
-def _approximate_mode(
-    class_counts: np.ndarray, n_draws: int, rng: np.random.RandomState
-) -> np.ndarray:
-    """How many of ``n_draws`` rows to take from each class: each class's share rounded down,
-    then one more for the classes with the largest remainders (ties broken by ``rng``) until
-    they add up — roughly the mode of the multivariate hypergeometric distribution."""
-    continuous = class_counts / class_counts.sum() * n_draws
-    floored = np.floor(continuous)
-    need_to_add = int(n_draws - floored.sum())
-    if need_to_add > 0:
-        remainder = continuous - floored
-        for value in np.sort(np.unique(remainder))[::-1]:
-            (inds,) = np.where(remainder == value)
-            add_now = min(len(inds), need_to_add)
-            inds = rng.choice(inds, size=add_now, replace=False)
-            floored[inds] += 1
-            need_to_add -= add_now
-            if need_to_add == 0:
-                break
-    return floored.astype(int)
 
 
 def _target(y: np.ndarray, task: str, dtype: Any) -> np.ndarray:

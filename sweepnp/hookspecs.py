@@ -81,8 +81,9 @@ def sweepnp_register_datasets() -> Mapping[str, Callable[..., Dataset]]:
     """Provide datasets by name, for ``[data] dataset = "..."``.
 
     A loader takes its options as keyword arguments (``dataset = { name = "...", ... }``) and, if
-    it has a ``seed`` parameter, receives ``data.seed``. It returns the whole data set; sweepnp
-    splits, scales and checks it.
+    it has a ``seed`` parameter, receives ``data.seed`` (a ``dtype`` parameter: ``model.dtype``,
+    the dtype the run's splits are made in). It returns the whole data set; sweepnp splits,
+    scales and checks it.
 
     :return: a mapping of dataset name → loader returning a :class:`~sweepnp.Dataset`.
     """

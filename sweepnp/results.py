@@ -24,6 +24,7 @@ workers are still adding trials.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -56,28 +57,10 @@ def load(name: str, storage: str | None = None) -> StudyResults:
 
 def list_studies(storage: str | None = None) -> pd.DataFrame:
     """One row per study in the storage: name, directions, trials, best value, start."""
-    summaries = optuna.get_all_study_summaries(
-        storages.open_storage(storage, create=False), include_best_trial=True
-    )
-    rows = []
-    for summary in summaries:
-        best = summary.best_trial
-        rows.append(
-            {
-                "name": summary.study_name,
-                "directions": ",".join(d.name.lower() for d in summary.directions),
-                "n_trials": summary.n_trials,
-                "best_value": best.value
-                if best is not None and best.values and len(best.values) == 1
-                else np.nan,
-                "best_trial": best.number if best is not None else pd.NA,
-                "datetime_start": summary.datetime_start,
-            }
-        )
-    frame = pd.DataFrame(
-        rows,
-        columns=["name", "directions", "n_trials", "best_value", "best_trial", "datetime_start"],
-    )
+    rows = storages.study_rows(storage)
+    for row in rows:
+        row["best_trial"] = pd.NA if row["best_trial"] is None else row["best_trial"]
+    frame = pd.DataFrame(rows, columns=list(storages.STUDY_COLUMNS))
     return frame.astype(
         {"n_trials": "int64", "best_trial": "Int64", "datetime_start": "datetime64[ns]"}
     )
@@ -181,14 +164,21 @@ class StudyResults:
             row[column] = value
         names = sorted({k for repeat in record.final for k in repeat})
         for metric in names:
-            row[f"final_{metric}"] = float(np.mean([repeat[metric] for repeat in record.final]))
-        curves = self._curves_of(trial.number)
-        if curves is not None:
+            row[f"final_{metric}"] = _mean([repeat[metric] for repeat in record.final])
+        if record.rows:  # a record made in this process, not read from the storage
+            curves = self._curves_of(trial.number)
             for metric, direction in zip(self.metrics, self.spec.directions, strict=True):
-                if metric in curves:
+                if curves is not None and metric in curves:
                     per_repeat = curves.groupby("repeat")[metric]
                     best = per_repeat.max() if direction == "maximize" else per_repeat.min()
                     row[f"best_{metric}"] = float(best.mean())
+        else:
+            stored = self._stored_columns(trial.number)
+            for metric, direction in zip(self.metrics, self.spec.directions, strict=True):
+                if stored is not None and metric in stored:
+                    row[f"best_{metric}"] = _best_over_repeats(
+                        stored["repeat"], stored[metric], direction == "maximize"
+                    )
         row["epochs"] = sum(record.epochs) if record.epochs else pd.NA
         row["repeats"] = len(record.seeds) or pd.NA
         row["seeds"] = record.seeds
@@ -231,22 +221,59 @@ class StudyResults:
     def _curves_of(self, number: int) -> pd.DataFrame | None:
         return self._records[number].curves()
 
+    @functools.cache  # noqa: B019 (as above: the curves are decoded once, for both tables)
+    def _stored_columns(self, number: int) -> dict[str, list[Any]] | None:
+        return self._records[number].stored_columns()
+
     @functools.cached_property
     def curves(self) -> pd.DataFrame:
         """The learning curves, wide: one row per (trial, repeat, evaluated epoch), ``trial``,
         ``repeat``, ``epoch`` and a column per metric (``epoch_seconds`` too)."""
-        frames = []
-        for trial in self._trials:
-            wide = self._curves_of(trial.number)
-            if wide is not None:
-                frames.append(wide.assign(trial=trial.number))
-        if not frames:
+        frame = self._gathered_curves()
+        if frame is None:  # a column some trial has no value of: as pandas concatenates
+            frames = []
+            for trial in self._trials:
+                wide = self._curves_of(trial.number)
+                if wide is not None:
+                    frames.append(wide.assign(trial=trial.number))
+            frame = pd.concat(frames, ignore_index=True) if frames else None
+        if frame is None:
             return pd.DataFrame({c: pd.Series(dtype="int64") for c in ("trial", "repeat", "epoch")})
-        frame = pd.concat(frames, ignore_index=True)
         first = ["trial", "repeat", "epoch"]
         frame = frame[first + [c for c in frame.columns if c not in first]]
         frame = frame.astype({c: "int64" for c in first})
         return frame.sort_values(first, ignore_index=True)
+
+    def _gathered_curves(self) -> pd.DataFrame | None:
+        """Every trial's stored curves gathered column by column into one table (one
+        DataFrame, not one a trial); ``None`` when there are none, or when a trial's column
+        holds no value at all (a column pandas would type on its own), or holds curves made in
+        this process: :attr:`curves` then concatenates the trials' tables."""
+        columns: dict[str, list[Any]] = {}
+        rows = 0
+        for trial in self._trials:
+            record = self._records[trial.number]
+            if record.rows:
+                return None
+            stored = self._stored_columns(trial.number)
+            if stored is None:
+                continue
+            lengths = {len(values) for values in stored.values()}
+            if len(lengths) != 1 or any(all(v is None for v in c) for c in stored.values()):
+                return None
+            length = lengths.pop()
+            for name, values in stored.items():
+                column = columns.get(name)
+                if column is None:
+                    column = columns[name] = [math.nan] * rows
+                column.extend(values)
+            trials = columns.setdefault("trial", [math.nan] * rows)
+            trials.extend([trial.number] * length)
+            rows += length
+            for column in columns.values():
+                if len(column) < rows:  # a column this trial does not have
+                    column.extend([math.nan] * (rows - len(column)))
+        return pd.DataFrame(columns) if rows else None
 
     @functools.cached_property
     def history(self) -> pd.DataFrame:
@@ -277,6 +304,10 @@ class StudyResults:
 
         In a study with paired seeds (``[study] seeds = "paired"``, the default) repeat r of
         every configuration has the same seed: compare configurations seed by seed."""
+        return self._repeats.copy()  # built once (the verdict and the summary both read it)
+
+    @functools.cached_property
+    def _repeats(self) -> pd.DataFrame:
         rows = []
         for trial in self._trials:
             if trial.state != TrialState.COMPLETE:
@@ -306,13 +337,19 @@ class StudyResults:
         """
         by = [by] if isinstance(by, str) else list(by or self.param_columns)
         metrics = [metrics] if isinstance(metrics, str) else list(metrics or self.metrics)
+        # Built once per grouping (``study show`` and the verdict both ask for the default).
+        return self._summary(tuple(by), tuple(metrics)).copy()
+
+    @functools.cache  # noqa: B019 (one StudyResults per load; its records never change)
+    def _summary(self, by_columns: tuple[str, ...], chosen: tuple[str, ...]) -> pd.DataFrame:
+        by, metrics = list(by_columns), list(chosen)
         unknown = [c for c in by if c not in self.param_columns]
         if unknown:
             raise ConfigError(
                 f"cannot group by {', '.join(unknown)}; valid: {', '.join(self.param_columns)}",
                 key="by",
             )
-        table = self.repeats_table()
+        table = self._repeats
         if table.empty:
             return pd.DataFrame(columns=[*by, *(f"{m}_mean" for m in metrics), "n"])
         missing = [m for m in metrics if m not in table]
@@ -370,3 +407,34 @@ class StudyResults:
     def best_config(self) -> dict[str, Any]:
         """The run file of the best trial (single objective): the base with its params set."""
         return self.spec.run_file(decode_params(self.study.best_trial.params))
+
+
+def _mean(values: list[Any]) -> float:
+    """``float(np.mean(values))``, without NumPy for one float (the same number)."""
+    if len(values) == 1 and type(values[0]) is float:
+        return values[0]
+    return float(np.mean(values))
+
+
+def _best_over_repeats(repeats: list[Any], values: list[Any], maximize: bool) -> float:
+    """The mean over repeats of each repeat's best value, as pandas computes it from the
+    curves (``groupby("repeat").max().mean()``, or ``min``): missing values and NaN skipped, a
+    repeat with none is NaN, and NaN repeats are left out of the mean."""
+    best: dict[Any, float] = {}
+    if len(set(repeats)) == 1:  # one repeat: its best is the mean
+        found = [v for v in values if v is not None and v == v]
+        return float(max(found) if maximize else min(found)) if found else math.nan
+    for repeat, value in zip(repeats, values, strict=True):
+        if value is None or value != value:
+            best.setdefault(repeat, math.nan)
+            continue
+        held = best.get(repeat)
+        if held is None or held != held or (value > held if maximize else value < held):
+            best[repeat] = value
+    per_repeat = np.array([best[r] for r in sorted(best)], dtype=np.float64)
+    missing = np.isnan(per_repeat)
+    count = int((~missing).sum())
+    if not count:
+        return math.nan
+    # As pandas' mean: NaN filled with 0, summed in order, divided by the count.
+    return float(np.where(missing, 0.0, per_repeat).sum() / count)

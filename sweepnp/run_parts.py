@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from sweepnp.allocator import keep_freed_memory
 from sweepnp.callbacks import Callback
 from sweepnp.config import RunConfig
 from sweepnp.datasets import Dataset, Splits, prepare
@@ -122,7 +123,14 @@ def check_batch_size(config: RunConfig, rows: int, *, stacklevel: int = 1) -> No
 def load_data(
     config: RunConfig, pm: PluginManager | None = None, X: Any = None, y: Any = None
 ) -> Splits:
-    """Load, check, split and scale the data of a run (``X`` and ``y`` replace the dataset)."""
+    """Load, check, split and scale the data of a run (``X`` and ``y`` replace the dataset).
+
+    A dataset loader with a ``seed`` parameter receives ``data.seed``, one with a ``dtype``
+    parameter ``model.dtype`` (the file loader reads CSV and Parquet into it); the splits are
+    made in ``model.dtype`` (:func:`~sweepnp.datasets.prepare`). The process then keeps the
+    memory a training step frees for the next one (:func:`~sweepnp.allocator.keep_freed_memory`).
+    """
+    keep_freed_memory()
     pm = pm or get_plugin_manager()
     if X is not None or y is not None:
         if X is None or y is None:
@@ -143,7 +151,7 @@ def load_data(
             options,
             key="data.dataset",
             source=config.source,
-            extra={"seed": config.data.seed},
+            extra={"seed": config.data.seed, "dtype": config.model.dtype},
         )
         if not dataset.name:
             dataset.name = name

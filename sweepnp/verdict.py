@@ -177,10 +177,10 @@ def verdict(
     paths = res.param_columns
     table = res.repeats_table()
     values = _values_by_seed(table, paths, metric)
-    rows = [row for _, row in summary.iterrows()]
+    rows = _rows(summary)
     keys = [config_key(row, paths) for row in rows]
     best_row, best_key = rows[0], keys[0]
-    best_values = values[best_key]
+    best_values = pd.Series(values[best_key])
     sign = 1.0 if direction == "maximize" else -1.0
     paired = res.spec.seed_scheme == "paired"
     n_best = int(best_row["n"])
@@ -201,7 +201,7 @@ def verdict(
         if math.isclose(difference, 0.0, abs_tol=1e-12):
             draft["test"] = "tie"
         elif n_best >= 2 and int(row["n"]) >= 2:
-            draft["test"], draft["p_value"] = _test(best_values, values[key], paired)
+            draft["test"], draft["p_value"] = _test(best_values, pd.Series(values[key]), paired)
         elif spread is not None:
             draft["test"] = "spread"
             draft["p_value"] = 0.0 if abs(difference) > 1.96 * math.sqrt(2) * spread else 1.0
@@ -236,7 +236,7 @@ def verdict(
     )
 
 
-def config_key(row: pd.Series, paths: list[str]) -> tuple[Any, ...]:
+def config_key(row: pd.Series | dict[str, Any], paths: list[str]) -> tuple[Any, ...]:
     """A configuration's identity, the same from a ``summary()`` row and a ``repeats_table()``
     row (every kind of missing as None, NumPy scalars as Python values)."""
     return tuple(
@@ -245,18 +245,27 @@ def config_key(row: pd.Series, paths: list[str]) -> tuple[Any, ...]:
     )
 
 
-def _params(row: pd.Series, paths: list[str]) -> dict[str, Any]:
+def _params(row: pd.Series | dict[str, Any], paths: list[str]) -> dict[str, Any]:
     return {p: row[p] for p in paths if not is_missing(row[p])}
 
 
-def _values_by_seed(table: pd.DataFrame, paths: list[str], metric: str) -> dict[tuple, pd.Series]:
-    """Per configuration, its metric per training seed. Trials of one configuration trained
-    with the same seed are copies of one run (one value, not several)."""
+def _rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The rows of ``frame`` as ``iterrows`` gives them (each value as it is in
+    ``frame.values``), as dicts: thousands of rows without a Series each."""
+    columns = list(frame.columns)
+    return [dict(zip(columns, values, strict=True)) for values in frame.values]
+
+
+def _values_by_seed(
+    table: pd.DataFrame, paths: list[str], metric: str
+) -> dict[tuple, dict[Any, float]]:
+    """Per configuration, its metric per training seed (seed → value). Trials of one
+    configuration trained with the same seed are copies of one run (one value, not several)."""
     found: dict[tuple, dict[Any, float]] = {}
-    for _, row in table.iterrows():
+    for row in _rows(table):
         seed = row["seed"] if not is_missing(row["seed"]) else f"repeat {row['repeat']}"
         found.setdefault(config_key(row, paths), {})[seed] = float(row[metric])
-    return {key: pd.Series(by_seed) for key, by_seed in found.items()}
+    return found
 
 
 def _test(best: pd.Series, other: pd.Series, paired: bool) -> tuple[str, float]:
@@ -298,7 +307,7 @@ def _completed_trials(res: StudyResults, key: tuple, paths: list[str]) -> list[i
     return [
         int(number)
         for number, row in zip(completed["number"], values, strict=True)
-        if config_key(pd.Series(row, index=paths, dtype=object), paths) == key
+        if config_key(dict(zip(paths, row, strict=True)), paths) == key
     ]
 
 

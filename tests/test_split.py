@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from sklearn.model_selection import train_test_split
 
-from sweepnp.datasets import Dataset, prepare, shuffle_split
+from sweepnp.datasets import Dataset, prepare
 from sweepnp.errors import DataError
+from sweepnp.splitting import shuffle_split
 
 
 def sklearn_split(n: int, fraction: float, seed: int, labels: np.ndarray | None):

@@ -9,7 +9,9 @@ Run-file use (sweepnp maps ``{ path = ..., ... }`` to ``{ name = "file", path = 
 from __future__ import annotations
 
 import difflib
+import io
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,6 +23,13 @@ __all__ = ["file"]
 
 _SUFFIXES = {".csv": "csv", ".npz": "npz", ".parquet": "parquet", ".pq": "parquet"}
 _COMPRESSED = (".gz", ".bz2", ".zip", ".xz", ".zst")
+#: The compressions pyarrow's CSV reader undoes itself, by suffix (the others go through pandas).
+_ARROW_CODECS = {".gz": "gzip", ".bz2": "bz2", ".zst": "zstd"}
+#: pyarrow parses a CSV file in blocks of this many bytes, in parallel; each block's rows are
+#: copied to the features and dropped together (fewer, larger blocks: fewer copies).
+_CSV_BLOCK = 8 << 20
+#: Parquet features are decoded this many rows at a time, each block copied and dropped.
+_PARQUET_ROWS = 8192
 
 
 def file(
@@ -28,6 +37,7 @@ def file(
     target: str | None = None,
     format: Literal["auto", "csv", "npz", "parquet"] = "auto",
     task: Literal["binary", "multiclass", "regression"] | None = None,
+    dtype: Literal["float32", "float64"] = "float64",
 ) -> Dataset:
     """Load a whole data set from a CSV, NPZ or Parquet file.
 
@@ -44,13 +54,18 @@ def file(
     task : {"binary", "multiclass", "regression"} or None, default None
         The task the data is made for, when known; ``None`` lets sweepnp infer it from the
         target (``model.task = "auto"``).
+    dtype : {"float32", "float64"}, default "float64"
+        What CSV and Parquet features are read into (in a run: its ``model.dtype`` unless the
+        dataset table sets it). NPZ features keep the type they were saved in.
 
     Returns
     -------
     Dataset
-        ``X`` as float64 of shape (n_samples, n_features), ``y`` as stored (labels of any type
-        are kept; sweepnp encodes classes), ``feature_names`` from the columns, ``name`` the
-        file's stem.
+        ``X`` of shape (n_samples, n_features): from CSV and Parquet in ``dtype`` (float64
+        when a value does not fit in float32), from NPZ as saved (float32 stays float32,
+        integers stay integers: sweepnp converts the rows as it splits them); ``y`` as stored
+        (labels of any type are kept; sweepnp encodes classes); ``feature_names`` from the
+        columns; ``name`` the file's stem.
 
     Raises
     ------
@@ -63,11 +78,16 @@ def file(
 
     Notes
     -----
-    CSV is read with :func:`pandas.read_csv`, Parquet with :func:`pandas.read_parquet`
-    (pyarrow). An NPZ file (:func:`numpy.savez`) must hold arrays ``X`` and ``y``; it is read
-    without pickle, so object arrays are refused (save string labels as a ``str`` array). An
-    ``X`` of more than two dimensions, e.g. images (n, h, w), is flattened to (n, h·w); a 1-D
-    ``X`` is one feature.
+    CSV is read with pyarrow's multithreaded CSV reader, every feature column parsed straight
+    into ``dtype`` and the target column typed as :func:`pandas.read_csv` types it; Parquet
+    decoded by pyarrow into ``dtype``; both a block of rows at a time. A file that reader does
+    not take as it is — a value that is not a number, a missing value, a number beyond float32,
+    a compression other than gzip, bz2 and zstd, a duplicated column name, a stored pandas index
+    — is read by :func:`pandas.read_csv` or :func:`pandas.read_parquet` as it always was, so
+    that the same mistakes get the same messages. An NPZ file (:func:`numpy.savez`) must hold
+    arrays ``X`` and ``y``; it is read without pickle, so object arrays are refused (save string
+    labels as a ``str`` array). An ``X`` of more than two dimensions, e.g. images (n, h, w), is
+    flattened to (n, h·w); a 1-D ``X`` is one feature.
     """
     if not isinstance(path, str | Path) or not str(path):
         raise OptionError("path", f"must be a file path, got {path!r}")
@@ -77,6 +97,8 @@ def file(
         raise OptionError(
             "format", f"must be one of 'auto', 'csv', 'npz', 'parquet'; got {format!r}"
         )
+    if dtype not in ("float32", "float64"):
+        raise OptionError("dtype", f"must be 'float32' or 'float64', got {dtype!r}")
     if kind == "npz":
         if target is not None:
             raise OptionError(
@@ -86,7 +108,7 @@ def file(
     else:
         if target is None:
             raise OptionError("target", f"names the target column and is required for {kind} files")
-        X, y, feature_names = _read_table(file_path, kind, target)
+        X, y, feature_names = _read_table(file_path, kind, target, np.dtype(dtype))
     return Dataset(
         X=X,
         y=y,
@@ -117,10 +139,19 @@ def _check_exists(path: Path) -> None:
         raise DataError(f"data file {str(path)!r} is not a file", key="data.dataset.path")
 
 
-def _read_table(path: Path, kind: str, target: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+def _read_table(
+    path: Path, kind: str, target: str, dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray, list[str]]:
     import pandas as pd  # imported here: pandas takes 0.3 s, which runs on other data skip
 
     _check_exists(path)
+    fast = (
+        _read_csv_fast(path, target, dtype)
+        if kind == "csv"
+        else _read_parquet_fast(path, target, dtype)
+    )
+    if fast is not None:
+        return fast
     try:
         frame = pd.read_csv(path) if kind == "csv" else pd.read_parquet(path)
     except pd.errors.EmptyDataError:
@@ -155,8 +186,145 @@ def _read_table(path: Path, kind: str, target: str) -> tuple[np.ndarray, np.ndar
             key="data.dataset.path",
         )
     X = features.to_numpy(dtype=np.float64, na_value=np.nan)
+    if dtype != np.float64:
+        with np.errstate(over="ignore"):
+            narrow = X.astype(dtype)
+        if _finite(narrow):  # else float64, and sweepnp's message names the columns
+            X = narrow
     y = frame[target].to_numpy()
     return X, y, list(features.columns)
+
+
+def _finite(X: np.ndarray) -> bool:
+    """Every value finite (NaN propagates through the minimum and maximum)."""
+    return X.size == 0 or bool(np.isfinite(X.min()) and np.isfinite(X.max()))
+
+
+def _read_csv_fast(
+    path: Path, target: str, dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """The features, target and feature names of a CSV file read by pyarrow, or ``None`` when
+    the file needs :func:`pandas.read_csv` (see :func:`file`'s notes).
+
+    The features are parsed into ``dtype``; the target column is read as text and typed by
+    :func:`pandas.read_csv` (the C reader that read the whole file before), so that its labels
+    are what they always were: ``"+3"``, ``"0x10"`` or a date stay what pandas makes of them."""
+    import pandas as pd
+
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pacsv
+    except ImportError:
+        return None
+    suffix = path.suffix.lower()
+    if suffix in _COMPRESSED and not (
+        suffix in _ARROW_CODECS and pa.Codec.is_available(_ARROW_CODECS[suffix])
+    ):
+        return None
+    try:
+        names = [str(c) for c in pd.read_csv(path, nrows=0).columns]
+    except Exception:  # pandas' reader says what is wrong
+        return None
+    if target not in names or len(set(names)) != len(names) or len(names) < 2:
+        return None
+    features = [name for name in names if name != target]
+    types = {name: pa.from_numpy_dtype(dtype) for name in features} | {target: pa.string()}
+    try:
+        table = pacsv.read_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK),
+            convert_options=pacsv.ConvertOptions(column_types=types),
+        )
+    except Exception:  # a value that is not a number, a ragged row, ...: pandas' reader
+        return None
+    if table.column_names != names or table.num_rows == 0:
+        return None
+    rows, labels = table.num_rows, table.column(target).to_numpy(zero_copy_only=False)
+    batches = table.select(features).to_batches()
+    del table
+    X = _matrix(_drained(batches), rows, len(features), dtype, pa)
+    if not _finite(X):
+        return None
+    # Each label quoted, with its quotes doubled: pandas reads the text as it read the file.
+    text = "\n".join(['"' + label.replace('"', '""') + '"' for label in labels.tolist()])
+    y = pd.read_csv(io.StringIO(text), header=None, names=[target])[target].to_numpy()
+    if len(y) != len(X):
+        return None
+    return X, y, features
+
+
+def _read_parquet_fast(
+    path: Path, target: str, dtype: np.dtype
+) -> tuple[np.ndarray, np.ndarray, list[str]] | None:
+    """The features, target and feature names of a Parquet file, the features decoded by
+    pyarrow a block of rows at a time into ``dtype``; ``None`` when the file needs
+    :func:`pandas.read_parquet` (a feature column not of numbers or with missing values, a
+    stored pandas index, ...)."""
+    import pandas as pd
+
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return None
+    try:
+        schema = pq.read_schema(path)
+    except Exception:
+        return None
+    names = list(schema.names)
+    index = (schema.pandas_metadata or {}).get("index_columns", [])
+    if any(isinstance(column, str) for column in index):  # pandas makes it the index
+        return None
+    if target not in names or len(set(names)) != len(names) or len(names) < 2:
+        return None
+    features = [name for name in names if name != target]
+    numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean)
+    if not all(any(kind(schema.field(name).type) for kind in numeric) for name in features):
+        return None
+    try:
+        parquet = pq.ParquetFile(path)
+        rows = parquet.metadata.num_rows
+        if rows == 0:
+            return None
+        batches = parquet.iter_batches(batch_size=_PARQUET_ROWS, columns=features)
+        X = _matrix(batches, rows, len(features), dtype, pa)
+        del batches, parquet  # the reader's buffers, given back below
+        y = pd.read_parquet(path, columns=[target])[target].to_numpy()
+    except Exception:
+        return None
+    pa.default_memory_pool().release_unused()
+    if not _finite(X) or len(y) != len(X):
+        return None
+    return X, y, features
+
+
+def _matrix(
+    batches: Iterator[Any], rows: int, columns: int, dtype: np.dtype, pa: Any
+) -> np.ndarray:
+    """pyarrow record batches (blocks of ``rows`` rows in all) as one row-major array of
+    ``dtype`` (a missing value becomes NaN). Each batch is dropped once copied and its memory
+    given back to the system (pyarrow's allocator would keep it otherwise): the features are
+    held twice only a block at a time."""
+    X = np.empty((rows, columns), dtype=dtype)
+    start = 0
+    with np.errstate(over="ignore"):
+        for batch in batches:
+            stop = start + batch.num_rows
+            for j, column in enumerate(batch.columns):
+                X[start:stop, j] = column.to_numpy(zero_copy_only=False)
+            start = stop
+            del batch, column
+            pa.default_memory_pool().release_unused()
+    if start != rows:
+        raise ValueError(f"{start} rows read of {rows}")
+    return X
+
+
+def _drained(batches: list[Any]) -> Iterator[Any]:
+    """The batches in order, each let go by the list as it is given."""
+    batches.reverse()
+    while batches:
+        yield batches.pop()
 
 
 #: A missing target column's message lists at most this many of the file's columns.
@@ -248,7 +416,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, np.ndarray, list[str] | None]:
         )
     if X.shape[0] == 0:
         raise DataError(f"data file {str(path)!r} has no rows", key="data.dataset.path")
-    return X.astype(np.float64), y, None
+    return X, y, None  # as saved: sweepnp converts the rows as it splits them
 
 
 @hookimpl

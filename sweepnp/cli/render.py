@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,9 +26,11 @@ from sweepnp.callbacks import Callback
 __all__ = [
     "EpochProgress",
     "FittedTable",
+    "TableColumn",
     "TrialReporter",
     "cell",
     "epoch_bar",
+    "fit_columns",
     "fit_table",
     "json_records",
     "metrics_table",
@@ -102,8 +106,11 @@ def metrics_table(metrics: dict[str, float]) -> Table:
 
 
 def cell(value: Any) -> str:
-    import pandas as pd
-
+    pd = sys.modules.get("pandas")
+    if pd is None:  # nothing here came from pandas: plain values (``study list``)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return ""
+        return f"{value:.4g}" if isinstance(value, float) else str(value)
     if value is None or (not isinstance(value, list | tuple) and pd.isna(value)):
         return ""
     if isinstance(value, float):
@@ -242,25 +249,49 @@ def fit_table(
     import pandas as pd
 
     texts = texts or {}
-    names = [str(c) for c in frame.columns]
-    dotted = dotted or {}
-    short = short_headers([dotted.get(n, n) for n in names])
-    headers = {n: short[dotted.get(n, n)] for n in names}
-    columns: dict[str, list[str]] = {}
-    right: dict[str, bool] = {}
-    for name, column in zip(names, frame.columns, strict=True):
+    columns = []
+    for name, column in zip([str(c) for c in frame.columns], frame.columns, strict=True):
         values = list(frame[column])
         series = frame[column]
         if name in texts:
-            columns[name] = texts[name](values)
+            written = texts[name](values)
         elif pd.api.types.is_float_dtype(series.dtype):
-            columns[name] = number_texts(values)
+            written = number_texts(values)
         else:
-            columns[name] = [cell(v) for v in values]
-        right[name] = _numeric(series)
+            written = [cell(v) for v in values]
+        columns.append(TableColumn(name, written, right=_numeric(series)))
+    return fit_columns(columns, width=width, drop_first=drop_first, keep=keep, dotted=dotted)
+
+
+@dataclass
+class TableColumn:
+    """A column of :func:`fit_columns`: its name, each row's text, and whether it holds
+    numbers (right-aligned)."""
+
+    name: str
+    texts: list[str]
+    right: bool = False
+
+
+def fit_columns(
+    columns: Sequence[TableColumn],
+    *,
+    width: int | None,
+    drop_first: Sequence[str | Sequence[str]] = (),
+    keep: Sequence[str] = (),
+    dotted: Mapping[str, str] | None = None,
+) -> FittedTable:
+    """:func:`fit_table` of columns already written as text (no table library needed)."""
+    names = [column.name for column in columns]
+    dotted = dotted or {}
+    short = short_headers([dotted.get(n, n) for n in names])
+    headers = {n: short[dotted.get(n, n)] for n in names}
+    texts = {column.name: column.texts for column in columns}
+    right = {column.name: column.right for column in columns}
+    rows = len(columns[0].texts) if columns else 0
 
     def needed(shown: list[str]) -> int:
-        sizes = [max([len(headers[n]), *(len(t) for t in columns[n])]) for n in shown]
+        sizes = [max([len(headers[n]), *(len(t) for t in texts[n])]) for n in shown]
         return sum(size + 2 for size in sizes) + len(shown) + 1
 
     shown = list(names)
@@ -278,8 +309,8 @@ def fit_table(
     for name in shown:
         justify = "right" if right[name] else "left"
         table.add_column(headers[name], justify=justify, no_wrap=True)
-    for i in range(len(frame)):
-        table.add_row(*(columns[name][i] for name in shown))
+    for i in range(rows):
+        table.add_row(*(texts[name][i] for name in shown))
     legend = {headers[n]: n for n in shown if headers[n] != n}
     return FittedTable(table, [n for n in names if n in dropped], legend, needed(shown))
 
@@ -322,7 +353,7 @@ class TrialReporter:
         quiet: bool,
         launched: float | None = None,
     ) -> None:
-        from sweepnp.study.progress import ProgressBoard
+        from sweepnp.study.progress import ProgressBoard, StudyView
 
         self.quiet = quiet
         self.launched = time.monotonic() if launched is None else launched
@@ -337,6 +368,7 @@ class TrialReporter:
         self.finished_here = 0
         self.best = "–"
         self.elsewhere = 0
+        self._view = StudyView()
         self._display: Live | None = None
         if spec is not None:
             self.begin(spec, total)
@@ -383,14 +415,10 @@ class TrialReporter:
         return max(self.total - self.done, 0) * pace
 
     def update(self, study: Any) -> None:
-        """Refresh from the study (called after each trial, or by polling)."""
-        from optuna.trial import TrialState
-
-        from sweepnp.study.record import counts_toward_budget, retried_numbers
-
+        """Refresh from the study (called after each trial, or by polling). Costs what changed
+        since the last call — the trials new or in flight — not what the study holds."""
         if self.quiet:
             return  # nothing to show until the summary
-        trials = study.get_trials(deepcopy=False)
         if self.seen is None:
             earlier = self.board.finished_before
             self.seen = set(earlier or ())
@@ -401,14 +429,12 @@ class TrialReporter:
                     highlight=False,
                     markup=False,
                 )
-        retried = retried_numbers(trials)
-        finished = [t for t in trials if t.state.is_finished()]
-        self.done = sum(counts_toward_budget(t, retried) for t in finished)
+        view = self._view
+        new = view.read(study, self.seen)
+        self.done = view.done
         here = self.board.epochs()
-        self.elsewhere = sum(t.state == TrialState.RUNNING and t.number not in here for t in trials)
-        self.best = _best_text(study, self.spec)
-        new = sorted((t for t in finished if t.number not in self.seen), key=lambda t: t.number)
-        self.seen.update(t.number for t in new)
+        self.elsewhere = sum(number not in here for number in view.running)
+        self.best = _best_text(view, study, self.spec)
         self.finished_here += len(new)
         if self.live:
             if self._display is not None:
@@ -471,17 +497,14 @@ def _clock(seconds: float) -> str:
     return f"{whole // 3600}:{whole % 3600 // 60:02d}:{whole % 60:02d}"
 
 
-def _best_text(study: Any, spec: Any) -> str:
+def _best_text(view: Any, study: Any, spec: Any) -> str:
+    """``val_accuracy 0.9825 (trial 30)``: the best so far; for several metrics the size of
+    the Pareto front."""
     if spec.multi_objective:
-        try:
-            return f"{len(study.best_trials)} on the Pareto front"
-        except ValueError:
-            return "–"
-    try:
-        best = study.best_trial
-    except ValueError:
-        return "–"
-    return f"{spec.metrics[0]} {best.value:.4f} (trial {best.number})"
+        front = view.front_size(study)
+        return "–" if front is None else f"{front} on the Pareto front"
+    best = view.best
+    return "–" if best is None else f"{spec.metrics[0]} {best.value:.4f} (trial {best.number})"
 
 
 def resume_header(name: str, board: Any, total: int) -> str:

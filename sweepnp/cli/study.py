@@ -127,7 +127,8 @@ def study_run(
         except KeyboardInterrupt:
             reporter.__exit__()
             flags = (f" --name {shlex.quote(name)}" if name else "") + (" --quick" if quick else "")
-            _interrupted_message(shlex.quote(file) + flags, spec.name, where, storage)
+            command = shlex.quote(file) + flags
+            _interrupted_message(command, spec.name, where, storage, reporter.board.study)
             sys.exit(130)
     _say_if_it_had_its_trials(reporter.board, spec.name, total, n_trials)
     _print_summary(study, spec, where, storage)
@@ -195,12 +196,22 @@ def _storage_flag(storage: str | None) -> tuple[str, str]:
     return f" --storage {shlex.quote(shown)}", note
 
 
-def _interrupted_message(command: str, name: str, where: str, storage: str | None) -> None:
-    from sweepnp.results import load
+def _interrupted_message(
+    command: str, name: str, where: str, storage: str | None, study: Any = None
+) -> None:
+    """What a Ctrl-C leaves: the finished trials kept, and the command that resumes.
+
+    :param study: the study, if it was opened (else it is read from the storage)."""
+    from optuna.trial import TrialState
 
     finished = 0
     with contextlib.suppress(SweepnpError):
-        finished = int(load(name, storage).trials["state"].isin(["complete", "pruned"]).sum())
+        if study is None:
+            from sweepnp.study.storage import load_study
+
+            study = load_study(name, storage)
+        states = (TrialState.COMPLETE, TrialState.PRUNED)
+        finished = len(study.get_trials(deepcopy=False, states=states))
     flag, note = _storage_flag(storage)
     stderr.print(
         f"Interrupted: {finished} finished trials of study {name!r} are kept in {where}; "
@@ -239,11 +250,11 @@ def _print_summary(study: Any, spec: Any, where: str, storage: str | None) -> No
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if t.number != best.number and t.value == best.value
         ]
-        ties = f" (tied with trial{'s' * (len(tied) > 1)} {', '.join(map(str, tied))})"
         console.print(
             f"best {spec.metrics[0]} {best.value:.4f} at trial {best.number}"
-            f"{ties if tied else ''}:",
+            f"{_ties(tied, best.value)}:",
             soft_wrap=True,
+            highlight=False,
         )
         for param in spec.space.params:
             if param.path in best.params:
@@ -260,6 +271,22 @@ def _print_summary(study: Any, spec: Any, where: str, storage: str | None) -> No
         highlight=False,
         markup=False,
     )
+
+
+#: The summary names at most this many trials tied with the best; more, it counts them.
+TIES_NAMED = 5
+
+
+def _ties(tied: list[int], value: float) -> str:
+    """What the summary says of the trials tied exactly with the best: their numbers, a few;
+    many (a metric of few distinct values, as an accuracy on a small split), how many, and
+    where to see them — ``study show`` lists the tied trials first, in number order."""
+    if not tied:
+        return ""
+    if len(tied) <= TIES_NAMED:
+        return f" (tied with trial{'s' * (len(tied) > 1)} {', '.join(map(str, tied))})"
+    count = len(tied) + 1
+    return f"; {count} trials tie at {value:.4f} (sweepnp study show --limit {count} lists them)"
 
 
 def format_option(what: str) -> Any:
@@ -289,8 +316,7 @@ def study_list(storage: str | None, fmt: str) -> None:
     """List the studies in a storage."""
     from pathlib import Path
 
-    from sweepnp.results import list_studies
-    from sweepnp.study.storage import DEFAULT_STORAGE, describe
+    from sweepnp.study.storage import DEFAULT_STORAGE
 
     if storage is None and not Path(DEFAULT_STORAGE).exists():
         if fmt != "table":
@@ -298,20 +324,14 @@ def study_list(storage: str | None, fmt: str) -> None:
             return
         stdout().print(f"no studies here (no {DEFAULT_STORAGE} in this folder)", highlight=False)
         return
-    frame = list_studies(storage)
     if fmt != "table":
-        _write_frame(frame, fmt)
+        from sweepnp.results import list_studies
+
+        _write_frame(list_studies(storage), fmt)
         return
-    if frame.empty:
-        stdout().print(f"no studies in {describe(storage)}", highlight=False, markup=False)
-        return
-    console = stdout()
-    fit_table(
-        frame,
-        width=table_width(console),
-        drop_first=["datetime_start", "directions", "best_trial"],
-        keep=["name"],
-    ).print(console)
+    from sweepnp.cli.study_show import print_studies
+
+    print_studies(storage)
 
 
 def _no_studies() -> Any:

@@ -1,6 +1,6 @@
 """What ``sweepnp study show`` prints: the trials table fitted to the terminal, the summary
 across repeats, the verdict; and ``show --watch``, the same again while trials run. ``best``
-writes its parameters and values as ``show`` does.
+writes its parameters and values as ``show`` does; ``list`` prints the studies of a storage.
 
 The command itself (its options and checks) is in :mod:`sweepnp.cli.study`.
 """
@@ -9,12 +9,20 @@ from __future__ import annotations
 
 from typing import Any
 
-from sweepnp.cli.render import fit_table, stdout, table_width
+from sweepnp.cli.render import (
+    TableColumn,
+    fit_columns,
+    fit_table,
+    number_texts,
+    stdout,
+    table_width,
+)
 
 __all__ = [
     "metric_headers",
     "param_texts",
     "print_parts",
+    "print_studies",
     "show_parts",
     "trials_shown",
     "watch_study",
@@ -22,13 +30,16 @@ __all__ = [
 
 
 def trials_shown(results: Any) -> Any:
-    """The trials ``show`` shows, best first: number, state, stop reason, value(s), the searched
-    parameters, epochs."""
+    """The trials ``show`` shows, best first (of equal values, the first tried first): number,
+    state, stop reason, value(s), the searched parameters, epochs."""
     trials = results.trials
     value_columns = [c for c in trials.columns if c == "value" or c.startswith("value_")]
     shown = ["number", "state", "stop_reason", *value_columns, *results.param_columns, "epochs"]
     ascending = results.spec.directions[0] == "minimize"
-    return trials.sort_values(value_columns[0], ascending=ascending, na_position="last")[shown]
+    # Stable: trials of equal values in number order, the first of them the best (as Optuna's).
+    return trials.sort_values(
+        value_columns[0], ascending=ascending, na_position="last", kind="stable"
+    )[shown]
 
 
 def param_texts(results: Any) -> dict[str, Any]:
@@ -160,3 +171,37 @@ def watch_study(name: str, storage: str | None, limit: int, wide: bool, interval
                 live.update(shown, refresh=True)
     except KeyboardInterrupt:
         return
+
+
+def print_studies(storage: str | None) -> None:
+    """``study list``: the studies as a table, from plain values: the command imports no
+    table library (pandas: half a second of the command's time)."""
+    from sweepnp.study.storage import STUDY_COLUMNS, describe, study_rows
+
+    rows = study_rows(storage)
+    if not rows:
+        stdout().print(f"no studies in {describe(storage)}", highlight=False, markup=False)
+        return
+
+    def when(value: Any) -> str:
+        return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S")
+
+    def written(name: str, values: list[Any]) -> list[str]:
+        if name == "best_value":
+            return number_texts(values)
+        if name == "datetime_start":
+            return [when(v) for v in values]
+        return ["" if v is None else str(v) for v in values]
+
+    right = {"n_trials", "best_value", "best_trial"}
+    columns = [
+        TableColumn(name, written(name, [row[name] for row in rows]), right=name in right)
+        for name in STUDY_COLUMNS
+    ]
+    console = stdout()
+    fit_columns(
+        columns,
+        width=table_width(console),
+        drop_first=["datetime_start", "directions", "best_trial"],
+        keep=["name"],
+    ).print(console)

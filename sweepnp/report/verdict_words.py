@@ -39,9 +39,11 @@ def _wrapped(label: str) -> str:
     return f"({label})" if ", " in label else label
 
 
-def _names(labels: Sequence[str], limit: int = NAMED) -> str:
+def _names(labels: Sequence[str], limit: int = NAMED, total: int | None = None) -> str:
+    """The first ``limit`` labels, and how many more of ``total`` (default: of ``labels``):
+    of hundreds of tied configurations only those named are written."""
     shown = [_wrapped(label) for label in labels[:limit]]
-    more = len(labels) - len(shown)
+    more = (len(labels) if total is None else total) - len(shown)
     return ", ".join(shown) + (f" and {more} more" if more else "")
 
 
@@ -63,7 +65,8 @@ def verdict_text(claim: Verdict) -> str:
     estimate = _estimate(claim)
     tied = claim.tied
     if tied:
-        names = _names([best, *(config_name(c.params) for c in tied)])
+        named = [best, *(config_name(c.params) for c in tied[: NAMED - 1])]
+        names = _names(named, total=len(tied) + 1)
         head = f"the top {len(tied) + 1} are tied at {metric} {estimate} (n = {claim.n}): {names}"
         them = "them"
     else:
@@ -71,7 +74,10 @@ def verdict_text(claim: Verdict) -> str:
         them = "it"
     parts = [head]
     others = [c for c in claim.comparisons if not c.tied]
-    close = _names([config_name(c.params) for c in claim.indistinguishable])
+    close = _names(
+        [config_name(c.params) for c in claim.indistinguishable[:NAMED]],
+        total=len(claim.indistinguishable),
+    )
     if claim.n < 2 and claim.spread is None:
         parts.append(
             "one seed per configuration cannot separate configurations that differ by less "

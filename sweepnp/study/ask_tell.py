@@ -61,6 +61,7 @@ __all__ = [
     "next_trial",
     "say_waiting",
     "store_intermediate_values",
+    "told",
     "wait_for_others",
 ]
 
@@ -69,7 +70,8 @@ WAIT_SECONDS = 0.25
 #: Seconds of waiting for other workers after which a worker says why it has not ended.
 SAY_WAITING_AFTER = 10.0
 
-#: Called with the study and its latest trial after each trial a worker runs, and while it waits.
+#: Called with the study and the trial that just ended after each trial a worker runs, and with
+#: the study's latest trial while it waits.
 OnTrial = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 
 
@@ -240,6 +242,11 @@ class WaitForOthers:
     def stop(self) -> None:
         """The worker has a trial again: a later wait counts from its own start."""
         self.since = None
+
+
+def told(study: optuna.Study, trial: optuna.Trial) -> optuna.trial.FrozenTrial:
+    """The trial as stored, once told: one read of that trial, not of the whole study."""
+    return storage_of(study).get_trial(trial_id(trial))
 
 
 def finish_trial(study: optuna.Study, trial: optuna.Trial, outcome: TrialOutcome) -> None:

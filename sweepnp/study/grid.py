@@ -74,35 +74,60 @@ class GridSampler(optuna.samplers.BaseSampler):
         self.points = [dict(zip(self.paths, point, strict=True)) for point in points]
         self._keys = [_key(point) for point in self.points]
         self._known: list[FrozenTrial] | None = None
+        # The points held by the trials [:_settled] of the study, all finished (a finished
+        # trial's hold never changes): each ask looks again only at the trials after them.
+        self._settled = 0
+        self._last_settled: FrozenTrial | None = None
+        self._settled_claims: set[str] = set()
+        self._settled_matched: list[dict[str, Any]] = []
 
     def __len__(self) -> int:
         return len(self.points)
 
     # -- which points are free ----------------------------------------------------------------
 
-    def unclaimed(self, trials: Iterable[FrozenTrial]) -> list[dict[str, Any]]:
-        """The points no trial holds, in the grid's order."""
-        claimed: set[str] = set()
-        matched: list[dict[str, Any]] = []  # parameters of trials with no claim
-        for trial in trials:
-            if not holds_a_point(trial):
-                continue
-            point = trial.system_attrs.get(GRID_POINT_ATTR)
-            if point is not None:
-                claimed.add(_key(point))
-            elif FIXED_PARAMS not in trial.system_attrs and trial.params:
-                matched.append(trial.params)  # a retry's point is its original trial's
-        return [
-            point
-            for point, key in zip(self.points, self._keys, strict=True)
-            if key not in claimed and not any(_matches(params, point) for params in matched)
-        ]
+    def unclaimed(
+        self, trials: Iterable[FrozenTrial], excluding: int | None = None
+    ) -> list[dict[str, Any]]:
+        """The points no trial holds (but trial number ``excluding``), in the grid's order."""
+        return list(self._free(trials, excluding))
 
     def spent(self, trials: Sequence[FrozenTrial]) -> bool:
         """Whether every point is held and no retry waits to run one: no trial is left to ask."""
-        return not self.unclaimed(trials) and not any(
-            trial.state == TrialState.WAITING for trial in trials
-        )
+        trials = list(trials) if not isinstance(trials, list) else trials
+        if next(self._free(trials), None) is not None:
+            return False
+        # (a waiting trial is unfinished: after the settled ones)
+        return not any(t.state == TrialState.WAITING for t in trials[self._settled :])
+
+    def _free(self, trials: Iterable[FrozenTrial], excluding: int | None = None) -> Any:
+        """The free points, in the grid's order, as they are asked for.
+
+        A study of thousands of trials asks at the cost of the trials in flight and the grid:
+        the points the finished trials ``[:settled]`` hold are kept, since they never change."""
+        trials = list(trials) if not isinstance(trials, list) else trials
+        settled = self._settled
+        if settled > len(trials) or (settled and trials[settled - 1] != self._last_settled):
+            settled = 0  # not the trials it has seen: start again
+            self._settled_claims, self._settled_matched = set(), []
+        while settled < len(trials) and trials[settled].state.is_finished():
+            _hold(trials[settled], self._settled_claims, self._settled_matched)
+            settled += 1
+        self._settled = settled
+        self._last_settled = trials[settled - 1] if settled else None
+        claimed: set[str] = set()
+        matched: list[dict[str, Any]] = []  # parameters of trials with no claim
+        for trial in trials[settled:]:
+            if trial.number != excluding:
+                _hold(trial, claimed, matched)
+        matched += self._settled_matched
+        held = self._settled_claims
+        for point, key in zip(self.points, self._keys, strict=True):
+            if key in held or key in claimed:
+                continue
+            if matched and any(_matches(params, point) for params in matched):
+                continue
+            yield point
 
     def knowing(self, trials: Sequence[FrozenTrial]) -> None:
         """The study's trials, just read under the budget lock: the next ask claims its point
@@ -123,7 +148,7 @@ class GridSampler(optuna.samplers.BaseSampler):
             known = storage.get_all_trials(
                 storage.get_study_id_from_name(study.study_name), deepcopy=False
             )
-        free = self.unclaimed(t for t in known if t.number != trial.number)
+        free = self.unclaimed(known, excluding=trial.number)
         if not free:
             # Only a trial asked outside the budget lock, or past a spent grid, gets here.
             warnings.warn(
@@ -161,6 +186,18 @@ class GridSampler(optuna.samplers.BaseSampler):
         if param_name not in point:
             raise ValueError(f"the parameter {param_name!r} is not in the grid")
         return point[param_name]
+
+
+def _hold(trial: FrozenTrial, claimed: set[str], matched: list[dict[str, Any]]) -> None:
+    """Add the point ``trial`` holds: its claim, or for a trial with no claim (stored by an
+    earlier sweepnp) its parameters, which hold the points they match."""
+    if not holds_a_point(trial):
+        return
+    point = trial.system_attrs.get(GRID_POINT_ATTR)
+    if point is not None:
+        claimed.add(_key(point))
+    elif FIXED_PARAMS not in trial.system_attrs and trial.params:
+        matched.append(trial.params)  # a retry's point is its original trial's
 
 
 def _matches(params: Mapping[str, Any], point: Mapping[str, Any]) -> bool:

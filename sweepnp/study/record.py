@@ -152,7 +152,7 @@ class TrialRecord:
                 stop_reason = trial.state.name.lower()
             elif reason in RETRIED_REASONS:
                 stop_reason = reason
-            elif trial.state == TrialState.FAIL and trial.number in set(retried):
+            elif trial.state == TrialState.FAIL and trial.number in _as_set(retried):
                 stop_reason = reason = StopReason.STALE  # failed by Optuna's heartbeat: no record
             elif trial.state == TrialState.FAIL:
                 stop_reason = StopReason.FAILED
@@ -176,9 +176,20 @@ class TrialRecord:
 
         if self.rows:
             return pd.DataFrame(self.rows)
+        columns = self.stored_columns()
+        return None if columns is None else pd.DataFrame(columns)
+
+    def stored_columns(self) -> dict[str, list[Any]] | None:
+        """The learning curves as stored: column → its values, one per evaluated epoch and
+        repeat (``repeat``, ``epoch``, each metric); ``None`` for a record that has none stored.
+        The results tables gather every trial's into one table, column by column."""
         if self._encoded_rows is None:
             return None
-        return pd.DataFrame(json.loads(zlib.decompress(base64.b64decode(self._encoded_rows))))
+        return json.loads(zlib.decompress(base64.b64decode(self._encoded_rows)))
+
+
+def _as_set(numbers: Iterable[int]) -> set[int] | frozenset[int]:
+    return numbers if isinstance(numbers, set | frozenset) else set(numbers)
 
 
 def _encode_rows(rows: list[dict[str, Any]]) -> str:

@@ -57,6 +57,7 @@ from sweepnp.study.ask_tell import (
     finish_trial,
     interrupt_trial,
     next_trial,
+    told,
 )
 from sweepnp.study.budget import StudyBudget
 from sweepnp.study.progress import ProgressBoard
@@ -333,7 +334,7 @@ class StackedLoop:
         self.ran += 1
         self.share_taken = False  # one trial fewer held: its share may have room again
         if self.on_trial is not None:
-            self.on_trial(self.study, self.study.get_trials(deepcopy=False)[-1])
+            self.on_trial(self.study, told(self.study, flight.trial))
 
     def interrupt(self) -> None:
         """Ctrl-C: store every trial in flight as interrupted (queued again)."""

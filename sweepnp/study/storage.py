@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import hashlib
+import math
 import os
 import sys
 import tempfile
@@ -72,6 +73,7 @@ __all__ = [
     "open_storage",
     "recover_stale_trials",
     "requeue",
+    "study_rows",
     "worker_identity",
 ]
 
@@ -295,6 +297,35 @@ def load_study(name: str, storage: str | None) -> optuna.Study:
             f"{', '.join(names) or '(none)'}",
             argument="name",
         ) from None
+
+
+#: The columns of :func:`study_rows` (and of ``sweepnp.results.list_studies``).
+STUDY_COLUMNS = ("name", "directions", "n_trials", "best_value", "best_trial", "datetime_start")
+
+
+def study_rows(storage: str | None) -> list[dict[str, Any]]:
+    """One row per study in the storage, as plain values (no table library needed):
+    ``name``, ``directions`` (``maximize,minimize``), ``n_trials``, ``best_value`` (NaN unless
+    the study has one objective and a completed trial), ``best_trial`` (``None`` without one),
+    ``datetime_start`` (``None`` before the first trial)."""
+    summaries = optuna.get_all_study_summaries(
+        open_storage(storage, create=False), include_best_trial=True
+    )
+    rows = []
+    for summary in summaries:
+        best = summary.best_trial
+        one = best is not None and best.values is not None and len(best.values) == 1
+        rows.append(
+            {
+                "name": summary.study_name,
+                "directions": ",".join(d.name.lower() for d in summary.directions),
+                "n_trials": summary.n_trials,
+                "best_value": best.value if one else math.nan,
+                "best_trial": best.number if best is not None else None,
+                "datetime_start": summary.datetime_start,
+            }
+        )
+    return rows
 
 
 def dispose_connections(storage: BaseStorage) -> None:

@@ -39,12 +39,14 @@ from sweepnp.study.ask_tell import (
     finish_trial,
     interrupt_trial,
     next_trial,
+    told,
 )
 from sweepnp.study.budget import StudyBudget, counted_trials
 from sweepnp.study.progress import ProgressBoard
 from sweepnp.study.record import CONFIG_ATTR, FINGERPRINT_ATTR, SEEDS_ATTR, WORKER_ATTR
 from sweepnp.study.registry import WorkerRegistry
 from sweepnp.study.spec import StudySpec, adopt_seed_scheme, load_spec
+from sweepnp.study.stack_size import auto_stack_size, network_shape
 from sweepnp.study.stacked_loop import StackedLoop
 from sweepnp.study.trial import TrialRun, run_configuration
 
@@ -218,7 +220,7 @@ def _work_loop(
         finish_trial(study, trial, outcome)
         ran += 1
         if on_trial is not None:
-            on_trial(study, study.get_trials(deepcopy=False)[-1])
+            on_trial(study, told(study, trial))
         guard.check()  # a Ctrl-C during the bookkeeping: the trial is safely stored
     return ran
 
@@ -237,16 +239,15 @@ def _kept(
     return training
 
 
-#: What ``stack = "auto"`` trains at once.
-AUTO_STACK = 16
-
-
-def resolve_stack(spec: StudySpec, stack: int | str | None = None) -> int:
+def resolve_stack(
+    spec: StudySpec, stack: int | str | None = None, pm: PluginManager | None = None
+) -> int:
     """How many runs a worker trains at once: ``stack`` (an argument, ``--stack``), else the
-    file's ``[study] stack``; ``"auto"`` is :data:`AUTO_STACK`."""
+    file's ``[study] stack``; ``"auto"``: what pays for the study's network on this machine,
+    measured (:func:`~sweepnp.study.stack_size.auto_stack_size`)."""
     setting = spec.study.stack if stack is None else stack
     if setting == "auto":
-        return AUTO_STACK
+        return auto_stack_size(network_shape(spec, pm or get_plugin_manager()))
     if isinstance(setting, bool) or not isinstance(setting, int) or setting < 1:
         raise ArgumentError(
             f'must be a whole number >= 1 or "auto", got {setting!r}', argument="stack"
@@ -299,8 +300,9 @@ def run_study(
 
     :param stack: runs each worker trains at once (stacked trials, :mod:`sweepnp.run_stack`), or
         ``"auto"``; default: the file's ``[study] stack``. 1 trains one trial at a time.
-    :param on_trial: called with the study and the latest trial after each trial this process
-        runs, and about twice a second while other workers finish.
+    :param on_trial: called with the study and the trial that just ended after each trial this
+        process runs, and with the latest trial about twice a second while other workers
+        finish.
     :param plugin_manager: the plugins to build runs with (default: the installed ones).
     :param spec: ``file`` already loaded with :func:`load_spec` (with ``name``), so that it is
         not validated twice.
@@ -320,7 +322,7 @@ def run_study(
     deadline = time.time() + spec.study.timeout if spec.study.timeout else None
     job_file: str | dict[str, Any] = str(file) if isinstance(file, str | Path) else dict(file)
 
-    runs_at_once = resolve_stack(spec, stack)
+    runs_at_once = resolve_stack(spec, stack, plugin_manager)
     said = SaidOnce(shared=jobs > 1)  # a notice once per run, not once per worker
 
     def job(worker: int, wait_for_others: bool = True) -> WorkerJob:

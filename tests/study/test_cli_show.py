@@ -173,7 +173,9 @@ def test_show_list_best_as_json_and_csv_keep_every_digit(invoke, small_journal, 
     results = sweepnp.results.load("small", small_journal)
     trials = results.trials
     shown = read(invoke("study", "show", "small", "--storage", small_journal, "-f", fmt).stdout)
-    assert list(shown["number"]) == list(trials.sort_values("value", ascending=False)["number"])
+    # best first; trials of equal values in number order (the first of them Optuna's best)
+    best_first = trials.sort_values("value", ascending=False, kind="stable")
+    assert list(shown["number"]) == list(best_first["number"])
     for _, row in shown.iterrows():
         assert row["value"] == trials.loc[row["number"], "value"]  # exact
         lam = row["regularizers.l2.lam"]

@@ -189,6 +189,66 @@ def test_a_trial_without_a_claim_holds_the_points_its_parameters_match():
     assert sampler.unclaimed([dead]) == sampler.points
 
 
+def _unclaimed_from_scratch(sampler: GridSampler, trials: list) -> list[dict]:
+    """The free points as a look at every trial finds them (the sampler's rule, written out)."""
+    claimed, matched = set(), []
+    for trial in trials:
+        if trial.state == TrialState.FAIL and not trial.params:
+            continue
+        point = trial.system_attrs.get(GRID_POINT_ATTR)
+        if point is not None:
+            claimed.add(json.dumps(point, sort_keys=True))
+        elif "fixed_params" not in trial.system_attrs and trial.params:
+            matched.append(trial.params)
+    return [
+        point
+        for point in sampler.points
+        if json.dumps(point, sort_keys=True) not in claimed
+        and not any(all(point.get(k) == v for k, v in params.items()) for params in matched)
+    ]
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_the_free_points_kept_between_asks_are_those_a_look_at_every_trial_finds(tmp_path, seed):
+    """The sampler keeps what the finished trials hold between asks (a study of thousands of
+    trials asks at the cost of the trials in flight): after every change — trials asked,
+    completed, failed before their parameters (freeing their point), interrupted and queued
+    again, retries run — its free points and whether the grid is spent are a look at every
+    trial's."""
+    import random
+
+    rng = random.Random(seed)
+    space = {"a": [1, 2, 3, 4], "b": ["x", "y", "z"]}
+    sampler = GridSampler(space, seed=seed)
+    study = optuna.create_study(
+        storage=storages.BufferedJournalStorage(str(tmp_path / "g.journal")), sampler=sampler
+    )
+    running: list = []
+    for _ in range(80):
+        trials = study.get_trials(deepcopy=False)
+        free = _unclaimed_from_scratch(sampler, trials)
+        assert sampler.unclaimed(trials) == free
+        waiting = any(t.state == TrialState.WAITING for t in trials)
+        assert sampler.spent(trials) == (not free and not waiting)
+        move = rng.random()
+        if (move < 0.5 or not running) and (free or waiting):
+            sampler.knowing(trials)
+            trial = study.ask()
+            if rng.random() < 0.8:  # else its worker dies before it has its parameters
+                for path in ("a", "b"):
+                    trial.suggest_categorical(path, space[path])
+            running.append(trial)
+        elif running:
+            trial = running.pop(rng.randrange(len(running)))
+            if not trial.params:  # died: it frees the point it claimed
+                study.tell(trial, state=TrialState.FAIL)
+            elif move < 0.8:
+                study.tell(trial, 1.0)
+            else:  # interrupted: its point runs again in a retry
+                interrupt_trial(study, trial)
+    assert sum(t.state == TrialState.COMPLETE for t in study.trials) >= 8
+
+
 # -- real processes ---------------------------------------------------------------------------
 
 

@@ -156,7 +156,9 @@ def _rdb_traffic(tmp_path, monkeypatch, epochs: int) -> dict[str, int]:
     opened = OPEN_STORAGE
 
     def count_writes(connection, cursor, statement: str, *args: Any) -> None:
-        if statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE")):
+        # Heartbeats are written once an interval by a thread, as many as the time taken.
+        writes = statement.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE"))
+        if writes and "trial_heartbeats" not in statement:
             counts["writes"] += 1
 
     def counting(url: str | None, **kwargs: Any):
