@@ -383,3 +383,26 @@ def test_the_old_names_of_a_runs_records_still_answer_with_a_warning(small_run):
     with pytest.warns(FutureWarning, match="Trainer.records"):
         assert trainer.history is trainer.records
     assert [r["epoch"] for r in trainer.records] == [0, 1]
+
+
+def test_a_large_training_split_is_gathered_batch_by_batch_as_the_epoch_would_be(monkeypatch):
+    """Above ``EPOCH_GATHER_BYTES`` the batches are gathered one by one from the epoch's order
+    (no copy of the whole split): the very batches, hence the very run, of one gather."""
+    import sweepnp.trainer
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((9000, 100))
+    y = (X[:, 0] + 0.5 * rng.standard_normal(9000) > 0).astype(int)
+    run = {
+        "model": {"task": "binary", "hidden": [8]},
+        "train": {"epochs": 3, "batch_size": 64},
+        "regularizers": {"dropout": {"rate": 0.2}},
+    }
+    trainer = Trainer(run, X, y)
+    assert trainer.data.X_train.nbytes > sweepnp.trainer.EPOCH_GATHER_BYTES
+    by_batch = trainer.fit()
+    monkeypatch.setattr(sweepnp.trainer, "EPOCH_GATHER_BYTES", 2**40)
+    at_once = Trainer(run, X, y).fit()
+    assert _metrics_only(by_batch.history).equals(_metrics_only(at_once.history))
+    for name, value in at_once.model.params.items():
+        assert np.array_equal(by_batch.model.params[name], value)
