@@ -19,7 +19,8 @@ journal file in a temporary folder.
   same two parameters and trains nothing) and the same sampler: ``optuna-liar``
   (``TPESampler(seed=0, constant_liar=True)``, what sweepnp's default stack samples with) and
   ``optuna`` (``TPESampler(seed=0)``, what ``--stack 1`` samples with), on Optuna's own journal
-  file storage, logging at WARNING as sweepnp sets it.
+  file storage, logging at WARNING as sweepnp sets it. When named, ``sweepnp-grid``: ``--stack
+  1`` on ``thousands_grid.toml``, the same study on a grid of 2000 points.
 * ``show``: on the study the first ``sweepnp`` run made, ``sweepnp study show thousands``
   (whole command), and inside one process, after the imports: ``sweepnp.results.load(name)``,
   its ``.trials``, and, for reference, Optuna's ``load_study`` + ``trials_dataframe()``.
@@ -57,10 +58,13 @@ sys.path.insert(0, str(HERE))
 from bench_train import THREAD_ENV, busy_cpu_seconds, own_cpu_seconds  # noqa: E402
 
 STUDY_FILE = HERE / "thousands.toml"
+#: The same study on a 2000-point grid (the ``sweepnp-grid`` contender).
+GRID_FILE = HERE / "thousands_grid.toml"
 STUDY_NAME = "thousands"  # [study] name in thousands.toml
 PARTS = ("trials", "show", "list", "resume")
-#: The contenders of the ``trials`` part.
+#: The contenders of the ``trials`` part (``sweepnp-grid`` only when named).
 CONTENDERS = ("sweepnp", "sweepnp-lines", "sweepnp-stack1", "optuna-liar", "optuna")
+GRID = "sweepnp-grid"
 #: The search space of thousands.toml, for the Optuna contenders.
 LR_RANGE, LAM_RANGE = (1e-4, 1.0), (1e-6, 1e-1)
 #: Targets (issue 19, point 4).
@@ -159,7 +163,9 @@ def sweepnp_worker(arguments: list[str]) -> dict[str, Any]:
     for module in (one_at_a_time, stacked):
         module.finish_trial = watched(module.finish_trial)  # type: ignore[attr-defined]
     with contextlib.redirect_stdout(sys.stderr), contextlib.suppress(SystemExit):
-        main(["study", "run", str(STUDY_FILE), *arguments], standalone_mode=False)
+        study = GRID_FILE if "--grid" in arguments else STUDY_FILE
+        arguments = [a for a in arguments if a != "--grid"]
+        main(["study", "run", str(study), *arguments], standalone_mode=False)
     return {"stamps": stamps}
 
 
@@ -322,6 +328,7 @@ def trials_part(
                 (f"sweepnp{suffix}", (checkout, ["--quiet"], False)),
                 (f"sweepnp-lines{suffix}", (checkout, [], True)),
                 (f"sweepnp-stack1{suffix}", (checkout, ["--quiet", "--stack", "1"], False)),
+                (f"sweepnp-grid{suffix}", (checkout, ["--quiet", "--stack", "1", "--grid"], False)),
             ]
         contenders += [("optuna-liar", True), ("optuna", False)]
         contenders = [(n, how) for n, how in contenders if n.split("@")[0] in chosen]
@@ -361,12 +368,27 @@ def trials_part(
     return kept
 
 
-def show_part(checkouts: dict[str, Path], journal: Path, runs: int, record: dict[str, Any]) -> None:
+def show_part(
+    checkouts: dict[str, Path], journal: Path, runs: int, folder: Path, record: dict[str, Any]
+) -> None:
+    """``study show`` of the study, and of a one-trial study (the command's floor: imports,
+    opening a journal, the tables of one trial)."""
+    one = folder / "one.journal"
+    timed(
+        sweepnp_command(
+            checkouts["this"], "study", "run", str(STUDY_FILE), "--storage", str(one),
+            "--n-trials", "1", "--quiet",
+        )
+    )  # fmt: skip
     for run in range(runs):
         order = list(checkouts.items())
         if run % 2:
             order.reverse()
         for side, checkout in order:
+            floor, _ = timed(
+                sweepnp_command(checkout, "study", "show", STUDY_NAME, "--storage", str(one))
+            )
+            record.setdefault(f"show one trial@{side}", []).append(floor)
             seconds, _ = timed(
                 sweepnp_command(checkout, "study", "show", STUDY_NAME, "--storage", str(journal))
             )
@@ -374,7 +396,8 @@ def show_part(checkouts: dict[str, Path], journal: Path, runs: int, record: dict
             inside = worker(checkout, "--worker", "load", "--storage", str(journal))
             record.setdefault(f"load@{side}", []).append(inside)
             print(
-                f"  run {run + 1} {side:<6} show {seconds:.2f} s; load {inside['load']:.3f} s, "
+                f"  run {run + 1} {side:<6} show {seconds:.2f} s (one trial: {floor:.2f} s); "
+                f"load {inside['load']:.3f} s, "
                 f".trials {inside['trials']:.3f} s, summary {inside['summary']:.3f} s, verdict "
                 f"{inside['verdict']:.3f} s; Optuna load {inside['optuna load']:.3f} s, "
                 f"trials_dataframe {inside['optuna trials_dataframe']:.3f} s"
@@ -477,6 +500,7 @@ def report(record: dict[str, Any], checkouts: dict[str, Path]) -> None:
             show = record[f"show@{side}"]
             inside = record[f"load@{side}"]
             print(f"[{side}] study show: {median(show)} s (target ≤ {SHOW_SECONDS:g} s)")
+            print(f"[{side}]   of a one-trial study: {median(record[f'show one trial@{side}'])} s")
             for key in (
                 "load",
                 "trials",
@@ -565,7 +589,7 @@ def parent_main(args: argparse.Namespace) -> None:
             shutil.copy(journal, study)
             if "show" in args.parts:
                 print("show:")
-                show_part(checkouts, study, args.runs, record)
+                show_part(checkouts, study, args.runs, folder, record)
             if "list" in args.parts:
                 print("list:")
                 list_part(checkouts, study, args.runs, record)
@@ -595,7 +619,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--parts", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--other", type=Path, default=None, help="another checkout, with .venv")
     parser.add_argument(
-        "--contenders", nargs="+", choices=CONTENDERS, default=list(CONTENDERS), metavar="NAME"
+        "--contenders",
+        nargs="+",
+        choices=[*CONTENDERS, GRID],
+        default=list(CONTENDERS),
+        metavar="NAME",
     )
     parser.add_argument("--json", default=None)
     parser.add_argument("--worker", choices=["optuna", "sweepnp", "load", "list"], default=None)

@@ -61,6 +61,7 @@ from sweepnp.vocabulary import StopReason
 
 __all__ = [
     "DEFAULT_STORAGE",
+    "STUDY_COLUMNS",
     "BufferedJournalStorage",
     "awaited_trials",
     "batched",
