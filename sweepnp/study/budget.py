@@ -27,12 +27,7 @@ from collections.abc import Sequence
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from sweepnp.study.record import (
-    REASON_ATTR,
-    RETRIED_REASONS,
-    counts_toward_budget,
-    retried_numbers,
-)
+from sweepnp.study.record import counts_toward_budget, retried_numbers
 
 __all__ = [
     "WAITING_RECOVERY_SECONDS",
@@ -104,7 +99,7 @@ class TrialTally:
     def _settle(self, trial: FrozenTrial) -> None:
         if trial.state != TrialState.FAIL:
             self.finished_counted += 1
-        elif trial.user_attrs.get(REASON_ATTR) not in RETRIED_REASONS:
+        elif counts_toward_budget(trial, retried=set()):  # unless a retry comes later
             self.failed.add(trial.number)
 
 

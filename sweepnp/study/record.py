@@ -239,8 +239,18 @@ def counts_toward_budget(trial: FrozenTrial, retried: set[int]) -> bool:
         return False
     if trial.state == TrialState.FAIL:
         retried_one = trial.number in retried
-        return not (retried_one or trial.user_attrs.get(REASON_ATTR) in RETRIED_REASONS)
+        return not (
+            retried_one
+            or trial.user_attrs.get(REASON_ATTR) in RETRIED_REASONS
+            or _died_before_training(trial)
+        )
     return True
+
+
+def _died_before_training(trial: FrozenTrial) -> bool:
+    """A trial failed from outside (by Optuna's heartbeat: no reason of sweepnp's) before it had
+    its parameters: it trained nothing and nothing was queued in its place."""
+    return not trial.params and REASON_ATTR not in trial.user_attrs
 
 
 @dataclass(frozen=True)

@@ -38,6 +38,10 @@ def _random_history(study: optuna.Study, rng: random.Random, steps: int):
                 study.tell(trial, state=TrialState.FAIL)
                 if rng.random() < 0.3:  # Optuna's retry callback, by hand
                     study.enqueue_trial(trial.params, user_attrs={RETRY_ATTR: trial.number})
+            elif move < 0.85:  # failed by Optuna's heartbeat before its parameters
+                bare = study.ask()
+                study.tell(bare, state=TrialState.FAIL)
+                running.append(trial)
             else:  # interrupted or stale: never counts, its configuration queued again
                 reason = rng.choice([StopReason.INTERRUPTED, StopReason.STALE])
                 trial.set_user_attr(REASON_ATTR, str(reason))
@@ -78,3 +82,17 @@ def test_recovery_is_due_once_an_interval_and_once_a_second_while_waiting():
     assert not budget.recovery_due()
     time.sleep(WAITING_RECOVERY_SECONDS + 0.05)
     assert budget.recovery_due()  # waiting for a dead worker's trial: looked for every second
+
+
+def test_a_trial_failed_from_outside_before_its_parameters_does_not_count(tmp_path):
+    """Optuna's heartbeat fails a dead machine's trial that had no parameters yet: nothing is
+    queued in its place (there is nothing to run again), so it must not take a trial of the
+    budget (a PostgreSQL study of 8 ended with 7 trained)."""
+    study = optuna.create_study(storage=BufferedJournalStorage(str(tmp_path / "s.journal")))
+    study.tell(study.ask(), state=TrialState.FAIL)  # as fail_stale_trials leaves it
+    failed = study.ask()
+    failed.set_user_attr(REASON_ATTR, "plugin")  # sweepnp's own failures say why: they count
+    study.tell(failed, state=TrialState.FAIL)
+    trials = study.get_trials(deepcopy=False)
+    assert budget_of(trials) == (1, 1)
+    assert TrialTally().count(trials) == (1, 1)
