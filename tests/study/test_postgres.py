@@ -133,7 +133,9 @@ def test_a_dead_machines_trial_is_failed_by_its_heartbeat_and_run_again(
         if not trial.params:  # killed as it asked: nothing to run again, and it does not count
             continue
         retries = [t for t in done if t.user_attrs.get("sweepnp_retry_of") == trial.number]
-        assert len(retries) == 1 and retries[0].params == trial.params
+        # PostgreSQL stores each parameter as it is suggested: a machine killed between two
+        # keeps those it had, and its retry samples the rest (as Optuna's own retry does).
+        assert len(retries) == 1 and retries[0].params.items() >= trial.params.items()
         assert not retries[0].user_attrs["sweepnp_worker"].startswith("other-machine:")
     res = results.load("small", postgres_url)
     assert (res.trials.loc[[t.number for t in dead], "stop_reason"] == "stale").all()
