@@ -39,7 +39,9 @@ def sweepnp_register_optimizers() -> Mapping[str, Callable[..., Optimizer]]:
     """Provide optimizers by name, for ``[optimizer] name = "..."``.
 
     The remaining keys of the ``[optimizer]`` table are passed to the factory as keyword arguments;
-    an unknown key is an error listing the factory's parameters.
+    an unknown key is an error listing the factory's parameters. Options hinted ``float`` arrive
+    in the run's dtype: NumPy scalars for a run alone, arrays of shape ``(K, 1, 1)`` for a stack
+    of K trials (so both compute alike).
 
     :return: a mapping of optimizer name → factory (usually an :class:`~sweepnp.Optimizer`
         subclass) taking the options as keyword arguments.
@@ -49,6 +51,9 @@ def sweepnp_register_optimizers() -> Mapping[str, Callable[..., Optimizer]]:
 @hookspec
 def sweepnp_register_regularizers() -> Mapping[str, Callable[..., Regularizer]]:
     """Provide regularizers by name, for the keys of ``[regularizers]``.
+
+    A weight penalty's options hinted ``float`` arrive in the run's dtype, as an optimizer's do;
+    a mask's (dropout's) as written in the run file.
 
     :return: a mapping of regularizer name → factory (usually a :class:`~sweepnp.Regularizer`
         subclass) taking the options as keyword arguments.

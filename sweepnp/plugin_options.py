@@ -16,6 +16,7 @@ import typing
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import numpy as np
 from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from sweepnp.errors import ConfigError, PluginError
@@ -23,6 +24,7 @@ from sweepnp.errors import ConfigError, PluginError
 __all__ = [
     "factory_parameters",
     "float_options",
+    "in_dtype",
     "parameter_names",
     "type_hints",
     "validate_options",
@@ -43,6 +45,17 @@ def float_options(factory: Callable[..., Any], options: Mapping[str, Any]) -> di
         and isinstance(values.get(name), int | float)
         and not isinstance(values.get(name), bool)
     }
+
+
+def in_dtype(factory: Callable[..., Any], options: Mapping[str, Any], dtype: Any) -> dict:
+    """``options`` with the factory's :func:`float_options` (given or default) as NumPy
+    scalars of the run's ``dtype``: what a stack of trials hands over as arrays of that dtype
+    on its trial axis. A plugin then computes alike alone and stacked: ``1 - beta`` with a
+    float32 ``beta`` is float32 arithmetic both ways, where a Python float would be rounded
+    from float64 alone and not in the stack (Adam and RMSprop trained float32 runs a bit
+    differently stacked before)."""
+    scalar = np.dtype(dtype).type
+    return {**options, **{name: scalar(v) for name, v in float_options(factory, options).items()}}
 
 
 def parameter_names(factory: Callable[..., Any]) -> set[str]:

@@ -35,6 +35,7 @@ from sweepnp.errors import (
 from sweepnp.plugin_options import (
     factory_parameters,
     float_options,
+    in_dtype,
     parameter_names,
     type_hints,
     validate_options,
@@ -403,15 +404,21 @@ class PluginManager:
         key: str,
         source: str | None = None,
         extra: Mapping[str, Any] | None = None,
+        dtype: Any = None,
     ) -> Any:
         """Resolve ``name`` and call its factory with ``options``, validated against its signature.
 
         :param key: the dotted key of the options table, for messages (e.g. ``optimizer``).
         :param extra: arguments sweepnp supplies itself (e.g. ``seed`` for datasets), passed only
             when the factory accepts them.
+        :param dtype: the run's dtype, for the plugins a stack of trials shares (the optimizer,
+            the weight penalties): their float options are handed over as scalars of it
+            (:func:`~sweepnp.plugin_options.in_dtype`), as a stack hands them over as arrays.
         """
         factory = self.get(kind, name, key=key, source=source).factory
         kwargs = validate_options(factory, options, key=key, source=source)
+        if dtype is not None:
+            kwargs = in_dtype(factory, kwargs, dtype)
         accepted = factory_parameters(factory)
         for arg, value in (extra or {}).items():
             if arg in accepted and arg not in kwargs:

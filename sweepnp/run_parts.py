@@ -37,24 +37,32 @@ __all__ = [
 
 
 def build_optimizer(config: RunConfig, pm: PluginManager) -> Optimizer:
-    """The run's optimizer, from ``[optimizer]``."""
+    """The run's optimizer, from ``[optimizer]``; its float options in the run's dtype, as a
+    stack of trials gives them (:meth:`PluginManager.build`)."""
     options = dict(config.optimizer)
+    name = options.pop("name")
     return pm.build(
-        "optimizers", options.pop("name"), options, key="optimizer", source=config.source
+        "optimizers", name, options, key="optimizer", source=config.source, dtype=config.model.dtype
     )
 
 
 def build_regularizers(
     config: RunConfig, pm: PluginManager, names: Iterable[str] | None = None
 ) -> dict[str, Regularizer]:
-    """The run's regularizers by name, from ``[regularizers]`` (only ``names``, when given)."""
-    return {
-        name: pm.build(
-            "regularizers", name, options, key=f"regularizers.{name}", source=config.source
-        )
-        for name, options in config.regularizers.items()
-        if names is None or name in names
-    }
+    """The run's regularizers by name, from ``[regularizers]`` (only ``names``, when given);
+    a weight penalty's float options in the run's dtype, as a stack of trials gives them."""
+    built = {}
+    for name, options in config.regularizers.items():
+        if names is not None and name not in names:
+            continue
+        key = f"regularizers.{name}"
+        factory = pm.get("regularizers", name, key=key, source=config.source).factory
+        penalty = getattr(factory, "penalizes_weights", lambda: False)()
+        built[name] = pm.build(
+            "regularizers", name, options, key=key, source=config.source,
+            dtype=config.model.dtype if penalty else None,
+        )  # fmt: skip
+    return built
 
 
 def build_schedule(config: RunConfig, pm: PluginManager) -> Schedule:

@@ -964,7 +964,7 @@ def test_a_plugin_that_trains_differently_stacked_fails_naming_the_rule(check, f
 
 def test_a_stacked_mismatch_names_the_trial_the_record_and_the_array():
     line = failure(check_callback, StaleWeightNorm).splitlines()[-1]
-    assert "trial 0 (optimizer.lr=0.05), trained in a stack" in line
+    assert "trial 0 (optimizer.lr=0.05, float64), trained in a stack" in line
     assert "differs from the same trial alone: epoch 0: w1_norm = " in line
     assert "StaleWeightNorm.W holds params['W1'] of a layout the stack has left" in line
     line = failure(check_optimizer, IdKeyedMomentum).splitlines()[-1]

@@ -61,6 +61,12 @@ RULES = types.MappingProxyType(
             "in a stack a hyperparameter (and the learning rate) is an array of shape (K, 1, 1): "
             "write whole-array NumPy (`np.where`, arithmetic), never `if`/`float()` on it"
         ),
+        "dtype": (
+            "compute with your float options as they are given (NumPy scalars alone, arrays "
+            "stacked, both of the run's dtype): do not turn them into Python floats or float64 "
+            "arrays, and round what you compute from an integer step count (float64) to their "
+            "dtype, as `plugins/optimizers/adam.py` does"
+        ),
         "shared": (
             "keep a run's state on its own object (`self.x`), never in class attributes or "
             "module globals: a stack trains its trials' objects side by side, epoch by epoch"
@@ -99,6 +105,8 @@ class StackingChecks(Contract):
     stack_epochs: Sequence[int] = (8, 6, 8)
     #: The stack epoch each trial joins at: the third joins one epoch late.
     stack_joins: Sequence[int] = (0, 0, 1)
+    #: The dtypes the trials train in, each checked bit for bit.
+    stack_dtypes: Sequence[str] = ("float64", "float32")
 
     def _stack_run(self) -> Mapping[str, Any]:
         """The run (a run file as a dict) the trials are made from."""
@@ -121,15 +129,15 @@ class StackingChecks(Contract):
         plugin = type("ContractPlugin", (), {hook: hookimpl(register)})()
         return PluginManager(load_entrypoints=False, extra=(plugin,))
 
-    def _trials(self) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-        """Each trial's run file and the plugin's options in it."""
+    def _trials(self, dtype: str = "float64") -> list[tuple[dict[str, Any], dict[str, Any]]]:
+        """Each trial's run file (in ``dtype``) and the plugin's options in it."""
         floats = self._float_options()
         trials = []
         for k, scale in enumerate(self.stack_scales):
             run = copy.deepcopy(dict(self._stack_run()))
             train = run.setdefault("train", {})
             train.update(epochs=self.stack_epochs[k], seed=k, shuffle=True)
-            run.setdefault("model", {})["dtype"] = "float64"  # bit for bit: float64
+            run.setdefault("model", {})["dtype"] = dtype
             optimizer = run.setdefault("optimizer", {"name": "sgd", "lr": 0.05})
             optimizer["lr"] = optimizer.get("lr", 0.05) * scale
             options = {**self.options, **{o: v * scale for o, v in floats.items()}}
@@ -147,16 +155,17 @@ class StackingChecks(Contract):
                 "study (with a notice). Declare it once this check passes"
             )
         with _in_a_temporary_directory():
-            self._check_stacked_as_alone()
+            for dtype in self.stack_dtypes:
+                self._check_stacked_as_alone(dtype)
 
-    def _check_stacked_as_alone(self) -> None:
+    def _check_stacked_as_alone(self, dtype: str) -> None:
         from sweepnp.config import parse
         from sweepnp.errors import SweepnpError
         from sweepnp.run_stack import RunStack, stack_key
         from sweepnp.trainer import Trainer, load_data
 
         pm = self._stack_manager()
-        trials = self._trials()
+        trials = self._trials(dtype)
         try:
             configs = [parse(run) for run, _ in trials]
             data = load_data(configs[0], pm)
@@ -223,10 +232,14 @@ class StackingChecks(Contract):
                 shown["optimizer.lr"] = trials[k][0]["optimizer"]["lr"]
             what = ", ".join(f"{o}={v!r}" for o, v in shown.items())
             self._fail(
-                f"trial {k} ({what}), trained in a stack "
+                f"trial {k} ({what}, {dtype}), trained in a stack "
                 "with trials of other hyperparameters joining and leaving, differs from the same "
                 f"trial alone: {difference}. "
-                + self._diagnosis(trainers[k], seen[k], alone_trainers[k]),
+                + (
+                    f"Rule broken: {RULES['dtype']}"
+                    if dtype != self.stack_dtypes[0]  # the first dtype trained alike
+                    else self._diagnosis(trainers[k], seen[k], alone_trainers[k])
+                ),
             )
 
     def _raised(self, exc: BaseException, epoch: int, trial: int | None = None) -> str:
