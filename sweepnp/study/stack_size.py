@@ -8,9 +8,14 @@ stack), and not once the products are large enough to keep BLAS busy alone: a 78
 network on batches of 128 gains nothing and holds K copies of every activation. So before its
 first trial a worker times both on random data of the study's shapes — K forward and backward
 passes and parameter updates one run at a time, against one pass of a stack of K — and keeps
-the stack only where it is at least :data:`MIN_GAIN` times faster (:func:`stacking_gain`). The
-probe takes a few milliseconds for small networks, up to about a tenth of a second for an
-MNIST-size one, once per worker.
+the stack only where it is at least :data:`MIN_GAIN` times faster (:func:`stacking_gain`).
+
+A stack saves at most what every step costs whatever its size — the Python calls and each
+product's fixed cost — once per run but one; its products do the same arithmetic. So the probe
+first times a step of the network alone and a step of the same depth one unit wide on one row
+(:func:`stacking_bound`): where even saving all of that cannot make a stack :data:`MIN_GAIN`
+times faster, it stops there, without building a stack (an MNIST-size network: about 15 ms
+instead of 0.1 s). The probe takes a few milliseconds for small networks, once per worker.
 
 The measured network is the study file's base run (its hidden layers, batch size and dtype);
 a searched width or batch size is taken at its base value.
@@ -37,6 +42,7 @@ __all__ = [
     "NetworkShape",
     "auto_stack_size",
     "network_shape",
+    "stacking_bound",
     "stacking_gain",
 ]
 
@@ -110,6 +116,29 @@ def _step(network: DenseNetwork, X: np.ndarray, y: np.ndarray) -> None:
         network.params[name] -= 1e-3 * grad
 
 
+def _fastest_step(network: DenseNetwork, X: np.ndarray, y: np.ndarray, passes: int) -> float:
+    best = float("inf")
+    with np.errstate(all="ignore"):
+        _step(network, X, y)  # the first call allocates; not timed
+        for _ in range(passes):
+            started = time.perf_counter()
+            _step(network, X, y)
+            best = min(best, time.perf_counter() - started)
+    return best
+
+
+def stacking_bound(shape: NetworkShape, k: int, seed: int = 0) -> float:
+    """The most a stack of ``k`` runs of ``shape`` could gain per run, timed here: a run's step
+    against the same step less ``(k - 1) / k`` of a step's fixed cost (a network of the same
+    depth, one unit wide, on one row), which is all a stack can save."""
+    rng = np.random.default_rng(seed)
+    tiny = NetworkShape(1, 1, (1,) * len(shape.hidden), shape.task, shape.activation, 1,
+                        shape.dtype)  # fmt: skip
+    fixed = _fastest_step(_network(tiny, rng), *_batch(tiny, rng), PASSES)
+    alone = _fastest_step(_network(shape, rng), *_batch(shape, rng), PASSES)
+    return alone / max(alone - fixed * (k - 1) / k, fixed / k)
+
+
 def stacking_gain(shape: NetworkShape, k: int, seed: int = 0) -> float:
     """How many times faster ``k`` runs of ``shape`` train a step in a stack than one after
     another, timed here: ``k`` times the fastest of a run's steps against the fastest of the
@@ -139,11 +168,14 @@ def stacking_gain(shape: NetworkShape, k: int, seed: int = 0) -> float:
 def auto_stack_size(shape: NetworkShape) -> int:
     """The stack ``"auto"`` trains with: the largest of :data:`CANDIDATES` that is at least
     :data:`MIN_GAIN` times faster per run than the next smaller choice (1 first), timed with
-    one BLAS thread, as workers train."""
+    one BLAS thread, as workers train; 1 at once where :func:`stacking_bound` says that no
+    stack can be."""
     from threadpoolctl import threadpool_limits
 
     chosen, gain_of_chosen = 1, 1.0
     with threadpool_limits(limits=1):
+        if stacking_bound(shape, CANDIDATES[-1]) < MIN_GAIN:
+            return 1  # arithmetic-bound: no stack can pay
         for k in CANDIDATES:
             gain = stacking_gain(shape, k)
             if gain < gain_of_chosen * MIN_GAIN:

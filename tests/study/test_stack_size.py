@@ -8,7 +8,14 @@ import pytest
 
 from sweepnp.plugins import get_plugin_manager
 from sweepnp.study import load_spec
-from sweepnp.study.stack_size import NetworkShape, auto_stack_size, network_shape, stacking_gain
+from sweepnp.study.stack_size import (
+    MIN_GAIN,
+    NetworkShape,
+    auto_stack_size,
+    network_shape,
+    stacking_bound,
+    stacking_gain,
+)
 from sweepnp.study.worker import resolve_stack
 
 BREAST_CANCER = NetworkShape(30, 1, (16,), "binary", "relu", 32, "float64")
@@ -23,6 +30,13 @@ def test_auto_stacks_a_small_network_and_not_an_arithmetic_bound_one():
     assert auto_stack_size(BREAST_CANCER) == 16
     # Its products keep BLAS busy alone: a stack only adds memory (0.55-0.8x measured here).
     assert auto_stack_size(MNIST_SIZE) == 1
+
+
+def test_the_bound_stops_the_probe_only_where_no_stack_can_pay():
+    """A stack saves at most each run's fixed cost of a step: an MNIST-size step is nearly all
+    arithmetic (bound ≈ 1.04 here), a breast-cancer one nearly all fixed cost (≈ 6-8)."""
+    assert stacking_bound(MNIST_SIZE, 16) < MIN_GAIN
+    assert stacking_bound(BREAST_CANCER, 16) > 2 * MIN_GAIN
 
 
 def test_the_probe_measures_the_study_files_own_network(tmp_path):
