@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +34,7 @@ import pandas as pd
 from optuna.trial import TrialState
 
 from sweepnp.errors import ArgumentError, ConfigError
+from sweepnp.garbage import collection_paused
 from sweepnp.metrics import interval_by_group
 from sweepnp.study import storage as storages
 from sweepnp.study.record import CONFIG_ATTR, TrialRecord, retried_numbers
@@ -49,6 +50,7 @@ __all__ = ["StudyResults", "list_studies", "load"]
 STATES = ("complete", "pruned", "fail", "running", "waiting")
 
 
+@collection_paused()
 def load(name: str, storage: str | None = None) -> StudyResults:
     """The results of study ``name`` in ``storage`` (default: ``./sweepnp.journal``)."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -138,6 +140,7 @@ class StudyResults:
     # -- trials --------------------------------------------------------------------------------
 
     @functools.cached_property
+    @collection_paused()
     def trials(self) -> pd.DataFrame:
         """One row per trial: number, state, stop reason, params by dotted path, objective
         value(s), final and best metrics (means over repeats), epochs, duration, seeds."""
@@ -226,13 +229,27 @@ class StudyResults:
         return self._records[number].stored_columns()
 
     @functools.cached_property
+    @collection_paused()
     def curves(self) -> pd.DataFrame:
         """The learning curves, wide: one row per (trial, repeat, evaluated epoch), ``trial``,
         ``repeat``, ``epoch`` and a column per metric (``epoch_seconds`` too)."""
-        frame = self._gathered_curves()
+        return self._curves_table(self._trials)
+
+    def curves_of(self, numbers: Collection[int]) -> pd.DataFrame:
+        """The learning curves of the trials ``numbers``: the rows of :attr:`curves`, with the
+        metric columns these trials have (a metric only other trials have is left out, where
+        :attr:`curves` has it as NaN); built from their curves alone."""
+        if "curves" in self.__dict__:
+            curves = self.curves
+            return curves[curves["trial"].isin(numbers)]
+        wanted = set(numbers)
+        return self._curves_table([t for t in self._trials if t.number in wanted])
+
+    def _curves_table(self, trials: Sequence[optuna.trial.FrozenTrial]) -> pd.DataFrame:
+        frame = self._gathered_curves(trials)
         if frame is None:  # a column some trial has no value of: as pandas concatenates
             frames = []
-            for trial in self._trials:
+            for trial in trials:
                 wide = self._curves_of(trial.number)
                 if wide is not None:
                     frames.append(wide.assign(trial=trial.number))
@@ -244,14 +261,14 @@ class StudyResults:
         frame = frame.astype({c: "int64" for c in first})
         return frame.sort_values(first, ignore_index=True)
 
-    def _gathered_curves(self) -> pd.DataFrame | None:
+    def _gathered_curves(self, trials: Sequence[optuna.trial.FrozenTrial]) -> pd.DataFrame | None:
         """Every trial's stored curves gathered column by column into one table (one
         DataFrame, not one a trial); ``None`` when there are none, or when a trial's column
         holds no value at all (a column pandas would type on its own), or holds curves made in
         this process: :attr:`curves` then concatenates the trials' tables."""
         columns: dict[str, list[Any]] = {}
         rows = 0
-        for trial in self._trials:
+        for trial in trials:
             record = self._records[trial.number]
             if record.rows:
                 return None
@@ -390,6 +407,7 @@ class StudyResults:
             ) from None
         return trials.loc[number]
 
+    @collection_paused()
     def verdict(self, spread: float | None = None, spread_seeds: int | None = None) -> Verdict:
         """What the study can claim about its best configuration by its first metric: the
         configurations tied with it, and those the data cannot tell from it at 95% (paired

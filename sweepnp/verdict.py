@@ -321,8 +321,7 @@ def _flagged(res: StudyResults, key: tuple, paths: list[str]) -> tuple[str, str]
 
     numbers = _completed_trials(res, key, paths)
     completed = res.trials.set_index("number")
-    curves = res.curves
-    found = diagnose_runs(curves[curves["trial"].isin(numbers)])
+    found = diagnose_runs(res.curves_of(numbers))
     if found is None or found[0] not in FLAGGED:
         return None
     stopped_early = (completed.loc[numbers, "stop_reason"] == StopReason.EARLY_STOPPED).all()

@@ -24,6 +24,7 @@ from sweepnp.cli.render import (
     with_options,
 )
 from sweepnp.errors import SweepnpError
+from sweepnp.garbage import collection_paused
 from sweepnp.study import DEFAULT_STORAGE
 
 __all__ = ["study_group"]
@@ -312,6 +313,7 @@ def _write_frame(frame: Any, fmt: str) -> None:
 @study_group.command("list")
 @click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
 @format_option("the studies")
+@collection_paused()  # one bounded read
 def study_list(storage: str | None, fmt: str) -> None:
     """List the studies in a storage."""
     from pathlib import Path
@@ -372,17 +374,24 @@ def study_show(
     interval: float,
 ) -> None:
     """Show a study's trials (best first), its summary across repeats, and the verdict."""
-    from sweepnp.cli.study_show import print_parts, show_parts, trials_shown, watch_study
-    from sweepnp.results import load
-
     if watch and fmt != "table":
         raise UserError(f"--watch shows the table; it cannot be combined with --format {fmt}")
     interval_given = click.get_current_context().get_parameter_source("interval")
     if not watch and interval_given is not click.core.ParameterSource.DEFAULT:
         raise UserError("--interval is the time between the refreshes of --watch; add --watch")
     if watch:
+        from sweepnp.cli.study_show import watch_study
+
         watch_study(name, storage, limit, wide, interval)
         return
+    with collection_paused():  # one bounded read (--watch keeps the collector: it runs on)
+        _show(name, storage, limit, fmt, wide)
+
+
+def _show(name: str, storage: str | None, limit: int, fmt: str, wide: bool) -> None:
+    from sweepnp.cli.study_show import print_parts, show_parts, trials_shown
+    from sweepnp.results import load
+
     results = load(name, storage)
     if fmt != "table":
         _write_frame(trials_shown(results).head(limit), fmt)
@@ -397,6 +406,7 @@ def study_show(
 @click.option("--storage", default=None, envvar=STORAGE_ENV, help=STORAGE_HELP)
 @format_option("the best trial (or the Pareto front)")
 @click.option("--json", "as_json", is_flag=True, hidden=True, help="The same as --format json.")
+@collection_paused()  # one bounded read
 def study_best(name: str, storage: str | None, fmt: str, as_json: bool) -> None:
     """Print the best configuration (the Pareto front for several metrics), each parameter as
     precisely as it was searched."""

@@ -49,6 +49,7 @@ from optuna.storages.journal import BaseJournalBackend
 from optuna.trial import TrialState
 
 from sweepnp.errors import ArgumentError, SweepnpError, SweepnpWarning
+from sweepnp.garbage import collection_paused
 from sweepnp.study.journal_replay import FoldedStart
 from sweepnp.study.locks import ProcessLock
 from sweepnp.study.optuna_adapter import trial_id
@@ -308,7 +309,8 @@ class BufferedJournalStorage(JournalStorage):
     def __init__(self, path: str, backend: JournalFile | None = None) -> None:
         self.journal = backend or JournalFile(path)
         # Replayed from its first read folded, one operation a trial (journal_replay).
-        super().__init__(FoldedStart(self.journal))
+        with collection_paused():
+            super().__init__(FoldedStart(self.journal))
         self._pending: dict[int, dict[int, float]] = {}
         #: User attributes every trial this handle creates starts with, in its creating append.
         self.new_trial_user_attrs: dict[str, Any] = {}

@@ -27,6 +27,7 @@ import optuna
 from optuna.storages import BaseStorage
 
 from sweepnp.errors import ArgumentError, StudyNameTaken, SweepnpError
+from sweepnp.garbage import settled
 from sweepnp.plugins import PluginManager, get_plugin_manager
 from sweepnp.study import storage as storages
 from sweepnp.study.ask_tell import (
@@ -309,7 +310,6 @@ def run_study(
     :param board: told what this process trains, for a progress display
         (:class:`~sweepnp.study.progress.ProgressBoard`).
     """
-    from threadpoolctl import threadpool_limits
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if spec is None:
@@ -341,12 +341,29 @@ def run_study(
             wait_for_others=wait_for_others,
         )
 
+    # The modules, the study as read and the data live all run: out of the collector's passes.
+    with settled():
+        _run_workers(job, jobs, study, handle, on_trial, board)
+    return study
+
+
+def _run_workers(
+    job: Callable[..., WorkerJob],
+    jobs: int,
+    study: optuna.Study,
+    handle: Any,
+    on_trial: OnTrial | None,
+    board: ProgressBoard | None,
+) -> None:
+    """Run this process's worker, and with ``jobs > 1`` fork the others and collect them."""
+    from threadpoolctl import threadpool_limits
+
     if jobs <= 1:
         # One BLAS thread: a study's networks are small, and a second thread only waits (and
         # takes the core another worker or stack would use).
         with threadpool_limits(limits=1):
             work(job(0), on_trial=on_trial, board=board, storage=handle)
-        return study
+        return
     storages.dispose_connections(handle)  # no pooled connection may be shared with a child
     context = multiprocessing.get_context("fork")
     errors = context.SimpleQueue()
@@ -375,7 +392,6 @@ def run_study(
         raise
     if not errors.empty():
         raise SweepnpError(errors.get())
-    return study
 
 
 def _stop_children(children: list[Any]) -> None:
