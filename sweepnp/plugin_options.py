@@ -34,17 +34,25 @@ __all__ = [
 def float_options(factory: Callable[..., Any], options: Mapping[str, Any]) -> dict[str, float]:
     """The options of a factory hinted ``float`` that hold a number, given or default, in the
     signature's order: what a stack of trials puts on its trial axis, one value per trial."""
+    found = {}
+    for name, default in _float_parameters(factory):
+        value = options.get(name, default)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            found[name] = value
+    return found
+
+
+@functools.cache
+def _float_parameters(factory: Callable[..., Any]) -> tuple[tuple[str, Any], ...]:
+    """The parameters of a factory hinted ``float``, with their defaults (or ``None``), in the
+    signature's order; once per factory (a run builds its plugins with them)."""
     hints = type_hints(factory)  # unresolvable hints are left out: not known to be floats
     parameters = inspect.signature(factory).parameters  # a class: its __init__'s, no self
-    values = {n: p.default for n, p in parameters.items() if p.default is not p.empty}
-    values.update(options)
-    return {
-        name: values[name]
-        for name in parameters
+    return tuple(
+        (name, None if p.default is p.empty else p.default)
+        for name, p in parameters.items()
         if hints.get(name) is float
-        and isinstance(values.get(name), int | float)
-        and not isinstance(values.get(name), bool)
-    }
+    )
 
 
 def in_dtype(factory: Callable[..., Any], options: Mapping[str, Any], dtype: Any) -> dict:
