@@ -220,3 +220,30 @@ def test_array_hyperparameters_are_validated_elementwise():
     with pytest.raises(OptionError) as info:
         Momentum(lr=np.array([0.1, 0.2]), beta=np.array([0.5, 1.0]))
     assert info.value.option == "beta"
+
+
+@pytest.mark.parametrize("factory", [Adam, AdamW])
+def test_adam_computes_a_float32_run_in_float32(factory):
+    """Its bias corrections, powers of an integer step count, are float64: rounded to the
+    options' dtype, a float32 run's update is float32 arithmetic, the reference below bit for
+    bit (computed through float64 before, 8x slower on a 784x256 weight)."""
+    f32 = np.float32
+    beta1, beta2, eps, lr = f32(0.9), f32(0.999), f32(1e-8), f32(0.01)
+    options = {"lr": lr, "beta1": beta1, "beta2": beta2, "eps": eps}
+    if factory is AdamW:
+        options["weight_decay"] = f32(0.0)
+    optimizer = factory(**options)
+    rng = np.random.default_rng(0)
+    param = rng.standard_normal((4, 3)).astype(f32)
+    expected, m, v = param.copy(), np.zeros_like(param), np.zeros_like(param)
+    optimizer.setup({"W": param}, ["W"])
+    for t in range(1, 4):
+        grad = rng.standard_normal((4, 3)).astype(f32)
+        optimizer.step({"W": param}, {"W": grad}, lr)
+        m = beta1 * m + (f32(1) - beta1) * grad
+        v = beta2 * v + (f32(1) - beta2) * grad * grad
+        c1 = f32(1 - np.power(beta1, np.int64(t), dtype=np.float64))
+        c2 = f32(1 - np.power(beta2, np.int64(t), dtype=np.float64))
+        expected = expected - (lr / c1) * m / (np.sqrt(v / c2) + eps)
+        assert param.dtype == np.float32
+        np.testing.assert_array_equal(param, expected)
