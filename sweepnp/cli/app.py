@@ -76,6 +76,8 @@ def check_writable_file(path: str, option: str) -> None:
 OPTION_OF_ARGUMENT = {
     "storage": "--storage",
     "stack": "--stack",
+    "cluster": "--cluster",
+    "jobs": "--jobs",
     "trial": "--trial",
     "name": "NAME",
 }

@@ -87,6 +87,14 @@ class StackSize(click.ParamType):
 @click.option(
     "--name", default=None, help="Study name (default: [study] name, else the file name)."
 )
+@click.option(
+    "--cluster",
+    default=None,
+    metavar="ADDRESS",
+    help="Run the study's workers on the Dask cluster whose scheduler is at ADDRESS "
+    "(tcp://host:8786), one per worker thread (default: $SWEEPNP_CLUSTER, else the file's "
+    "[study] cluster, else this machine); needs pip install 'sweepnp[dask]'.",
+)
 @click.option("--quiet", is_flag=True, help="Print nothing but the final summary.")
 @click.option(
     "--quick",
@@ -101,6 +109,7 @@ def study_run(
     jobs: int,
     stack: int | str | None,
     name: str | None,
+    cluster: str | None,
     quiet: bool,
     quick: bool,
 ) -> None:
@@ -124,6 +133,7 @@ def study_run(
                 on_trial=lambda study, trial: reporter.update(study),
                 spec=spec,
                 board=reporter.board,
+                cluster=cluster,
             )
         except KeyboardInterrupt:
             reporter.__exit__()

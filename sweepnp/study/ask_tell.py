@@ -25,7 +25,7 @@ import signal
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import optuna
@@ -98,6 +98,9 @@ class WorkerJob:
     #: Once the budget is spent, wait for other workers' running trials (to rerun any whose
     #: worker dies); off for the workers of ``--jobs``, whose parent joins them and then waits.
     wait_for_others: bool = True
+    #: User attributes every trial this worker trains gets with its worker label (a cluster
+    #: run's driver, :mod:`sweepnp.study.cluster`).
+    labels: dict[str, Any] = field(default_factory=dict)
 
 
 class SaidOnce:
@@ -290,9 +293,12 @@ class InterruptGuard:
     is consistent; an interrupted lock file or half-told trial is never left behind.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, stop: Callable[[], bool] | None = None) -> None:
         self.requested = False
         self.interruptible = False
+        #: Asked at every :meth:`check`: ``True`` stops the worker as a Ctrl-C does (a loop
+        #: on a Dask worker, whose thread no signal reaches, when its driver cancels it).
+        self.stop = stop
 
     def _handle(self, signum: int, frame: object) -> None:
         self.requested = True
@@ -330,8 +336,10 @@ class InterruptGuard:
         yield
 
     def check(self) -> None:
-        """Raise :class:`KeyboardInterrupt` if a Ctrl-C came while it could not interrupt."""
-        if self.requested:
+        """Raise :class:`KeyboardInterrupt` if a Ctrl-C came while it could not interrupt (or
+        :attr:`stop` says so)."""
+        if self.requested or (self.stop is not None and self.stop()):
+            self.requested = True
             raise KeyboardInterrupt
 
 

@@ -1,12 +1,13 @@
-"""The five things sweepnp needs from Optuna beyond its public API, in one place.
+"""The six things sweepnp needs from Optuna beyond its public API, in one place.
 
 sweepnp drives Optuna by ask-and-tell, not ``study.optimize``, because it stores one record per
 trial, gathers a trial's writes into one journal append, and recovers trials of dead workers.
 For that it needs what ``optimize`` uses internally; to store a trial's learning curve as
 its intermediate values it writes them in one transaction; and so that a pruner's question
 does not reread every running trial on PostgreSQL it extends Optuna's cache of an RDB storage
-(:class:`FinishedTrialsCache`). Each use is pinned by ``tests/study/test_optuna_adapter.py``,
-which fails when an Optuna release changes it.
+(:class:`FinishedTrialsCache`); and to serve a journal to a Dask cluster's workers it starts
+Optuna's gRPC storage proxy without blocking (:func:`storage_proxy_server`). Each use is
+pinned by ``tests/study/test_optuna_adapter.py``, which fails when an Optuna release changes it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ __all__ = [
     "heartbeat_thread",
     "set_intermediate_values",
     "storage_of",
+    "storage_proxy_server",
     "trial_id",
 ]
 
@@ -182,3 +184,18 @@ class FinishedTrialsCache(optuna.storages._CachedStorage):
         known.unfinished_trial_ids.update(number for number, _ in rows)
         known.unfinished_trial_ids.difference_update(finished)
         known.last_finished_trial_id = max(known.last_finished_trial_id, newest)
+
+
+def storage_proxy_server(storage: BaseStorage, host: str, port: int) -> Any:
+    """A started gRPC server of Optuna's storage proxy for ``storage`` on ``host:port``
+    (``optuna.storages._grpc.server.make_server``): what ``run_grpc_proxy_server`` runs, without
+    blocking, so that a cluster run's driver serves its journal to its Dask workers while it
+    supervises them, and stops it when they are done. One server thread: sweepnp's journal
+    buffers a trial's reports per handle, which concurrent requests must not interleave."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from optuna.storages._grpc.server import make_server
+
+    server = make_server(storage, host, port, thread_pool=ThreadPoolExecutor(max_workers=1))
+    server.start()
+    return server

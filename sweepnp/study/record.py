@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CONFIG_ATTR",
+    "DRIVER_ATTR",
     "FINGERPRINT_ATTR",
     "GRID_POINT_ATTR",
     "MAX_RETRY",
@@ -62,6 +63,9 @@ RECORD_ATTR = "sweepnp"
 STOP_REASON_ATTR = "stop_reason"
 REASON_ATTR = "sweepnp_reason"
 WORKER_ATTR = "sweepnp_worker"
+#: A trial trained on a Dask cluster: the identity of the ``study run --cluster`` process that
+#: drives it (its loops reach a journal only through that process).
+DRIVER_ATTR = "sweepnp_driver"
 RETRY_ATTR = "sweepnp_retry_of"
 ATTEMPT_ATTR = "sweepnp_attempt"
 GRID_POINT_ATTR = "sweepnp_grid_point"

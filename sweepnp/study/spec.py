@@ -77,6 +77,8 @@ class StudyConfig(BaseModel):
     quick: dict[str, Any] = {}
     #: Runs trained at once per worker (stacked trials); ``"auto"`` picks from the network.
     stack: Annotated[int, Field(ge=1)] | Literal["auto"] = "auto"
+    #: The Dask scheduler to run the study on (``tcp://host:8786``); none: this machine.
+    cluster: str | None = None
 
 
 @dataclass
@@ -146,11 +148,11 @@ class StudySpec:
 
     def fingerprint(self) -> str:
         """What may not change between runs of the same study: all of the file but ``name``,
-        ``n_trials``, ``timeout`` and ``stack`` (how it runs, not what), and ``seeds``, which is
-        stored in the study and checked on its own (:func:`adopt_seed_scheme`), so that a
-        mismatch gets its own message."""
+        ``n_trials``, ``timeout``, ``stack`` and ``cluster`` (how it runs, not what), and
+        ``seeds``, which is stored in the study and checked on its own
+        (:func:`adopt_seed_scheme`), so that a mismatch gets its own message."""
         raw = copy.deepcopy(self.raw)
-        for key in ("n_trials", "timeout", "name", "stack", "seeds"):
+        for key in ("n_trials", "timeout", "name", "stack", "seeds", "cluster"):
             raw.get("study", {}).pop(key, None)
         return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
 
@@ -218,6 +220,14 @@ class DataCache:
         if key not in self._cache:
             self._cache[key] = load_data(config, pm)
         return self._cache[key]
+
+    def entries(self) -> dict[str, Any]:
+        """The prepared data, by section: to hand to workers elsewhere (:meth:`adopt`)."""
+        return dict(self._cache)
+
+    def adopt(self, entries: dict[str, Any]) -> None:
+        """Use data prepared elsewhere (a cluster run's driver) for these sections."""
+        self._cache.update(entries)
 
 
 def load_spec(

@@ -244,6 +244,8 @@ class StackedLoop:
         flight.heartbeat.enter_context(storages.heartbeat(self.study, trial))
         if trial.user_attrs.get(WORKER_ATTR) != self.identity:
             trial.set_user_attr(WORKER_ATTR, self.identity)
+        for key, value in self.job.labels.items():
+            trial.set_user_attr(key, value)
         with storages.batched(self.storage):  # the parameters in one append
             params = self.spec.space.suggest(trial)
         for repeat in range(self.spec.study.repeats):

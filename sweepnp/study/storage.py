@@ -56,7 +56,13 @@ from sweepnp.study.optuna_adapter import (
     trial_id,
 )
 from sweepnp.study.processes import on_this_host, process_alive, worker_identity
-from sweepnp.study.record import GRID_POINT_ATTR, WORKER_ATTR, TrialRecord, retry_attrs
+from sweepnp.study.record import (
+    DRIVER_ATTR,
+    GRID_POINT_ATTR,
+    WORKER_ATTR,
+    TrialRecord,
+    retry_attrs,
+)
 from sweepnp.vocabulary import StopReason
 
 __all__ = [
@@ -67,6 +73,7 @@ __all__ = [
     "batched",
     "budget_lock",
     "cached",
+    "fail_trials_of",
     "heartbeat",
     "heartbeat_settings",
     "label_new_trials",
@@ -119,6 +126,28 @@ def heartbeat_settings() -> tuple[int, int]:
     return interval, grace
 
 
+#: The storage URL of a study served by a cluster run's driver to its workers (Optuna's gRPC
+#: storage proxy): ``grpc://host:port``.
+GRPC_SCHEME = "grpc://"
+#: Seconds a cluster worker waits for its driver's storage proxy to answer.
+GRPC_READY_TIMEOUT = 30.0
+
+
+def _open_grpc_proxy(url: str) -> BaseStorage:
+    """Optuna's client of a storage a driver serves (``grpc://host:port``)."""
+    host, _, port = url.removeprefix(GRPC_SCHEME).rpartition(":")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        proxy = optuna.storages.GrpcStorageProxy(host=host, port=int(port))
+    try:
+        proxy.wait_server_ready(timeout=GRPC_READY_TIMEOUT)
+    except Exception as exc:
+        raise ArgumentError(
+            f"the study's driver at {url} does not answer: {exc}", argument="storage"
+        ) from None
+    return proxy
+
+
 def open_storage(url: str | None, *, create: bool = True) -> BaseStorage:
     """Open the storage a URL or path names (``None``: the default journal file).
 
@@ -126,6 +155,8 @@ def open_storage(url: str | None, *, create: bool = True) -> BaseStorage:
         a misspelt path is then an error, not a new empty journal).
     """
     url = url or DEFAULT_STORAGE
+    if url.startswith(GRPC_SCHEME):
+        return _open_grpc_proxy(url)
     if "://" in url:
         interval, grace = heartbeat_settings()
         try:
@@ -242,6 +273,8 @@ def shared_by_machines(storage: BaseStorage) -> bool:
     """Whether workers on other machines may share the storage: a database server (not a
     journal file or SQLite, which one machine's workers share, and know by ``--jobs``)."""
     backend = getattr(storage, "_backend", storage)
+    if type(backend).__name__ == "GrpcStorageProxy":  # a cluster run's workers
+        return True
     return isinstance(backend, RDBStorage) and backend.engine.dialect.name != "sqlite"
 
 
@@ -365,6 +398,16 @@ def _fail_as_stale(study: optuna.Study, trial: FrozenTrial) -> bool:
     return True
 
 
+def fail_trials_of(study: optuna.Study, identity: str) -> list[int]:
+    """Fail, as stale, the running trials of the worker ``identity`` (one a cluster's driver
+    saw die) and queue them again; return their numbers."""
+    failed = []
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if trial.user_attrs.get(WORKER_ATTR) == identity and _fail_as_stale(study, trial):
+            failed.append(trial.number)
+    return failed
+
+
 def _has_heartbeats(storage: BaseStorage) -> bool:
     interval = getattr(storage, "get_heartbeat_interval", None)
     return interval is not None and interval() is not None
@@ -393,7 +436,12 @@ def recover_stale_trials(study: optuna.Study) -> list[int]:
         recovered += [t.number for t in failed if t.number not in before]
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         identity = trial.user_attrs.get(WORKER_ATTR)
-        dead = (identity is not None and not process_alive(identity)) or _unlabelled_for_long(trial)
+        driver = trial.user_attrs.get(DRIVER_ATTR)  # a cluster loop stops with its driver
+        dead = (
+            (identity is not None and not process_alive(identity))
+            or (driver is not None and not process_alive(driver))
+            or _unlabelled_for_long(trial)
+        )
         if dead and _fail_as_stale(study, trial):
             recovered.append(trial.number)
     return recovered
@@ -451,6 +499,12 @@ def _lock_key(text: str) -> int:
 def budget_lock(url: str | None, study_name: str, storage: BaseStorage) -> Iterator[None]:
     """Hold the study's budget lock: one worker at a time counts trials and asks for one."""
     url = url or DEFAULT_STORAGE
+    if url.startswith(GRPC_SCHEME):  # a cluster's workers: Dask's lock, held by the scheduler
+        from distributed import Lock
+
+        with Lock(f"sweepnp-budget-{url}-{study_name}"):
+            yield
+        return
     if isinstance(storage, RDBStorage) and storage.engine.dialect.name == "postgresql":
         from sqlalchemy import text
 

@@ -107,6 +107,7 @@ def work(
     on_trial: OnTrial | None = None,
     board: ProgressBoard | None = None,
     storage: BaseStorage | None = None,
+    stop: Callable[[], bool] | None = None,
 ) -> int:
     """Ask, train and tell until the study holds ``n_trials`` counted trials; return how many ran.
 
@@ -120,6 +121,8 @@ def work(
         progress display.
     :param storage: ``job.storage`` already opened in this process (not in a parent: a
         forked worker opens its own connections).
+    :param stop: asked at every check for a Ctrl-C: ``True`` stops this worker as a Ctrl-C
+        does, its running trials stored as interrupted (a loop on a Dask worker).
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pm = job.plugin_manager or get_plugin_manager()
@@ -142,7 +145,7 @@ def work(
     # On a storage of several machines, workers started together do not know each other yet.
     window = WorkerRegistry.start_up_window() if storages.shared_by_machines(storage) else 0.0
     registry = WorkerRegistry(study, identity, interval=interval, grace=grace, join_window=window)
-    guard = InterruptGuard()
+    guard = InterruptGuard(stop)
     with guard.installed():
         try:
             registry.beat()
@@ -200,6 +203,8 @@ def _work_loop(
                     # At once, so that a trial whose process dies is recognized as stale (on
                     # the journal a new trial has it from its creation; an enqueued one not).
                     trial.set_user_attr(WORKER_ATTR, identity)
+                for key, value in job.labels.items():
+                    trial.set_user_attr(key, value)
                 with storages.batched(storage):  # the parameters in one append
                     params = spec.space.suggest(trial)
                 guard.check()
@@ -290,6 +295,7 @@ def run_study(
     plugin_manager: PluginManager | None = None,
     spec: StudySpec | None = None,
     board: ProgressBoard | None = None,
+    cluster: str | None = None,
 ) -> optuna.Study:
     """Run (or continue) a study until it holds ``n_trials`` trials; return the Optuna study.
 
@@ -309,17 +315,39 @@ def run_study(
         not validated twice.
     :param board: told what this process trains, for a progress display
         (:class:`~sweepnp.study.progress.ProgressBoard`).
+    :param cluster: the address of a Dask scheduler to run the study's workers on, one per
+        worker thread (:mod:`sweepnp.study.cluster`); default: the file's ``[study] cluster``,
+        else ``$SWEEPNP_CLUSTER``, else this machine.
     """
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     if spec is None:
         spec = load_spec(file, name=name, plugin_manager=plugin_manager)
+    total = n_trials if n_trials is not None else spec.study.n_trials
+    deadline = time.time() + spec.study.timeout if spec.study.timeout else None
+    address = cluster or os.environ.get("SWEEPNP_CLUSTER") or spec.study.cluster
+    if address:
+        if jobs > 1:
+            raise ArgumentError(
+                "a study on a Dask cluster runs one worker per worker thread of the cluster; "
+                "leave --jobs out",
+                argument="jobs",
+            )
+        from sweepnp.study.cluster import run_on_cluster
+
+        return run_on_cluster(
+            spec,
+            address=address,
+            storage=storage,
+            n_trials=total,
+            stack=resolve_stack(spec, stack, plugin_manager),
+            deadline=deadline,
+            on_trial=on_trial,
+        )
     handle = storages.open_storage(storage)
     study = create_study(spec, storage, handle)
     if board is not None:
         board.opened(study)
-    total = n_trials if n_trials is not None else spec.study.n_trials
-    deadline = time.time() + spec.study.timeout if spec.study.timeout else None
     job_file: str | dict[str, Any] = str(file) if isinstance(file, str | Path) else dict(file)
 
     runs_at_once = resolve_stack(spec, stack, plugin_manager)
