@@ -292,14 +292,14 @@ class _Supervisor:
         from sweepnp.study.cluster_loop import run_loop
 
         job = dataclasses.replace(self.job, worker=self.started)
+        where = {} if worker is None else {"workers": [worker], "allow_other_workers": False}
         future = self.client.submit(
             run_loop,
             job,
             self.data,
             key=f"sweepnp-{self.study.study_name}-{self.token}-{self.started}",
-            workers=None if worker is None else [worker],
-            allow_other_workers=worker is None,
             pure=False,
+            **where,
         )
         self.loops[future] = worker or ""
         self.started += 1
