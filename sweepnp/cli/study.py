@@ -138,6 +138,7 @@ def study_run(
         except KeyboardInterrupt:
             reporter.__exit__()
             flags = (f" --name {shlex.quote(name)}" if name else "") + (" --quick" if quick else "")
+            flags += f" --cluster {shlex.quote(cluster)}" if cluster else ""
             command = shlex.quote(file) + flags
             _interrupted_message(command, spec.name, where, storage, reporter.board.study)
             sys.exit(130)

@@ -239,6 +239,7 @@ def run_on_cluster(
     stack: int,
     deadline: float | None = None,
     on_trial: OnTrial | None = None,
+    board: Any = None,
 ) -> optuna.Study:
     """Run (or continue) ``spec``'s study on the Dask cluster at ``address`` until it holds
     ``n_trials`` trials; return the Optuna study (in this process's storage handle)."""
@@ -250,6 +251,8 @@ def run_on_cluster(
         check_workers(client, spec)
         handle = storages.open_storage(storage)
         study = create_study(spec, storage, handle)
+        if board is not None:
+            board.opened(study)  # what it held before, for the progress display
         url, server = _worker_storage(storage, handle, client)
         storages.recover_stale_trials(study)  # those of a driver that died, among others
         job = WorkerJob(
@@ -284,6 +287,7 @@ class _Supervisor:
         self.token = uuid.uuid4().hex[:8]
         self.loops: dict[Any, str] = {}  # future → the worker it runs on
         self.identities: dict[str, str] = {}  # worker → its process's identity
+        self.seen: set[str] = set()  # the workers given loops
         self.started = 0
 
     def submit(self, worker: str | None) -> None:
@@ -307,11 +311,19 @@ class _Supervisor:
     def learn_identities(self) -> None:
         self.identities.update(self.client.run(storages.worker_identity))
 
-    def run(self) -> None:
-        self.learn_identities()
+    def give_loops(self) -> None:
+        """A loop for every thread of each worker not yet given loops (all at the start; one
+        that joins later, as an autoscaled cluster's do)."""
         for worker, threads in sorted(self.client.nthreads().items()):
+            if worker in self.seen:
+                continue
+            self.seen.add(worker)
             for _ in range(threads):
                 self.submit(worker)
+
+    def run(self) -> None:
+        self.learn_identities()
+        self.give_loops()
         try:
             while self.loops:
                 time.sleep(POLL_SECONDS)
@@ -325,6 +337,8 @@ class _Supervisor:
         alive = set(self.client.nthreads())
         if alive - set(self.identities):
             self.learn_identities()  # a worker restarted, or joined
+        if alive - self.seen and any(not f.done() for f in self.loops):
+            self.give_loops()  # joined while the study runs
         for future, worker in list(self.loops.items()):
             lost = worker and worker not in alive
             if future.done() and not lost:
@@ -349,7 +363,9 @@ class _Supervisor:
         identity = self.identities.get(worker)
         if identity is not None:
             storages.fail_trials_of(self.study, identity)
-        if self.client.nthreads():
+        alive = self.client.nthreads()
+        if alive:
+            self.seen |= set(alive)  # its replacement is the one new loop, anywhere
             self.submit(None)
 
     def stop(self) -> None:

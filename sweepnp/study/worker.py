@@ -316,8 +316,8 @@ def run_study(
     :param board: told what this process trains, for a progress display
         (:class:`~sweepnp.study.progress.ProgressBoard`).
     :param cluster: the address of a Dask scheduler to run the study's workers on, one per
-        worker thread (:mod:`sweepnp.study.cluster`); default: the file's ``[study] cluster``,
-        else ``$SWEEPNP_CLUSTER``, else this machine.
+        worker thread (:mod:`sweepnp.study.cluster`); default: ``$SWEEPNP_CLUSTER``, else the
+        file's ``[study] cluster``, else this machine.
     """
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -343,6 +343,7 @@ def run_study(
             stack=resolve_stack(spec, stack, plugin_manager),
             deadline=deadline,
             on_trial=on_trial,
+            board=board,
         )
     handle = storages.open_storage(storage)
     study = create_study(spec, storage, handle)

@@ -10,6 +10,7 @@ unreachable scheduler, workers that differ from the driver, and no password prin
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -257,9 +258,17 @@ def test_ctrl_c_on_the_driver_stops_the_loops_and_the_resume_command_works(start
     assert any(t.user_attrs.get("sweepnp_reason") == "interrupted" for t in trials), [
         (t.number, t.state.name, t.user_attrs) for t in trials
     ]
-    assert "sweepnp study run" in out + err  # the command that resumes it
-    status, _, err = run_driver(args, tmp_path)
-    assert status == 0, err
+    resume = (out + err).split("Resume with: ", 1)[1].split(" (", 1)[0].strip()
+    assert resume.startswith("sweepnp study run") and "--cluster" in resume
+    done = subprocess.run(
+        [sys.executable, "-m", "sweepnp.cli", *shlex.split(resume)[1:]],
+        cwd=tmp_path,
+        env={**os.environ, **WORKER_ENV},
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )  # the printed command, as printed
+    assert done.returncode == 0, done.stderr
     finished = [t for t in trials_of(journal) if t.state in FINISHED]
     assert len(finished) == 6
 
