@@ -7,11 +7,13 @@ contenders alternating run by run:
 
 ``quickstart``  ``studies/quickstart.toml`` (40 trials): ``--cluster`` against ``--jobs 2``,
                 trials per second of the whole command (target: the cluster ≥ 0.85× ``--jobs 2``);
+``long``        16 trials of 300 epochs (breast cancer, hidden [16], Adam, no pruning): where
+                training outweighs the cluster's per-trial round trips;
 ``overhead``    200 trivial trials (one epoch of a 30-2-1 network, ``--stack 1``): the cluster
                 path's time per trial over ``--jobs 2``'s — the driver's proxy, the gRPC calls
                 and Dask's lock for every ask and tell.
 
-    python benchmarks/bench_cluster.py [--runs 3] [--parts quickstart overhead]
+    python benchmarks/bench_cluster.py [--runs 3] [--parts quickstart long overhead]
 """
 
 from __future__ import annotations
@@ -54,6 +56,29 @@ sampler = {{ name = "random", seed = 0 }}
 """
 
 
+LONG = """
+[data]
+dataset = "breast_cancer"
+seed = 0
+[model]
+task = "binary"
+hidden = [16]
+[train]
+epochs = 300
+batch_size = 32
+[optimizer]
+name = "adam"
+lr = 0.001
+[study]
+name = "long"
+metric = "val_accuracy"
+n_trials = 16
+sampler = { name = "random", seed = 0 }
+[study.params]
+"optimizer.lr" = { low = 0.0001, high = 0.01, log = true }
+"""
+
+
 def timed(command: list[str], cwd: Path) -> float:
     started = time.perf_counter()
     done = subprocess.run(
@@ -67,7 +92,7 @@ def timed(command: list[str], cwd: Path) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--parts", nargs="+", default=["quickstart", "overhead"])
+    parser.add_argument("--parts", nargs="+", default=["quickstart", "long", "overhead"])
     parser.add_argument("--trivial-trials", type=int, default=200)
     args = parser.parse_args(argv)
 
@@ -81,7 +106,10 @@ def main(argv: list[str] | None = None) -> None:
     work = Path(tempfile.mkdtemp())
     trivial = work / "trivial.toml"
     trivial.write_text(TRIVIAL.format(trials=args.trivial_trials))
+    long = work / "long.toml"
+    long.write_text(LONG)
     studies = {"quickstart": (ROOT / "studies" / "quickstart.toml", 40, []),
+               "long": (long, 16, []),
                "overhead": (trivial, args.trivial_trials, ["--stack", "1"])}  # fmt: skip
     sweepnp = [sys.executable, "-m", "sweepnp.cli", "study", "run"]
     try:

@@ -101,6 +101,10 @@ class WorkerJob:
     #: User attributes every trial this worker trains gets with its worker label (a cluster
     #: run's driver, :mod:`sweepnp.study.cluster`).
     labels: dict[str, Any] = field(default_factory=dict)
+    #: On a storage of several machines, hold one trial at a time while others may still be
+    #: starting (:meth:`WorkerRegistry.joining`); off where ``workers`` counts them all (the
+    #: loops a cluster's driver starts together).
+    join_window: bool = True
 
 
 class SaidOnce:

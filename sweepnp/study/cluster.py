@@ -39,13 +39,14 @@ import optuna
 from sweepnp.errors import ArgumentError
 from sweepnp.study import storage as storages
 from sweepnp.study.ask_tell import SaidOnce, WorkerJob
-from sweepnp.study.optuna_adapter import storage_proxy_server
+from sweepnp.study.optuna_adapter import CURVE_ATTR, storage_proxy_server
 from sweepnp.study.record import DRIVER_ATTR, WORKER_ATTR
 from sweepnp.study.spec import StudySpec
 
 __all__ = [
     "CLUSTER_ENV",
     "TIMEOUT_ENV",
+    "ServedStorage",
     "check_workers",
     "cluster_address",
     "connect",
@@ -202,8 +203,28 @@ def _worker_storage(storage: str | None, handle: Any, client: Any) -> tuple[str,
     scheduler_host = client.scheduler.address.rpartition("://")[2].rpartition(":")[0]
     host = get_ip(scheduler_host.strip("[]") or "127.0.0.1")
     port = _free_port(host)
-    server = storage_proxy_server(handle, host, port)
+    server = storage_proxy_server(ServedStorage(handle), host, port)
     return f"{storages.GRPC_SCHEME}{host}:{port}", server
+
+
+class ServedStorage:
+    """The driver's storage as its gRPC proxy serves it to the workers: the storage's own
+    methods, except that a learning curve a worker sends as one user attribute
+    (:data:`~sweepnp.study.optuna_adapter.CURVE_ATTR`) is stored as the trial's intermediate
+    values — one request a trial instead of one an epoch."""
+
+    def __init__(self, storage: Any) -> None:
+        self._storage = storage
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._storage, name)
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        if key != CURVE_ATTR:
+            self._storage.set_trial_user_attr(trial_id, key, value)
+            return
+        for step, intermediate in value:
+            self._storage.set_trial_intermediate_value(trial_id, int(step), intermediate)
 
 
 def _free_port(host: str) -> int:
@@ -266,6 +287,7 @@ def run_on_cluster(
             said=SaidOnce(),
             workers=sum(client.nthreads().values()),
             labels={DRIVER_ATTR: storages.worker_identity()},
+            join_window=False,  # the loops start together, and `workers` counts them all
         )
         _Supervisor(client, study, job, _scattered_data(client, spec), on_trial).run()
         return study

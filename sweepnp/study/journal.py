@@ -284,6 +284,24 @@ class JournalFile(BaseJournalBackend):
             self._lock.release()
 
 
+def labelled_template(user_attrs: dict[str, Any]) -> optuna.trial.FrozenTrial:
+    """A running trial with ``user_attrs`` and nothing else, for ``create_new_trial``: its
+    labels are then written with the trial, not after it."""
+    return optuna.trial.FrozenTrial(
+        number=-1,  # numbers and ids are given by the storage
+        trial_id=-1,
+        state=TrialState.RUNNING,
+        value=None,
+        datetime_start=datetime.datetime.now(tz=datetime.UTC),
+        datetime_complete=None,
+        params={},
+        distributions={},
+        user_attrs=dict(user_attrs),
+        system_attrs={},
+        intermediate_values={},
+    )
+
+
 class BufferedJournalStorage(JournalStorage):
     """Optuna's journal storage on a :class:`JournalFile`, with fewer appends and reads.
 
@@ -319,19 +337,7 @@ class BufferedJournalStorage(JournalStorage):
         self, study_id: int, template_trial: optuna.trial.FrozenTrial | None = None
     ) -> int:
         if template_trial is None and self.new_trial_user_attrs:
-            template_trial = optuna.trial.FrozenTrial(
-                number=-1,  # numbers and ids are given by the journal
-                trial_id=-1,
-                state=TrialState.RUNNING,
-                value=None,
-                datetime_start=datetime.datetime.now(tz=datetime.UTC),
-                datetime_complete=None,
-                params={},
-                distributions={},
-                user_attrs=dict(self.new_trial_user_attrs),
-                system_attrs={},
-                intermediate_values={},
-            )
+            template_trial = labelled_template(self.new_trial_user_attrs)
         return super().create_new_trial(study_id, template_trial)
 
     def set_trial_intermediate_value(

@@ -245,7 +245,8 @@ class StackedLoop:
         if trial.user_attrs.get(WORKER_ATTR) != self.identity:
             trial.set_user_attr(WORKER_ATTR, self.identity)
         for key, value in self.job.labels.items():
-            trial.set_user_attr(key, value)
+            if trial.user_attrs.get(key) != value:  # an enqueued trial
+                trial.set_user_attr(key, value)
         with storages.batched(self.storage):  # the parameters in one append
             params = self.spec.space.suggest(trial)
         for repeat in range(self.spec.study.repeats):

@@ -140,10 +140,11 @@ def work(
     )
     adopt_seed_scheme(spec, study)
     identity = storages.worker_identity()
-    storages.label_new_trials(storage, {WORKER_ATTR: identity})
+    storages.label_new_trials(storage, {WORKER_ATTR: identity, **job.labels})
     interval, grace = storages.heartbeat_settings()
     # On a storage of several machines, workers started together do not know each other yet.
-    window = WorkerRegistry.start_up_window() if storages.shared_by_machines(storage) else 0.0
+    shared = job.join_window and storages.shared_by_machines(storage)
+    window = WorkerRegistry.start_up_window() if shared else 0.0
     registry = WorkerRegistry(study, identity, interval=interval, grace=grace, join_window=window)
     guard = InterruptGuard(stop)
     with guard.installed():
@@ -204,7 +205,8 @@ def _work_loop(
                     # the journal a new trial has it from its creation; an enqueued one not).
                     trial.set_user_attr(WORKER_ATTR, identity)
                 for key, value in job.labels.items():
-                    trial.set_user_attr(key, value)
+                    if trial.user_attrs.get(key) != value:  # an enqueued trial
+                        trial.set_user_attr(key, value)
                 with storages.batched(storage):  # the parameters in one append
                     params = spec.space.suggest(trial)
                 guard.check()

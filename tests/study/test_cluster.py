@@ -186,8 +186,15 @@ def test_a_study_runs_on_both_workers_with_a_third_party_plugin(start_cluster, t
     processes = {t.user_attrs["sweepnp_worker"] for t in trials}
     assert len(processes) == 2  # both workers trained, neither is the driver
     assert all(t.user_attrs["sweepnp_driver"] not in processes for t in trials)
+    for trial in trials:  # the learning curve, sent in one request, stored as Optuna's
+        assert sorted(trial.intermediate_values) == list(range(10))
+        assert "sweepnp_curve_to_store" not in trial.user_attrs
     res = results.load("c", str(journal))
     assert len(res.trials) == 8 and res.trials["epochs"].notna().all()
+    curves = res.curves.groupby(["trial", "epoch"])["val_accuracy"].mean()
+    for trial in trials:
+        stored = [trial.intermediate_values[e] for e in range(10)]
+        assert stored == pytest.approx(curves.loc[trial.number].tolist())
     assert "8/8 done" in out + err  # the driver shows the workers' progress
 
 
