@@ -28,6 +28,7 @@ Without ``--cluster`` nothing of Dask is imported.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 import uuid
@@ -39,9 +40,12 @@ import optuna
 from sweepnp.errors import ArgumentError
 from sweepnp.study import storage as storages
 from sweepnp.study.ask_tell import SaidOnce, WorkerJob
-from sweepnp.study.optuna_adapter import CURVE_ATTR, storage_proxy_server
+from sweepnp.study.cluster_loop import run_loop
+from sweepnp.study.optuna_adapter import storage_proxy_server
 from sweepnp.study.record import DRIVER_ATTR, WORKER_ATTR
 from sweepnp.study.spec import StudySpec
+from sweepnp.study.storage_proxy import CURVE_ATTR
+from sweepnp.study.worker import create_study, resolve_stack
 
 __all__ = [
     "CLUSTER_ENV",
@@ -210,8 +214,9 @@ def _worker_storage(storage: str | None, handle: Any, client: Any) -> tuple[str,
 class ServedStorage:
     """The driver's storage as its gRPC proxy serves it to the workers: the storage's own
     methods, except that a learning curve a worker sends as one user attribute
-    (:data:`~sweepnp.study.optuna_adapter.CURVE_ATTR`) is stored as the trial's intermediate
-    values — one request a trial instead of one an epoch."""
+    (:data:`~sweepnp.study.storage_proxy.CURVE_ATTR`) is stored as the trial's intermediate
+    values — one request a trial instead of one an epoch
+    (:class:`~sweepnp.study.storage_proxy.LabellingProxy`)."""
 
     def __init__(self, storage: Any) -> None:
         self._storage = storage
@@ -255,17 +260,23 @@ def run_on_cluster(
     spec: StudySpec,
     *,
     address: str,
-    storage: str | None,
-    n_trials: int,
-    stack: int,
-    deadline: float | None = None,
+    storage: str | None = None,
+    n_trials: int | None = None,
+    stack: int | str | None = None,
     on_trial: OnTrial | None = None,
     board: Any = None,
 ) -> optuna.Study:
     """Run (or continue) ``spec``'s study on the Dask cluster at ``address`` until it holds
-    ``n_trials`` trials; return the Optuna study (in this process's storage handle)."""
-    from sweepnp.study.worker import create_study
+    ``n_trials`` trials (default: the file's); return the Optuna study (in this process's
+    storage handle). The arguments are :func:`~sweepnp.study.worker.run_study`'s.
 
+    :param spec: the study file, loaded (:func:`~sweepnp.study.load_spec`).
+    :param address: the scheduler's, as :func:`cluster_address` finds it.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    total = n_trials if n_trials is not None else spec.study.n_trials
+    deadline = time.time() + spec.study.timeout if spec.study.timeout else None
+    runs_at_once = resolve_stack(spec, stack)
     client = connect(address)
     server = None
     try:
@@ -280,10 +291,10 @@ def run_on_cluster(
             file=spec.raw,
             name=spec.name,
             storage=url,
-            n_trials=n_trials,
+            n_trials=total,
             deadline=deadline,
             worker=0,
-            stack=stack,
+            stack=runs_at_once,
             said=SaidOnce(),
             workers=sum(client.nthreads().values()),
             labels={DRIVER_ATTR: storages.worker_identity()},
@@ -313,10 +324,6 @@ class _Supervisor:
         self.started = 0
 
     def submit(self, worker: str | None) -> None:
-        import dataclasses
-
-        from sweepnp.study.cluster_loop import run_loop
-
         job = dataclasses.replace(self.job, worker=self.started)
         where = {} if worker is None else {"workers": [worker], "allow_other_workers": False}
         future = self.client.submit(

@@ -15,7 +15,10 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
+from sweepnp.study import storage as storages
 from sweepnp.study.ask_tell import WorkerJob
+from sweepnp.study.spec import load_spec
+from sweepnp.study.worker import work
 
 __all__ = ["run_loop"]
 
@@ -35,10 +38,6 @@ def run_loop(job: WorkerJob, data: dict[str, Any] | None = None) -> dict[str, An
     """
     from distributed import get_worker
     from threadpoolctl import threadpool_limits
-
-    from sweepnp.study import storage as storages
-    from sweepnp.study.spec import load_spec
-    from sweepnp.study.worker import work
 
     worker = get_worker()
     key = worker.get_current_task()

@@ -22,7 +22,6 @@ from optuna.storages import BaseStorage
 from optuna.trial import FrozenTrial, TrialState
 
 __all__ = [
-    "CURVE_ATTR",
     "FinishedTrialsCache",
     "heartbeat_thread",
     "set_intermediate_values",
@@ -74,7 +73,8 @@ def set_intermediate_values(
     rest inserted in one batch, in one transaction, with Optuna's own models and checks
     (``RDBStorage`` behind Optuna's ``_CachedStorage._backend``, ``_create_scoped_session``,
     ``models.TrialModel``, ``models.TrialIntermediateValueModel``). sweepnp's journal gathers
-    them into the trial's final append by itself.
+    them into the trial's final append by itself, and a cluster worker's proxy of its driver's
+    storage into the request that ends the trial.
     """
     storage = storage_of(study)
     number = trial_id(trial)
@@ -82,28 +82,8 @@ def set_intermediate_values(
     if isinstance(backend, optuna.storages.RDBStorage):
         _set_rdb_intermediate_values(backend, number, values)
         return
-    if isinstance(backend, optuna.storages.GrpcStorageProxy):
-        _set_grpc_intermediate_values(backend, number, values)
-        return
     for step, value in values.items():
         storage.set_trial_intermediate_value(number, step, value)
-
-
-#: The user attribute through which a cluster worker sends a trial's learning curve, as
-#: ``[[step, value], ...]``, to its driver, which stores it as the trial's intermediate values
-#: (:class:`sweepnp.study.cluster.ServedStorage`); never stored under this name.
-CURVE_ATTR = "sweepnp_curve_to_store"
-
-
-def _set_grpc_intermediate_values(
-    proxy: optuna.storages.GrpcStorageProxy, number: int, values: Mapping[int, float]
-) -> None:
-    """Through Optuna's gRPC storage proxy (a cluster worker's view of its driver's journal)
-    every step is a request: a 300-epoch trial waited 300 round trips (0.17 s), and the
-    driver's one server thread served them in turn. So the curve goes in one request, as the
-    user attribute :data:`CURVE_ATTR`, which the driver's storage turns into intermediate
-    values before anything else of the trial is stored."""
-    proxy.set_trial_user_attr(number, CURVE_ATTR, [[step, value] for step, value in values.items()])
 
 
 def _set_rdb_intermediate_values(

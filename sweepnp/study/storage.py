@@ -50,7 +50,6 @@ from sweepnp.study import DEFAULT_STORAGE
 from sweepnp.study.journal import (
     BufferedJournalStorage,
     JournalWriteError,
-    labelled_template,
     lock_path,
 )
 from sweepnp.study.locks import ProcessLock
@@ -68,6 +67,7 @@ from sweepnp.study.record import (
     TrialRecord,
     retry_attrs,
 )
+from sweepnp.study.storage_proxy import GRPC_SCHEME, LabellingProxy, open_grpc_proxy
 from sweepnp.vocabulary import StopReason
 
 __all__ = [
@@ -131,43 +131,6 @@ def heartbeat_settings() -> tuple[int, int]:
     return interval, grace
 
 
-#: The storage URL of a study served by a cluster run's driver to its workers (Optuna's gRPC
-#: storage proxy): ``grpc://host:port``.
-GRPC_SCHEME = "grpc://"
-#: Seconds a cluster worker waits for its driver's storage proxy to answer.
-GRPC_READY_TIMEOUT = 30.0
-
-
-class LabellingProxy(optuna.storages.GrpcStorageProxy):
-    """Optuna's client of a storage a cluster's driver serves, whose new trials carry their
-    worker's labels from the request that creates them (one round trip to the driver less per
-    label, and no moment when a trial of a dead worker is unlabelled)."""
-
-    new_trial_user_attrs: dict[str, Any] = {}  # noqa: RUF012 - replaced per handle, never mutated
-
-    def create_new_trial(
-        self, study_id: int, template_trial: optuna.trial.FrozenTrial | None = None
-    ) -> int:
-        if template_trial is None and self.new_trial_user_attrs:
-            template_trial = labelled_template(self.new_trial_user_attrs)
-        return super().create_new_trial(study_id, template_trial)
-
-
-def _open_grpc_proxy(url: str) -> BaseStorage:
-    """Optuna's client of a storage a driver serves (``grpc://host:port``)."""
-    host, _, port = url.removeprefix(GRPC_SCHEME).rpartition(":")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        proxy = LabellingProxy(host=host, port=int(port))
-    try:
-        proxy.wait_server_ready(timeout=GRPC_READY_TIMEOUT)
-    except Exception as exc:
-        raise ArgumentError(
-            f"the study's driver at {url} does not answer: {exc}", argument="storage"
-        ) from None
-    return proxy
-
-
 def open_storage(url: str | None, *, create: bool = True) -> BaseStorage:
     """Open the storage a URL or path names (``None``: the default journal file).
 
@@ -176,7 +139,7 @@ def open_storage(url: str | None, *, create: bool = True) -> BaseStorage:
     """
     url = url or DEFAULT_STORAGE
     if url.startswith(GRPC_SCHEME):
-        return _open_grpc_proxy(url)
+        return open_grpc_proxy(url)
     if "://" in url:
         interval, grace = heartbeat_settings()
         try:

@@ -297,9 +297,9 @@ def run_study(
     plugin_manager: PluginManager | None = None,
     spec: StudySpec | None = None,
     board: ProgressBoard | None = None,
-    cluster: str | None = None,
 ) -> optuna.Study:
-    """Run (or continue) a study until it holds ``n_trials`` trials; return the Optuna study.
+    """Run (or continue) a study on this machine until it holds ``n_trials`` trials; return
+    the Optuna study (on a Dask cluster: :func:`sweepnp.study.cluster.run_on_cluster`).
 
     With ``jobs > 1`` this process is worker 0 and forks ``jobs - 1`` more: forked workers start
     at once with everything imported. Each opens its own storage handle, seeds its own sampler
@@ -317,9 +317,6 @@ def run_study(
         not validated twice.
     :param board: told what this process trains, for a progress display
         (:class:`~sweepnp.study.progress.ProgressBoard`).
-    :param cluster: the address of a Dask scheduler to run the study's workers on, one per
-        worker thread (:mod:`sweepnp.study.cluster`); default: ``$SWEEPNP_CLUSTER``, else the
-        file's ``[study] cluster``, else this machine.
     """
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -327,26 +324,6 @@ def run_study(
         spec = load_spec(file, name=name, plugin_manager=plugin_manager)
     total = n_trials if n_trials is not None else spec.study.n_trials
     deadline = time.time() + spec.study.timeout if spec.study.timeout else None
-    address = cluster or os.environ.get("SWEEPNP_CLUSTER") or spec.study.cluster
-    if address:
-        if jobs > 1:
-            raise ArgumentError(
-                "a study on a Dask cluster runs one worker per worker thread of the cluster; "
-                "leave --jobs out",
-                argument="jobs",
-            )
-        from sweepnp.study.cluster import run_on_cluster
-
-        return run_on_cluster(
-            spec,
-            address=address,
-            storage=storage,
-            n_trials=total,
-            stack=resolve_stack(spec, stack, plugin_manager),
-            deadline=deadline,
-            on_trial=on_trial,
-            board=board,
-        )
     handle = storages.open_storage(storage)
     study = create_study(spec, storage, handle)
     if board is not None:
