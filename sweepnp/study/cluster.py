@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -322,6 +323,7 @@ class _Supervisor:
         self.identities: dict[str, str] = {}  # worker → its process's identity
         self.seen: set[str] = set()  # the workers given loops
         self.started = 0
+        self.ended = threading.Event()  # set when a loop ends
 
     def submit(self, worker: str | None) -> None:
         job = dataclasses.replace(self.job, worker=self.started)
@@ -334,6 +336,7 @@ class _Supervisor:
             pure=False,
             **where,
         )
+        future.add_done_callback(lambda _: self.ended.set())
         self.loops[future] = worker or ""
         self.started += 1
 
@@ -355,7 +358,9 @@ class _Supervisor:
         self.give_loops()
         try:
             while self.loops:
-                time.sleep(POLL_SECONDS)
+                # Woken as soon as a loop ends, else every POLL_SECONDS to look at the workers.
+                self.ended.wait(POLL_SECONDS)
+                self.ended.clear()
                 self.look()
         except KeyboardInterrupt:
             self.stop()
