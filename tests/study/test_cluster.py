@@ -377,3 +377,23 @@ def test_postgres_on_a_cluster_prints_no_password(start_cluster, tmp_path, postg
     study = optuna.load_study(study_name="c", storage=postgres_url)
     assert len([t for t in study.trials if t.state in FINISHED]) == 4
     assert len({t.user_attrs["sweepnp_worker"] for t in study.trials}) == 2
+
+
+def test_nothing_of_dask_is_imported_without_a_cluster(tmp_path):
+    """A study run on this machine, through the command line's whole path (which looks for a
+    cluster address), imports no Dask."""
+    study = write_study(tmp_path, n_trials=2, epochs=2)
+    code = (
+        "import sys\n"
+        "from sweepnp.cli.app import main\n"
+        "try:\n"
+        f"    main(['study', 'run', {str(study)!r}, '--storage', 'c.journal', '--quiet'])\n"
+        "except SystemExit as exit:\n"
+        "    assert not exit.code, exit.code\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('distributed', 'dask'))\n"
+        "assert not loaded, loaded\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
