@@ -151,9 +151,13 @@ def _facts_probe() -> Callable[[], dict[str, Any]]:
         except importlib.metadata.PackageNotFoundError:
             facts["sweepnp"] = None
             return facts
-        from sweepnp.plugins import get_plugin_manager
+        try:
+            from sweepnp.plugins import get_plugin_manager
 
-        registry = get_plugin_manager().registry
+            registry = get_plugin_manager().registry
+        except Exception as exc:  # installed, but broken (a dependency missing)
+            facts["broken"] = f"{type(exc).__name__}: {exc}"
+            return facts
         facts["plugins"] = {kind: sorted(entries) for kind, entries in registry.items()}
         return facts
 
@@ -181,6 +185,9 @@ def check_workers(client: Any, spec: StudySpec) -> dict[str, dict[str, Any]]:
             continue
         if fact["sweepnp"] != here:
             problems.append(f"{address}: sweepnp {fact['sweepnp']} (here {here})")
+        if "broken" in fact:
+            problems.append(f"{address}: sweepnp cannot be imported ({fact['broken']})")
+            continue
         plugins = fact.get("plugins", {})
         missing = sorted(
             f"{kind[:-1]} {name!r}" for kind, name in needed if name not in plugins.get(kind, [])

@@ -397,3 +397,44 @@ def test_nothing_of_dask_is_imported_without_a_cluster(tmp_path):
         [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr
+
+
+def test_a_worker_without_sweepnp_is_named(tmp_path):
+    """A real worker without sweepnp: Dask's own worker in a fresh virtual environment of the
+    same Python, with only ``distributed`` (this suite's version) installed."""
+    venv = tmp_path / "bare"
+    subprocess.run([sys._base_executable, "-m", "venv", str(venv)], check=True, timeout=120)
+    python = venv / "bin" / "python"
+    install = subprocess.run(
+        [python, "-m", "pip", "install", "-q", f"distributed=={distributed.__version__}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert install.returncode == 0, install.stderr[-2000:]
+    scheduler = distributed.LocalCluster(
+        n_workers=0, processes=True, host="127.0.0.1", dashboard_address=":0"
+    )
+    worker = subprocess.Popen(
+        [python, "-m", "distributed.cli.dask_worker", scheduler.scheduler_address,
+         "--nthreads", "1", "--no-dashboard"],
+        cwd=tmp_path,  # not this checkout, whose sweepnp folder would be importable from there
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        client = distributed.Client(scheduler, set_as_default=False)
+        client.wait_for_workers(1, timeout=120)
+        address = next(iter(client.nthreads()))
+        client.close()
+        study = write_study(tmp_path)
+        status, _, err = run_driver(
+            [str(study), "--cluster", scheduler.scheduler_address, "--storage", "c.journal"],
+            tmp_path,
+        )
+        assert status == 2 and "Traceback" not in err, err[-3000:]
+        assert f"{address}: sweepnp is not installed" in err, err
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        scheduler.close()
