@@ -24,10 +24,13 @@ broadcasts over the leading axis, so the rule is written once.
 An evaluation runs the forward pass over a split in chunks of :attr:`StepProgram.chunk_rows`
 rows (about :data:`CHUNK_BYTES` of the widest layer's activations per run), so that its memory
 grows with the stack, not with the split: only the logits, ``(K, rows, outputs)``, are whole.
-The loss and the metrics are then taken over the whole logits as one pass would: a row's logits
-are the same bits in a chunk as in the whole split (checked by ``tests/test_evaluation.py``), so
-chunks change no number. The chunk size depends on the network's shape and dtype only, never on
-the stack's size: a run stacked is chunked as it is alone.
+The loss and the metrics are then taken over the whole logits as one pass would. A row's logits
+in a chunk are those of the whole split up to BLAS's rounding: in float64 the same bits with
+every kernel tried, in float32 within a few units in the last place where a CPU's matrix kernel
+sums a block of rows otherwise than the whole (OpenBLAS's Haswell kernel does;
+``tests/test_evaluation.py``). The chunk size depends on the network's shape and dtype only,
+never on the stack's size: a run stacked is chunked as it is alone, so stacked and alone stay
+the same bits.
 """
 
 from __future__ import annotations
