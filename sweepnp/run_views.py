@@ -121,9 +121,12 @@ def plot_run(result: RunResult, path: str | Path | None = None) -> Figure:
             if metric not in names:
                 continue
             values = [float(row.get(metric, math.nan)) for row in records]
+            measured = [v for v in values if math.isfinite(v)]
             marker = "." if len(epochs) <= 30 else None  # a few evaluations: show where
+            if len(measured) == 1:  # measured once (the test split, at the end): a line of one
+                marker, words = "o", f"{words} (measured once)"  # point would not be drawn
             ax.plot(epochs, values, color=colour, linewidth=1.5, marker=marker, label=words)
-            finite += [v for v in values if math.isfinite(v)]
+            finite += measured
         if not finite:  # a diverged run: say so rather than leave the panel blank
             ax.text(0.5, 0.5, "no finite values", transform=ax.transAxes, ha="center", c="0.4")
         positive = [v for v in finite if v > 0]

@@ -339,7 +339,7 @@ def test_plot_draws_a_panel_per_metric_with_a_line_per_split(small_run, tmp_path
     loss, accuracy = fig.axes
     assert (loss.get_ylabel(), accuracy.get_ylabel()) == ("loss", "accuracy")
     lines = {line.get_label(): line for line in loss.get_lines() if line.get_label()[0] != "_"}
-    assert list(lines) == ["training", "validation", "test"]
+    assert list(lines) == ["training", "validation", "test (measured once)"]  # at the end
     history = result.history
     np.testing.assert_array_equal(lines["validation"].get_xdata(), history["epoch"])
     np.testing.assert_array_equal(lines["validation"].get_ydata(), history["val_loss"])
@@ -406,3 +406,15 @@ def test_a_large_training_split_is_gathered_batch_by_batch_as_the_epoch_would_be
     assert _metrics_only(by_batch.history).equals(_metrics_only(at_once.history))
     for name, value in at_once.model.params.items():
         assert np.array_equal(by_batch.model.params[name], value)
+
+
+def test_plot_marks_a_split_measured_once(small_run):
+    """The test split is measured where the run ends (the default): a dot, not an invisible
+    line of one point."""
+    run = small_run  # a fresh copy
+    run.setdefault("train", {})["epochs"] = 40  # more evaluations than the small dots show
+    result = sweepnp.train(run)
+    assert result.history["test_loss"].notna().sum() == 1
+    loss = result.plot().axes[0]
+    test = next(line for line in loss.get_lines() if line.get_label().startswith("test"))
+    assert test.get_marker() == "o" and "measured once" in test.get_label()
