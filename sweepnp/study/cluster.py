@@ -45,7 +45,7 @@ from sweepnp.study.cluster_loop import run_loop
 from sweepnp.study.optuna_adapter import storage_proxy_server
 from sweepnp.study.record import DRIVER_ATTR, WORKER_ATTR
 from sweepnp.study.spec import StudySpec
-from sweepnp.study.storage_proxy import CURVE_ATTR
+from sweepnp.study.storage_proxy import CURVE_ATTR, WRITES_ATTR
 from sweepnp.study.worker import create_study, resolve_stack
 
 __all__ = [
@@ -223,7 +223,9 @@ class ServedStorage:
     """The driver's storage as its gRPC proxy serves it to the workers: the storage's own
     methods, except that a learning curve a worker sends as one user attribute
     (:data:`~sweepnp.study.storage_proxy.CURVE_ATTR`) is stored as the trial's intermediate
-    values — one request a trial instead of one an epoch
+    values — one request a trial instead of one an epoch — and the writes of a worker's batch
+    (:data:`~sweepnp.study.storage_proxy.WRITES_ATTR`: a trial's parameters, its record) are
+    applied in order, in one journal append
     (:class:`~sweepnp.study.storage_proxy.LabellingProxy`)."""
 
     def __init__(self, storage: Any) -> None:
@@ -233,11 +235,25 @@ class ServedStorage:
         return getattr(self._storage, name)
 
     def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
-        if key != CURVE_ATTR:
+        if key == CURVE_ATTR:
+            for step, intermediate in value:
+                self._storage.set_trial_intermediate_value(trial_id, int(step), intermediate)
+        elif key == WRITES_ATTR:
+            with storages.batched(self._storage):  # one append on the journal
+                for kind, trial, *write in value:
+                    self._apply(kind, trial, write)
+        else:
             self._storage.set_trial_user_attr(trial_id, key, value)
-            return
-        for step, intermediate in value:
-            self._storage.set_trial_intermediate_value(trial_id, int(step), intermediate)
+
+    def _apply(self, kind: str, trial: int, write: list[Any]) -> None:
+        if kind == "param":
+            name, internal, as_json = write
+            distribution = optuna.distributions.json_to_distribution(as_json)
+            self._storage.set_trial_param(trial, name, internal, distribution)
+        elif kind == "user_attr":
+            self._storage.set_trial_user_attr(trial, *write)
+        elif kind == "system_attr":
+            self._storage.set_trial_system_attr(trial, *write)
 
 
 def _free_port(host: str) -> int:

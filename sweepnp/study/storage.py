@@ -273,8 +273,9 @@ def label_new_trials(storage: BaseStorage, user_attrs: dict[str, Any]) -> None:
 
 
 def batched(storage: BaseStorage) -> contextlib.AbstractContextManager[None]:
-    """One append for the writes inside the block on sweepnp's journal storage; else nothing."""
-    if isinstance(storage, BufferedJournalStorage):
+    """One append for the writes inside the block on sweepnp's journal storage (one request on
+    a cluster worker's proxy of its driver's journal); else nothing."""
+    if isinstance(storage, BufferedJournalStorage | LabellingProxy):
         return storage.batched()
     return contextlib.nullcontext()
 

@@ -7,10 +7,11 @@ a time; :class:`LabellingProxy` saves the round trips a worker would repeat.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 import warnings
-from collections.abc import Container
+from collections.abc import Container, Iterator
 from typing import Any
 
 import optuna
@@ -25,6 +26,7 @@ __all__ = [
     "CURVE_ATTR",
     "FINISHED_READ_SECONDS",
     "GRPC_SCHEME",
+    "WRITES_ATTR",
     "LabellingProxy",
     "open_grpc_proxy",
 ]
@@ -39,6 +41,10 @@ GRPC_SCHEME = "grpc://"
 #: trial's intermediate values (:class:`sweepnp.study.cluster.ServedStorage`), never under this
 #: name.
 CURVE_ATTR = "sweepnp_curve_to_store"
+#: The user attribute through which a cluster worker sends the writes of a batch (a trial's
+#: parameters; its record) in one request, as ``[[kind, trial id, ...], ...]``; the driver
+#: applies them in order, in one journal append, and never stores this name.
+WRITES_ATTR = "sweepnp_writes_to_store"
 #: Seconds a cluster worker reuses its read of the finished trials (a pruner's question).
 FINISHED_READ_SECONDS = 0.5
 
@@ -57,7 +63,9 @@ class LabellingProxy(optuna.storages.GrpcStorageProxy):
     A trial's reports to the pruner stay with the worker until the trial ends, and are sent
     with its end in one request (the driver's journal would keep them from the other workers
     until then anyway, :class:`~sweepnp.study.journal.BufferedJournalStorage`); meanwhile the
-    trials this handle reads carry them, so its pruner sees them as before."""
+    trials this handle reads carry them, so its pruner sees them as before. And the writes of
+    a :meth:`batched` block — a trial's parameters, its record — go in one request, as they go
+    in one append on the journal."""
 
     new_trial_user_attrs: dict[str, Any] = {}  # noqa: RUF012 - replaced per handle, never mutated
 
@@ -65,6 +73,48 @@ class LabellingProxy(optuna.storages.GrpcStorageProxy):
         super().__init__(host=host, port=port)
         self._finished_reads: dict[tuple, tuple[float, list[optuna.trial.FrozenTrial]]] = {}
         self._pending: dict[int, dict[int, float]] = {}  # trial id → step → reported value
+        self._batch: list[list[Any]] | None = None  # the writes of a batched block
+
+    @contextlib.contextmanager
+    def batched(self) -> Iterator[None]:
+        """Send the parameter and attribute writes made inside in one request, on the way out
+        (even on an error, as the journal's batch); nested blocks join the outermost."""
+        if self._batch is not None:
+            yield
+            return
+        self._batch = []
+        try:
+            yield
+        finally:
+            self._send_batch()
+            self._batch = None
+
+    def _send_batch(self) -> None:
+        """Send the batch's writes so far; the block goes on gathering."""
+        writes, self._batch = self._batch, []
+        if writes:
+            super().set_trial_user_attr(writes[0][1], WRITES_ATTR, writes)
+
+    def set_trial_param(
+        self, trial_id: int, param_name: str, param_value_internal: float, distribution: Any
+    ) -> None:
+        if self._batch is None:
+            super().set_trial_param(trial_id, param_name, param_value_internal, distribution)
+            return
+        as_json = optuna.distributions.distribution_to_json(distribution)
+        self._batch.append(["param", trial_id, param_name, param_value_internal, as_json])
+
+    def set_trial_user_attr(self, trial_id: int, key: str, value: Any) -> None:
+        if self._batch is None:
+            super().set_trial_user_attr(trial_id, key, value)
+            return
+        self._batch.append(["user_attr", trial_id, key, value])
+
+    def set_trial_system_attr(self, trial_id: int, key: str, value: Any) -> None:
+        if self._batch is None:
+            super().set_trial_system_attr(trial_id, key, value)
+            return
+        self._batch.append(["system_attr", trial_id, key, value])
 
     def set_trial_intermediate_value(
         self, trial_id: int, step: int, intermediate_value: float
@@ -72,9 +122,11 @@ class LabellingProxy(optuna.storages.GrpcStorageProxy):
         self._pending.setdefault(trial_id, {})[step] = intermediate_value
 
     def set_trial_state_values(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
+        if self._batch:
+            self._send_batch()  # the record before the state, as in the journal's append
         pending = self._pending.pop(trial_id, None)
         if pending:
-            self.set_trial_user_attr(trial_id, CURVE_ATTR, [[s, v] for s, v in pending.items()])
+            super().set_trial_user_attr(trial_id, CURVE_ATTR, [[s, v] for s, v in pending.items()])
         return super().set_trial_state_values(trial_id, state, values)
 
     def get_trial(self, trial_id: int) -> optuna.trial.FrozenTrial:

@@ -189,6 +189,7 @@ def test_a_study_runs_on_both_workers_with_a_third_party_plugin(start_cluster, t
     for trial in trials:  # the learning curve, sent in one request, stored as Optuna's
         assert sorted(trial.intermediate_values) == list(range(10))
         assert "sweepnp_curve_to_store" not in trial.user_attrs
+        assert "sweepnp_writes_to_store" not in trial.user_attrs and trial.params
     res = results.load("c", str(journal))
     assert len(res.trials) == 8 and res.trials["epochs"].notna().all()
     curves = res.curves.groupby(["trial", "epoch"])["val_accuracy"].mean()
@@ -438,3 +439,26 @@ def test_a_worker_without_sweepnp_is_named(tmp_path):
         worker.terminate()
         worker.wait(timeout=30)
         scheduler.close()
+
+
+def test_a_grid_on_the_cluster_runs_every_point_once(start_cluster, tmp_path):
+    """A trial's parameters and its claimed grid point travel to the driver in one request a
+    batch; still every point of the grid runs exactly once."""
+    cluster = start_cluster()
+    study = write_study(tmp_path, n_trials=6, epochs=5)
+    text = study.read_text().replace('sampler = { name = "random", seed = 0 }', 'sampler = "grid"')
+    text = text.replace(
+        '"optimizer.lr" = { low = 1e-4, high = 1e-2, log = true }',
+        '"optimizer.lr" = { choices = [0.0003, 0.001, 0.003] }\n'
+        '"train.batch_size" = { choices = [16, 32] }',
+    )
+    study.write_text(text)
+    journal = tmp_path / "c.journal"
+    status, _, err = run_driver(
+        [str(study), "--cluster", cluster.scheduler_address, "--storage", str(journal)], tmp_path
+    )
+    assert status == 0, err
+    trials = [t for t in trials_of(journal) if t.state in FINISHED]
+    points = {(t.params["optimizer.lr"], t.params["train.batch_size"]) for t in trials}
+    assert len(trials) == 6 == len(points)
+    assert len({t.user_attrs["sweepnp_worker"] for t in trials}) == 2
