@@ -7,13 +7,14 @@ contenders alternating run by run:
 
 ``quickstart``  ``studies/quickstart.toml`` (40 trials): ``--cluster`` against ``--jobs 2``,
                 trials per second of the whole command (target: the cluster ≥ 0.85× ``--jobs 2``);
-``long``        16 trials of 300 epochs (breast cancer, hidden [16], Adam, no pruning): where
-                training outweighs the cluster's per-trial round trips;
+``long``        16 trials of 300 epochs (breast cancer, hidden [16], Adam, no pruning);
+``longer``      the same with 5000 epochs a trial: where training outweighs the cluster's fixed
+                cost and its per-trial round trips;
 ``overhead``    200 trivial trials (one epoch of a 30-2-1 network, ``--stack 1``): the cluster
                 path's time per trial over ``--jobs 2``'s — the driver's proxy, the gRPC calls
                 and Dask's lock for every ask and tell.
 
-    python benchmarks/bench_cluster.py [--runs 3] [--parts quickstart long overhead]
+    python benchmarks/bench_cluster.py [--runs 3] [--parts quickstart long longer overhead]
 """
 
 from __future__ import annotations
@@ -92,7 +93,7 @@ def timed(command: list[str], cwd: Path) -> float:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--parts", nargs="+", default=["quickstart", "long", "overhead"])
+    parser.add_argument("--parts", nargs="+", default=["quickstart", "long", "longer", "overhead"])
     parser.add_argument("--trivial-trials", type=int, default=200)
     args = parser.parse_args(argv)
 
@@ -108,8 +109,11 @@ def main(argv: list[str] | None = None) -> None:
     trivial.write_text(TRIVIAL.format(trials=args.trivial_trials))
     long = work / "long.toml"
     long.write_text(LONG)
+    longer = work / "longer.toml"
+    longer.write_text(LONG.replace("epochs = 300", "epochs = 5000").replace('"long"', '"longer"'))
     studies = {"quickstart": (ROOT / "studies" / "quickstart.toml", 40, []),
                "long": (long, 16, []),
+               "longer": (longer, 16, []),
                "overhead": (trivial, args.trivial_trials, ["--stack", "1"])}  # fmt: skip
     sweepnp = [sys.executable, "-m", "sweepnp.cli", "study", "run"]
     try:
