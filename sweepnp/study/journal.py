@@ -302,7 +302,46 @@ def labelled_template(user_attrs: dict[str, Any]) -> optuna.trial.FrozenTrial:
     )
 
 
-class BufferedJournalStorage(JournalStorage):
+class KeptReports:
+    """Storage side of sweepnp's pruning reports: a running trial's intermediate values kept
+    in this process until the trial ends (sweepnp's journal; a cluster worker's proxy of its
+    driver's journal). ``get_trial`` and the running trials read through the storage carry
+    them, so ``should_prune`` sees them; the storage sends them with the trial's end
+    (:meth:`pop_reports`). Mixed in before the Optuna storage it keeps them for, which sets
+    ``_pending`` to ``{}``."""
+
+    _pending: dict[int, dict[int, float]]
+
+    def set_trial_intermediate_value(
+        self, trial_id: int, step: int, intermediate_value: float
+    ) -> None:
+        self._pending.setdefault(trial_id, {})[step] = intermediate_value
+
+    def pop_reports(self, trial_id: int) -> dict[int, float] | None:
+        """The trial's kept reports, step → value, no longer kept (``None``: none)."""
+        return self._pending.pop(trial_id, None)
+
+    def get_trial(self, trial_id: int) -> optuna.trial.FrozenTrial:
+        return self._with_pending(super().get_trial(trial_id))  # type: ignore[misc]
+
+    def _with_reports(
+        self, trials: list[optuna.trial.FrozenTrial], states: Container[TrialState] | None
+    ) -> list[optuna.trial.FrozenTrial]:
+        """``trials`` as read, with their kept reports (only running trials have any)."""
+        if not self._pending or (states is not None and TrialState.RUNNING not in states):
+            return trials
+        return [self._with_pending(trial) for trial in trials]
+
+    def _with_pending(self, trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
+        pending = self._pending.get(trial_id(trial))
+        if not pending:
+            return trial
+        trial = copy.copy(trial)
+        trial.intermediate_values = {**trial.intermediate_values, **pending}
+        return trial
+
+
+class BufferedJournalStorage(KeptReports, JournalStorage):
     """Optuna's journal storage on a :class:`JournalFile`, with fewer appends and reads.
 
     Every journal append is a lock, a write and an ``fsync``, and Optuna's storage rereads the
@@ -340,11 +379,6 @@ class BufferedJournalStorage(JournalStorage):
             template_trial = labelled_template(self.new_trial_user_attrs)
         return super().create_new_trial(study_id, template_trial)
 
-    def set_trial_intermediate_value(
-        self, trial_id: int, step: int, intermediate_value: float
-    ) -> None:
-        self._pending.setdefault(trial_id, {})[step] = intermediate_value
-
     def set_trial_state_values(
         self, trial_id: int, state: TrialState, values: Sequence[float] | None = None
     ) -> bool:
@@ -362,15 +396,12 @@ class BufferedJournalStorage(JournalStorage):
 
     def flush_reports(self, trial_id: int) -> None:
         """Write the trial's buffered intermediate values in one append."""
-        pending = self._pending.pop(trial_id, None)
+        pending = self.pop_reports(trial_id)
         if not pending:
             return
         with self.journal.batch():
             for step, value in pending.items():
-                super().set_trial_intermediate_value(trial_id, step, value)
-
-    def get_trial(self, trial_id: int) -> optuna.trial.FrozenTrial:
-        return self._with_pending(super().get_trial(trial_id))
+                JournalStorage.set_trial_intermediate_value(self, trial_id, step, value)
 
     def get_all_trials(
         self,
@@ -379,17 +410,7 @@ class BufferedJournalStorage(JournalStorage):
         states: Container[TrialState] | None = None,
     ) -> list[optuna.trial.FrozenTrial]:
         trials = super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
-        if not self._pending or (states is not None and TrialState.RUNNING not in states):
-            return trials  # buffered reports belong to running trials only
-        return [self._with_pending(trial) for trial in trials]
-
-    def _with_pending(self, trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
-        pending = self._pending.get(trial_id(trial))
-        if not pending:
-            return trial
-        trial = copy.copy(trial)
-        trial.intermediate_values = {**trial.intermediate_values, **pending}
-        return trial
+        return self._with_reports(trials, states)
 
 
 # -------------------------------------------------------------------------

@@ -19,8 +19,7 @@ from optuna.storages import BaseStorage
 from optuna.trial import TrialState
 
 from sweepnp.errors import ArgumentError
-from sweepnp.study.journal import labelled_template
-from sweepnp.study.optuna_adapter import trial_id
+from sweepnp.study.journal import KeptReports, labelled_template
 
 __all__ = [
     "CURVE_ATTR",
@@ -49,7 +48,7 @@ WRITES_ATTR = "sweepnp_writes_to_store"
 FINISHED_READ_SECONDS = 0.5
 
 
-class LabellingProxy(optuna.storages.GrpcStorageProxy):
+class LabellingProxy(KeptReports, optuna.storages.GrpcStorageProxy):
     """Optuna's client of a storage a cluster's driver serves, whose new trials carry their
     worker's labels from the request that creates them (one round trip to the driver less per
     label, and no moment when a trial of a dead worker is unlabelled).
@@ -116,29 +115,13 @@ class LabellingProxy(optuna.storages.GrpcStorageProxy):
             return
         self._batch.append(["system_attr", trial_id, key, value])
 
-    def set_trial_intermediate_value(
-        self, trial_id: int, step: int, intermediate_value: float
-    ) -> None:
-        self._pending.setdefault(trial_id, {})[step] = intermediate_value
-
     def set_trial_state_values(self, trial_id: int, state: TrialState, values: Any = None) -> bool:
         if self._batch:
             self._send_batch()  # the record before the state, as in the journal's append
-        pending = self._pending.pop(trial_id, None)
+        pending = self.pop_reports(trial_id)
         if pending:
             super().set_trial_user_attr(trial_id, CURVE_ATTR, [[s, v] for s, v in pending.items()])
         return super().set_trial_state_values(trial_id, state, values)
-
-    def get_trial(self, trial_id: int) -> optuna.trial.FrozenTrial:
-        return self._with_pending(super().get_trial(trial_id))
-
-    def _with_pending(self, trial: optuna.trial.FrozenTrial) -> optuna.trial.FrozenTrial:
-        pending = self._pending.get(trial_id(trial))
-        if not pending:
-            return trial
-        trial = copy.copy(trial)
-        trial.intermediate_values = {**trial.intermediate_values, **pending}
-        return trial
 
     def get_all_trials(
         self,
@@ -149,7 +132,7 @@ class LabellingProxy(optuna.storages.GrpcStorageProxy):
         unfinished = (TrialState.RUNNING, TrialState.WAITING)
         if states is None or any(state in states for state in unfinished):
             trials = super().get_all_trials(study_id, deepcopy=deepcopy, states=states)
-            return [self._with_pending(trial) for trial in trials] if self._pending else trials
+            return self._with_reports(trials, states)
         key = (study_id, tuple(sorted(state.value for state in states)))
         now = time.monotonic()
         read = self._finished_reads.get(key)
